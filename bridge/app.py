@@ -1,0 +1,56 @@
+"""The application factory: wires every package's ``init_app`` into one Flask app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from bridge.core import web as core_web
+from bridge.core.settings import Settings
+
+# Model modules must be imported so the shared metadata (and Alembic) know every table.
+from bridge.core import accounts, audit, outbox, people, signatures  # noqa: F401  isort: skip
+
+import lti
+import qms
+import xapi
+from bridge import rules
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build the GxP Bridge application.
+
+    Args:
+        settings: Settings to use; read from ``GXPBRIDGE_*`` environment variables if omitted.
+        **overrides: Individual settings to override (tests).
+
+    Returns:
+        The configured Flask application.
+    """
+    settings = settings or Settings(**overrides)
+    if overrides and settings is not None:
+        settings = settings.model_copy(update=overrides)
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask("bridge", instance_path=str(settings.instance_path.resolve()))
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        TESTING=settings.testing,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=256 * 1024 * 1024,
+    )
+    logging.getLogger("bridge").setLevel(settings.log_level)
+    core_web.init_app(app, settings)
+    xapi.init_app(app)
+    qms.init_app(app)
+    lti.init_app(app)
+    rules.init_app(app)
+    from bridge import cli
+
+    cli.init_app(app)
+    return app

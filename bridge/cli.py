@@ -1,0 +1,320 @@
+"""The ``gxpbridge`` command: database, users, audit trail, worker, server and demo."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from bridge.core import accounts, audit, outbox
+from bridge.core.actor import Actor
+from bridge.core.errors import DomainError
+from bridge.core.uow import UnitOfWork
+from bridge.core.web import database, settings
+
+logger = logging.getLogger(__name__)
+
+
+def cli_actor() -> Actor:
+    """The actor of a CLI command: the operating-system user who ran it."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        who = "unknown"
+    return Actor(kind="system", username=f"cli:{who}", display_name=f"command line ({who})")
+
+
+def command_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn refusals and an unreachable database into a clear message and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
+        except OperationalError as exc:
+            first = str(exc.orig or exc).strip().splitlines()[0]
+            url = database().engine.url.render_as_string(hide_password=True)
+            raise click.ClickException(f"cannot reach the database {url}: {first}") from exc
+
+    return wrapper
+
+
+def cli_uow() -> UnitOfWork:
+    """A unit of work acting as the command-line user."""
+    return UnitOfWork(database(), cli_actor())
+
+
+def _create_app(*_args: Any, **_kwargs: Any) -> Flask:
+    from bridge.app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             add_version_option=False, load_dotenv=False)
+def main() -> None:
+    """GxP Bridge: training compliance beside your LMS."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+# -- db --------------------------------------------------------------------------------
+
+@click.group("db")
+def db_group() -> None:
+    """Create, upgrade or downgrade the database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="heads", show_default=True)
+@with_appcontext
+@command_errors
+def db_upgrade(revision: str) -> None:
+    """Create or upgrade the schema (Alembic)."""
+    from bridge import migrate
+
+    migrate.upgrade(database().engine, revision)
+    click.echo(f"database at {', '.join(sorted(migrate.current(database().engine)))}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+@command_errors
+def db_downgrade(revision: str) -> None:
+    """Downgrade the schema to REVISION (``base`` drops every table)."""
+    from bridge import migrate
+
+    migrate.downgrade(database().engine, revision)
+    click.echo(f"database at {', '.join(sorted(migrate.current(database().engine))) or 'base'}")
+
+
+@db_group.command("current")
+@with_appcontext
+@command_errors
+def db_current() -> None:
+    """Print the revisions the database is at."""
+    from bridge import migrate
+
+    click.echo(", ".join(sorted(migrate.current(database().engine))) or "base (empty)")
+
+
+# -- users ---------------------------------------------------------------------------------
+
+@click.group("user")
+def user_group() -> None:
+    """Manage user accounts, roles and API tokens."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to prompt on: pipe the password with --password-stdin")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user_group.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True,
+              help=f"one of: {', '.join(accounts.ROLES)} (repeatable)")
+@click.option("--name", "display_name", help="printed name (defaults to the username)")
+@click.option("--email")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@with_appcontext
+@command_errors
+def user_create(username: str, roles: tuple[str, ...], display_name: str | None,
+                email: str | None, password_stdin: bool) -> None:
+    """Create the account USERNAME."""
+    for role in roles:
+        if role not in accounts.ROLES:
+            raise click.BadParameter(f"unknown role {role!r}; one of {', '.join(accounts.ROLES)}",
+                                     param_hint="--role")
+    password = _read_password(password_stdin)
+    with cli_uow() as uow:
+        user = accounts.create_user(uow, username, roles=list(roles), password=password,
+                                    display_name=display_name, email=email,
+                                    min_password_length=settings().password_min_length)
+        uow.commit()
+        click.echo(f"created user {user.username} (roles: {', '.join(sorted(user.roles))})")
+
+
+@user_group.command("list")
+@with_appcontext
+@command_errors
+def user_list() -> None:
+    """List accounts with their roles and lock state."""
+    with database().read_sessions() as session:
+        for user in session.scalars(select(accounts.UserAccount).order_by(accounts.UserAccount.username)):
+            state = "locked" if user.locked_at else ("inactive" if not user.active else "active")
+            click.echo(f"{user.username}\t{user.person.display_name}\t{','.join(sorted(user.roles))}\t{state}")
+
+
+@user_group.command("token")
+@click.argument("username")
+@click.option("--label", default="", help="what the token is for")
+@with_appcontext
+@command_errors
+def user_token(username: str, label: str) -> None:
+    """Print a new API token for USERNAME (shown once)."""
+    with cli_uow() as uow:
+        user = accounts.get_user(uow.session, username)
+        issued = accounts.issue_token(uow, user, label)
+        uow.commit()
+    click.echo(issued.token)
+    click.echo(f"token id {issued.id}; revoke with: gxpbridge user revoke-token {issued.id}", err=True)
+
+
+@user_group.command("revoke-token")
+@click.argument("token_id", type=int)
+@click.option("--reason", default="revoked from the command line")
+@with_appcontext
+@command_errors
+def user_revoke_token(token_id: int, reason: str) -> None:
+    """Revoke API token TOKEN_ID at once."""
+    with cli_uow() as uow:
+        accounts.revoke_token(uow, token_id, reason)
+        uow.commit()
+    click.echo(f"token {token_id} revoked")
+
+
+@user_group.command("unlock")
+@click.argument("username")
+@click.option("--reason", required=True, help="why the lock is lifted (audited)")
+@with_appcontext
+@command_errors
+def user_unlock(username: str, reason: str) -> None:
+    """Lift the lockout of USERNAME."""
+    with cli_uow() as uow:
+        accounts.unlock(uow, accounts.get_user(uow.session, username), reason)
+        uow.commit()
+    click.echo(f"{username} unlocked")
+
+
+@user_group.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True)
+@with_appcontext
+@command_errors
+def user_set_password(username: str, password_stdin: bool) -> None:
+    """Set a new password for USERNAME."""
+    password = _read_password(password_stdin)
+    with cli_uow() as uow:
+        user = accounts.get_user(uow.session, username)
+        accounts.set_password(uow, user, password, min_length=settings().password_min_length)
+        uow.commit()
+    click.echo(f"password of {username} changed")
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+@click.group("audit")
+def audit_group() -> None:
+    """Check the audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+@command_errors
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 naming the first bad row if any."""
+    with database().read_sessions() as session:
+        report = audit.verify_chain(session)
+    if report.ok:
+        click.echo(f"audit trail intact: {report.count} rows verified")
+        return
+    click.echo(f"audit trail BROKEN at row {report.first_bad_seq}: {report.problem} "
+               f"({report.count} rows verified before it)", err=True)
+    sys.exit(1)
+
+
+# -- worker and server -----------------------------------------------------------------------------
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="relay the outbox and run the sweeps once, then exit")
+@click.option("--interval", default=5, show_default=True, help="seconds between outbox relays")
+@with_appcontext
+@command_errors
+def worker(once: bool, interval: int) -> None:
+    """Send outbox messages after commit and run scheduled sweeps (APScheduler)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    max_attempts = settings().outbox_max_attempts
+
+    def relay() -> None:
+        sent, failed = outbox.relay_once(database(), max_attempts=max_attempts)
+        if sent or failed:
+            logger.info("outbox relay: %d sent, %d failed", sent, failed)
+
+    sweeps: list[tuple[str, Callable[[], None], int]] = app.extensions.get("gxpbridge.sweeps", [])
+    if once:
+        relay()
+        for name, sweep, _seconds in sweeps:
+            logger.info("running sweep %s", name)
+            sweep()
+        return
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    def in_context(func: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with app.app_context():
+                func()
+        return run
+
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(in_context(relay), "interval", seconds=interval, id="outbox",
+                      max_instances=1, coalesce=True)
+    for name, sweep, seconds in sweeps:
+        scheduler.add_job(in_context(sweep), "interval", seconds=seconds, id=name,
+                          max_instances=1, coalesce=True)
+    logger.info("worker started: outbox every %ds, sweeps: %s", interval,
+                ", ".join(n for n, _, _ in sweeps) or "none")
+    scheduler.start()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=4, show_default=True, type=int)
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve GxP Bridge under gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 120)
+
+        def load(self) -> Flask:
+            from bridge.app import create_app
+
+            return create_app()
+
+    Server().run()
+
+
+def init_app(app: Flask) -> None:
+    """Register the core commands on ``app.cli`` (packages add their own)."""
+    for command in (db_group, user_group, audit_group, worker, serve):
+        if command.name not in app.cli.commands:
+            app.cli.add_command(command)
+    from bridge import demo
+
+    if "demo" not in app.cli.commands:
+        app.cli.add_command(demo.demo_group)

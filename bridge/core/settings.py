@@ -1,0 +1,64 @@
+"""Settings read from ``GXPBRIDGE_*`` environment variables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of one GxP Bridge instance.
+
+    Every field can be set from the environment as ``GXPBRIDGE_<FIELD>`` (upper case).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GXPBRIDGE_", extra="ignore")
+
+    instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
+    database_url: str | None = None
+    secret_key: str | None = None
+    base_url: str = "http://127.0.0.1:8000"
+    site_name: str = "GxP Bridge"
+    # Part 11 §11.300 password controls.
+    password_min_length: int = 12
+    lockout_threshold: int = 5
+    # Seconds a verified LRS credential stays cached; revocation clears it at once.
+    credential_cache_seconds: int = 60
+    outbox_max_attempts: int = 8
+    testing: bool = False
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str | None) -> str | None:
+        # Accept the libpq style URL operators paste from elsewhere; we always use psycopg 3.
+        if value and value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to a SQLite file in the instance folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'gxpbridge.sqlite3'}"
+
+    def resolved_secret_key(self) -> str:
+        """Return the secret key, generating and persisting one on first use."""
+        if self.secret_key:
+            return self.secret_key
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        key_file = self.instance_path / "secret_key"
+        if not key_file.exists():
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            logger.info("generated a new secret key in %s", key_file)
+        self.secret_key = key_file.read_text().strip()
+        return self.secret_key

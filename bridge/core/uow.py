@@ -1,0 +1,142 @@
+"""Unit of work: one transaction, its domain events and its audit rows, committed once."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from bridge.core.actor import Actor
+from bridge.core.events import DomainEvent, MessageBus, bus
+
+if TYPE_CHECKING:
+    from bridge.core.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    """A transaction with the actor behind it.
+
+    Services receive a unit of work, change records through ``uow.session``, publish
+    events with :meth:`publish` and flush; only the caller (a request or a CLI command)
+    calls :meth:`commit`, once. Committing dispatches pending events to their handlers
+    on the same session, seals the audit rows into the hash chain, then commits.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        actor: Actor,
+        *,
+        readonly: bool = False,
+        message_bus: MessageBus | None = None,
+    ) -> None:
+        """Open a session on ``db`` acting as ``actor``."""
+        self.db = db
+        self.actor = actor
+        self.readonly = readonly
+        self.bus = message_bus or bus
+        factory = db.read_sessions if readonly else db.write_sessions
+        self.session: Session = factory()
+        self.session.info["uow"] = self
+        self.pending_audit: list[dict[str, Any]] = []
+        self._events: deque[DomainEvent] = deque()
+        self._reasons: list[str] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self.committed = False
+
+    # -- context -------------------------------------------------------------------
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if not self.committed:
+                self.rollback()
+                if exc is not None:
+                    self.apply_refusal_writes(exc)
+        finally:
+            self.close()
+
+    def apply_refusal_writes(self, exc: BaseException) -> None:
+        """Commit the writes a refusal carries (see ``DomainError.after_rollback``)."""
+        from bridge.core.errors import DomainError
+
+        if not isinstance(exc, DomainError) or exc.after_rollback is None or self.readonly:
+            return
+        writer, exc.after_rollback = exc.after_rollback, None
+        try:
+            writer(self)
+            self.commit()
+        except Exception:
+            logger.exception("could not record the refusal %s", exc.code)
+            self.rollback()
+
+    @property
+    def reason(self) -> str | None:
+        """The innermost reason given with :meth:`because`, if any."""
+        return self._reasons[-1] if self._reasons else None
+
+    @contextmanager
+    def because(self, reason: str | None) -> Iterator[None]:
+        """Attach ``reason`` to the audit rows of the changes made inside the block."""
+        self._reasons.append(reason or "")
+        try:
+            yield
+            self.session.flush()
+        finally:
+            self._reasons.pop()
+
+    # -- work ------------------------------------------------------------------------
+    def publish(self, event: DomainEvent) -> None:
+        """Queue ``event``; its handlers run on this session before the commit."""
+        self._events.append(event)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the transaction has committed (never on rollback)."""
+        self._after_commit.append(callback)
+
+    def flush(self) -> None:
+        """Flush pending changes (and their audit rows) without committing."""
+        self.session.flush()
+
+    def dispatch_events(self) -> None:
+        """Run the handlers of every queued event, including events they publish."""
+        while self._events:
+            event = self._events.popleft()
+            for handler in self.bus.handlers_for(event):
+                logger.debug("dispatching %s to %s", type(event).__name__, handler.__qualname__)
+                handler(self, event)
+            self.session.flush()
+
+    def commit(self) -> None:
+        """Dispatch events, seal the audit trail and commit: the one commit of a request."""
+        from bridge.core import audit  # audit imports this module's type only
+
+        self.session.flush()
+        self.dispatch_events()
+        audit.seal(self)
+        self.session.commit()
+        self.committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("after-commit callback %r failed", callback)
+
+    def rollback(self) -> None:
+        """Discard every change, event and pending audit row."""
+        self.session.rollback()
+        self._events.clear()
+        self.pending_audit.clear()
+        self._after_commit.clear()
+
+    def close(self) -> None:
+        """Return the connection to the pool."""
+        self.session.close()

@@ -1,0 +1,168 @@
+"""The core's Flask wiring: database per app, the acting user per request, JSON errors,
+and ``/healthz``. Domain modules never import this; views and CLI commands do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request, session
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from bridge.core.accounts import UserAccount, authenticate_token
+from bridge.core.actor import Actor
+from bridge.core.db import Database
+from bridge.core.errors import DomainError, Unauthorized
+from bridge.core.settings import Settings
+from bridge.core.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("core", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+JSON_PREFIXES = ("/api/", "/healthz", "/lti/register")
+
+
+def settings() -> Settings:
+    """The settings of the running app."""
+    return current_app.extensions["gxpbridge.settings"]
+
+
+def database() -> Database:
+    """The database of the running app."""
+    return current_app.extensions["gxpbridge.db"]
+
+
+def current_actor(optional: bool = False) -> Actor | None:
+    """The authenticated actor of this request (bearer token or console session).
+
+    Raises:
+        Unauthorized: No valid credentials and ``optional`` is false.
+    """
+    if "gxp_actor" in g:
+        return g.gxp_actor
+    actor: Actor | None = None
+    header = request.headers.get("Authorization", "")
+    db = database()
+    if header.lower().startswith("bearer "):
+        with db.read_sessions() as db_session:
+            actor = authenticate_token(db_session, header[7:].strip()).actor()
+    elif session.get("user_id"):
+        with db.read_sessions() as db_session:
+            user = db_session.get(UserAccount, session["user_id"])
+            if user is not None and user.active and user.locked_at is None:
+                actor = user.actor()
+            else:
+                session.clear()
+    if actor is None and not optional:
+        raise Unauthorized("sign in or send 'Authorization: Bearer <API token>'")
+    g.gxp_actor = actor
+    return actor
+
+
+def unit_of_work(actor: Actor | None = None, *, readonly: bool = False) -> UnitOfWork:
+    """A unit of work for this request, acting as ``actor`` or the authenticated user."""
+    return UnitOfWork(database(), actor or current_actor(), readonly=readonly)
+
+
+def require_roles(*roles: str) -> Callable[[F], F]:
+    """View decorator: authenticate and require one of ``roles``."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            actor = current_actor()
+            assert actor is not None
+            actor.require(*roles, action=f"{request.method} {request.path}")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def wants_json() -> bool:
+    """Whether this request should get JSON errors (API paths, or asked for JSON)."""
+    if request.path.startswith(JSON_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    accepted = request.accept_mimetypes
+    return best == "application/json" and accepted[best] > accepted["text/html"]
+
+
+def _domain_error(exc: DomainError) -> Any:
+    logger.info("refused %s %s: %s (%s)", request.method, request.path, exc.message, exc.code)
+    if wants_json():
+        response = jsonify(exc.to_dict())
+    else:
+        from flask import render_template_string
+
+        response = current_app.make_response(render_template_string(
+            "<!doctype html><title>{{ title }}</title><main style='font-family:sans-serif;"
+            "max-width:40em;margin:3em auto'><h1>{{ title }}</h1><p>{{ message }}</p></main>",
+            title=exc.code.replace("_", " ").capitalize(), message=exc.message,
+        ))
+    response.status_code = exc.status
+    if exc.status == 401 and request.path.startswith("/api/"):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gxpbridge"'
+    return response
+
+
+def _http_error(exc: HTTPException) -> Any:
+    if not wants_json():
+        return exc
+    response = jsonify({"error": (exc.name or "error").lower().replace(" ", "_"),
+                        "message": exc.description})
+    response.status_code = exc.code or 500
+    return response
+
+
+def _unexpected_error(exc: Exception) -> Any:
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    body = {"error": "internal_error", "message": "an unexpected error occurred; it was logged"}
+    if wants_json():
+        return jsonify(body), 500
+    return body["message"], 500
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    """Liveness and database check."""
+    db = database()
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        logger.error("health check: database unreachable: %s", exc)
+        return jsonify({"status": "unavailable", "database": "unreachable",
+                        "message": str(exc).splitlines()[0]}), 503
+    from bridge import __version__
+
+    return jsonify({"status": "ok", "database": db.dialect, "version": __version__})
+
+
+@bp.get("/api/v1/me")
+def me() -> Any:
+    """The authenticated user."""
+    actor = current_actor()
+    assert actor is not None
+    return jsonify({"username": actor.username, "display_name": actor.display_name,
+                    "user_id": actor.user_id, "person_id": actor.person_id,
+                    "roles": sorted(actor.roles)})
+
+
+def init_app(app: Flask, app_settings: Settings) -> None:
+    """Attach settings, database, error handlers and core routes to ``app``."""
+    app.extensions["gxpbridge.settings"] = app_settings
+    db = Database(app_settings.resolved_database_url())
+    app.extensions["gxpbridge.db"] = db
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.register_blueprint(bp)

@@ -1,0 +1,54 @@
+"""Alembic, driven from the application: every package keeps its own migration branch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+logger = logging.getLogger(__name__)
+
+_ROOT = Path(__file__).resolve().parent.parent
+# Each package's migrations form a branch labelled with the package name.
+MIGRATION_PACKAGES = ("bridge", "qms", "xapi", "lti")
+
+
+def version_locations() -> list[str]:
+    """Directories holding migration scripts, core first."""
+    found = []
+    for package in MIGRATION_PACKAGES:
+        folder = _ROOT / package / "migrations" / "versions"
+        if folder.is_dir():
+            found.append(str(folder))
+    return found
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic configuration bound to ``engine``."""
+    config = Config()
+    config.set_main_option("script_location", str(_ROOT / "bridge" / "migrations"))
+    config.set_main_option("version_locations", " ".join(version_locations()))
+    config.set_main_option("path_separator", "space")
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Create or upgrade the schema to ``revision`` (all branch heads by default)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Downgrade the schema to ``revision`` (``base`` removes every table)."""
+    command.downgrade(alembic_config(engine), revision)
+
+
+def current(engine: Engine) -> set[str]:
+    """The revisions the database is at."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
