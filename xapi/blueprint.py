@@ -1,0 +1,121 @@
+"""The ``/xapi`` blueprint and what every xAPI resource shares: version negotiation, HTTP Basic
+authentication with LRS credentials, the common response headers and the error format.
+
+Views live in several modules (``views.py``, ``views_statements.py``, ``views_documents.py``);
+each imports :data:`bp` and registers its routes on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+
+from bridge.core.errors import DomainError, Unauthorized, ValidationFailed
+from bridge.core.web import database
+from xapi import auth
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("xapi", __name__, url_prefix="/xapi")
+
+V1 = "1.0.3"
+V2 = "2.0.0"
+SUPPORTED_VERSIONS = (V1, V2)
+_V1_RE = re.compile(r"^1\.0(\.[0-9]+)?$")
+_V2_RE = re.compile(r"^2\.0(\.[0-9]+)?$")
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "HEAD, GET, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Content-Length, Authorization, If-Match, "
+                                    "If-None-Match, X-Experience-API-Version, Accept-Language",
+    "Access-Control-Expose-Headers": "ETag, Last-Modified, Cache-Control, Content-Type, Content-Length, "
+                                     "WWW-Authenticate, X-Experience-API-Version, "
+                                     "X-Experience-API-Consistent-Through",
+}
+
+
+def negotiate_version(header: str | None) -> str:
+    """Map a request's ``X-Experience-API-Version`` to the version we answer in.
+
+    Any 1.0.x maps to 1.0.3 and 2.0 / 2.0.x to 2.0.0.
+
+    Raises:
+        ValidationFailed: Missing or unsupported version.
+    """
+    value = (header or "").strip()
+    if not value:
+        raise ValidationFailed("the X-Experience-API-Version header is required (1.0.x or 2.0.0)",
+                               field="X-Experience-API-Version", code="version_required")
+    if _V2_RE.match(value):
+        return V2
+    if _V1_RE.match(value):
+        return V1
+    raise ValidationFailed(f"xAPI version {value!r} is not supported; use 1.0.x or 2.0.0",
+                           field="X-Experience-API-Version", code="version_unsupported")
+
+
+def xapi_version() -> str:
+    """The version negotiated for this request (1.0.3 when not negotiated yet)."""
+    return g.get("xapi_version", V1)
+
+
+def is_v2() -> bool:
+    """Whether this request speaks xAPI 2.0."""
+    return xapi_version() == V2
+
+
+def principal() -> auth.Principal:
+    """The LRS credential of this request (authenticating it on first use).
+
+    Raises:
+        Unauthorized: Missing, wrong or revoked credentials.
+    """
+    found = g.get("xapi_principal")
+    if found is None:
+        with database().read_sessions() as session:
+            found = auth.authenticate(session, request.headers.get("Authorization"),
+                                      pepper=current_app.config["SECRET_KEY"])
+        g.xapi_principal = found
+    return found
+
+
+@bp.before_request
+def _negotiate() -> None:
+    if request.method == "OPTIONS":
+        return
+    if request.endpoint == "xapi.about":
+        g.xapi_version = V2 if _V2_RE.match(request.headers.get("X-Experience-API-Version", "")) else V1
+        return
+    principal()  # 401 before 400: an unauthenticated caller learns nothing of the rules
+    g.xapi_version = negotiate_version(request.headers.get("X-Experience-API-Version"))
+
+
+@bp.after_request
+def _common_headers(response: Response) -> Response:
+    response.headers["X-Experience-API-Version"] = xapi_version()
+    for name, value in CORS_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def error_response(exc: DomainError) -> Response:
+    """The xAPI error body: JSON naming the error, the failing property and the rule."""
+    from flask import jsonify
+
+    if exc.status >= 500:
+        logger.error("xapi %s %s failed: %s", request.method, request.path, exc.message)
+    else:
+        logger.info("xapi refused %s %s: %s (%s)", request.method, request.path, exc.message, exc.code)
+    response = jsonify(exc.to_dict())
+    response.status_code = exc.status
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Basic realm="GxP Bridge LRS"'
+    return response
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError) -> Any:
+    return error_response(exc)
