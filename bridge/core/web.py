@@ -5,15 +5,29 @@ and ``/healthz``. Domain modules never import this; views and CLI commands do.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request, session
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
-from bridge.core.accounts import UserAccount, authenticate_token
+from bridge.core import audit
+from bridge.core.accounts import UserAccount, authenticate_token, check_credentials
 from bridge.core.actor import Actor
 from bridge.core.db import Database
 from bridge.core.errors import DomainError, Unauthorized
@@ -147,6 +161,87 @@ def healthz() -> Any:
     return jsonify({"status": "ok", "database": db.dialect, "version": __version__})
 
 
+def csrf_token() -> str:
+    """The session's CSRF token for server-rendered forms."""
+    token = session.get("csrf_token")
+    if not token:
+        token = session["csrf_token"] = secrets.token_urlsafe(24)
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a form post whose CSRF token does not match the session's (400)."""
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf_token", "")
+    if not expected or not secrets.compare_digest(sent, expected):
+        abort(400, description="the form expired or was not sent from this site; reload and retry")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect after login would help phishing.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("core.home")
+
+
+# Paths a newcomer may want, shown on the home page when the package providing them is wired.
+HOME_LINKS = (
+    ("Quality console", "/console/"),
+    ("REST API description (OpenAPI)", "/api/v1/openapi.json"),
+    ("xAPI record store (About)", "/xapi/about"),
+    ("LTI 1.3 tool public keys (JWKS)", "/lti/jwks"),
+    ("LTI Dynamic Registration", "/lti/register"),
+    ("Health check", "/healthz"),
+)
+
+
+@bp.get("/")
+def home() -> Any:
+    """Landing page: what runs here."""
+    rules = {rule.rule for rule in current_app.url_map.iter_rules()}
+    services = [(name, path) for name, path in HOME_LINKS if path in rules]
+    return render_template("home.html", services=services)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Console sign-in with lockout after repeated failures (§11.300)."""
+    error = None
+    username = ""
+    next_url = request.values.get("next", "")
+    if request.method == "POST":
+        check_csrf()
+        username = request.form.get("username", "").strip().lower()
+        password = request.form.get("password", "")
+        attempt = Actor(kind="user", username=username or "?", display_name=f"login as {username}")
+        try:
+            with UnitOfWork(database(), attempt) as uow:
+                from sqlalchemy import select
+
+                user = uow.session.scalar(select(UserAccount).where(UserAccount.username == username))
+                if user is None or user.password_hash is None:
+                    raise Unauthorized("wrong username or password", code="wrong_password")
+                check_credentials(uow, user, password, threshold=settings().lockout_threshold)
+                audit.record(uow, "user.login", "user_account", user.id)
+                user_id = user.id
+                uow.commit()
+        except DomainError as exc:
+            error = ("wrong username or password" if exc.code == "wrong_password" else exc.message)
+            return render_template("login.html", error=error, username=username, next=next_url), exc.status
+        session.clear()
+        session["user_id"] = user_id
+        return redirect(_safe_next(next_url))
+    return render_template("login.html", error=error, username=username, next=next_url)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """Sign out of the console."""
+    check_csrf()
+    session.clear()
+    return redirect(url_for("core.login"))
+
+
 @bp.get("/api/v1/me")
 def me() -> Any:
     """The authenticated user."""
@@ -166,3 +261,11 @@ def init_app(app: Flask, app_settings: Settings) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.register_blueprint(bp)
+
+    @app.context_processor
+    def _template_globals() -> dict[str, Any]:
+        try:
+            actor = current_actor(optional=True)
+        except DomainError:
+            actor = None
+        return {"site_name": app_settings.site_name, "csrf_token": csrf_token, "actor": actor}
