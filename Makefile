@@ -23,9 +23,10 @@ demo: $(STAMP)
 	@echo ""
 	@echo "GxP Bridge demo on http://$(HOST):$(PORT)/  (health: http://$(HOST):$(PORT)/healthz)"
 	@echo "Sign in as admin, qa.author, qa.approver, trainer, supervisor, operator1 or auditor"
-	@echo "with the password Demo-Password-2026.  Ctrl-C stops the server."
+	@echo "with the password Demo-Password-2026.  Ctrl-C stops the server and the worker."
 	@echo ""
-	$(BIN)/gxpbridge serve --host $(HOST) --port $(PORT)
+	@$(BIN)/gxpbridge worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/gxpbridge serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
