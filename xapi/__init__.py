@@ -8,6 +8,9 @@ import logging
 
 from flask import Flask
 
+# Models on the shared metadata at import time, so Alembic sees them without an app.
+from xapi import auth, store  # noqa: F401  isort: skip
+
 logger = logging.getLogger(__name__)
 
 # Modules registering routes on ``xapi.blueprint.bp``; a module not written yet is skipped.
@@ -17,7 +20,6 @@ VIEW_MODULES = ("xapi.views", "xapi.views_statements", "xapi.views_documents")
 def init_app(app: Flask) -> None:
     """Register the ``/xapi`` blueprint, the ``lrs`` commands and the demo loader on ``app``."""
     from bridge import demo
-    from xapi import auth  # noqa: F401 - models on the shared metadata
     from xapi.blueprint import bp
     from xapi.cli import lrs_group
 
@@ -25,7 +27,10 @@ def init_app(app: Flask) -> None:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name)
     if "xapi" not in app.blueprints:
+        from xapi.alternate import AlternateRequestSyntax
+
         app.register_blueprint(bp)
+        app.wsgi_app = AlternateRequestSyntax(app.wsgi_app)  # type: ignore[method-assign]
     if "lrs" not in app.cli.commands:
         app.cli.add_command(lrs_group)
     from xapi.demo import load_demo

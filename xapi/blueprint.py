@@ -91,6 +91,13 @@ def _negotiate() -> None:
         return
     principal()  # 401 before 400: an unauthenticated caller learns nothing of the rules
     g.xapi_version = negotiate_version(request.headers.get("X-Experience-API-Version"))
+    if request.environ.get("xapi.alternate"):
+        if g.xapi_version == V2:
+            raise ValidationFailed("xAPI 2.0 has no alternate request syntax: drop the method parameter",
+                                   field="method", code="alternate_syntax_removed")
+        if request.environ.get("xapi.alternate_error"):
+            raise ValidationFailed(request.environ["xapi.alternate_error"], field="method",
+                                   code="invalid_alternate_syntax")
 
 
 @bp.after_request

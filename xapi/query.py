@@ -1,0 +1,521 @@
+"""Reading statements: every query parameter, the ``more`` cursor and the response formats.
+
+Filters go through the precomputed filter rows (one join per filter on ``(key, seq)``), pages
+are cut with a keyset on ``seq``: the cost of a page does not depend on how many statements
+match, and ``more`` stays valid while new statements arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from itsdangerous import BadSignature, URLSafeSerializer
+from pydantic import ValidationError
+from sqlalchemy import false, select
+from sqlalchemy.orm import Session
+
+from bridge.core.errors import NotFound, ValidationFailed
+from xapi import models
+from xapi.auth import Principal
+from xapi.statements import activity_key, agent_key, registration_key, verb_key
+from xapi.store import DIRECT, ActivityRow, AttachmentRow, StatementIndexRow, StatementRow
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 500
+QUERY_PARAMS = frozenset(
+    {
+        "statementId",
+        "voidedStatementId",
+        "agent",
+        "verb",
+        "activity",
+        "registration",
+        "related_activities",
+        "related_agents",
+        "since",
+        "until",
+        "limit",
+        "format",
+        "attachments",
+        "ascending",
+    }
+)
+SINGLE_PARAMS = frozenset({"statementId", "voidedStatementId", "format", "attachments"})
+FORMATS = ("exact", "ids", "canonical")
+
+
+@dataclass
+class StatementQuery:
+    """A validated statements query."""
+
+    statement_id: str | None = None
+    voided_statement_id: str | None = None
+    agent: str | None = None  # filter key
+    verb: str | None = None
+    activity: str | None = None
+    registration: str | None = None
+    related_activities: bool = False
+    related_agents: bool = False
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    limit: int = DEFAULT_LIMIT
+    format: str = "exact"
+    attachments: bool = False
+    ascending: bool = False
+    after_seq: int | None = None
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+def _bool(name: str, value: str) -> bool:
+    if value not in ("true", "false"):
+        raise ValidationFailed(
+            f"parameter {name} must be true or false", field=name, code="invalid_parameter"
+        )
+    return value == "true"
+
+
+def _uuid(name: str, value: str) -> str:
+    try:
+        return models.check_uuid(value).lower()
+    except Exception as exc:
+        raise ValidationFailed(
+            f"parameter {name} must be a UUID", field=name, code="invalid_parameter"
+        ) from exc
+
+
+def _time(name: str, value: str) -> dt.datetime:
+    try:
+        return models.parse_timestamp(value)
+    except Exception as exc:
+        raise ValidationFailed(
+            f"parameter {name} must be an ISO 8601 timestamp", field=name, code="invalid_parameter"
+        ) from exc
+
+
+def parse_agent_param(value: str, name: str = "agent") -> dict[str, Any]:
+    """Parse and validate an ``agent`` parameter (JSON of an Agent or identified Group)."""
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed(
+            f"parameter {name} must be the JSON of an Agent", field=name, code="invalid_parameter"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            f"parameter {name} must be the JSON of an Agent", field=name, code="invalid_parameter"
+        )
+    try:
+        if data.get("objectType") == "Group":
+            models.Group.model_validate(data)
+        else:
+            models.Agent.model_validate(data)
+    except ValidationError as exc:
+        raise models.validation_error(exc, name) from exc
+    return data
+
+
+def parse_query(args: dict[str, str], *, cursor_secret: str) -> StatementQuery:
+    """Validate the query parameters of ``GET /statements``.
+
+    Raises:
+        ValidationFailed: Unknown parameter (including one in different case), bad value, or a
+            parameter combined with ``statementId`` / ``voidedStatementId``.
+    """
+    if "more" in args:
+        return _from_cursor(args, cursor_secret)
+    unknown = sorted(set(args) - QUERY_PARAMS)
+    if unknown:
+        raise ValidationFailed(
+            f"unknown query parameter {unknown[0]!r} (parameter names are case-sensitive)",
+            field=unknown[0],
+            code="invalid_parameter",
+        )
+    query = StatementQuery(raw=dict(args))
+    if "statementId" in args or "voidedStatementId" in args:
+        extra = sorted(set(args) - SINGLE_PARAMS)
+        if extra or ("statementId" in args and "voidedStatementId" in args):
+            bad = extra[0] if extra else "voidedStatementId"
+            raise ValidationFailed(
+                f"parameter {bad} cannot be combined with statementId or voidedStatementId",
+                field=bad,
+                code="invalid_parameter",
+            )
+        if "statementId" in args:
+            query.statement_id = _uuid("statementId", args["statementId"])
+        else:
+            query.voided_statement_id = _uuid("voidedStatementId", args["voidedStatementId"])
+    if "agent" in args:
+        key = agent_key(parse_agent_param(args["agent"]))
+        if key is None:
+            raise ValidationFailed(
+                "parameter agent must identify an Agent or an identified Group",
+                field="agent",
+                code="invalid_parameter",
+            )
+        query.agent = key
+    if "verb" in args:
+        try:
+            query.verb = verb_key(models.check_iri(args["verb"]))
+        except Exception as exc:
+            raise ValidationFailed(
+                "parameter verb must be an IRI", field="verb", code="invalid_parameter"
+            ) from exc
+    if "activity" in args:
+        try:
+            query.activity = activity_key(models.check_iri(args["activity"]))
+        except Exception as exc:
+            raise ValidationFailed(
+                "parameter activity must be an IRI", field="activity", code="invalid_parameter"
+            ) from exc
+    if "registration" in args:
+        query.registration = registration_key(_uuid("registration", args["registration"]))
+    for name in ("related_activities", "related_agents", "attachments", "ascending"):
+        if name in args:
+            setattr(query, name, _bool(name, args[name]))
+    if "since" in args:
+        query.since = _time("since", args["since"])
+    if "until" in args:
+        query.until = _time("until", args["until"])
+    if "limit" in args:
+        try:
+            limit = int(args["limit"])
+        except ValueError as exc:
+            raise ValidationFailed(
+                "parameter limit must be a non-negative integer", field="limit", code="invalid_parameter"
+            ) from exc
+        if limit < 0:
+            raise ValidationFailed(
+                "parameter limit must be a non-negative integer", field="limit", code="invalid_parameter"
+            )
+        query.limit = MAX_LIMIT if limit == 0 else min(limit, MAX_LIMIT)
+    if "format" in args:
+        if args["format"] not in FORMATS:
+            raise ValidationFailed(
+                f"parameter format must be one of {', '.join(FORMATS)}",
+                field="format",
+                code="invalid_parameter",
+            )
+        query.format = args["format"]
+    return query
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="xapi-statements-more")
+
+
+def more_token(query: StatementQuery, last_seq: int, cursor_secret: str) -> str:
+    """The opaque ``more`` cursor: the query's parameters and where the page ended (signed)."""
+    return _serializer(cursor_secret).dumps({"q": query.raw, "after": last_seq})
+
+
+def _from_cursor(args: dict[str, str], cursor_secret: str) -> StatementQuery:
+    try:
+        data = _serializer(cursor_secret).loads(args["more"])
+    except BadSignature as exc:
+        raise ValidationFailed(
+            "the more cursor is invalid or was altered", field="more", code="invalid_parameter"
+        ) from exc
+    query = parse_query(data["q"], cursor_secret=cursor_secret)
+    query.after_seq = int(data["after"])
+    return query
+
+
+@dataclass
+class Page:
+    """A page of statements, as JSON texts, with what the response needs."""
+
+    bodies: list[str]
+    last_seq: int | None
+    has_more: bool
+    latest_stored: dt.datetime | None
+    attachment_sha2s: list[str]
+
+
+def find_single(
+    session: Session, query: StatementQuery, principal: Principal
+) -> tuple[str, dt.datetime, list[str]]:
+    """The statement asked for by ``statementId`` (not voided) or ``voidedStatementId`` (voided).
+
+    Raises:
+        NotFound: No such statement in that state.
+    """
+    wanted_id = query.statement_id or query.voided_statement_id
+    stmt = select(
+        StatementRow.body,
+        StatementRow.stored,
+        StatementRow.attachment_sha2s,
+        StatementRow.voided,
+        StatementRow.credential_id,
+    ).where(StatementRow.statement_id == wanted_id)
+    row = session.execute(stmt).first()
+    mine_only = not principal.allows("statements/read", "all/read") and principal.allows(
+        "statements/read/mine"
+    )
+    if row is None or (mine_only and row.credential_id != principal.credential_id):
+        raise NotFound(
+            f"no statement {wanted_id}", field="statementId" if query.statement_id else "voidedStatementId"
+        )
+    if query.statement_id and row.voided:
+        raise NotFound(f"statement {wanted_id} is voided: ask with voidedStatementId", field="statementId")
+    if query.voided_statement_id and not row.voided:
+        raise NotFound(f"statement {wanted_id} is not voided", field="voidedStatementId")
+    return row.body, row.stored, row.attachment_sha2s or []
+
+
+def find_page(session: Session, query: StatementQuery, principal: Principal) -> Page:
+    """A page of matching statements, newest first unless ``ascending``."""
+    table = StatementRow.__table__
+    index = StatementIndexRow.__table__
+    columns = (table.c.seq, table.c.body, table.c.stored, table.c.attachment_sha2s)
+    filters = [
+        (query.agent, not query.related_agents),
+        (query.verb, True),
+        (query.activity, not query.related_activities),
+        (query.registration, True),
+    ]
+    first = None
+    source: Any = table
+    conditions: list[Any] = [table.c.voided == false()]
+    for key, direct_only in filters:
+        if key is None:
+            continue
+        alias = index.alias()
+        if first is None:
+            first = alias
+            source = alias.join(table, table.c.seq == alias.c.seq)
+        else:
+            source = source.join(alias, alias.c.seq == table.c.seq)
+        conditions.append(alias.c.key == key)
+        if direct_only:
+            conditions.append(alias.c.relation == DIRECT)
+    order_column = first.c.seq if first is not None else table.c.seq
+    if query.since is not None:
+        conditions.append(table.c.stored > query.since)
+    if query.until is not None:
+        conditions.append(table.c.stored <= query.until)
+    if not principal.allows("statements/read", "all/read") and principal.allows("statements/read/mine"):
+        conditions.append(table.c.credential_id == principal.credential_id)
+    if query.after_seq is not None:
+        conditions.append(
+            order_column > query.after_seq if query.ascending else order_column < query.after_seq
+        )
+    stmt = (
+        select(*columns)
+        .select_from(source)
+        .where(*conditions)
+        .order_by(order_column.asc() if query.ascending else order_column.desc())
+        .limit(query.limit + 1)
+    )
+    rows = session.execute(stmt).all()
+    has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    sha2s: list[str] = []
+    for row in rows:
+        for sha2 in row.attachment_sha2s or ():
+            if sha2 not in sha2s:
+                sha2s.append(sha2)
+    latest = max((row.stored for row in rows), default=None)
+    return Page([row.body for row in rows], rows[-1].seq if rows else None, has_more, latest, sha2s)
+
+
+def load_attachments(session: Session, sha2s: list[str]) -> list[AttachmentRow]:
+    """The stored attachment contents for ``sha2s`` (in that order)."""
+    if not sha2s:
+        return []
+    found = {
+        row.sha2: row for row in session.scalars(select(AttachmentRow).where(AttachmentRow.sha2.in_(sha2s)))
+    }
+    return [found[sha2] for sha2 in sha2s if sha2 in found]
+
+
+# -- formats ------------------------------------------------------------------------------------------
+
+V2_ONLY_CONTEXT = ("contextAgents", "contextGroups")
+
+
+def strip_v2_only(statement: dict[str, Any]) -> dict[str, Any]:
+    """Remove the properties a 1.0.x client must never receive."""
+    for holder in (statement, statement.get("object") or {}):
+        context = holder.get("context")
+        if isinstance(context, dict):
+            for name in V2_ONLY_CONTEXT:
+                context.pop(name, None)
+    return statement
+
+
+def _ids_agent(agent: dict[str, Any]) -> dict[str, Any]:
+    reduced: dict[str, Any] = {}
+    if "objectType" in agent:
+        reduced["objectType"] = agent["objectType"]
+    for name in models.IFI_NAMES:
+        if name in agent:
+            reduced[name] = agent[name]
+            return reduced
+    if "member" in agent:
+        reduced["member"] = [_ids_agent(m) for m in agent["member"]]
+    return reduced
+
+
+def _ids_context(context: dict[str, Any]) -> None:
+    for name in ("instructor", "team"):
+        if name in context:
+            context[name] = _ids_agent(context[name])
+    for kind, items in (context.get("contextActivities") or {}).items():
+        context["contextActivities"][kind] = [{"objectType": "Activity", "id": a["id"]} for a in items]
+    for item in context.get("contextAgents") or []:
+        item["agent"] = _ids_agent(item["agent"])
+    for item in context.get("contextGroups") or []:
+        item["group"] = _ids_agent(item["group"])
+
+
+def _ids_object(obj: dict[str, Any]) -> dict[str, Any]:
+    kind = obj.get("objectType", "Activity")
+    if kind == "Activity":
+        return {"objectType": "Activity", "id": obj["id"]}
+    if kind in ("Agent", "Group"):
+        return _ids_agent(obj)
+    if kind == "SubStatement":
+        obj["actor"] = _ids_agent(obj["actor"])
+        obj["verb"] = {"id": obj["verb"]["id"]}
+        obj["object"] = _ids_object(obj["object"])
+        if "context" in obj:
+            _ids_context(obj["context"])
+    return obj
+
+
+def to_ids(statement: dict[str, Any]) -> dict[str, Any]:
+    """The ``ids`` format: agents, groups, activities and verbs reduced to what identifies them."""
+    statement["actor"] = _ids_agent(statement["actor"])
+    statement["verb"] = {"id": statement["verb"]["id"]}
+    statement["object"] = _ids_object(statement["object"])
+    if "authority" in statement:
+        statement["authority"] = _ids_agent(statement["authority"])
+    if "context" in statement:
+        _ids_context(statement["context"])
+    return statement
+
+
+def pick_language(value: dict[str, str], languages: list[str]) -> dict[str, str]:
+    """One entry of a language map: the first acceptable language, else the first entry."""
+    if not value:
+        return value
+    for language in languages:
+        if language == "*":
+            break
+        for tag in value:
+            if tag.lower() == language.lower() or tag.lower().split("-")[0] == language.lower():
+                return {tag: value[tag]}
+    first = next(iter(value))
+    return {first: value[first]}
+
+
+def _canonical_definition(definition: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+    out = dict(definition)
+    for name in ("name", "description"):
+        if isinstance(out.get(name), dict):
+            out[name] = pick_language(out[name], languages)
+    for name in ("choices", "scale", "source", "target", "steps"):
+        if isinstance(out.get(name), list):
+            out[name] = [
+                {**c, "description": pick_language(c["description"], languages)}
+                if isinstance(c.get("description"), dict)
+                else c
+                for c in out[name]
+            ]
+    return out
+
+
+def to_canonical(
+    statement: dict[str, Any], definitions: dict[str, dict[str, Any] | None], languages: list[str]
+) -> dict[str, Any]:
+    """The ``canonical`` format: canonical activity definitions, one language per language map."""
+
+    def activity(item: dict[str, Any]) -> dict[str, Any]:
+        canonical = definitions.get(item["id"])
+        out = {"objectType": "Activity", "id": item["id"]}
+        definition = canonical if canonical is not None else item.get("definition")
+        if definition:
+            out["definition"] = _canonical_definition(definition, languages)
+        return out
+
+    def verb(item: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(item.get("display"), dict):
+            return {**item, "display": pick_language(item["display"], languages)}
+        return item
+
+    def context(ctx: dict[str, Any]) -> None:
+        for kind, items in (ctx.get("contextActivities") or {}).items():
+            ctx["contextActivities"][kind] = [activity(a) for a in items]
+
+    def body(holder: dict[str, Any]) -> None:
+        holder["verb"] = verb(holder["verb"])
+        obj = holder["object"]
+        kind = obj.get("objectType", "Activity")
+        if kind == "Activity":
+            holder["object"] = activity(obj)
+        elif kind == "SubStatement":
+            body(obj)
+        if "context" in holder:
+            context(holder["context"])
+
+    body(statement)
+    return statement
+
+
+def activity_ids_of(statement: dict[str, Any]) -> set[str]:
+    """Every activity id a statement names (for loading canonical definitions)."""
+    found: set[str] = set()
+
+    def walk(holder: dict[str, Any]) -> None:
+        obj = holder["object"]
+        kind = obj.get("objectType", "Activity")
+        if kind == "Activity":
+            found.add(obj["id"])
+        elif kind == "SubStatement":
+            walk(obj)
+        for items in ((holder.get("context") or {}).get("contextActivities") or {}).values():
+            found.update(a["id"] for a in items)
+
+    walk(statement)
+    return found
+
+
+def canonical_definitions(session: Session, activity_ids: set[str]) -> dict[str, dict[str, Any] | None]:
+    """Canonical definitions of ``activity_ids`` by id."""
+    if not activity_ids:
+        return {}
+    keys = {activity_key(a): a for a in activity_ids}
+    rows = session.execute(select(ActivityRow.key, ActivityRow.definition).where(ActivityRow.key.in_(keys)))
+    return {keys[row.key]: row.definition for row in rows}
+
+
+def render(bodies: list[str], *, fmt: str, v2: bool, session: Session, languages: list[str]) -> list[str]:
+    """Statement JSON texts in the asked format, for the asking version."""
+    if fmt == "exact" and (v2 or not any('"context' in b for b in bodies)):
+        return bodies
+    statements = [orjson.loads(b) for b in bodies]
+    if fmt == "ids":
+        statements = [to_ids(s) for s in statements]
+    elif fmt == "canonical":
+        wanted: set[str] = set()
+        for statement in statements:
+            wanted |= activity_ids_of(statement)
+        definitions = canonical_definitions(session, wanted)
+        statements = [to_canonical(s, definitions, languages) for s in statements]
+    if not v2:
+        statements = [strip_v2_only(s) for s in statements]
+    return [orjson.dumps(s).decode() for s in statements]
+
+
+def utcnow_iso() -> str:
+    """Now, as an xAPI timestamp (the ``X-Experience-API-Consistent-Through`` of a read)."""
+    from bridge.core.db import utcnow
+
+    now = utcnow()
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

@@ -1,0 +1,582 @@
+"""Storing statements: validation, ids, conflicts, voiding, signatures, attachments, the filter
+rows of every query parameter and the canonical activities, in one transaction per request.
+
+A batch is atomic: every statement is checked before anything is written, and the caller
+commits once. Rows are written with bulk inserts; shared rows (activities, attachments) are
+written in key order with ``ON CONFLICT`` so concurrent batches never deadlock on lock order.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bridge.core.db import utcnow
+from bridge.core.errors import Conflict, ValidationFailed
+from bridge.core.events import DomainEvent
+from bridge.core.uow import UnitOfWork
+from xapi import models
+from xapi.auth import Principal
+from xapi.store import (
+    DIRECT,
+    RELATED,
+    ActivityRow,
+    AttachmentRow,
+    StatementIndexRow,
+    StatementRow,
+    index_key,
+)
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
+V1_STATEMENT_VERSION = "1.0.0"
+V2_STATEMENT_VERSION = "2.0.0"
+
+
+@dataclass(frozen=True)
+class StatementsStored(DomainEvent):
+    """Statements were stored (published once per request, handled in the same transaction).
+
+    Attributes:
+        statement_ids: Ids of the statements newly stored, in request order.
+    """
+
+    statement_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class AttachmentPart:
+    """One attachment part of a ``multipart/mixed`` request."""
+
+    sha2: str
+    content_type: str
+    content: bytes
+
+
+# -- identities and filter rows ------------------------------------------------------------------
+
+def agent_identity(agent: dict[str, Any]) -> str | None:
+    """The identity string of an agent or identified group (objectType + IFI), or ``None``."""
+    kind = agent.get("objectType", "Agent")
+    if "mbox" in agent:
+        ifi = "mbox|" + agent["mbox"]
+    elif "mbox_sha1sum" in agent:
+        ifi = "mbox_sha1sum|" + agent["mbox_sha1sum"].lower()
+    elif "openid" in agent:
+        ifi = "openid|" + agent["openid"]
+    elif "account" in agent:
+        ifi = f"account|{agent['account']['homePage']}|{agent['account']['name']}"
+    else:
+        return None
+    return f"{kind}|{ifi}"
+
+
+def agent_key(agent: dict[str, Any]) -> str | None:
+    """The filter key of an agent, or ``None`` for an anonymous group."""
+    identity = agent_identity(agent)
+    return index_key("a", identity) if identity else None
+
+
+def activity_key(activity_id: str) -> str:
+    """The filter key of an activity id."""
+    return index_key("o", activity_id)
+
+
+def verb_key(verb_id: str) -> str:
+    """The filter key of a verb id."""
+    return index_key("v", verb_id)
+
+
+def registration_key(registration: str) -> str:
+    """The filter key of a registration (compared case-insensitively, as UUIDs are)."""
+    return index_key("r", registration.lower())
+
+
+def _context_activities(context: dict[str, Any] | None) -> Iterable[dict[str, Any]]:
+    if not context:
+        return ()
+    found: list[dict[str, Any]] = []
+    for kind in ("parent", "grouping", "category", "other"):
+        found.extend((context.get("contextActivities") or {}).get(kind) or [])
+    return found
+
+
+def filter_rows(statement: dict[str, Any]) -> dict[str, int]:
+    """Every filter key a statement matches, with its relation (DIRECT or RELATED)."""
+    rows: dict[str, int] = {}
+
+    def add(key: str | None, relation: int) -> None:
+        if key is not None:
+            rows[key] = min(rows.get(key, relation), relation)
+
+    def add_agent(agent: dict[str, Any] | None, relation: int) -> None:
+        if not agent:
+            return
+        add(agent_key(agent), relation)
+        for member in agent.get("member") or []:
+            add(agent_key(member), RELATED)
+
+    def add_context(context: dict[str, Any] | None) -> None:
+        if not context:
+            return
+        add_agent(context.get("instructor"), RELATED)
+        add_agent(context.get("team"), RELATED)
+        for item in context.get("contextAgents") or []:
+            add_agent(item.get("agent"), RELATED)
+        for item in context.get("contextGroups") or []:
+            add_agent(item.get("group"), RELATED)
+        for activity in _context_activities(context):
+            add(activity_key(activity["id"]), RELATED)
+
+    add_agent(statement["actor"], DIRECT)
+    add(verb_key(statement["verb"]["id"]), DIRECT)
+    obj = statement["object"]
+    kind = obj.get("objectType", "Activity")
+    if kind == "Activity":
+        add(activity_key(obj["id"]), DIRECT)
+    elif kind in ("Agent", "Group"):
+        add_agent(obj, DIRECT)
+    elif kind == "SubStatement":
+        add_agent(obj["actor"], RELATED)
+        sub_object = obj["object"]
+        sub_kind = sub_object.get("objectType", "Activity")
+        if sub_kind == "Activity":
+            add(activity_key(sub_object["id"]), RELATED)
+        elif sub_kind in ("Agent", "Group"):
+            add_agent(sub_object, RELATED)
+        add_context(obj.get("context"))
+    context = statement.get("context")
+    if context and context.get("registration"):
+        add(registration_key(context["registration"]), DIRECT)
+    add_context(context)
+    add_agent(statement.get("authority"), RELATED)
+    return rows
+
+
+# -- normalisation and comparison -------------------------------------------------------------------
+
+def _normalise_context_activities(context: dict[str, Any] | None) -> None:
+    # A single activity stands for a list of one; it is stored (and returned) as a list.
+    if not context or not isinstance(context.get("contextActivities"), dict):
+        return
+    for kind, value in context["contextActivities"].items():
+        if isinstance(value, dict):
+            context["contextActivities"][kind] = [value]
+
+
+def normalise(statement: dict[str, Any]) -> None:
+    """Normalise a validated statement in place (context activities as lists)."""
+    _normalise_context_activities(statement.get("context"))
+    obj = statement.get("object") or {}
+    if obj.get("objectType") == "SubStatement":
+        _normalise_context_activities(obj.get("context"))
+
+
+_LRS_SET = ("id", "stored", "authority", "version")
+
+
+def comparable(statement: dict[str, Any], *, keep_timestamp: bool = True) -> Any:
+    """The statement as compared for "same statement" (properties the LRS sets left out)."""
+    data = {k: v for k, v in statement.items() if k not in _LRS_SET}
+    data = copy.deepcopy(data)
+    normalise(data)
+    if "timestamp" in data:
+        if keep_timestamp:
+            data["timestamp"] = models.parse_timestamp(data["timestamp"]).timestamp()
+        else:
+            del data["timestamp"]
+    return _canonical(data)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def same_statement(stored: dict[str, Any], incoming: dict[str, Any]) -> bool:
+    """Whether ``incoming`` repeats ``stored`` (for an id already taken)."""
+    keep = "timestamp" in incoming
+    return comparable(stored, keep_timestamp=keep) == comparable(incoming, keep_timestamp=keep)
+
+
+# -- signatures -------------------------------------------------------------------------------------
+
+def verify_signature(statement: dict[str, Any], jws_bytes: bytes, index: int) -> None:
+    """Check a signed statement's JWS as the spec asks (Data 2.6).
+
+    The JWS must parse, use RS256/RS384/RS512, verify against its ``x5c`` certificate when one is
+    given, and carry the statement itself (before the signature was attached) as payload.
+
+    Raises:
+        ValidationFailed: Any of these fails.
+    """
+    import base64
+
+    from jwcrypto import jwk, jws
+    from jwcrypto.common import JWException
+
+    where = f"statements[{index}].attachments"
+    try:
+        token = jws.JWS()
+        token.deserialize(jws_bytes.decode("ascii").strip())
+        header = token.jose_header
+    except (JWException, ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(f"{where}: the signature attachment is not a JWS ({exc})",
+                               field=where, code="invalid_signature") from exc
+    alg = header.get("alg")
+    if alg not in ("RS256", "RS384", "RS512"):
+        raise ValidationFailed(f"{where}: JWS algorithm {alg!r} is not allowed; use RS256, RS384 or RS512",
+                               field=where, code="invalid_signature")
+    if header.get("x5c"):
+        from cryptography import x509
+
+        try:
+            cert = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+            key = jwk.JWK.from_pyca(cert.public_key())
+            token.verify(key, alg=alg)
+        except Exception as exc:  # any failure to verify is a refusal
+            raise ValidationFailed(f"{where}: the JWS does not verify with its x5c certificate",
+                                   field=where, code="invalid_signature") from exc
+    try:
+        payload_b64 = jws_bytes.decode("ascii").strip().split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
+    except (ValueError, IndexError) as exc:
+        raise ValidationFailed(f"{where}: the JWS payload is not JSON", field=where,
+                               code="invalid_signature") from exc
+    if not isinstance(payload, dict):
+        raise ValidationFailed(f"{where}: the JWS payload is not a statement", field=where,
+                               code="invalid_signature")
+    signed = {k: v for k, v in payload.items() if k != "attachments"}
+    sent = {k: v for k, v in statement.items() if k != "attachments"}
+    try:
+        matches = same_statement(signed, sent) if "id" not in signed or signed.get("id") == sent.get(
+            "id") else False
+    except Exception:
+        matches = False
+    if not matches:
+        raise ValidationFailed(f"{where}: the JWS payload differs from the statement it signs",
+                               field=where, code="invalid_signature")
+
+
+# -- canonical activities -----------------------------------------------------------------------------
+
+_MAP_FIELDS = ("name", "description")
+_COMPONENT_FIELDS = ("choices", "scale", "source", "target", "steps")
+_activity_cache: dict[str, str] = {}
+_activity_cache_lock = threading.Lock()
+_ACTIVITY_CACHE_MAX = 50_000
+
+
+def merge_definition(current: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
+    """Merge an activity definition into the canonical one: language maps and extensions gain
+    keys, other properties take the newest value.
+    """
+    merged = copy.deepcopy(current) if current else {}
+    for name, value in incoming.items():
+        if name in _MAP_FIELDS or name == "extensions":
+            merged[name] = {**(merged.get(name) or {}), **value}
+        else:
+            merged[name] = copy.deepcopy(value)
+    return merged
+
+
+def _collect_definitions(statement: dict[str, Any], into: dict[str, list[dict[str, Any]]]) -> None:
+    def take(activity: dict[str, Any]) -> None:
+        into.setdefault(activity["id"], [])
+        if activity.get("definition"):
+            into[activity["id"]].append(activity["definition"])
+
+    obj = statement["object"]
+    if obj.get("objectType", "Activity") == "Activity":
+        take(obj)
+    for activity in _context_activities(statement.get("context")):
+        take(activity)
+    if obj.get("objectType") == "SubStatement":
+        sub = obj["object"]
+        if sub.get("objectType", "Activity") == "Activity":
+            take(sub)
+        for activity in _context_activities(obj.get("context")):
+            take(activity)
+
+
+def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(builder(table).on_conflict_do_nothing(index_elements=keys), rows)
+
+
+def upsert_activities(
+    session: Session, definitions: dict[str, list[dict[str, Any]]]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """Insert unseen activities and merge new definitions into canonical ones (in key order).
+
+    Returns:
+        The canonical definitions now stored, for :func:`remember_activity` after commit.
+    """
+    now = utcnow()
+    wanted: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+    for activity_id, defs in definitions.items():
+        key = activity_key(activity_id)
+        cached = _activity_cache.get(key)
+        if cached is not None:
+            current = orjson.loads(cached) if cached != "null" else None
+            merged = current
+            for definition in defs:
+                merged = merge_definition(merged, definition)
+            if merged == current or (not defs):
+                continue  # nothing new for this activity
+        wanted[key] = (activity_id, defs)
+    if not wanted:
+        return []
+    ordered = sorted(wanted)
+    _insert_ignore(session, ActivityRow.__table__,
+                   [{"key": k, "activity_id": wanted[k][0], "definition": None, "updated_at": now}
+                    for k in ordered], ["key"])
+    query = select(ActivityRow.key, ActivityRow.definition).where(ActivityRow.key.in_(ordered)).order_by(
+        ActivityRow.key)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    current_defs = {row.key: row.definition for row in session.execute(query)}
+    changes = []
+    seen: list[tuple[str, dict[str, Any] | None]] = []
+    for key in ordered:
+        current = current_defs.get(key)
+        merged = current
+        for definition in wanted[key][1]:
+            merged = merge_definition(merged, definition)
+        if merged != current:
+            changes.append({"k": key, "definition": merged, "updated_at": now})
+        seen.append((key, merged))
+    if changes:
+        table = ActivityRow.__table__
+        session.execute(update(table).where(table.c.key == bindparam("k")), changes)
+    return seen
+
+
+def remember_activity(key: str, definition: dict[str, Any] | None) -> None:
+    """Cache the canonical definition last read or written (a hint that skips needless writes)."""
+    with _activity_cache_lock:
+        if len(_activity_cache) > _ACTIVITY_CACHE_MAX:
+            _activity_cache.clear()
+        _activity_cache[key] = orjson.dumps(definition).decode()
+
+
+# -- storing ------------------------------------------------------------------------------------------
+
+@dataclass
+class _Prepared:
+    statement: dict[str, Any]
+    statement_id: str
+    voids: str | None
+    attachment_sha2s: list[str] = field(default_factory=list)
+
+
+def _stored_timestamp(now: Any) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def store_statements(
+    uow: UnitOfWork,
+    principal: Principal,
+    statements: list[Any],
+    *,
+    v2: bool,
+    attachments: dict[str, AttachmentPart] | None = None,
+    put_id: str | None = None,
+) -> list[str]:
+    """Validate and store a batch of statements atomically.
+
+    Args:
+        uow: Unit of work (flushed, not committed).
+        principal: The credential sending them (gives the authority).
+        statements: Decoded JSON statements.
+        v2: Whether the request speaks xAPI 2.0.
+        attachments: Attachment parts of a multipart request, by SHA-2.
+        put_id: The ``statementId`` of a PUT.
+
+    Returns:
+        The ids of the statements, in request order (including repeats of stored ones).
+
+    Raises:
+        ValidationFailed: A statement breaks a rule (nothing is stored).
+        Conflict: An id is taken by a different statement.
+    """
+    session = uow.session
+    attachments = attachments or {}
+    prepared: list[_Prepared] = []
+    seen_ids: set[str] = set()
+    used_parts: set[str] = set()
+    for index, raw in enumerate(statements):
+        if not isinstance(raw, dict):
+            raise ValidationFailed(f"statements[{index}]: a statement must be a JSON object",
+                                   field=f"statements[{index}]", code="invalid_statement")
+        model = models.validate_statement(raw, v2=v2, index=None if put_id else index)
+        statement = dict(raw)
+        if put_id is not None:
+            if "id" in statement and statement["id"].lower() != put_id.lower():
+                raise ValidationFailed("the statement id differs from the statementId parameter",
+                                       field="statementId", code="id_mismatch")
+            statement["id"] = put_id
+        statement.setdefault("id", models.new_uuid())
+        statement_id = statement["id"].lower()
+        statement["id"] = statement_id
+        if statement_id in seen_ids:
+            raise ValidationFailed(f"statements[{index}].id: {statement_id} appears twice in the batch",
+                                   field=f"statements[{index}].id", code="duplicate_id")
+        seen_ids.add(statement_id)
+        normalise(statement)
+        sha2s = []
+        for attachment in model.attachments or []:
+            if attachment.fileUrl is None and attachment.sha2 not in attachments:
+                raise ValidationFailed(
+                    f"statements[{index}].attachments: no multipart part carries the attachment with "
+                    f"sha2 {attachment.sha2} (and it has no fileUrl)",
+                    field=f"statements[{index}].attachments", code="attachment_missing")
+            if attachment.sha2 in attachments:
+                used_parts.add(attachment.sha2)
+                sha2s.append(attachment.sha2)
+            if attachment.usageType == SIGNATURE_USAGE:
+                if attachment.contentType != "application/octet-stream":
+                    raise ValidationFailed(
+                        f"statements[{index}].attachments: a signature attachment must have contentType "
+                        "application/octet-stream", field=f"statements[{index}].attachments",
+                        code="invalid_signature")
+                part = attachments.get(attachment.sha2)
+                if part is None:
+                    raise ValidationFailed(f"statements[{index}].attachments: the signature must be sent "
+                                           "as a multipart part", field=f"statements[{index}].attachments",
+                                           code="invalid_signature")
+                verify_signature(raw, part.content, index)
+        voids = model.object.id.lower() if model.verb.id == models.VOIDED_VERB else None
+        prepared.append(_Prepared(statement, statement_id, voids, sha2s))
+    unused = set(attachments) - used_parts
+    if unused:
+        raise ValidationFailed(f"multipart part(s) {', '.join(sorted(unused))} match no attachment of the "
+                               "statements", field="attachments", code="attachment_unused")
+
+    # Ids already taken: the same statement again is accepted and changes nothing.
+    existing = {}
+    if seen_ids:
+        for row in session.execute(select(StatementRow.statement_id, StatementRow.body).where(
+                StatementRow.statement_id.in_(seen_ids))):
+            existing[row.statement_id] = row.body
+    fresh: list[_Prepared] = []
+    for item in prepared:
+        body = existing.get(item.statement_id)
+        if body is None:
+            fresh.append(item)
+        elif not same_statement(orjson.loads(body), item.statement):
+            raise Conflict(f"statement {item.statement_id} already exists with different content; "
+                           "statements are immutable", field="id", code="statement_conflict")
+
+    # Voiding: the target may be missing, but must not itself be a voiding statement.
+    targets = {item.voids for item in fresh if item.voids}
+    voiding_targets: set[str] = set()
+    if targets:
+        voiding_targets = set(session.scalars(select(StatementRow.statement_id).where(
+            StatementRow.statement_id.in_(targets), StatementRow.voids.is_not(None))))
+        voiding_targets |= {item.statement_id for item in fresh if item.voids} & targets
+    for item in fresh:
+        if item.voids and item.voids in voiding_targets:
+            raise ValidationFailed(f"statement {item.statement_id} voids {item.voids}, which is itself a "
+                                   "voiding statement: voiding statements cannot be voided",
+                                   field="object.id", code="void_of_voiding")
+    if not fresh:
+        return [item.statement_id for item in prepared]
+
+    now = utcnow()
+    stored = _stored_timestamp(now)
+    version_default = V2_STATEMENT_VERSION if v2 else V1_STATEMENT_VERSION
+    statement_rows = []
+    for item in fresh:
+        statement = item.statement
+        statement["authority"] = principal.authority
+        statement["stored"] = stored
+        statement.setdefault("timestamp", stored)
+        statement.setdefault("version", version_default)
+        statement_rows.append({
+            "statement_id": item.statement_id, "stored": now, "voided": False, "voids": item.voids,
+            "credential_id": principal.credential_id, "version": statement["version"],
+            "body": orjson.dumps(statement).decode(), "attachment_sha2s": item.attachment_sha2s or None,
+        })
+    result = session.execute(
+        insert(StatementRow).returning(StatementRow.seq, StatementRow.statement_id,
+                                       sort_by_parameter_order=True),
+        statement_rows,
+    )
+    seqs = {row.statement_id: row.seq for row in result}
+
+    # Targets of StatementRefs lend their filter rows (a statement about a statement matches
+    # the filters its target matches); a late target is flagged voided on arrival.
+    ref_targets = {item.statement["object"]["id"].lower() for item in fresh
+                   if item.statement["object"].get("objectType") == "StatementRef"}
+    lent: dict[str, dict[str, int]] = {}
+    if ref_targets:
+        rows = session.execute(
+            select(StatementRow.statement_id, StatementIndexRow.key, StatementIndexRow.relation)
+            .join(StatementIndexRow, StatementIndexRow.seq == StatementRow.seq)
+            .where(StatementRow.statement_id.in_(ref_targets)))
+        for row in rows:
+            lent.setdefault(row.statement_id, {})[row.key] = row.relation
+    index_rows = []
+    for item in fresh:
+        rows = filter_rows(item.statement)
+        obj = item.statement["object"]
+        if obj.get("objectType") == "StatementRef":
+            for key, relation in lent.get(obj["id"].lower(), {}).items():
+                rows[key] = min(rows.get(key, relation), relation)
+        seq = seqs[item.statement_id]
+        index_rows.extend({"key": key, "seq": seq, "relation": relation} for key, relation in rows.items())
+    session.execute(insert(StatementIndexRow), index_rows)
+
+    if targets:
+        session.execute(update(StatementRow).where(StatementRow.statement_id.in_(targets),
+                                                   StatementRow.voids.is_(None)).values(voided=True))
+    fresh_ids = [item.statement_id for item in fresh]
+    late = session.scalars(select(StatementRow.voids).where(StatementRow.voids.in_(fresh_ids)))
+    late_targets = set(late)
+    if late_targets:
+        session.execute(update(StatementRow).where(StatementRow.statement_id.in_(late_targets),
+                                                   StatementRow.voids.is_(None)).values(voided=True))
+
+    if attachments:
+        parts = [attachments[sha2] for sha2 in sorted(used_parts)]
+        _insert_ignore(session, AttachmentRow.__table__,
+                       [{"sha2": p.sha2, "content_type": p.content_type, "length": len(p.content),
+                         "content": p.content, "created_at": now} for p in parts], ["sha2"])
+
+    if principal.allows("define", "statements/write"):
+        definitions: dict[str, list[dict[str, Any]]] = {}
+        for item in fresh:
+            _collect_definitions(item.statement, definitions)
+        if definitions:
+            canonical = upsert_activities(session, definitions)
+            # Only committed definitions may become hints.
+            uow.after_commit(lambda: [remember_activity(key, value) for key, value in canonical])
+    uow.publish(StatementsStored(tuple(fresh_ids)))
+    logger.debug("stored %d statements for %s", len(fresh), principal.name)
+    return [item.statement_id for item in prepared]
+
+
+def sha2_of(content: bytes) -> str:
+    """The SHA-256 hex digest of ``content``."""
+    return hashlib.sha256(content).hexdigest()
