@@ -1,0 +1,293 @@
+"""The route registry of ``/api/v1``: each endpoint is declared once with its pydantic
+request models, roles and responses; Flask routes and ``/api/v1/openapi.json`` are both
+generated from the declarations, so the description cannot drift from the code.
+
+Other modules add endpoints with ``@api.route(...)`` in a module of ``qms`` whose name
+ends in ``views`` (``qms/views.py``, ``qms/capa_views.py``...): ``qms.init_app`` imports
+them all before registering the blueprint.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, request
+from pydantic import BaseModel, ValidationError
+
+from bridge.core.errors import ValidationFailed
+from bridge.core.web import current_actor
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+_PARAM = re.compile(r"{(\w+)}")
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "__dict__"):
+        return {k: v for k, v in vars(value).items() if not k.startswith("_")}
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response (RFC 3339 times, UTF-8)."""
+    body = orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    parts = [str(p) for p in error.get("loc", ())]
+    return ".".join(parts) if parts else "body"
+
+
+def validation_error(exc: ValidationError, where: str) -> ValidationFailed:
+    """Turn pydantic errors into a 400 naming the first field and the rule, with all errors."""
+    errors = [{"field": _field_of(e), "rule": e["type"], "message": e["msg"]} for e in exc.errors()]
+    first = errors[0]
+    return ValidationFailed(
+        f"{first['field']}: {first['message']}",
+        field=first["field"],
+        code="invalid_" + where,
+        details={"errors": errors},
+    )
+
+
+@dataclass
+class Endpoint:
+    """One declared endpoint."""
+
+    method: str
+    path: str
+    summary: str
+    tags: tuple[str, ...]
+    view: Callable[..., Any]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    roles: tuple[str, ...] | None = None
+    public: bool = False
+    status: int = 200
+    response: type[BaseModel] | None = None
+    request_content: dict[str, Any] | None = None
+    response_content: dict[str, Any] | None = None
+    description: str = ""
+    path_types: dict[str, type] = field(default_factory=dict)
+
+
+class ApiRegistry:
+    """Declares endpoints on one blueprint and describes them as OpenAPI 3.1."""
+
+    def __init__(self, name: str = "qms_api") -> None:
+        """Create the registry and its blueprint."""
+        self.blueprint = Blueprint(name, __name__, url_prefix=PREFIX)
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tags: tuple[str, ...] | list[str],
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        roles: tuple[str, ...] | None = None,
+        public: bool = False,
+        status: int = 200,
+        response: type[BaseModel] | None = None,
+        request_content: dict[str, Any] | None = None,
+        response_content: dict[str, Any] | None = None,
+        path_types: dict[str, type] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare an endpoint; the view gets path parameters, ``body`` and ``query`` models.
+
+        Args:
+            method: HTTP method.
+            path: Path below ``/api/v1`` with ``{name}`` parameters (integers unless
+                ``path_types`` says otherwise).
+            summary: One line for the OpenAPI document.
+            tags: OpenAPI tags.
+            body: Pydantic model of the JSON body (``extra="forbid"``).
+            query: Pydantic model of the query string.
+            roles: Roles allowed (administrators always are); ``None`` lets any
+                authenticated user in (the view checks ownership).
+            public: No authentication at all.
+            status: Success status.
+            response: Pydantic model describing the success body.
+            request_content: Non-JSON request media types for the OpenAPI document.
+            response_content: Non-JSON response media types for the OpenAPI document.
+            path_types: Types of path parameters that are not integers.
+        """
+        types = path_types or {}
+
+        def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+            endpoint = Endpoint(
+                method=method.upper(),
+                path=path,
+                summary=summary,
+                tags=tuple(tags),
+                view=view,
+                body=body,
+                query=query,
+                roles=roles,
+                public=public,
+                status=status,
+                response=response,
+                request_content=request_content,
+                response_content=response_content,
+                description=(view.__doc__ or "").strip(),
+                path_types=types,
+            )
+            self.endpoints.append(endpoint)
+            flask_path = _PARAM.sub(
+                lambda m: f"<{'int:' if types.get(m.group(1), int) is int else ''}{m.group(1)}>", path
+            )
+
+            def handler(**params: Any) -> Any:
+                if not endpoint.public:
+                    actor = current_actor()
+                    assert actor is not None
+                    if endpoint.roles is not None:
+                        actor.require(*endpoint.roles, action=f"{request.method} {request.path}")
+                kwargs: dict[str, Any] = dict(params)
+                if endpoint.body is not None:
+                    payload = request.get_json(silent=True)
+                    if payload is None:
+                        raise ValidationFailed(
+                            "the request body must be a JSON object", field="body", code="invalid_body"
+                        )
+                    try:
+                        kwargs["body"] = endpoint.body.model_validate(payload)
+                    except ValidationError as exc:
+                        raise validation_error(exc, "body") from exc
+                if endpoint.query is not None:
+                    try:
+                        kwargs["query"] = endpoint.query.model_validate(request.args.to_dict())
+                    except ValidationError as exc:
+                        raise validation_error(exc, "query") from exc
+                result = view(**kwargs)
+                if isinstance(result, Response):
+                    return result
+                return json_response(result, endpoint.status)
+
+            handler.__name__ = f"{view.__module__.replace('.', '_')}_{view.__name__}"
+            self.blueprint.add_url_rule(
+                flask_path, endpoint=handler.__name__, view_func=handler, methods=[endpoint.method]
+            )
+            return view
+
+        return decorate
+
+    # -- OpenAPI ---------------------------------------------------------------------------------
+    def openapi(self, *, title: str, version: str) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of every declared endpoint."""
+        schemas: dict[str, Any] = {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {
+                    "error": {"type": "string", "description": "stable machine-readable code"},
+                    "message": {"type": "string", "description": "the rule that was broken"},
+                    "field": {"type": "string", "description": "the input field at fault"},
+                    "details": {"description": "structured details (all errors, blocking records)"},
+                },
+            },
+        }
+
+        def ref(model: type[BaseModel]) -> dict[str, Any]:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                schemas[name] = sub
+            schemas[model.__name__] = schema
+            return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+        def error(description: str) -> dict[str, Any]:
+            return {
+                "description": description,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+
+        paths: dict[str, Any] = {}
+        for endpoint in self.endpoints:
+            operation: dict[str, Any] = {
+                "operationId": endpoint.view.__name__,
+                "summary": endpoint.summary,
+                "tags": list(endpoint.tags),
+            }
+            if endpoint.description:
+                operation["description"] = endpoint.description
+            if endpoint.roles:
+                operation["x-roles"] = list(endpoint.roles)
+            parameters = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer" if endpoint.path_types.get(name, int) is int else "string"},
+                }
+                for name in _PARAM.findall(endpoint.path)
+            ]
+            if endpoint.query is not None:
+                query_schema = endpoint.query.model_json_schema()
+                required = set(query_schema.get("required", []))
+                for name, prop in query_schema.get("properties", {}).items():
+                    parameters.append(
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": name in required,
+                            "schema": prop,
+                            "description": prop.get("description", ""),
+                        }
+                    )
+            if parameters:
+                operation["parameters"] = parameters
+            if endpoint.body is not None:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref(endpoint.body)}},
+                }
+            elif endpoint.request_content:
+                operation["requestBody"] = {"required": True, "content": endpoint.request_content}
+            success: dict[str, Any] = {"description": "success"}
+            if endpoint.response_content:
+                success["content"] = endpoint.response_content
+            elif endpoint.response is not None:
+                success["content"] = {"application/json": {"schema": ref(endpoint.response)}}
+            else:
+                success["content"] = {"application/json": {"schema": {"type": "object"}}}
+            responses: dict[str, Any] = {str(endpoint.status): success}
+            if endpoint.body is not None or endpoint.query is not None or endpoint.method != "GET":
+                responses["400"] = error("invalid input: the field and the rule are named")
+            if not endpoint.public:
+                responses["401"] = error("no valid bearer token")
+                responses["403"] = error("the actor's role does not allow this")
+            if parameters and any(p["in"] == "path" for p in parameters):
+                responses["404"] = error("no such record")
+            if endpoint.method != "GET":
+                responses["409"] = error("refused by a state machine or a conflicting record")
+            operation["responses"] = responses
+            if not endpoint.public:
+                operation["security"] = [{"bearerAuth": []}]
+            paths.setdefault(PREFIX + endpoint.path, {})[endpoint.method.lower()] = operation
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": title,
+                "version": version,
+                "description": "Quality system of GxP Bridge: organisation, documents, change control, "
+                "training matrix, assignments, completions and compliance.",
+            },
+            "paths": dict(sorted(paths.items())),
+            "components": {
+                "schemas": dict(sorted(schemas.items())),
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            },
+        }
+
+
+api = ApiRegistry()

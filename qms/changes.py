@@ -1,0 +1,283 @@
+"""Change control: affected document versions, impact, approval by e-signature, effective date.
+
+Approval approves every affected version and creates, in the same transaction, an
+assignment for every person who needs each new version (due before its effective date),
+superseding their open assignments on older versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bridge.core import audit, signatures
+from bridge.core.db import utcnow
+from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from bridge.core.uow import UnitOfWork
+from qms import documents
+from qms.events import ChangeControlApproved
+from qms.models import ChangeControl, ChangeControlDocument, DocumentVersion
+from qms.policy import QmsPolicy
+from qms.roles import APPROVERS, AUTHORS
+
+logger = logging.getLogger(__name__)
+
+
+def get_change_control(session: Session, change_control_id: int) -> ChangeControl:
+    """Return change control ``change_control_id`` or raise :class:`NotFound`."""
+    change = session.get(ChangeControl, change_control_id)
+    if change is None:
+        raise NotFound(f"change control {change_control_id} does not exist", field="change_control_id")
+    return change
+
+
+def _next_number(session: Session) -> str:
+    count = session.scalar(select(func.count()).select_from(ChangeControl)) or 0
+    return f"CC-{utcnow().year}-{count + 1:04d}"
+
+
+def _check_affected(session: Session, version_ids: list[int], change_id: int | None) -> list[DocumentVersion]:
+    if not version_ids:
+        raise ValidationFailed(
+            "a change control names at least one affected document version", field="document_version_ids"
+        )
+    if len(set(version_ids)) != len(version_ids):
+        raise ValidationFailed("an affected version is listed twice", field="document_version_ids")
+    versions = []
+    for version_id in version_ids:
+        version = documents.get_version(session, version_id)
+        if version.status not in ("draft", "in_review"):
+            raise InvalidTransition(
+                f"version {version.label} of {version.document.code} is {version.status}: "
+                "a change control introduces a draft or in-review version",
+                field="document_version_ids",
+                code="version_not_changeable",
+            )
+        other = session.scalar(
+            select(ChangeControlDocument).where(ChangeControlDocument.document_version_id == version_id)
+        )
+        if other is not None and other.change_control_id != change_id:
+            raise Conflict(
+                f"version {version.label} of {version.document.code} already belongs to change "
+                f"control {other.change_control.number}",
+                field="document_version_ids",
+                code="already_in_change_control",
+            )
+        versions.append(version)
+    return versions
+
+
+def create_change_control(
+    uow: UnitOfWork,
+    *,
+    title: str,
+    description: str | None,
+    impact: str | None,
+    effective_at: dt.datetime,
+    document_version_ids: list[int],
+    min_trained_pct: float | None = None,
+) -> ChangeControl:
+    """Open a change control naming its affected document versions."""
+    uow.actor.require(*AUTHORS, action="opening a change control")
+    session = uow.session
+    documents._check_future(effective_at)
+    versions = _check_affected(session, document_version_ids, None)
+    change = ChangeControl(
+        number=_next_number(session),
+        title=title.strip(),
+        description=description,
+        impact=impact,
+        effective_at=effective_at,
+        min_trained_pct=min_trained_pct,
+        author_user_id=uow.actor.user_id,
+        status="draft",
+    )
+    change.affected = [ChangeControlDocument(document_version_id=v.id) for v in versions]
+    session.add(change)
+    session.flush()
+    return change
+
+
+def _transition(
+    uow: UnitOfWork, change: ChangeControl, expected: tuple[str, ...], new: str, action: str
+) -> None:
+    if change.status not in expected:
+        raise InvalidTransition(
+            f"{action} needs a change control in status {' or '.join(expected)}; "
+            f"{change.number} is {change.status}",
+            field="status",
+        )
+    old, change.status = change.status, new
+    audit.record(
+        uow,
+        f"change_control.{new}",
+        "qms_change_control",
+        change.id,
+        old={"status": old},
+        new={"status": new},
+    )
+
+
+def submit_change_control(uow: UnitOfWork, change_control_id: int) -> ChangeControl:
+    """Submit a draft change control for approval; its draft versions go to review."""
+    uow.actor.require(*AUTHORS, action="submitting a change control")
+    session = uow.session
+    change = get_change_control(session, change_control_id)
+    _transition(uow, change, ("draft",), "submitted", "submitting")
+    documents._check_future(change.effective_at)
+    change.submitted_at = utcnow()
+    for link in change.affected:
+        version = link.document_version
+        if version.status == "draft":
+            documents.submit_version(uow, version.id, effective_at=change.effective_at)
+        else:
+            version.effective_at = change.effective_at
+            version.item_version.effective_at = change.effective_at
+    session.flush()
+    return change
+
+
+def change_content(change: ChangeControl) -> dict[str, Any]:
+    """What a signature on a change control binds to."""
+    return {
+        "number": change.number,
+        "title": change.title,
+        "impact": change.impact,
+        "effective_at": change.effective_at,
+        "min_trained_pct": change.min_trained_pct,
+        "affected": [documents.version_content(link.document_version) for link in change.affected],
+    }
+
+
+def approve_change_control(
+    uow: UnitOfWork,
+    change_control_id: int,
+    *,
+    username: str,
+    password: str,
+    lockout_threshold: int,
+    policy: QmsPolicy | None = None,
+) -> tuple[ChangeControl, int]:
+    """Approve a submitted change control with an e-signature.
+
+    In the same transaction: every affected version is approved with the change's
+    effective date, assignments are created for everyone who needs the new versions and
+    their open assignments on older versions are superseded.
+
+    Returns:
+        The change control and the number of assignments created.
+    """
+    uow.actor.require(*APPROVERS, action="approving a change control")
+    policy = policy or QmsPolicy()
+    session = uow.session
+    change = get_change_control(session, change_control_id)
+    documents.check_not_self_approval(uow, change.author_user_id, f"change control {change.number}", policy)
+    _transition(uow, change, ("submitted",), "approved", "approving")
+    documents._check_future(change.effective_at)
+    now = utcnow()
+    signature = signatures.sign(
+        uow,
+        username=username,
+        password=password,
+        meaning="approved",
+        record_type="qms_change_control",
+        record_id=change.id,
+        content=change_content(change),
+        lockout_threshold=lockout_threshold,
+    )
+    change.approved_at = now
+    change.approval_signature_id = signature.id
+    created_total = 0
+    item_version_ids = []
+    for link in change.affected:
+        version = link.document_version
+        if version.status != "in_review":
+            raise InvalidTransition(
+                f"version {version.label} of {version.document.code} is {version.status}, not in review",
+                field="document_version_ids",
+            )
+        documents._transition(uow, version, ("in_review",), "approved", "approving")
+        version.approved_at = now
+        version.effective_at = change.effective_at
+        version.approval_signature_id = signature.id
+        if change.min_trained_pct is not None:
+            version.min_trained_pct = change.min_trained_pct
+            version.item_version.min_trained_pct = change.min_trained_pct
+        created = documents.approve_item_version(
+            uow,
+            version.item_version,
+            effective_at=change.effective_at,
+            source_type="change_control",
+            source_id=change.id,
+            reason="change_control",
+            signature_id=signature.id,
+            now=now,
+        )
+        created_total += len(created)
+        item_version_ids.append(version.item_version_id)
+    uow.publish(
+        ChangeControlApproved(
+            change_control_id=change.id,
+            item_version_ids=tuple(item_version_ids),
+            assignments_created=created_total,
+        )
+    )
+    logger.info("change control %s approved: %d assignments", change.number, created_total)
+    return change, created_total
+
+
+def reject_change_control(
+    uow: UnitOfWork,
+    change_control_id: int,
+    *,
+    username: str,
+    password: str,
+    comment: str,
+    lockout_threshold: int,
+) -> ChangeControl:
+    """Reject a submitted change control (signed); its versions return to draft."""
+    uow.actor.require(*APPROVERS, action="rejecting a change control")
+    if not (comment or "").strip():
+        raise ValidationFailed("a rejection needs a comment", field="comment")
+    change = get_change_control(uow.session, change_control_id)
+    _transition(uow, change, ("submitted",), "rejected", "rejecting")
+    signatures.sign(
+        uow,
+        username=username,
+        password=password,
+        meaning="rejected",
+        record_type="qms_change_control",
+        record_id=change.id,
+        content=change_content(change),
+        lockout_threshold=lockout_threshold,
+        comment=comment,
+    )
+    for link in change.affected:
+        if link.document_version.status == "in_review":
+            documents._transition(uow, link.document_version, ("in_review",), "draft", "rejecting")
+    uow.session.flush()
+    return change
+
+
+def training_status(session: Session, change: ChangeControl) -> list[dict[str, Any]]:
+    """Trained percentage of the affected people for each affected version, with its gate."""
+    policy = QmsPolicy()
+    rows = []
+    for link in change.affected:
+        version = link.document_version
+        figures = documents.trained_percentage(session, version.item_version_id)
+        rows.append(
+            {
+                "document_version_id": version.id,
+                "document": version.document.code,
+                "label": version.label,
+                "status": version.status,
+                **figures,
+                "gate_pct": documents.effective_gate(version.item_version, policy),
+            }
+        )
+    return rows

@@ -1,0 +1,423 @@
+"""The training matrix: requirements by job function, department or equipment, their
+periodic retraining, and import/export as CSV and XLSX (all rows or none).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.core import audit
+from bridge.core.db import utcnow
+from bridge.core.errors import InvalidTransition, NotFound, ValidationFailed
+from bridge.core.uow import UnitOfWork
+from qms import compliance, org
+from qms.models import SCOPE_KINDS, Requirement, TrainingItem
+from qms.policy import QmsPolicy
+from qms.roles import AUTHORS
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("scope", "scope_code", "item_code", "retrain_interval_days", "grace_days")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def get_requirement(session: Session, requirement_id: int) -> Requirement:
+    """Return requirement ``requirement_id`` or raise :class:`NotFound`."""
+    requirement = session.get(Requirement, requirement_id)
+    if requirement is None:
+        raise NotFound(f"requirement {requirement_id} does not exist", field="requirement_id")
+    return requirement
+
+
+def active_requirements(session: Session, at: dt.datetime | None = None) -> list[Requirement]:
+    """The requirements in force at ``at`` (now)."""
+    at = at or utcnow()
+    return list(
+        session.scalars(
+            select(Requirement).where(compliance._active(Requirement, at)).order_by(Requirement.id)
+        )
+    )
+
+
+def _check_interval(interval: int | None, grace: int, field_prefix: str = "") -> None:
+    if interval is not None and interval <= 0:
+        raise ValidationFailed(
+            "the retraining interval is a positive number of days",
+            field=f"{field_prefix}retrain_interval_days",
+        )
+    if grace < 0:
+        raise ValidationFailed("the grace period is zero or more days", field=f"{field_prefix}grace_days")
+    if grace and interval is None:
+        raise ValidationFailed(
+            "a grace period needs a retraining interval", field=f"{field_prefix}grace_days"
+        )
+
+
+def _duplicate(session: Session, scope: str, scope_id: int, item_id: int) -> Requirement | None:
+    column = {
+        "job_function": Requirement.job_function_id,
+        "department": Requirement.department_id,
+        "equipment": Requirement.equipment_id,
+    }[scope]
+    return session.scalar(
+        select(Requirement).where(
+            Requirement.scope == scope,
+            column == scope_id,
+            Requirement.training_item_id == item_id,
+            Requirement.valid_to.is_(None),
+        )
+    )
+
+
+def add_requirement(
+    uow: UnitOfWork,
+    *,
+    scope: str,
+    scope_id: int,
+    training_item_id: int,
+    retrain_interval_days: int | None = None,
+    grace_days: int = 0,
+    policy: QmsPolicy | None = None,
+    sync: bool = True,
+) -> tuple[Requirement, list[int]]:
+    """Add a matrix cell; everyone in its scope who is not trained gets an assignment.
+
+    Returns:
+        The requirement and the ids of the assignments created.
+    """
+    uow.actor.require(*AUTHORS, action="changing the training matrix")
+    session = uow.session
+    if scope not in SCOPE_KINDS:
+        raise ValidationFailed(f"scope is one of {', '.join(SCOPE_KINDS)}", field="scope")
+    org.get_unit(session, scope, scope_id)
+    compliance.require_item(session, training_item_id)
+    _check_interval(retrain_interval_days, grace_days)
+    if _duplicate(session, scope, scope_id, training_item_id) is not None:
+        raise InvalidTransition(
+            "this requirement is already in the matrix",
+            field="training_item_id",
+            code="duplicate_requirement",
+        )
+    requirement = Requirement(
+        scope=scope,
+        training_item_id=training_item_id,
+        valid_from=utcnow(),
+        retrain_interval_days=retrain_interval_days,
+        grace_days=grace_days,
+        **{f"{scope}_id": scope_id},
+    )
+    with uow.because("training matrix changed"):
+        session.add(requirement)
+    created: list[int] = []
+    if sync:
+        people = compliance.people_in_scope(session, requirement, utcnow())
+        created = compliance.sync_people(
+            uow, people, reason="matrix", source_type="requirement", source_id=requirement.id, policy=policy
+        )
+    return requirement, created
+
+
+def retire_requirement(
+    uow: UnitOfWork, requirement_id: int, *, reason: str, sync: bool = True
+) -> Requirement:
+    """Retire a matrix cell (kept for as-of questions); obligations only it caused end."""
+    uow.actor.require(*AUTHORS, action="changing the training matrix")
+    session = uow.session
+    requirement = get_requirement(session, requirement_id)
+    if requirement.valid_to is not None:
+        raise InvalidTransition(
+            f"requirement {requirement.id} is already retired", field="requirement_id", code="already_retired"
+        )
+    if not (reason or "").strip():
+        raise ValidationFailed("retiring a requirement needs a reason", field="reason")
+    now = utcnow()
+    people = compliance.people_in_scope(session, requirement, now)
+    with uow.because(reason):
+        requirement.valid_to = now
+    if sync:
+        compliance.sync_people(
+            uow, people, reason="matrix", source_type="requirement", source_id=requirement.id, now=now
+        )
+    return requirement
+
+
+def update_requirement(
+    uow: UnitOfWork, requirement_id: int, *, retrain_interval_days: int | None, grace_days: int, reason: str
+) -> Requirement:
+    """Change a requirement's periodic retraining (audited); states are recomputed."""
+    uow.actor.require(*AUTHORS, action="changing the training matrix")
+    session = uow.session
+    requirement = get_requirement(session, requirement_id)
+    if requirement.valid_to is not None:
+        raise InvalidTransition("a retired requirement cannot change", field="requirement_id")
+    _check_interval(retrain_interval_days, grace_days)
+    with uow.because(reason or "training matrix changed"):
+        requirement.retrain_interval_days = retrain_interval_days
+        requirement.grace_days = grace_days
+    compliance.refresh_states(session, item_ids=[requirement.training_item_id])
+    return requirement
+
+
+# -- import / export --------------------------------------------------------------------------------
+
+
+def export_rows(session: Session) -> list[dict[str, Any]]:
+    """The matrix in force, one dict per requirement, ready for CSV or XLSX."""
+    units = {kind: {u.id: u.code for u in org.list_units(session, kind)} for kind in SCOPE_KINDS}
+    items = dict(session.execute(select(TrainingItem.id, TrainingItem.code)).all())
+    rows = []
+    for requirement in active_requirements(session):
+        scope_id = getattr(requirement, f"{requirement.scope}_id")
+        rows.append(
+            {
+                "scope": requirement.scope,
+                "scope_code": units[requirement.scope][scope_id],
+                "item_code": items[requirement.training_item_id],
+                "retrain_interval_days": requirement.retrain_interval_days,
+                "grace_days": requirement.grace_days,
+            }
+        )
+    rows.sort(key=lambda r: (r["scope"], r["scope_code"], r["item_code"]))
+    return rows
+
+
+def export_csv(session: Session) -> str:
+    """The matrix as CSV text."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in export_rows(session):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def export_xlsx(session: Session) -> bytes:
+    """The matrix as an XLSX workbook."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "matrix"
+    sheet.append(list(COLUMNS))
+    for row in export_rows(session):
+        sheet.append([row[c] for c in COLUMNS])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def parse_csv(content: bytes) -> list[dict[str, Any]]:
+    """Rows of a CSV matrix (header names the columns)."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("the CSV file is not UTF-8 text", field="file") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    _check_header(reader.fieldnames or [])
+    return [dict(row) for row in reader]
+
+
+def parse_xlsx(content: bytes) -> list[dict[str, Any]]:
+    """Rows of the first sheet of an XLSX matrix (first row names the columns)."""
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
+        raise ValidationFailed("the file is not a readable XLSX workbook", field="file") from exc
+    sheet = workbook.worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    workbook.close()
+    if not rows:
+        raise ValidationFailed("the workbook is empty", field="file")
+    header = [str(h).strip() if h is not None else "" for h in rows[0]]
+    _check_header(header)
+    return [
+        {h: ("" if v is None else v) for h, v in zip(header, row, strict=False) if h}
+        for row in rows[1:]
+        if any(v not in (None, "") for v in row)
+    ]
+
+
+def _check_header(header: list[str]) -> None:
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ValidationFailed(
+            f"the header lacks the column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}",
+            field="file",
+            code="bad_header",
+        )
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+@dataclass
+class ImportOutcome:
+    """What an import did."""
+
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    retired: int
+    assignments_created: int
+    sha256: str
+
+
+def import_matrix(
+    uow: UnitOfWork,
+    rows: list[dict[str, Any]],
+    *,
+    content: bytes,
+    file_format: str,
+    replace: bool = False,
+    policy: QmsPolicy | None = None,
+) -> ImportOutcome:
+    """Import matrix rows: every row is checked first; any bad row refuses the whole file.
+
+    Data rows are numbered from 2 (the header is row 1), as a spreadsheet shows them.
+    With ``replace`` the requirements in force that the file does not list are retired.
+    """
+    uow.actor.require(*AUTHORS, action="importing the training matrix")
+    session = uow.session
+    units = {kind: {u.code: u for u in org.list_units(session, kind)} for kind in SCOPE_KINDS}
+    items = {i.code: i for i in session.scalars(select(TrainingItem))}
+    errors: list[dict[str, Any]] = []
+    parsed: list[tuple[str, int, int, int | None, int]] = []
+    seen: dict[tuple[str, int, int], int] = {}
+    if not rows:
+        raise ValidationFailed("the file has no data rows", field="file", code="empty_matrix")
+    for number, row in enumerate(rows, start=2):
+
+        def fail(field: str, message: str, number: int = number) -> None:
+            errors.append({"row": number, "field": field, "message": message})
+
+        scope = str(row.get("scope") or "").strip()
+        code = str(row.get("scope_code") or "").strip()
+        item_code = str(row.get("item_code") or "").strip()
+        if scope not in SCOPE_KINDS:
+            fail("scope", f"scope {scope!r} is not one of {', '.join(SCOPE_KINDS)}")
+            continue
+        unit = units[scope].get(code)
+        if unit is None:
+            fail("scope_code", f"no {scope.replace('_', ' ')} has the code {code!r}")
+        item = items.get(item_code)
+        if item is None:
+            fail("item_code", f"no training item has the code {item_code!r}")
+        try:
+            interval = _int_or_none(row.get("retrain_interval_days"))
+        except ValueError:
+            fail("retrain_interval_days", "the retraining interval is a whole number of days")
+            continue
+        try:
+            grace = _int_or_none(row.get("grace_days")) or 0
+        except ValueError:
+            fail("grace_days", "the grace period is a whole number of days")
+            continue
+        try:
+            _check_interval(interval, grace)
+        except ValidationFailed as exc:
+            fail(exc.field or "retrain_interval_days", exc.message)
+            continue
+        if unit is None or item is None:
+            continue
+        key = (scope, unit.id, item.id)
+        if key in seen:
+            fail("item_code", f"the same requirement is already on row {seen[key]}")
+            continue
+        seen[key] = number
+        parsed.append((scope, unit.id, item.id, interval, grace))
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(
+            f"row {first['row']}: {first['message']} ({len(errors)} bad row(s); nothing was imported)",
+            field=f"rows[{first['row']}].{first['field']}",
+            code="bad_matrix_rows",
+            details={"errors": errors},
+        )
+    now = utcnow()
+    created = updated = unchanged = retired = 0
+    touched: list[Requirement] = []
+    wanted_ids: set[int] = set()
+    digest = hashlib.sha256(content).hexdigest()
+    with uow.because(f"training matrix imported ({file_format}, sha256 {digest[:12]})"):
+        for scope, scope_id, item_id, interval, grace in parsed:
+            existing = _duplicate(session, scope, scope_id, item_id)
+            if existing is None:
+                requirement = Requirement(
+                    scope=scope,
+                    training_item_id=item_id,
+                    valid_from=now,
+                    retrain_interval_days=interval,
+                    grace_days=grace,
+                    **{f"{scope}_id": scope_id},
+                )
+                session.add(requirement)
+                session.flush()
+                touched.append(requirement)
+                wanted_ids.add(requirement.id)
+                created += 1
+            else:
+                wanted_ids.add(existing.id)
+                if existing.retrain_interval_days != interval or existing.grace_days != grace:
+                    existing.retrain_interval_days = interval
+                    existing.grace_days = grace
+                    touched.append(existing)
+                    updated += 1
+                else:
+                    unchanged += 1
+        if replace:
+            for requirement in active_requirements(session, now):
+                if requirement.id not in wanted_ids:
+                    requirement.valid_to = now
+                    touched.append(requirement)
+                    retired += 1
+    people: set[int] = set()
+    for requirement in touched:
+        people.update(compliance.people_in_scope(session, requirement, now - dt.timedelta(microseconds=1)))
+        people.update(compliance.people_in_scope(session, requirement, now))
+    assignments = compliance.sync_people(
+        uow,
+        sorted(people),
+        reason="matrix",
+        source_type="matrix_import",
+        source_id=None,
+        now=now,
+        policy=policy,
+    )
+    compliance.refresh_states(session, item_ids=sorted({r.training_item_id for r in touched}), now=now)
+    audit.record(
+        uow,
+        "matrix.imported",
+        "qms_matrix",
+        "matrix",
+        new={
+            "format": file_format,
+            "sha256": digest,
+            "rows": len(parsed),
+            "created": created,
+            "updated": updated,
+            "unchanged": unchanged,
+            "retired": retired,
+            "assignments_created": len(assignments),
+            "replace": replace,
+        },
+    )
+    return ImportOutcome(len(parsed), created, updated, unchanged, retired, len(assignments), digest)

@@ -1,0 +1,471 @@
+"""The quality system's service surface: what views, the CLI and other packages call.
+
+Domain operations live in sibling modules (``org``, ``documents``, ``changes``, ``matrix``,
+``assignments``, ``compliance``); this module re-exports them and adds the read models
+(transcript, matrix compliance, document training status) and the functions of the
+contract with ``lti/`` and ``bridge/rules`` (see ``docs/qms.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from bridge.core.db import utcnow
+from bridge.core.people import Person, get_person
+from bridge.core.settings import Settings
+from bridge.core.signatures import ElectronicSignature
+from bridge.core.uow import UnitOfWork
+from qms import assignments, changes, compliance, documents, matrix, org
+from qms.models import (
+    Assignment,
+    Completion,
+    ComplianceState,
+    Department,
+    DocumentVersion,
+    JobFunction,
+    TrainingItem,
+    TrainingItemVersion,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "assignments",
+    "changes",
+    "complete_read_and_understood",
+    "compliance",
+    "document_training_status",
+    "documents",
+    "get_training_item",
+    "learner_assignments",
+    "list_training_items",
+    "matrix",
+    "matrix_report",
+    "org",
+    "transcript",
+]
+
+
+# -- contract with lti/ and bridge/rules ------------------------------------------------------------
+
+
+def get_training_item(session: Session, item_id: int) -> TrainingItem:
+    """Return training item ``item_id`` (``current_version`` is its effective version)."""
+    return compliance.require_item(session, item_id)
+
+
+def list_training_items(
+    session: Session, *, kinds: list[str] | tuple[str, ...] | None = None
+) -> list[TrainingItem]:
+    """Every training item, by code, optionally of some kinds only."""
+    query = select(TrainingItem).order_by(TrainingItem.code)
+    if kinds:
+        query = query.where(TrainingItem.kind.in_(list(kinds)))
+    return list(session.scalars(query))
+
+
+def _version_dict(version: TrainingItemVersion) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "label": version.label,
+        "status": version.status,
+        "effective_at": version.effective_at,
+    }
+
+
+def learner_assignments(session: Session, person_id: int) -> list[dict[str, Any]]:
+    """The person's assignments with their item, version and where to find the content."""
+    rows = session.execute(
+        select(Assignment, TrainingItem, TrainingItemVersion)
+        .join(TrainingItem, TrainingItem.id == Assignment.training_item_id)
+        .join(TrainingItemVersion, TrainingItemVersion.id == Assignment.item_version_id)
+        .where(Assignment.person_id == person_id)
+        .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
+    ).all()
+    doc_versions = {
+        dv.item_version_id: dv
+        for dv in session.scalars(
+            select(DocumentVersion).where(
+                DocumentVersion.item_version_id.in_([v.id for _a, _i, v in rows] or [0])
+            )
+        )
+    }
+    completed_at = dict(
+        session.execute(
+            select(Completion.id, Completion.completed_at).where(
+                Completion.id.in_([a.completion_id for a, _i, _v in rows if a.completion_id] or [0])
+            )
+        )
+        .all()
+    )
+    now = utcnow()
+    result = []
+    for assignment, item, version in rows:
+        dv = doc_versions.get(version.id)
+        status = assignment.status
+        if status == "open" and assignment.due_at is not None and assignment.due_at < now:
+            status = "overdue"
+        result.append(
+            {
+                "id": assignment.id,
+                "status": status,
+                "reason": assignment.reason,
+                "source_type": assignment.source_type,
+                "source_id": assignment.source_id,
+                "due_at": assignment.due_at,
+                "assigned_at": assignment.assigned_at,
+                "training_item": {"id": item.id, "kind": item.kind, "title": item.title, "code": item.code},
+                "version": _version_dict(version),
+                "content": {
+                    "activity_iris": list(version.activity_iris or []),
+                    "lms_url": version.lms_url,
+                    "file_url": (
+                        f"/api/v1/document-versions/{dv.id}/file"
+                        if dv is not None and dv.file_id is not None
+                        else None
+                    ),
+                },
+                "completed_at": completed_at.get(assignment.completion_id)
+                if assignment.completion_id
+                else None,
+                "completion_id": assignment.completion_id,
+            }
+        )
+    return result
+
+
+def complete_read_and_understood(
+    uow: UnitOfWork, assignment_id: int, *, username: str, password: str, lockout_threshold: int | None = None
+) -> Completion:
+    """The learner signs "read and understood" on their own assignment.
+
+    Creates the immutable, version-specific completion and publishes
+    :class:`qms.events.TrainingCompleted` in the same transaction.
+    """
+    threshold = lockout_threshold if lockout_threshold is not None else Settings().lockout_threshold
+    return assignments.complete_with_signature(
+        uow, assignment_id, username=username, password=password, lockout_threshold=threshold
+    )
+
+
+# -- read models -----------------------------------------------------------------------------------
+
+
+def transcript(session: Session, person_id: int) -> dict[str, Any]:
+    """A person's training record: completions (signed), assignments and current state."""
+    person = get_person(session, person_id)
+    completions = session.execute(
+        select(Completion, TrainingItem.code, TrainingItem.title, TrainingItemVersion.label)
+        .join(TrainingItem, TrainingItem.id == Completion.training_item_id)
+        .join(TrainingItemVersion, TrainingItemVersion.id == Completion.item_version_id)
+        .where(Completion.person_id == person_id)
+        .order_by(Completion.completed_at.desc(), Completion.id.desc())
+    ).all()
+    signature_ids = {c.signature_id for c, *_ in completions if c.signature_id} | {
+        c.trainer_signature_id for c, *_ in completions if c.trainer_signature_id
+    }
+    manifest = {
+        s.id: s.manifestation()
+        for s in session.scalars(
+            select(ElectronicSignature).where(ElectronicSignature.id.in_(sorted(signature_ids) or [0]))
+        )
+    }
+    states = session.execute(
+        select(ComplianceState, TrainingItem.code)
+        .join(TrainingItem, TrainingItem.id == ComplianceState.training_item_id)
+        .where(ComplianceState.person_id == person_id)
+        .order_by(TrainingItem.code)
+    ).all()
+    return {
+        "person": {
+            "id": person.id,
+            "display_name": person.display_name,
+            "employee_no": person.employee_no,
+            "active": person.active,
+        },
+        "completions": [
+            {
+                "id": c.id,
+                "training_item_id": c.training_item_id,
+                "item_code": code,
+                "item_title": title,
+                "version_id": c.item_version_id,
+                "version_label": label,
+                "method": c.method,
+                "completed_at": c.completed_at,
+                "score_scaled": c.score_scaled,
+                "assignment_id": c.assignment_id,
+                "signature": manifest.get(c.signature_id) if c.signature_id else None,
+                "trainer_signature": manifest.get(c.trainer_signature_id) if c.trainer_signature_id else None,
+            }
+            for c, code, title, label in completions
+        ],
+        "assignments": learner_assignments(session, person_id),
+        "requirements": [
+            {
+                "requirement_id": s.requirement_id,
+                "item_code": code,
+                "status": s.status,
+                "trained_version_id": s.trained_version_id,
+                "last_completed_at": s.last_completed_at,
+                "due_at": s.due_at,
+                "expires_at": s.expires_at,
+            }
+            for s, code in states
+        ],
+    }
+
+
+def matrix_report(
+    session: Session, *, now: dt.datetime | None = None, department_id: int | None = None
+) -> dict[str, Any]:
+    """Matrix compliance by department and job function, from the maintained state.
+
+    One grouped scan of the state's covering index; time-dependent statuses (a due date
+    or an expiry that has just passed) are judged against ``now`` in the query itself.
+    """
+    now = now or utcnow()
+    state = ComplianceState
+    compliant = case(
+        (((state.status == "compliant") & (state.expires_at.is_(None) | (state.expires_at > now))), 1),
+        else_=0,
+    )
+    exempt = case((state.status == "exempt", 1), else_=0)
+    overdue = case(
+        (
+            (
+                (state.status != "exempt")
+                & (
+                    (state.status == "overdue")
+                    | ((state.status != "compliant") & (state.due_at < now))
+                    | ((state.status == "compliant") & (state.expires_at <= now))
+                )
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    query = select(
+        state.department_id,
+        state.job_function_id,
+        func.count(),
+        func.sum(compliant),
+        func.sum(overdue),
+        func.sum(exempt),
+    ).group_by(state.department_id, state.job_function_id)
+    if department_id is not None:
+        query = query.where(state.department_id == department_id)
+    groups = session.execute(query).all()
+    departments = dict(session.execute(select(Department.id, Department.code)).all())
+    functions = dict(session.execute(select(JobFunction.id, JobFunction.code)).all())
+    rows = []
+    totals = {"pairs": 0, "compliant": 0, "overdue": 0, "exempt": 0}
+    for dept, jf, pairs, ok, late, ex in groups:
+        ok, late, ex = int(ok or 0), int(late or 0), int(ex or 0)
+        counted = pairs - ex
+        rows.append(
+            {
+                "department_id": dept,
+                "department": departments.get(dept),
+                "job_function_id": jf,
+                "job_function": functions.get(jf) if jf else None,
+                "pairs": pairs,
+                "compliant": ok,
+                "due": counted - ok - late,
+                "overdue": late,
+                "exempt": ex,
+                "compliance_pct": round(100.0 * ok / counted, 2) if counted else 100.0,
+            }
+        )
+        totals["pairs"] += pairs
+        totals["compliant"] += ok
+        totals["overdue"] += late
+        totals["exempt"] += ex
+    rows.sort(key=lambda r: (r["department"] or "", r["job_function"] or ""))
+    counted = totals["pairs"] - totals["exempt"]
+    totals["compliance_pct"] = round(100.0 * totals["compliant"] / counted, 2) if counted else 100.0
+    return {"as_of": now, "rows": rows, "totals": totals}
+
+
+def document_training_status(session: Session, document_id: int) -> dict[str, Any]:
+    """Per version of a document: who is assigned and trained; and the current state."""
+    document = documents.get_document(session, document_id)
+    item = documents.item_of_document(session, document_id)
+    versions = []
+    for version in document.versions:
+        figures = (
+            documents.trained_percentage(session, version.item_version_id) if version.item_version_id else {}
+        )
+        versions.append(
+            {
+                "id": version.id,
+                "label": version.label,
+                "status": version.status,
+                "revision": version.revision,
+                "retrain": version.retrain,
+                "effective_at": version.effective_at,
+                **figures,
+            }
+        )
+    states = dict(
+        session.execute(
+            select(ComplianceState.status, func.count())
+            .where(ComplianceState.training_item_id == item.id)
+            .group_by(ComplianceState.status)
+        )
+        .all()
+    )
+    people = session.execute(
+        select(
+            Person.id,
+            Person.display_name,
+            ComplianceState.status,
+            ComplianceState.trained_version_id,
+            ComplianceState.due_at,
+        )
+        .join(ComplianceState, ComplianceState.person_id == Person.id)
+        .where(ComplianceState.training_item_id == item.id)
+        .order_by(Person.display_name)
+    ).all()
+    return {
+        "document": {"id": document.id, "code": document.code, "title": document.title},
+        "training_item_id": item.id,
+        "versions": versions,
+        "state_counts": states,
+        "people": [
+            {
+                "person_id": p.id,
+                "display_name": p.display_name,
+                "status": p.status,
+                "trained_version_id": p.trained_version_id,
+                "due_at": p.due_at,
+            }
+            for p in people
+        ],
+    }
+
+
+def as_of_person(session: Session, person_id: int, at: dt.datetime) -> dict[str, Any]:
+    """Was this person qualified at ``at``? Every requirement then in force, met or not."""
+    person = get_person(session, person_id)
+    result = compliance.evaluate_as_of(session, [person_id], at)[person_id]
+    codes = dict(session.execute(select(TrainingItem.id, TrainingItem.code)).all())
+    return {
+        "person": {"id": person.id, "display_name": person.display_name},
+        "at": at,
+        "employed": result["employed"],
+        "on_leave": result["on_leave"],
+        "qualified": result["qualified"],
+        "requirements": [
+            {**r.__dict__, "item_code": codes.get(r.training_item_id)} for r in result["requirements"]
+        ],
+    }
+
+
+def as_of_document(session: Session, document_id: int, at: dt.datetime) -> dict[str, Any]:
+    """Who needed a document at ``at`` and whether each was trained on the version then in force."""
+    document = documents.get_document(session, document_id)
+    item = documents.item_of_document(session, document_id)
+    candidates = sorted(
+        set(
+            session.scalars(
+                select(ComplianceState.person_id).where(ComplianceState.training_item_id == item.id)
+            )
+        )
+        | set(session.scalars(select(Completion.person_id).where(Completion.training_item_id == item.id)))
+        | set(session.scalars(select(Assignment.person_id).where(Assignment.training_item_id == item.id)))
+        | _historic_scope(session, item.id)
+    )
+    evaluated = compliance.evaluate_as_of(session, candidates, at, item_ids=[item.id])
+    names = dict(
+        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(candidates or [0])))
+        .all()
+    )
+    people = []
+    for pid, result in evaluated.items():
+        for r in result["requirements"]:
+            people.append(
+                {
+                    "person_id": pid,
+                    "display_name": names.get(pid),
+                    "on_leave": result["on_leave"],
+                    **{k: v for k, v in r.__dict__.items() if k not in ("training_item_id",)},
+                }
+            )
+    trained = sum(1 for p in people if p["met"])
+    return {
+        "document": {"id": document.id, "code": document.code},
+        "at": at,
+        "required": len(people),
+        "trained": trained,
+        "people": people,
+    }
+
+
+def _historic_scope(session: Session, item_id: int) -> set[int]:
+    from qms.models import PersonDepartment, PersonEquipment, PersonJobFunction, Requirement
+
+    found: set[int] = set()
+    for membership, member_col, req_col in (
+        (PersonJobFunction, PersonJobFunction.job_function_id, Requirement.job_function_id),
+        (PersonDepartment, PersonDepartment.department_id, Requirement.department_id),
+        (PersonEquipment, PersonEquipment.equipment_id, Requirement.equipment_id),
+    ):
+        found.update(
+            session.scalars(
+                select(membership.person_id)
+                .join(Requirement, req_col == member_col)
+                .where(Requirement.training_item_id == item_id)
+                .distinct()
+            )
+        )
+    return found
+
+
+def as_of_department(session: Session, department_id: int, at: dt.datetime) -> dict[str, Any]:
+    """The qualification of each member of a department at ``at``."""
+    from qms.models import PersonDepartment
+
+    department = org.get_unit(session, "department", department_id)
+    members = sorted(
+        set(
+            session.scalars(
+                select(PersonDepartment.person_id).where(
+                    PersonDepartment.department_id == department_id, compliance._active(PersonDepartment, at)
+                )
+            )
+        )
+    )
+    evaluated = compliance.evaluate_as_of(session, members, at)
+    names = dict(
+        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(members or [0])))
+        .all()
+    )
+    people = [
+        {
+            "person_id": pid,
+            "display_name": names.get(pid),
+            "qualified": r["qualified"],
+            "on_leave": r["on_leave"],
+            "requirements": len(r["requirements"]),
+            "met": sum(1 for x in r["requirements"] if x.met),
+            "unmet": [
+                {"training_item_id": x.training_item_id, "explanation": x.explanation}
+                for x in r["requirements"]
+                if not x.met
+            ],
+        }
+        for pid, r in evaluated.items()
+    ]
+    return {
+        "department": {"id": department.id, "code": department.code},
+        "at": at,
+        "members": len(people),
+        "qualified": sum(1 for p in people if p["qualified"]),
+        "people": people,
+    }

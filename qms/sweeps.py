@@ -1,0 +1,37 @@
+"""Scheduled sweeps of the quality system (run by ``gxpbridge worker`` or on demand)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bridge.core.uow import UnitOfWork
+from qms import assignments, documents
+from qms.policy import QmsPolicy
+
+logger = logging.getLogger(__name__)
+
+
+def effective(uow: UnitOfWork) -> dict[str, Any]:
+    """Make due versions effective (or leave them blocked by their trained-percentage gate)."""
+    return documents.effective_sweep(uow, policy=QmsPolicy())
+
+
+def overdue(uow: UnitOfWork) -> dict[str, Any]:
+    """Mark late assignments overdue."""
+    return {"overdue": assignments.overdue_sweep(uow)}
+
+
+def periodic(uow: UnitOfWork) -> dict[str, Any]:
+    """Assign periodic retraining falling due within the lead time."""
+    return {"assignments_created": len(assignments.periodic_sweep(uow, policy=QmsPolicy()))}
+
+
+SWEEPS: dict[str, Callable[[UnitOfWork], dict[str, Any]]] = {
+    "effective": effective,
+    "overdue": overdue,
+    "periodic": periodic,
+}
+# Seconds between runs under the worker.
+INTERVALS = {"effective": 300, "overdue": 900, "periodic": 3600}

@@ -1,0 +1,152 @@
+"""A small plant for the quality-system tests, driven through the REST API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from bridge.core.db import utcnow
+from tests.conftest import TEST_PASSWORD
+
+PDF = b"%PDF-1.4\n% test controlled file\n%%EOF\n"
+
+
+def future(days: float = 10) -> str:
+    return (utcnow() + dt.timedelta(days=days)).isoformat()
+
+
+@dataclass
+class Plant:
+    """API client helpers acting as the plant's users."""
+
+    client: Any
+    headers: dict[str, dict[str, str]]
+    people: dict[str, int]
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def call(
+        self, method: str, path: str, user: str, json: Any = None, expect: int | None = None, **kwargs: Any
+    ) -> Any:
+        response = self.client.open(
+            f"/api/v1{path}", method=method, json=json, headers=self.headers[user], **kwargs
+        )
+        if expect is not None:
+            assert response.status_code == expect, (response.status_code, response.get_data(as_text=True))
+        return response
+
+    def get(self, path: str, user: str = "auditor", expect: int | None = 200, **kw: Any) -> Any:
+        response = self.call("GET", path, user, expect=expect, **kw)
+        return response.json if response.is_json else response
+
+    def post(self, path: str, user: str, json: Any = None, expect: int | None = None, **kw: Any) -> Any:
+        return self.call("POST", path, user, json=json if json is not None else {}, expect=expect, **kw)
+
+    def sign(self, user: str) -> dict[str, str]:
+        return {"username": user, "password": TEST_PASSWORD}
+
+    # -- building blocks ------------------------------------------------------------------------
+    def unit(self, kind: str, code: str) -> int:
+        return self.post(f"/{kind}", "author", {"code": code, "name": code.title()}, expect=201).json["id"]
+
+    def hire(
+        self,
+        name: str,
+        department: int,
+        functions: list[int],
+        equipment: list[int] | None = None,
+        person_id: int | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "department_id": department,
+            "job_function_ids": functions,
+            "equipment_ids": equipment or [],
+        }
+        if person_id is not None:
+            body["person_id"] = person_id
+        else:
+            body["display_name"] = name
+        return self.post("/people/hire", "supervisor", body, expect=201).json
+
+    def document(self, code: str) -> dict[str, Any]:
+        return self.post(
+            "/documents", "author", {"code": code, "title": f"{code} procedure"}, expect=201
+        ).json
+
+    def draft(self, document_id: int, label: str, revision: str = "major", **extra: Any) -> dict[str, Any]:
+        version = self.post(
+            f"/documents/{document_id}/versions",
+            "author",
+            {"label": label, "revision": revision, **extra},
+            expect=201,
+        ).json
+        self.call(
+            "PUT",
+            f"/document-versions/{version['id']}/file",
+            "author",
+            data=PDF + label.encode(),
+            content_type="application/pdf",
+            expect=200,
+        )
+        return version
+
+    def approve_soon(self, version_id: int, seconds: float = 0.3) -> dict[str, Any]:
+        """Approve with an effective date a moment away, then wait for it."""
+        at = utcnow() + dt.timedelta(seconds=seconds)
+        approved = self.post(
+            f"/document-versions/{version_id}/approve",
+            "approver",
+            {**self.sign("approver"), "effective_at": at.isoformat()},
+            expect=200,
+        ).json
+        wait = (at - utcnow()).total_seconds()
+        if wait > 0:
+            time.sleep(wait + 0.01)
+        return approved
+
+    def publish(
+        self, document_id: int, label: str = "1.0", revision: str = "major", **extra: Any
+    ) -> dict[str, Any]:
+        """Draft, submit, approve and make a version effective (the sweep runs at its date)."""
+        version = self.draft(document_id, label, revision, **extra)
+        self.post(f"/document-versions/{version['id']}/submit", "author", {}, expect=200)
+        approved = self.approve_soon(version["id"])
+        outcome = self.post("/sweeps/effective", "admin", expect=200).json["outcome"]
+        assert approved["item_version_id"] in outcome["effective"], outcome
+        return approved
+
+
+@pytest.fixture
+def plant(client, make_user, api_token) -> Plant:
+    users = {
+        "author": ("qa_author",),
+        "approver": ("qa_approver",),
+        "trainer": ("trainer",),
+        "supervisor": ("supervisor",),
+        "auditor": ("auditor",),
+        "admin": ("administrator",),
+        "ann": ("learner",),
+        "bob": ("learner",),
+    }
+    headers = {}
+    people = {}
+    for username, roles in users.items():
+        actor = make_user(username, *roles, name=username.title())
+        people[username] = actor.person_id
+        headers[username] = api_token(username)
+    return Plant(client=client, headers=headers, people=people)
+
+
+def run_effective_sweep(db, at: dt.datetime | None = None) -> dict[str, list[int]]:
+    """Run the effective-date sweep as the scheduler would, at ``at`` (now by default)."""
+    from bridge.core.actor import SYSTEM
+    from bridge.core.uow import UnitOfWork
+    from qms import documents
+
+    with UnitOfWork(db, SYSTEM) as uow:
+        outcome = documents.effective_sweep(uow, now=at or utcnow())
+        uow.commit()
+    return outcome
