@@ -34,7 +34,6 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +47,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     delete,
-    func,
     select,
     update,
 )
@@ -245,12 +243,15 @@ def parse_agent(raw: str, *, field: str = "agent") -> str:
         if not isinstance(value, str) or not value.lower().startswith("mailto:"):
             raise ValidationFailed(f"{where} must be a mailto IRI such as mailto:learner@example.com",
                                    field=where, code="invalid_agent")
+        address = value[len("mailto:"):]
         try:
-            validate_email(value[len("mailto:"):], check_deliverability=False)
+            validate_email(address, check_deliverability=False)
         except EmailNotValidError as exc:
             raise ValidationFailed(f"{where} is not a valid e-mail address: {exc}", field=where,
                                    code="invalid_agent") from exc
-        return f"mbox:mailto:{value[len('mailto:'):]}"
+        # Domain names are case-insensitive; the local part is kept as sent (RFC 5321).
+        local, _, domain = address.rpartition("@")
+        return f"mbox:mailto:{local}@{domain.lower()}"
     if ifi == "mbox_sha1sum":
         if not isinstance(value, str) or not _SHA1_RE.match(value):
             raise ValidationFailed(f"{where} must be 40 hexadecimal characters (SHA-1 of a mailto IRI)",
@@ -614,9 +615,3 @@ def delete_documents(uow: UnitOfWork, scope: DocumentScope) -> int:
     logger.debug("xapi %s documents deleted: %d", scope.kind, count)
     return count
 
-
-def count_documents(session: Session, kinds: Iterable[str] = KINDS) -> Mapping[str, int]:
-    """Number of stored documents per kind (for status pages and benchmarks)."""
-    rows = session.execute(select(_TABLE.c.kind, func.count()).where(_TABLE.c.kind.in_(list(kinds)))
-                           .group_by(_TABLE.c.kind))
-    return {kind: count for kind, count in rows}

@@ -21,6 +21,7 @@ from werkzeug.http import parse_etags
 from bridge.core.errors import NotFound, ValidationFailed
 from bridge.core.web import database, unit_of_work
 from xapi import documents as docs
+from xapi.auth import Principal
 from xapi.blueprint import bp, is_v2, principal, xapi_version
 
 logger = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _handle(resource: Resource) -> Any:
     if method == "GET":
         return _get(resource, values, scope, document_id)
     if method == "DELETE":
-        return _delete(resource, scope, document_id)
+        return _delete(caller, scope, document_id)
     assert document_id is not None  # required for PUT and POST
     content = request.get_data(cache=True)
     content_type = request.headers.get("Content-Type")
@@ -186,14 +187,19 @@ def _get(resource: Resource, values: dict[str, str], scope: docs.DocumentScope,
     return response
 
 
-def _delete(resource: Resource, scope: docs.DocumentScope, document_id: str | None) -> Response:
-    with unit_of_work(principal().actor()) as uow:
+def _delete(caller: Principal, scope: docs.DocumentScope, document_id: str | None) -> Response:
+    preconditions = _preconditions()
+    with unit_of_work(caller.actor()) as uow:
         if document_id is None:
-            # Only the State Resource accepts a DELETE without its id (all documents of the context).
+            # Only the State Resource accepts a DELETE without its id: every document of the context.
+            if preconditions.given:
+                raise ValidationFailed("If-Match / If-None-Match apply to one document: name it with "
+                                       "stateId, or drop the header to delete every document of the "
+                                       "context", field="If-Match", code="precondition_not_applicable")
             count = docs.delete_documents(uow, scope)
-            logger.info("xapi %s: %d State documents deleted", principal().name, count)
+            logger.info("xapi %s deleted %d State documents", caller.name, count)
         else:
-            docs.delete_document(uow, scope, document_id, preconditions=_preconditions())
+            docs.delete_document(uow, scope, document_id, preconditions=preconditions)
         uow.commit()
     return Response(status=204)
 

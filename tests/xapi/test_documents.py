@@ -213,6 +213,8 @@ def test_state_multi_delete(client, lrs_headers, version):
     put_json(client, state_url("c"), headers, {})
     put_json(client, url(STATE, activityId=other_activity, agent=AGENT, stateId="keep"), headers, {})
 
+    guarded = client.delete(state_url(None), headers=with_headers(headers, If_Match="*"))
+    assert guarded.status_code == 400 and guarded.json["error"] == "precondition_not_applicable"
     assert client.delete(state_url(None, registration=REG), headers=headers).status_code == 204
     assert client.get(state_url(None), headers=headers).json == ["a", "c"]
     assert client.delete(state_url(None), headers=headers).status_code == 204
@@ -242,6 +244,12 @@ def test_same_agent_in_other_shapes_finds_the_same_document(client, lrs_headers,
     assert client.get(state_url(agent=reshaped), headers=headers).json == {"who": "op1"}
     other_name = {"account": {"name": "op2", "homePage": "https://lms.example.com"}}
     assert client.get(state_url(agent=other_name), headers=headers).status_code == 404
+
+    put_json(client, state_url("mail"), headers, {"who": "operator1"})
+    upper_domain = {"mbox": "mailto:operator1@EXAMPLE.com", "name": "Operator"}
+    assert client.get(state_url("mail", agent=upper_domain), headers=headers).json == {"who": "operator1"}
+    other_local = {"mbox": "mailto:Operator1@example.com"}
+    assert client.get(state_url("mail", agent=other_local), headers=headers).status_code == 404
 
     sha = hashlib.sha1(b"mailto:op1@example.com").hexdigest()
     target = url(AGENT_PROFILE, agent={"mbox_sha1sum": sha.upper()}, profileId="prefs")
