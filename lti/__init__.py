@@ -1,13 +1,73 @@
-"""Package `lti` of GxP Bridge."""
+"""Package `lti` of GxP Bridge: the LTI 1.3 Advantage tool.
+
+Learners launch their training from the LMS (Moodle, Canvas, Open edX), sign
+read-and-understood with an e-signature, and the LMS gradebook receives the score.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
 
 logger = logging.getLogger(__name__)
 
 
+def _on_training_completed(uow: Any, evt: Any) -> None:
+    from lti import services
+
+    services.enqueue_scores(uow, evt)
+
+
+def _purge_expired_state(app: Flask) -> Any:
+    def sweep() -> None:
+        from sqlalchemy import delete
+
+        from bridge.core.db import utcnow
+        from lti.models import LtiStateEntry
+
+        db = app.extensions["gxpbridge.db"]
+        with db.write_sessions() as session:
+            removed = session.execute(delete(LtiStateEntry).where(LtiStateEntry.expires_at <= utcnow()))
+            session.commit()
+        if removed.rowcount:  # type: ignore[attr-defined]
+            logger.info("purged %d expired LTI state entries", removed.rowcount)  # type: ignore[attr-defined]
+
+    return sweep
+
+
+def _demo(uow: Any) -> None:
+    from lti import keys
+
+    if keys.active_key(uow.session) is None:
+        with uow.because("demo: the LTI tool's first signing key"):
+            keys.create_key(uow)
+
+
 def init_app(app: Flask) -> None:
     """Register the package's routes, commands and event handlers on ``app``."""
+    from bridge import demo
+    from bridge.core import outbox
+    from bridge.core.events import bus
+    from lti import (
+        models,  # noqa: F401 - tables for the shared metadata
+        services,
+    )
+    from lti.cli import lti_group
+    from lti.views import bp
+
+    app.register_blueprint(bp)
+    if "lti" not in app.cli.commands:
+        app.cli.add_command(lti_group)
+    try:
+        from qms.events import TrainingCompleted
+    except ImportError:  # the quality package is not installed: no completions to report
+        logger.warning("qms.events.TrainingCompleted unavailable: AGS scores will not be sent")
+    else:
+        bus.subscribe(TrainingCompleted, _on_training_completed)
+    outbox.register_sender(services.AGS_TOPIC, services.send_score)
+    outbox.register_sender(services.NRPS_TOPIC, services.send_roster_sync)
+    app.extensions.setdefault("gxpbridge.sweeps", []).append(
+        ("lti-purge-expired-state", _purge_expired_state(app), 900))
+    demo.register_loader(app, _demo)

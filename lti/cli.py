@@ -1,0 +1,200 @@
+"""``gxpbridge lti``: platform registrations, tool keys, registration tokens, rosters."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from bridge.cli import cli_uow, command_errors
+from bridge.core.web import database, settings
+from lti import keys, services
+from lti.models import LtiContext
+
+logger = logging.getLogger(__name__)
+
+
+@click.group("lti")
+def lti_group() -> None:
+    """The LTI 1.3 tool: LMS platforms, keys, Dynamic Registration, rosters."""
+
+
+@lti_group.group("platform")
+def platform_group() -> None:
+    """LMS platform registrations (issuer + client id, with deployments)."""
+
+
+@platform_group.command("add")
+@click.option("--issuer", required=True, help="the platform's issuer (Moodle: its URL)")
+@click.option("--client-id", required=True, help="the client id the platform gave this tool")
+@click.option("--deployment-id", "deployment_ids", multiple=True, required=True, help="repeatable")
+@click.option("--auth-login-url", required=True, help="platform OIDC authentication request URL")
+@click.option("--auth-token-url", required=True, help="platform OAuth2 access token URL")
+@click.option("--auth-audience", default=None, help="audience of token requests if not the token URL")
+@click.option("--keyset-url", default=None, help="platform public keyset URL")
+@click.option("--public-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="platform public key (PEM), instead of a keyset URL")
+@click.option("--name", default="", help="a name for people (defaults to the issuer's host)")
+@click.option("--xapi-homepage", default=None,
+              help="home page of the xAPI accounts in this LMS's statements (default: the issuer)")
+@with_appcontext
+@command_errors
+def platform_add(issuer: str, client_id: str, deployment_ids: tuple[str, ...], auth_login_url: str,
+                 auth_token_url: str, auth_audience: str | None, keyset_url: str | None,
+                 public_key_file: Path | None, name: str, xapi_homepage: str | None) -> None:
+    """Register an LMS platform."""
+    if bool(keyset_url) == bool(public_key_file):
+        raise click.UsageError("give exactly one of --keyset-url or --public-key-file")
+    pem = public_key_file.read_text() if public_key_file else None
+    with cli_uow() as uow:
+        platform = services.add_platform(
+            uow, issuer=issuer, client_id=client_id, deployment_ids=deployment_ids,
+            auth_login_url=auth_login_url, auth_token_url=auth_token_url, keyset_url=keyset_url,
+            public_key_pem=pem, auth_audience=auth_audience, name=name, xapi_homepage=xapi_homepage)
+        uow.commit()
+        click.echo(f"registered platform {platform.id}: {platform.issuer} client {platform.client_id} "
+                   f"deployments {', '.join(platform.deployment_ids)}")
+    base = settings().base_url.rstrip("/")
+    click.echo(f"tool URLs: login {base}/lti/login  launch/redirect {base}/lti/launch  "
+               f"keyset {base}/lti/jwks")
+
+
+@platform_group.command("list")
+@click.option("--all", "include_removed", is_flag=True, help="include removed registrations")
+@with_appcontext
+@command_errors
+def platform_list(include_removed: bool) -> None:
+    """List registered platforms."""
+    with database().read_sessions() as session:
+        rows = services.list_platforms(session, include_removed=include_removed)
+        if not rows:
+            click.echo("no platform registered")
+        for p in rows:
+            state = "active" if p.active else "removed"
+            click.echo(f"{p.id}\t{p.name}\t{p.issuer}\t{p.client_id}\tdeployments={','.join(p.deployment_ids)}"
+                       f"\t{p.keyset_url or 'public key'}\t{p.registered_by}\t{state}")
+
+
+@platform_group.command("remove")
+@click.argument("platform_id", type=int)
+@click.option("--reason", required=True, help="why (audited)")
+@with_appcontext
+@command_errors
+def platform_remove(platform_id: int, reason: str) -> None:
+    """Remove (deactivate) platform PLATFORM_ID: its launches are refused; history stays."""
+    with cli_uow() as uow:
+        platform = services.remove_platform(uow, platform_id, reason)
+        uow.commit()
+        click.echo(f"platform {platform.id} ({platform.issuer}) removed")
+
+
+@platform_group.command("add-deployment")
+@click.argument("platform_id", type=int)
+@click.argument("deployment_id")
+@with_appcontext
+@command_errors
+def platform_add_deployment(platform_id: int, deployment_id: str) -> None:
+    """Add DEPLOYMENT_ID to platform PLATFORM_ID."""
+    with cli_uow() as uow:
+        services.add_deployment(uow, platform_id, deployment_id)
+        uow.commit()
+    click.echo(f"deployment {deployment_id} added to platform {platform_id}")
+
+
+@lti_group.group("keys")
+def keys_group() -> None:
+    """The tool's signing keys (published at /lti/jwks)."""
+
+
+@keys_group.command("list")
+@with_appcontext
+@command_errors
+def keys_list() -> None:
+    """List the tool keys."""
+    keys.ensure_key(database(), cli_uow().actor)
+    with database().read_sessions() as session:
+        published = {k.id for k in keys.published_keys(session)}
+        for key in session.scalars(select(keys.LtiToolKey).order_by(keys.LtiToolKey.id)):
+            state = "active" if key.retired_at is None else f"retired {key.retired_at:%Y-%m-%d %H:%M}"
+            shown = "published" if key.id in published else "unpublished"
+            click.echo(f"{key.id}\t{key.kid}\t{state}\t{shown}")
+
+
+@keys_group.command("rotate")
+@click.option("--reason", default="scheduled key rotation", show_default=True)
+@with_appcontext
+@command_errors
+def keys_rotate(reason: str) -> None:
+    """Make a new signing key; the old one stays published for a grace period."""
+    with cli_uow() as uow:
+        key = keys.rotate(uow, reason)
+        uow.commit()
+        click.echo(f"new active key {key.kid}; previous keys stay in the JWKS for "
+                   f"{keys.RETIRED_KEY_GRACE.days} days")
+
+
+@lti_group.group("registration-token")
+def token_group() -> None:
+    """One-time tokens for LTI Dynamic Registration."""
+
+
+@token_group.command("create")
+@click.option("--label", default="", help="which LMS it is for")
+@click.option("--hours", default=24, show_default=True, type=int, help="validity")
+@with_appcontext
+@command_errors
+def token_create(label: str, hours: int) -> None:
+    """Print a one-time Dynamic Registration URL (paste it as Moodle's "Tool URL")."""
+    with cli_uow() as uow:
+        row, secret = services.create_registration_token(uow, label=label, hours=hours)
+        uow.commit()
+        expires = row.expires_at
+    click.echo(f"{settings().base_url.rstrip('/')}/lti/register?gxp_token={secret}")
+    click.echo(f"valid once, until {expires:%Y-%m-%d %H:%M} UTC", err=True)
+
+
+@lti_group.group("roster")
+def roster_group() -> None:
+    """Course rosters (Names and Role Provisioning Services)."""
+
+
+@roster_group.command("sync")
+@click.option("--course", "course_pk", type=int, default=None, help="internal course id (see 'roster list')")
+@with_appcontext
+@command_errors
+def roster_sync(course_pk: int | None) -> None:
+    """Read rosters from the platforms into people (all courses with a roster service by default)."""
+    with database().read_sessions() as session:
+        query = select(LtiContext.id).where(LtiContext.memberships_url.is_not(None))
+        if course_pk is not None:
+            query = query.where(LtiContext.id == course_pk)
+        course_pks = list(session.scalars(query.order_by(LtiContext.id)))
+    if course_pk is not None and not course_pks:
+        raise click.ClickException(f"no course {course_pk} with a roster service")
+    failures = 0
+    for pk in course_pks:
+        try:
+            with cli_uow() as uow:
+                result = services.sync_roster(uow, pk)
+                uow.commit()
+            click.echo(f"course {pk}: {result.members} members, {result.created} new people, "
+                       f"{result.inactive} inactive")
+        except Exception as exc:
+            failures += 1
+            click.echo(f"course {pk}: roster sync failed: {exc}", err=True)
+    if failures:
+        raise click.ClickException(f"{failures} course(s) failed")
+
+
+@roster_group.command("list")
+@with_appcontext
+@command_errors
+def roster_list() -> None:
+    """Courses known from launches."""
+    with database().read_sessions() as session:
+        for c in session.scalars(select(LtiContext).order_by(LtiContext.id)):
+            synced = f"{c.roster_synced_at:%Y-%m-%d %H:%M}" if c.roster_synced_at else "never"
+            click.echo(f"{c.id}\t{c.platform.issuer}\t{c.context_id}\t{c.title}\tsynced {synced}")

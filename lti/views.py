@@ -1,0 +1,442 @@
+"""HTTP side of the LTI tool: JWKS, OIDC login, launch, learner and instructor pages inside
+the LMS frame, deep linking, Dynamic Registration and the administrators' pages.
+
+Pages of a launch live under ``/lti/s/<handle>/``: the handle is an unguessable, expiring
+capability recorded server-side at launch, so no cookie is needed inside the LMS iframe
+(third-party cookies blocked). Forms posted to those URLs cannot be forged from another
+site (the handle is secret); signatures still need the signing password.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from functools import wraps
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from bridge.core import accounts, signatures
+from bridge.core.actor import Actor
+from bridge.core.db import utcnow
+from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
+from bridge.core.uow import UnitOfWork
+from bridge.core.web import check_csrf, current_actor, database, settings
+from lti import dynamic, keys, services
+from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
+from lti.tool import LaunchPolicy, LaunchRefused, initiate_login, validate_launch
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
+OPEN_STATUSES = ("open", "content_complete", "overdue")
+SYSTEM_LTI = Actor(kind="system", username="lti", display_name="LTI tool")
+
+
+def _base_url() -> str:
+    return current_app.config.get("LTI_BASE_URL") or settings().base_url
+
+
+def _policy() -> LaunchPolicy:
+    return LaunchPolicy(base_url=_base_url(),
+                        max_token_age=int(current_app.config.get("LTI_MAX_TOKEN_AGE", 300)),
+                        clock_skew=int(current_app.config.get("LTI_CLOCK_SKEW", 60)))
+
+
+def _refused_page(exc: DomainError, stage: str) -> tuple[str, int]:
+    """Audit the refusal in its own transaction and show a clear page."""
+    try:
+        with UnitOfWork(database(), SYSTEM_LTI) as uow:
+            services.record_refusal(uow, exc, stage=stage)
+            uow.commit()
+    except Exception:
+        logger.exception("could not audit the refused %s", stage)
+    logger.warning("LTI %s refused: %s (%s)", stage, exc.message, getattr(exc, "check", exc.code))
+    return render_template("lti/refused.html", stage=stage, message=exc.message,
+                           check=getattr(exc, "check", exc.code)), exc.status
+
+
+@bp.after_request
+def _frame_headers(response: Response) -> Response:
+    # Launch pages carry their handle in the URL: never leak it through Referer.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# -- keys, login, launch -----------------------------------------------------------------------
+
+@bp.get("/jwks")
+def jwks() -> t.Any:
+    """The tool's public keys (JWKS)."""
+    keys.ensure_key(database(), SYSTEM_LTI)
+    with database().read_sessions() as session:
+        response = jsonify(keys.jwks(session))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> t.Any:
+    """OIDC third-party initiated login: check the platform, redirect to its authorisation."""
+    params = request.form if request.method == "POST" else request.args
+    key = keys.ensure_key(database(), SYSTEM_LTI)
+    try:
+        with UnitOfWork(database(), SYSTEM_LTI) as uow:
+            result = initiate_login(uow.session, key, params, base_url=_base_url(), secure=request.is_secure)
+            uow.commit()
+    except LaunchRefused as exc:
+        return _refused_page(exc, "login")
+    return redirect(result.redirect_url, code=302)
+
+
+@bp.route("/launch", methods=["GET", "POST"])
+def launch() -> t.Any:
+    """The launch: verify the id_token, provision the person, open their pages."""
+    if request.method == "GET":
+        return _refused_page(LaunchRefused("method", "a launch is a form POST from the LMS; open the "
+                                           "activity from your course", status=405), "launch")
+    key = keys.ensure_key(database(), SYSTEM_LTI)
+    try:
+        with UnitOfWork(database(), SYSTEM_LTI) as uow:
+            verified = validate_launch(uow.session, key, request.form, policy=_policy(),
+                                       secure=request.is_secure)
+            uow.actor = services.launch_actor(verified.platform)
+            recorded = services.record_launch(uow, verified)
+            uow.commit()
+    except LaunchRefused as exc:
+        return _refused_page(exc, "launch")
+    except DomainError as exc:
+        return _refused_page(exc, "launch")
+    row = recorded.launch
+    if row.message_type == "LtiDeepLinkingRequest":
+        target = url_for("lti.deep_link", handle=recorded.handle)
+    elif row.training_item_id is not None:
+        target = url_for("lti.item", handle=recorded.handle, item_id=row.training_item_id)
+    elif services.is_instructor(row.lti_roles) and row.context_id:
+        target = url_for("lti.course", handle=recorded.handle)
+    else:
+        target = url_for("lti.my_training", handle=recorded.handle)
+    return redirect(target, code=303)
+
+
+# -- pages of a launch ---------------------------------------------------------------------------
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+def with_launch(view: F) -> F:
+    """Load the launch named by the URL's handle and its learner (or show the expiry page)."""
+
+    @wraps(view)
+    def wrapper(handle: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        with database().read_sessions() as session:
+            try:
+                launch_row = services.get_launch(session, handle)
+                actor = services.launch_user_actor(session, launch_row)
+            except DomainError as exc:
+                return render_template("lti/refused.html", stage="session", message=exc.message,
+                                       check=exc.code), exc.status
+            session.expunge(launch_row)
+        g.lti_launch = launch_row
+        g.lti_handle = handle
+        g.lti_actor = actor
+        return view(handle, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _launch() -> LtiLaunch:
+    return t.cast(LtiLaunch, g.lti_launch)
+
+
+def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]:
+    launch_row = _launch()
+    return render_template(template, launch=launch_row, handle=g.lti_handle, learner=g.lti_actor,
+                           instructor=services.is_instructor(launch_row.lti_roles), **context), status
+
+
+def _assignments(session: t.Any, person_id: int) -> list[dict[str, t.Any]]:
+    from qms import services as qms_services
+
+    return qms_services.learner_assignments(session, person_id)
+
+
+@bp.get("/s/<handle>/")
+@with_launch
+def my_training(handle: str) -> t.Any:
+    """The learner's training: overdue, open, completed, with versions."""
+    with database().read_sessions() as session:
+        rows = _assignments(session, _launch().person_id)
+    groups = {
+        "overdue": [a for a in rows if a["status"] == "overdue"],
+        "open": [a for a in rows if a["status"] in ("open", "content_complete")],
+        "completed": [a for a in rows if a["status"] == "completed"],
+        "closed": [a for a in rows if a["status"] in ("superseded", "cancelled")],
+    }
+    return _page("lti/my_training.html", groups=groups)
+
+
+def _user(session: t.Any) -> accounts.UserAccount:
+    user = session.get(accounts.UserAccount, _launch().user_id)
+    if user is None:
+        raise Unauthorized("the account of this launch no longer exists")
+    return user
+
+
+def _item_page(handle: str, item_id: int, error: str | None = None, status: int = 200) -> t.Any:
+    from qms import services as qms_services
+
+    with database().read_sessions() as session:
+        try:
+            item = qms_services.get_training_item(session, item_id)
+        except NotFound as exc:
+            return _page("lti/refused.html", exc.status, stage="item", message=exc.message, check=exc.code)
+        rows = [a for a in _assignments(session, _launch().person_id) if a["training_item"]["id"] == item.id]
+        has_signing_password = _user(session).signing_password_hash is not None
+        item_view = {"id": item.id, "kind": item.kind, "title": item.title, "code": item.code}
+    return _page("lti/item.html", status, item=item_view, assignments=rows, error=error,
+                 open_statuses=OPEN_STATUSES, has_signing_password=has_signing_password)
+
+
+@bp.get("/s/<handle>/items/<int:item_id>")
+@with_launch
+def item(handle: str, item_id: int) -> t.Any:
+    """A training item: its content, the learner's assignment and the signature form."""
+    return _item_page(handle, item_id)
+
+
+@bp.route("/s/<handle>/signing-password", methods=["GET", "POST"])
+@with_launch
+def signing_password(handle: str) -> t.Any:
+    """Set the signing password on first use (the second component of a signature)."""
+    next_item = request.values.get("item", type=int)
+    with database().read_sessions() as session:
+        already = _user(session).signing_password_hash is not None
+    if already:
+        return _page("lti/signing_password.html", 409, already=True, next_item=next_item, error=None)
+    if request.method == "GET":
+        return _page("lti/signing_password.html", already=False, next_item=next_item, error=None)
+    password = request.form.get("password", "")
+    if password != request.form.get("confirm", ""):
+        return _page("lti/signing_password.html", 400, already=False, next_item=next_item,
+                     error="the two passwords differ")
+    try:
+        with UnitOfWork(database(), g.lti_actor) as uow:
+            user = _user(uow.session)
+            if user.signing_password_hash is not None:
+                raise Forbidden("the signing password is already set", code="already_set")
+            accounts.set_password(uow, user, password, min_length=settings().password_min_length,
+                                  signing=True)
+            uow.commit()
+    except DomainError as exc:
+        return _page("lti/signing_password.html", exc.status, already=False, next_item=next_item,
+                     error=exc.message)
+    if next_item:
+        return redirect(url_for("lti.item", handle=handle, item_id=next_item), code=303)
+    return redirect(url_for("lti.my_training", handle=handle), code=303)
+
+
+@bp.post("/s/<handle>/assignments/<int:assignment_id>/sign")
+@with_launch
+def sign(handle: str, assignment_id: int) -> t.Any:
+    """Read and understood: the learner signs with their signing password."""
+    from qms import services as qms_services
+
+    item_id = request.form.get("item", type=int)
+    with database().read_sessions() as session:
+        rows = {a["id"]: a for a in _assignments(session, _launch().person_id)}
+        user = _user(session)
+        username, has_password = user.username, user.signing_password_hash is not None
+    if assignment_id not in rows:
+        abort(404, description="this assignment is not yours")
+    item_id = item_id or rows[assignment_id]["training_item"]["id"]
+    if not has_password:
+        return redirect(url_for("lti.signing_password", handle=handle, item=item_id), code=303)
+    if request.form.get("confirm") != "yes":
+        return _item_page(handle, item_id, "tick the statement to confirm you read and understood it", 400)
+    try:
+        with UnitOfWork(database(), g.lti_actor) as uow:
+            completion = qms_services.complete_read_and_understood(
+                uow, assignment_id, username=username, password=request.form.get("password", ""))
+            completion_id = completion.id
+            uow.commit()
+    except DomainError as exc:
+        return _item_page(handle, item_id, exc.message, exc.status)
+    return redirect(url_for("lti.receipt", handle=handle, completion_id=completion_id), code=303)
+
+
+@bp.get("/s/<handle>/completions/<int:completion_id>")
+@with_launch
+def receipt(handle: str, completion_id: int) -> t.Any:
+    """The completion receipt: what was signed, which version, when, with which meaning."""
+    with database().read_sessions() as session:
+        rows = [a for a in _assignments(session, _launch().person_id)
+                if a.get("completion_id") == completion_id]
+        if not rows:
+            abort(404, description="no completion of yours with this number")
+        signed = [{"manifestation": s.manifestation(), "meaning": s.meaning, "hash": s.content_hash,
+                   "id": s.id} for s in signatures.signatures_of(session, "qms_assignment", rows[0]["id"])]
+    return _page("lti/receipt.html", assignment=rows[0], completion_id=completion_id, signed=signed)
+
+
+@bp.get("/s/<handle>/course")
+@with_launch
+def course(handle: str) -> t.Any:
+    """Course staff: training compliance of the course roster."""
+    with database().read_sessions() as session:
+        try:
+            rows = services.course_compliance(session, _launch())
+        except DomainError as exc:
+            return _page("lti/refused.html", exc.status, stage="course", message=exc.message, check=exc.code)
+    return _page("lti/course.html", rows=rows)
+
+
+@bp.route("/s/<handle>/deep-link", methods=["GET", "POST"])
+@with_launch
+def deep_link(handle: str) -> t.Any:
+    """Course staff pick training items to place in the course (Deep Linking)."""
+    from qms import services as qms_services
+
+    launch_row = _launch()
+    try:
+        settings_claim = services.deep_link_settings(launch_row)
+    except DomainError as exc:
+        return _page("lti/refused.html", exc.status, stage="deep linking", message=exc.message,
+                     check=exc.code)
+    if request.method == "POST":
+        chosen = [int(v) for v in request.form.getlist("items") if v.isdigit()]
+        try:
+            with UnitOfWork(database(), g.lti_actor) as uow:
+                row = uow.session.get(LtiLaunch, launch_row.id)
+                return_url, token = services.deep_link_response(uow, row, chosen, base_url=_base_url())
+                uow.commit()
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return render_template("lti/deep_link_return.html", return_url=return_url, token=token)
+    else:
+        error = None
+    with database().read_sessions() as session:
+        items = [{"id": i.id, "kind": i.kind, "title": i.title, "code": i.code}
+                 for i in qms_services.list_training_items(session)]
+    return _page("lti/deep_link.html", 400 if error else 200, items=items, error=error,
+                 multiple=str(settings_claim.get("accept_multiple", True)).lower() != "false")
+
+
+# -- Dynamic Registration --------------------------------------------------------------------------
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> t.Any:
+    """LTI Dynamic Registration, gated by a one-time token an administrator created."""
+    gxp_token = request.values.get("gxp_token", "")
+    openid_configuration = request.values.get("openid_configuration", "")
+    registration_token = request.values.get("registration_token") or None
+    if not gxp_token:
+        return render_template("lti/register.html", step="no_token", base_url=_base_url()), 403
+    with database().read_sessions() as session:
+        try:
+            services.check_registration_token(session, gxp_token)
+        except DomainError as exc:
+            return _refused_page(exc, "registration")
+    if not openid_configuration:
+        return render_template("lti/register.html", step="instructions", base_url=_base_url(),
+                               gxp_token=gxp_token)
+    if request.method == "GET":
+        return render_template("lti/register.html", step="confirm", gxp_token=gxp_token,
+                               openid_configuration=openid_configuration,
+                               registration_token=registration_token or "")
+    actor = Actor(kind="system", username="lti-dynamic-registration",
+                  display_name="LTI Dynamic Registration (one-time token)")
+    keys.ensure_key(database(), SYSTEM_LTI)
+    try:
+        with UnitOfWork(database(), actor) as uow:
+            platform = dynamic.register_platform(
+                uow, gxp_token=gxp_token, openid_configuration=openid_configuration,
+                registration_token=registration_token, base_url=_base_url(),
+                site_name=settings().site_name)
+            summary = {"issuer": platform.issuer, "client_id": platform.client_id,
+                       "deployments": platform.deployment_ids, "id": platform.id}
+            uow.commit()
+    except DomainError as exc:
+        return _refused_page(exc, "registration")
+    return render_template("lti/register.html", step="done", platform=summary)
+
+
+# -- administrators ----------------------------------------------------------------------------------
+
+def _admin() -> Actor | None:
+    actor = current_actor(optional=True)
+    if actor is None:
+        return None
+    actor.require("administrator", action="managing LMS platforms")
+    return actor
+
+
+@bp.route("/admin/", methods=["GET", "POST"])
+def admin() -> t.Any:
+    """Platform registrations and registration tokens, for administrators."""
+    actor = _admin()
+    if actor is None:
+        return redirect(url_for("core.login", next=request.path))
+    notice = error = None
+    new_token_url = None
+    status = 200
+    if request.method == "POST":
+        check_csrf()
+        action = request.form.get("action", "")
+        try:
+            with UnitOfWork(database(), actor) as uow:
+                if action == "add":
+                    platform = services.add_platform(
+                        uow, issuer=request.form.get("issuer", ""),
+                        client_id=request.form.get("client_id", ""),
+                        deployment_ids=request.form.get("deployment_ids", "").replace(",", " ").split(),
+                        auth_login_url=request.form.get("auth_login_url", ""),
+                        auth_token_url=request.form.get("auth_token_url", ""),
+                        keyset_url=request.form.get("keyset_url") or None,
+                        public_key_pem=request.form.get("public_key") or None,
+                        name=request.form.get("name", ""))
+                    notice = f"platform {platform.issuer} registered (id {platform.id})"
+                elif action == "remove":
+                    platform = services.remove_platform(uow, int(request.form.get("platform_id", "0")),
+                                                        request.form.get("reason", ""))
+                    notice = f"platform {platform.issuer} removed"
+                elif action == "token":
+                    row, secret = services.create_registration_token(
+                        uow, label=request.form.get("label", ""), hours=int(request.form.get("hours", "24")))
+                    new_token_url = f"{_base_url().rstrip('/')}/lti/register?gxp_token={secret}"
+                    notice = f"registration link created (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC)"
+                else:
+                    abort(400, description="unknown action")
+                uow.commit()
+        except DomainError as exc:
+            error, status, notice, new_token_url = exc.message, exc.status, None, None
+        except ValueError:
+            error, status = "a number was expected", 400
+    with database().read_sessions() as session:
+        platforms = services.list_platforms(session)
+        tokens = list(session.scalars(select(LtiRegistrationToken).order_by(LtiRegistrationToken.id.desc())
+                                      .limit(20)))
+        rows = [{"p": p, "deployments": p.deployment_ids} for p in platforms]
+    return render_template("lti/admin.html", rows=rows, tokens=tokens, notice=notice, error=error,
+                           new_token_url=new_token_url, now=utcnow(), base_url=_base_url()), status
+
+
+def platform_summary(platform: LtiPlatform) -> dict[str, t.Any]:
+    """A platform as shown by the CLI and pages."""
+    return {"id": platform.id, "name": platform.name, "issuer": platform.issuer,
+            "client_id": platform.client_id, "deployments": platform.deployment_ids,
+            "keys": platform.keyset_url or "public key file", "registered_by": platform.registered_by,
+            "active": platform.active}
