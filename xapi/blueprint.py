@@ -30,10 +30,10 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "HEAD, GET, POST, PUT, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Content-Length, Authorization, If-Match, "
-                                    "If-None-Match, X-Experience-API-Version, Accept-Language",
+    "If-None-Match, X-Experience-API-Version, Accept-Language",
     "Access-Control-Expose-Headers": "ETag, Last-Modified, Cache-Control, Content-Type, Content-Length, "
-                                     "WWW-Authenticate, X-Experience-API-Version, "
-                                     "X-Experience-API-Consistent-Through",
+    "WWW-Authenticate, X-Experience-API-Version, "
+    "X-Experience-API-Consistent-Through",
 }
 
 
@@ -47,14 +47,20 @@ def negotiate_version(header: str | None) -> str:
     """
     value = (header or "").strip()
     if not value:
-        raise ValidationFailed("the X-Experience-API-Version header is required (1.0.x or 2.0.0)",
-                               field="X-Experience-API-Version", code="version_required")
+        raise ValidationFailed(
+            "the X-Experience-API-Version header is required (1.0.x or 2.0.0)",
+            field="X-Experience-API-Version",
+            code="version_required",
+        )
     if _V2_RE.match(value):
         return V2
     if _V1_RE.match(value):
         return V1
-    raise ValidationFailed(f"xAPI version {value!r} is not supported; use 1.0.x or 2.0.0",
-                           field="X-Experience-API-Version", code="version_unsupported")
+    raise ValidationFailed(
+        f"xAPI version {value!r} is not supported; use 1.0.x or 2.0.0",
+        field="X-Experience-API-Version",
+        code="version_unsupported",
+    )
 
 
 def xapi_version() -> str:
@@ -76,10 +82,14 @@ def principal() -> auth.Principal:
     found = g.get("xapi_principal")
     if found is None:
         with database().read_sessions() as session:
-            found = auth.authenticate(session, request.headers.get("Authorization"),
-                                      pepper=current_app.config["SECRET_KEY"])
+            found = auth.authenticate(
+                session, request.headers.get("Authorization"), pepper=current_app.config["SECRET_KEY"]
+            )
         g.xapi_principal = found
     return found
+
+
+_last_version: dict[int, str] = {}
 
 
 @bp.before_request
@@ -89,20 +99,36 @@ def _negotiate() -> None:
     if request.endpoint == "xapi.about":
         g.xapi_version = V2 if _V2_RE.match(request.headers.get("X-Experience-API-Version", "")) else V1
         return
-    principal()  # 401 before 400: an unauthenticated caller learns nothing of the rules
+    who = principal()  # 401 before 400: an unauthenticated caller learns nothing of the rules
+    # A request without a usable version is refused in the version this credential last spoke
+    # (a 1.0.x client reads a 1.0.3 refusal), else in the newest.
+    g.xapi_version = _last_version.get(who.credential_id, V2)
     g.xapi_version = negotiate_version(request.headers.get("X-Experience-API-Version"))
+    _last_version[who.credential_id] = g.xapi_version
     if request.environ.get("xapi.alternate"):
         if g.xapi_version == V2:
-            raise ValidationFailed("xAPI 2.0 has no alternate request syntax: drop the method parameter",
-                                   field="method", code="alternate_syntax_removed")
+            raise ValidationFailed(
+                "xAPI 2.0 has no alternate request syntax: drop the method parameter",
+                field="method",
+                code="alternate_syntax_removed",
+            )
         if request.environ.get("xapi.alternate_error"):
-            raise ValidationFailed(request.environ["xapi.alternate_error"], field="method",
-                                   code="invalid_alternate_syntax")
+            raise ValidationFailed(
+                request.environ["xapi.alternate_error"], field="method", code="invalid_alternate_syntax"
+            )
 
 
 @bp.after_request
 def _common_headers(response: Response) -> Response:
     response.headers["X-Experience-API-Version"] = xapi_version()
+    if (
+        request.endpoint == "xapi.get_statements"
+        and "X-Experience-API-Consistent-Through" not in response.headers
+    ):
+        # Clients poll on this header, errors included: everything stored before now is visible.
+        from xapi.query import utcnow_iso
+
+        response.headers["X-Experience-API-Consistent-Through"] = utcnow_iso()
     for name, value in CORS_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -428,7 +428,7 @@ class Attachment(XModel):
 
 # -- statements ---------------------------------------------------------------------------------
 
-def _statement_object(value: Any, *, sub: bool) -> Any:
+def _statement_object(value: Any, *, sub: bool, context: dict[str, Any] | None = None) -> Any:
     if not isinstance(value, dict):
         raise _fail("object", "object must be a JSON object")
     kind = value.get("objectType", "Activity")
@@ -443,7 +443,7 @@ def _statement_object(value: Any, *, sub: bool) -> Any:
     if kind == "SubStatement":
         if sub:
             raise _fail("object", "a SubStatement must not contain another SubStatement")
-        return SubStatement.model_validate(value)
+        return SubStatement.model_validate(value, context=context)
     raise _fail("object", f"objectType {kind!r} is not one of Activity, Agent, Group, StatementRef, "
                           "SubStatement")
 
@@ -468,7 +468,7 @@ class SubStatement(_StatementBody):
 
     objectType: Literal["SubStatement"]  # noqa: N815
     object: Annotated[Activity | Agent | Group | StatementRef,
-                      BeforeValidator(lambda v: _statement_object(v, sub=True))]
+                      BeforeValidator(lambda v, info: _statement_object(v, sub=True, context=info.context))]
 
     @model_validator(mode="after")
     def _rules(self) -> SubStatement:
@@ -481,7 +481,7 @@ class Statement(_StatementBody):
 
     id: UUIDStr | None = None
     object: Annotated[Activity | Agent | Group | StatementRef | SubStatement,
-                      BeforeValidator(lambda v: _statement_object(v, sub=False))]
+                      BeforeValidator(lambda v, info: _statement_object(v, sub=False, context=info.context))]
     stored: Timestamp | None = None
     authority: Actor | None = None
     version: str | None = None

@@ -367,7 +367,7 @@ def _ids_context(context: dict[str, Any]) -> None:
         if name in context:
             context[name] = _ids_agent(context[name])
     for kind, items in (context.get("contextActivities") or {}).items():
-        context["contextActivities"][kind] = [{"objectType": "Activity", "id": a["id"]} for a in items]
+        context["contextActivities"][kind] = [{"id": a["id"]} for a in items]
     for item in context.get("contextAgents") or []:
         item["agent"] = _ids_agent(item["agent"])
     for item in context.get("contextGroups") or []:
@@ -377,7 +377,7 @@ def _ids_context(context: dict[str, Any]) -> None:
 def _ids_object(obj: dict[str, Any]) -> dict[str, Any]:
     kind = obj.get("objectType", "Activity")
     if kind == "Activity":
-        return {"objectType": "Activity", "id": obj["id"]}
+        return {"id": obj["id"]}
     if kind in ("Agent", "Group"):
         return _ids_agent(obj)
     if kind == "SubStatement":

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -187,11 +188,27 @@ def normalise(statement: dict[str, Any]) -> None:
 _LRS_SET = ("id", "stored", "authority", "version")
 
 
+_SECONDS_RE = re.compile(r"(\d+)(\.\d+)?S$")
+
+
+def _duration_key(duration: str) -> str:
+    # Durations compare to the hundredth of a second (xAPI 2.0, 4.2.7).
+    def cut(match: re.Match[str]) -> str:
+        fraction = (match.group(2) or "")[:3].rstrip("0").rstrip(".")
+        return f"{int(match.group(1))}{fraction}S"
+
+    return _SECONDS_RE.sub(cut, duration)
+
+
 def comparable(statement: dict[str, Any], *, keep_timestamp: bool = True) -> Any:
     """The statement as compared for "same statement" (properties the LRS sets left out)."""
     data = {k: v for k, v in statement.items() if k not in _LRS_SET}
     data = copy.deepcopy(data)
     normalise(data)
+    for holder in (data, data.get("object") if isinstance(data.get("object"), dict) else {}):
+        result = holder.get("result")
+        if isinstance(result, dict) and isinstance(result.get("duration"), str):
+            result["duration"] = _duration_key(result["duration"])
     if "timestamp" in data:
         if keep_timestamp:
             data["timestamp"] = models.parse_timestamp(data["timestamp"]).timestamp()

@@ -43,6 +43,10 @@ def _multipart(content_type: str, body: bytes) -> tuple[Any, dict[str, Attachmen
             field="Content-Type",
             code="invalid_multipart",
         )
+    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+    if not body.lstrip(b"\r\n").startswith(b"--" + boundary.encode()):
+        raise ValidationFailed("the multipart body must start with its boundary", field="Content-Type",
+                               code="invalid_multipart")
     try:
         parts = MultipartDecoder(body, content_type).parts
     except Exception as exc:  # the decoder raises several types for malformed input
