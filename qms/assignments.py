@@ -154,8 +154,7 @@ def record_completion(
             select(TrainingItemVersion.id, TrainingItemVersion.seq).where(
                 TrainingItemVersion.training_item_id == version.training_item_id
             )
-        )
-        .all()
+        ).all()
     )
     for assignment in session.scalars(
         select(Assignment).where(

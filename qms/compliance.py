@@ -16,11 +16,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from bridge.core import audit
-from bridge.core.db import utcnow
+from bridge.core.db import UTCDateTime, utcnow
 from bridge.core.errors import NotFound
 from bridge.core.uow import UnitOfWork
 from qms.events import AssignmentsCreated
@@ -257,8 +270,7 @@ def refresh_states(
                 select(TrainingItemVersion.id, TrainingItemVersion.seq).where(
                     TrainingItemVersion.training_item_id.in_(chunk)
                 )
-            )
-            .all()
+            ).all()
         )
     completions: dict[tuple[int, int], list[tuple[int, int, dt.datetime]]] = defaultdict(list)
     open_due: dict[tuple[int, int], dt.datetime | None] = {}
@@ -517,6 +529,142 @@ def create_assignments(
         )
     )
     logger.info("created %d assignments (%s, %s %s)", len(ids), reason, source_type, source_id)
+    return ids
+
+
+def assign_from_select(
+    uow: UnitOfWork,
+    people: Any,
+    *,
+    item_version: TrainingItemVersion,
+    due_at: dt.datetime | None,
+    reason: str,
+    source_type: str | None,
+    source_id: int | None,
+    now: dt.datetime,
+) -> list[tuple[int, int]]:
+    """Assign a version to the people a subquery names, in one INSERT ... SELECT.
+
+    Used where thousands of people are assigned at once (change-control approval): the
+    rows never travel through Python; each created assignment is still audited.
+
+    Returns:
+        ``(assignment_id, person_id)`` of each assignment created.
+    """
+    table = Assignment.__table__
+    chosen = people.subquery()
+    source = select(
+        chosen.c.person_id,
+        literal(item_version.training_item_id).label("training_item_id"),
+        literal(item_version.id).label("item_version_id"),
+        literal(reason).label("reason"),
+        literal(source_type, String).label("source_type"),
+        literal(source_id, Integer).label("source_id"),
+        literal("open").label("status"),
+        literal(now, UTCDateTime).label("assigned_at"),
+        literal(due_at, UTCDateTime).label("due_at"),
+    )
+    columns = [
+        "person_id",
+        "training_item_id",
+        "item_version_id",
+        "reason",
+        "source_type",
+        "source_id",
+        "status",
+        "assigned_at",
+        "due_at",
+    ]
+    result = uow.session.execute(
+        insert(table).from_select(columns, source).returning(table.c.id, table.c.person_id)
+    )
+    created = sorted((row[0], row[1]) for row in result)
+    common = {
+        "training_item_id": item_version.training_item_id,
+        "item_version_id": item_version.id,
+        "reason": reason,
+        "source_type": source_type,
+        "source_id": source_id,
+        "status": "open",
+        "assigned_at": now,
+        "due_at": due_at,
+    }
+    for assignment_id, person_id in created:
+        audit.record(
+            uow,
+            "create",
+            "qms_assignment",
+            assignment_id,
+            new={"id": assignment_id, "person_id": person_id, **common},
+        )
+    uow.publish(
+        AssignmentsCreated(
+            reason=reason,
+            source_type=source_type,
+            source_id=source_id,
+            assignment_ids=tuple(a for a, _ in created),
+        )
+    )
+    logger.info("created %d assignments (%s, %s %s)", len(created), reason, source_type, source_id)
+    return created
+
+
+def supersede_set_based(
+    uow: UnitOfWork, item_version: TrainingItemVersion, person_ids: set[int], *, now: dt.datetime
+) -> list[int]:
+    """Supersede the open assignments on older versions of the people just assigned the new one.
+
+    Each superseded row names its replacement (the person's new assignment).
+    """
+    session = uow.session
+    table = Assignment.__table__
+    newer = Assignment.__table__.alias("newer")
+    old = [
+        row
+        for row in session.execute(
+            select(table.c.id, table.c.person_id, table.c.status).where(
+                table.c.training_item_id == item_version.training_item_id,
+                table.c.status.in_(OPEN_ASSIGNMENT_STATUSES),
+                table.c.item_version_id != item_version.id,
+            )
+        ).all()
+        if row.person_id in person_ids
+    ]
+    if not old:
+        return []
+    replacement = (
+        select(func.max(newer.c.id))
+        .where(
+            newer.c.person_id == table.c.person_id,
+            newer.c.item_version_id == item_version.id,
+            newer.c.status.in_(OPEN_ASSIGNMENT_STATUSES),
+        )
+        .scalar_subquery()
+    )
+    ids = [row.id for row in old]
+    by_id: dict[int, int | None] = {}
+    for chunk in _chunks(ids, 5000):
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(list(chunk)))
+            .values(status="superseded", closed_at=now, superseded_by_id=replacement)
+        )
+        by_id.update(
+            session.execute(
+                select(table.c.id, table.c.superseded_by_id).where(table.c.id.in_(list(chunk)))
+            ).all()
+        )
+    for row in old:
+        audit.record(
+            uow,
+            "update",
+            "qms_assignment",
+            row.id,
+            old={"status": row.status},
+            new={"status": "superseded", "superseded_by_id": by_id.get(row.id), "closed_at": now},
+            reason=f"superseded by version {item_version.label}",
+        )
+    session.expire_all()
     return ids
 
 

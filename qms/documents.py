@@ -399,37 +399,30 @@ def approve_item_version(
     item_version.approval_signature_id = signature_id
     session.flush()
     item_id = item_version.training_item_id
-    people = set(
-        session.scalars(
-            select(ComplianceState.person_id).where(ComplianceState.training_item_id == item_id).distinct()
-        )
-    )
-    open_people = set(
-        session.scalars(
-            select(Assignment.person_id)
-            .where(
-                Assignment.training_item_id == item_id,
-                Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
-                Assignment.item_version_id != item_version.id,
+    people = select(ComplianceState.person_id).where(ComplianceState.training_item_id == item_id).distinct()
+    if not item_version.retrain:
+        # No retraining: only people still holding an open assignment on an older version move on.
+        people = people.where(
+            ComplianceState.person_id.in_(
+                select(Assignment.person_id).where(
+                    Assignment.training_item_id == item_id,
+                    Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+                    Assignment.item_version_id != item_version.id,
+                )
             )
-            .distinct()
         )
+    created = compliance.assign_from_select(
+        uow,
+        people,
+        item_version=item_version,
+        due_at=effective_at,
+        reason=reason,
+        source_type=source_type,
+        source_id=source_id,
+        now=now,
     )
-    targets = sorted(people if item_version.retrain else (people & open_people))
-    rows = [
-        {
-            "person_id": pid,
-            "training_item_id": item_id,
-            "item_version_id": item_version.id,
-            "due_at": effective_at,
-        }
-        for pid in targets
-    ]
-    created = compliance.create_assignments(
-        uow, rows, reason=reason, source_type=source_type, source_id=source_id, now=now
-    )
-    compliance.supersede_older(uow, item_id, item_version, dict(zip(targets, created, strict=True)), now=now)
-    return created
+    compliance.supersede_set_based(uow, item_version, {person for _id, person in created}, now=now)
+    return [assignment_id for assignment_id, _person in created]
 
 
 def approve_version(
@@ -548,8 +541,7 @@ def trained_percentage(session: Session, item_version_id: int) -> dict[str, Any]
                 Assignment.status.in_(("open", "content_complete", "overdue", "completed")),
             )
             .group_by(Assignment.status)
-        )
-        .all()
+        ).all()
     )
     total = sum(counts.values())
     done = counts.get("completed", 0)

@@ -100,8 +100,7 @@ def learner_assignments(session: Session, person_id: int) -> list[dict[str, Any]
             select(Completion.id, Completion.completed_at).where(
                 Completion.id.in_([a.completion_id for a, _i, _v in rows if a.completion_id] or [0])
             )
-        )
-        .all()
+        ).all()
     )
     now = utcnow()
     result = []
@@ -317,8 +316,7 @@ def document_training_status(session: Session, document_id: int) -> dict[str, An
             select(ComplianceState.status, func.count())
             .where(ComplianceState.training_item_id == item.id)
             .group_by(ComplianceState.status)
-        )
-        .all()
+        ).all()
     )
     people = session.execute(
         select(
@@ -383,8 +381,7 @@ def as_of_document(session: Session, document_id: int, at: dt.datetime) -> dict[
     )
     evaluated = compliance.evaluate_as_of(session, candidates, at, item_ids=[item.id])
     names = dict(
-        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(candidates or [0])))
-        .all()
+        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(candidates or [0]))).all()
     )
     people = []
     for pid, result in evaluated.items():
@@ -443,8 +440,7 @@ def as_of_department(session: Session, department_id: int, at: dt.datetime) -> d
     )
     evaluated = compliance.evaluate_as_of(session, members, at)
     names = dict(
-        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(members or [0])))
-        .all()
+        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(members or [0]))).all()
     )
     people = [
         {
