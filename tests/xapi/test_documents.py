@@ -495,3 +495,19 @@ def test_concurrent_writers_lose_no_update(app, client, lrs_headers):
     overwritten = race(lambda c, n: put_json(c, state_url("legacy"), v1, {"n": n}))
     assert overwritten == [204] * workers
     assert client.get(state_url(None), headers=v1).json.count("legacy") == 1
+
+
+def test_v1_alternate_request_syntax_reaches_documents(client, lrs_headers):
+    """A 1.0.x cross-origin client PUTs and reads State through ``POST ?method=...`` forms."""
+    headers = lrs_headers["1.0.3"]
+    form = {"activityId": ACTIVITY, "agent": json.dumps(AGENT), "stateId": "bookmark",
+            "Authorization": headers["Authorization"], "X-Experience-API-Version": "1.0.3",
+            "Content-Type": "application/json", "content": json.dumps({"page": 7})}
+    stored = client.post(f"{STATE}?method=PUT", data=urlencode(form),
+                         content_type="application/x-www-form-urlencoded")
+    assert stored.status_code == 204, stored.data
+    del form["content"], form["Content-Type"]
+    fetched = client.post(f"{STATE}?method=GET", data=urlencode(form),
+                          content_type="application/x-www-form-urlencoded")
+    assert fetched.status_code == 200 and fetched.json == {"page": 7}
+    assert client.get(state_url(), headers=headers).json == {"page": 7}
