@@ -304,7 +304,7 @@ def etag_of(content: bytes) -> str:
 
 def _json_object(content: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(content.decode("utf-8"))
+        value = json.loads(content.decode("utf-8-sig"))  # RFC 8259 lets a parser skip a BOM
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValidationFailed(f"{what} cannot be parsed as JSON: {exc}", field="content",
                                code="malformed_json") from exc
@@ -323,7 +323,7 @@ def check_json(content: bytes, content_type: str) -> None:
     if not is_json(content_type):
         return
     try:
-        json.loads(content.decode("utf-8"))
+        json.loads(content.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValidationFailed(f"the document is sent as application/json but is not valid JSON: {exc}",
                                field="content", code="malformed_json") from exc
@@ -334,11 +334,12 @@ def check_json(content: bytes, content_type: str) -> None:
 
 @dataclass(frozen=True)
 class Preconditions:
-    """The request's ``If-Match`` / ``If-None-Match`` headers, as unquoted strong ETags.
+    """The request's ``If-Match`` / ``If-None-Match`` headers, as unquoted ETags.
 
     Attributes:
-        if_match: ETags of If-Match (``None`` when absent); ``("*",)`` for any.
-        if_none_match: ETags of If-None-Match (``None`` when absent); ``("*",)`` for any.
+        if_match: Strong ETags of If-Match (``None`` when absent); ``("*",)`` for any.
+        if_none_match: ETags of If-None-Match, weak ones included as RFC 7232 compares them
+            weakly (``None`` when absent); ``("*",)`` for any.
     """
 
     if_match: tuple[str, ...] | None = None
