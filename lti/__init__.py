@@ -14,6 +14,14 @@ from flask import Flask
 logger = logging.getLogger(__name__)
 
 
+def tool_base_url() -> str:
+    """The public base URL of this tool (``LTI_BASE_URL`` in the app config, else the site's)."""
+    from flask import current_app
+
+    return (current_app.config.get("LTI_BASE_URL")
+            or current_app.extensions["gxpbridge.settings"].base_url).rstrip("/")
+
+
 def _on_training_completed(uow: Any, evt: Any) -> None:
     from lti import services
 

@@ -10,8 +10,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bridge.cli import cli_uow, command_errors
-from bridge.core.web import database, settings
-from lti import keys, services
+from bridge.core.web import database
+from lti import keys, services, tool_base_url
 from lti.models import LtiContext
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def platform_add(issuer: str, client_id: str, deployment_ids: tuple[str, ...], a
         uow.commit()
         click.echo(f"registered platform {platform.id}: {platform.issuer} client {platform.client_id} "
                    f"deployments {', '.join(platform.deployment_ids)}")
-    base = settings().base_url.rstrip("/")
+    base = tool_base_url()
     click.echo(f"tool URLs: login {base}/lti/login  launch/redirect {base}/lti/launch  "
                f"keyset {base}/lti/jwks")
 
@@ -152,7 +152,7 @@ def token_create(label: str, hours: int) -> None:
         row, secret = services.create_registration_token(uow, label=label, hours=hours)
         uow.commit()
         expires = row.expires_at
-    click.echo(f"{settings().base_url.rstrip('/')}/lti/register?gxp_token={secret}")
+    click.echo(f"{tool_base_url()}/lti/register?gxp_token={secret}")
     click.echo(f"valid once, until {expires:%Y-%m-%d %H:%M} UTC", err=True)
 
 

@@ -10,6 +10,7 @@ site (the handle is secret); signatures still need the signing password.
 from __future__ import annotations
 
 import logging
+import re
 import typing as t
 from functools import wraps
 
@@ -33,7 +34,7 @@ from bridge.core.db import utcnow
 from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import check_csrf, current_actor, database, settings
-from lti import dynamic, keys, services
+from lti import dynamic, keys, services, tool_base_url
 from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
 from lti.tool import LaunchPolicy, LaunchRefused, initiate_login, validate_launch
 
@@ -41,11 +42,12 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
 OPEN_STATUSES = ("open", "content_complete", "overdue")
+FILE_URL_RE = re.compile(r"/document-versions/(\d+)/file")
 SYSTEM_LTI = Actor(kind="system", username="lti", display_name="LTI tool")
 
 
 def _base_url() -> str:
-    return current_app.config.get("LTI_BASE_URL") or settings().base_url
+    return tool_base_url()
 
 
 def _policy() -> LaunchPolicy:
@@ -204,6 +206,11 @@ def _item_page(handle: str, item_id: int, error: str | None = None, status: int 
         except NotFound as exc:
             return _page("lti/refused.html", exc.status, stage="item", message=exc.message, check=exc.code)
         rows = [a for a in _assignments(session, _launch().person_id) if a["training_item"]["id"] == item.id]
+        for row in rows:
+            # The controlled file is served inside the launch (the learner has no API credentials).
+            found = FILE_URL_RE.search(row["content"].get("file_url") or "")
+            row["content"]["lti_file_url"] = (url_for("lti.controlled_file", handle=handle,
+                                                      version_id=int(found.group(1))) if found else None)
         has_signing_password = _user(session).signing_password_hash is not None
         item_view = {"id": item.id, "kind": item.kind, "title": item.title, "code": item.code}
     return _page("lti/item.html", status, item=item_view, assignments=rows, error=error,
@@ -215,6 +222,23 @@ def _item_page(handle: str, item_id: int, error: str | None = None, status: int 
 def item(handle: str, item_id: int) -> t.Any:
     """A training item: its content, the learner's assignment and the signature form."""
     return _item_page(handle, item_id)
+
+
+@bp.get("/s/<handle>/document-versions/<int:version_id>/file")
+@with_launch
+def controlled_file(handle: str, version_id: int) -> t.Any:
+    """The controlled file of a document version the learner must read (read-only)."""
+    from qms import documents
+
+    with database().read_sessions() as session:
+        try:
+            version, stored = documents.read_file(session, g.lti_actor, version_id)
+        except DomainError as exc:
+            return _page("lti/refused.html", exc.status, stage="document", message=exc.message,
+                         check=exc.code)
+        name = (version.file_name or f"{version.document.code}-{version.label}").replace('"', "")
+        return Response(stored.content, mimetype=stored.media_type, headers={
+            "Content-Disposition": f'inline; filename="{name}"', "X-Content-SHA256": stored.sha256})
 
 
 @bp.route("/s/<handle>/signing-password", methods=["GET", "POST"])
@@ -269,7 +293,8 @@ def sign(handle: str, assignment_id: int) -> t.Any:
     try:
         with UnitOfWork(database(), g.lti_actor) as uow:
             completion = qms_services.complete_read_and_understood(
-                uow, assignment_id, username=username, password=request.form.get("password", ""))
+                uow, assignment_id, username=username, password=request.form.get("password", ""),
+                lockout_threshold=settings().lockout_threshold)
             completion_id = completion.id
             uow.commit()
     except DomainError as exc:

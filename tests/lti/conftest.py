@@ -186,3 +186,56 @@ def login_params(lms: Lms, **overrides: str) -> dict[str, str]:
 def post_launch(lms: Lms, id_token: str, state: str) -> requests.Response:
     return requests.post(lms.tool_base + "/lti/launch", data={"id_token": id_token, "state": state},
                          allow_redirects=False, timeout=30)
+
+
+PDF = b"%PDF-1.4\n% SOP-014 controlled copy\n%%EOF\n"
+
+
+@dataclass
+class Sop:
+    document_id: int
+    item_id: int
+    item_version_id: int
+    version_id: int
+
+
+def make_sop(db: t.Any, make_user: t.Any, code: str = "SOP-014", title: str = "Gowning procedure") -> Sop:
+    """A document with an approved version 1.0 and its controlled file, through the qms services."""
+    import datetime as dt
+
+    from bridge.core.db import utcnow
+    from bridge.core.uow import UnitOfWork
+    from qms import documents
+    from tests.conftest import TEST_PASSWORD
+
+    author = make_user(f"author.{code.lower()}", "qa_author")
+    approver = make_user(f"approver.{code.lower()}", "qa_approver")
+    with UnitOfWork(db, author) as uow:
+        document = documents.create_document(uow, code=code, title=title)
+        version = documents.create_version(uow, document.id, label="1.0", revision="major")
+        documents.attach_file(uow, version.id, content=PDF, file_name=f"{code}.pdf",
+                              media_type="application/pdf")
+        documents.submit_version(uow, version.id)
+        ids = (document.id, version.id, version.item_version_id)
+        uow.commit()
+    with UnitOfWork(db, approver) as uow:
+        documents.approve_version(uow, ids[1], username=approver.username, password=TEST_PASSWORD,
+                                  effective_at=utcnow() + dt.timedelta(days=1), lockout_threshold=3)
+        item_id = documents.item_of_document(uow.session, ids[0]).id
+        uow.commit()
+    return Sop(document_id=ids[0], item_id=item_id, item_version_id=ids[2], version_id=ids[1])
+
+
+def assign(db: t.Any, person_id: int, item_version_id: int, days: float = 10) -> list[int]:
+    import datetime as dt
+
+    from bridge.core.actor import SYSTEM
+    from bridge.core.db import utcnow
+    from bridge.core.uow import UnitOfWork
+    from qms import assignments
+
+    with UnitOfWork(db, SYSTEM) as uow:
+        created = assignments.assign(uow, person_ids=[person_id], item_version_id=item_version_id,
+                                     due_at=utcnow() + dt.timedelta(days=days))
+        uow.commit()
+    return created

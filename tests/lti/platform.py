@@ -76,6 +76,8 @@ class LmsState:
     deep_link_items: list[dict[str, t.Any]] = field(default_factory=list)
     token_requests: int = 0
     fail_next_scores: int = 0
+    registrations: list[dict[str, t.Any]] = field(default_factory=list)
+    registration_token: str = "platform-registration-token"
     id_token_lifetime: int = 60
 
 
@@ -297,6 +299,37 @@ class TestPlatform:
                     {**item, "link_id": link_id, "lineitem_url": lineitem_url})
             titles = ", ".join(i.get("title", "") for i in items)
             return f"<!doctype html><p id='added'>Added to the course: {titles}</p>"
+
+        @app.get("/.well-known/openid-configuration")
+        def openid_configuration() -> t.Any:
+            return jsonify({
+                "issuer": platform.issuer, "authorization_endpoint": platform.base + "/auth",
+                "token_endpoint": platform.base + "/token", "jwks_uri": platform.base + "/jwks",
+                "registration_endpoint": platform.base + "/register",
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "scopes_supported": ["openid", SCORE_SCOPE, NRPS_SCOPE],
+                "response_types_supported": ["id_token"], "id_token_signing_alg_values_supported": ["RS256"],
+                "https://purl.imsglobal.org/spec/lti-platform-configuration": {
+                    "product_family_code": "moodle", "version": "4.5",
+                    "messages_supported": [{"type": "LtiResourceLinkRequest"},
+                                           {"type": "LtiDeepLinkingRequest"}]},
+            })
+
+        @app.post("/register")
+        def register() -> t.Any:
+            if request.headers.get("Authorization") != f"Bearer {platform.state.registration_token}":
+                return jsonify({"error": "invalid registration token"}), 401
+            body = request.get_json(force=True)
+            tool_conf = body.get("https://purl.imsglobal.org/spec/lti-tool-configuration") or {}
+            required = ("initiate_login_uri", "jwks_uri", "redirect_uris", "client_name")
+            if any(not body.get(k) for k in required) or not tool_conf.get("target_link_uri"):
+                return jsonify({"error": "invalid_client_metadata"}), 400
+            platform.state.registrations.append(body)
+            answer = dict(body)
+            answer["client_id"] = f"dyn-client-{len(platform.state.registrations)}"
+            tool_answer = {**tool_conf, "deployment_id": "7"}
+            answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = tool_answer
+            return jsonify(answer)
 
         @app.get("/course")
         def course() -> t.Any:
