@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +16,19 @@ logger = logging.getLogger(__name__)
 _ROOT = Path(__file__).resolve().parent.parent
 # Each package's migrations form a branch labelled with the package name.
 MIGRATION_PACKAGES = ("bridge", "qms", "xapi", "lti")
+
+
+def import_all_models() -> None:
+    """Import every module of every package so each model is on the shared metadata.
+
+    Packages import some model modules only inside ``init_app``; walking them all keeps
+    autogenerate (and the schema comparison test) from missing a table.
+    """
+    for package_name in MIGRATION_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
+            if ".migrations" not in info.name:
+                importlib.import_module(info.name)
 
 
 def version_locations() -> list[str]:

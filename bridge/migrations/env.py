@@ -2,8 +2,10 @@
 
 from alembic import context
 
-import bridge.app  # noqa: F401 - imports every model onto the shared metadata
 from bridge.core.db import Base
+from bridge.migrate import import_all_models
+
+import_all_models()
 
 config = context.config
 engine = config.attributes["engine"]

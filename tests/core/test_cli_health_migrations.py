@@ -70,6 +70,7 @@ def test_models_match_migrations(db):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    migrate.import_all_models()
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
