@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, select
+from sqlalchemy import Connection, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge.core.actor import Actor
@@ -207,7 +207,7 @@ def parse_basic(header: str | None) -> tuple[str, str]:
     return key, secret
 
 
-def authenticate(session: Session, header: str | None, *, pepper: str) -> Principal:
+def authenticate(session: Session | Connection, header: str | None, *, pepper: str) -> Principal:
     """Return the principal of a valid, unrevoked credential.
 
     Raises:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -94,6 +95,7 @@ _last_version: dict[int, str] = {}
 
 @bp.before_request
 def _negotiate() -> None:
+    g.xapi_started = time.perf_counter()
     if request.method == "OPTIONS":
         return
     if request.endpoint == "xapi.about":
@@ -121,6 +123,10 @@ def _negotiate() -> None:
 @bp.after_request
 def _common_headers(response: Response) -> Response:
     response.headers["X-Experience-API-Version"] = xapi_version()
+    started = g.get("xapi_started")
+    if started is not None:
+        # Server-side time of the request (read by bench/lrs.py, shown by browser dev tools).
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
     if (
         request.endpoint == "xapi.get_statements"
         and "X-Experience-API-Consistent-Through" not in response.headers

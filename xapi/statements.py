@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,9 @@ from xapi.store import (
 )
 
 logger = logging.getLogger(__name__)
+
+_ST = StatementRow.__table__
+_IX = StatementIndexRow.__table__
 
 SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
 V1_STATEMENT_VERSION = "1.0.0"
@@ -338,7 +341,7 @@ def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], key
         return
     dialect = session.get_bind().dialect.name
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(builder(table).on_conflict_do_nothing(index_elements=keys), rows)
+    session.connection().execute(builder(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 def upsert_activities(
@@ -372,7 +375,7 @@ def upsert_activities(
         ActivityRow.key)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
-    current_defs = {row.key: row.definition for row in session.execute(query)}
+    current_defs = {row.key: row.definition for row in session.connection().execute(query)}
     changes = []
     seen: list[tuple[str, dict[str, Any] | None]] = []
     for key in ordered:
@@ -385,7 +388,7 @@ def upsert_activities(
         seen.append((key, merged))
     if changes:
         table = ActivityRow.__table__
-        session.execute(update(table).where(table.c.key == bindparam("k")), changes)
+        session.connection().execute(update(table).where(table.c.key == bindparam("k")), changes)
     return seen
 
 
@@ -404,7 +407,9 @@ class _Prepared:
     statement: dict[str, Any]
     statement_id: str
     voids: str | None
+    client_id: bool
     attachment_sha2s: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
 
 
 def _stored_timestamp(now: Any) -> str:
@@ -437,7 +442,33 @@ def store_statements(
         ValidationFailed: A statement breaks a rule (nothing is stored).
         Conflict: An id is taken by a different statement.
     """
-    session = uow.session
+    batch = prepare_statements(principal, statements, v2=v2, attachments=attachments, put_id=put_id)
+    return write_statements(uow, principal, batch, v2=v2)
+
+
+@dataclass
+class PreparedBatch:
+    """Statements validated and ready to write (the work done before taking the write lock)."""
+
+    items: list[_Prepared]
+    attachments: dict[str, AttachmentPart]
+    used_parts: set[str]
+
+
+def prepare_statements(
+    principal: Principal,
+    statements: list[Any],
+    *,
+    v2: bool,
+    attachments: dict[str, AttachmentPart] | None = None,
+    put_id: str | None = None,
+) -> PreparedBatch:
+    """Validate a batch and compute everything that needs no database: ids, normalised JSON,
+    the authority, signature checks and filter rows.
+
+    Raises:
+        ValidationFailed: A statement breaks a rule.
+    """
     attachments = attachments or {}
     prepared: list[_Prepared] = []
     seen_ids: set[str] = set()
@@ -453,6 +484,7 @@ def store_statements(
                 raise ValidationFailed("the statement id differs from the statementId parameter",
                                        field="statementId", code="id_mismatch")
             statement["id"] = put_id
+        client_id = "id" in statement
         statement.setdefault("id", models.new_uuid())
         statement_id = statement["id"].lower()
         statement["id"] = statement_id
@@ -484,17 +516,32 @@ def store_statements(
                                            code="invalid_signature")
                 verify_signature(raw, part.content, index)
         voids = model.object.id.lower() if model.verb.id == models.VOIDED_VERB else None
-        prepared.append(_Prepared(statement, statement_id, voids, sha2s))
+        statement["authority"] = principal.authority
+        prepared.append(_Prepared(statement, statement_id, voids, client_id, sha2s, filter_rows(statement)))
     unused = set(attachments) - used_parts
     if unused:
         raise ValidationFailed(f"multipart part(s) {', '.join(sorted(unused))} match no attachment of the "
                                "statements", field="attachments", code="attachment_unused")
+    return PreparedBatch(prepared, attachments, used_parts)
 
-    # Ids already taken: the same statement again is accepted and changes nothing.
-    existing = {}
-    if seen_ids:
-        for row in session.execute(select(StatementRow.statement_id, StatementRow.body).where(
-                StatementRow.statement_id.in_(seen_ids))):
+
+def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch, *, v2: bool) -> list[str]:
+    """Write a prepared batch: conflicts, voiding, rows, activities (flushed, not committed).
+
+    Raises:
+        Conflict: An id is taken by a different statement.
+        ValidationFailed: A voiding statement targets a voiding statement.
+    """
+    session = uow.session
+    prepared, attachments, used_parts = batch.items, batch.attachments, batch.used_parts
+
+    # Ids already taken: the same statement again is accepted and changes nothing. Ids the
+    # LRS generated just now cannot be taken, so only ids the client chose are looked up.
+    conn = session.connection()
+    chosen = [item.statement_id for item in prepared if item.client_id]
+    existing: dict[str, str] = {}
+    if chosen:
+        for row in conn.execute(select(_ST.c.statement_id, _ST.c.body).where(_ST.c.statement_id.in_(chosen))):
             existing[row.statement_id] = row.body
     fresh: list[_Prepared] = []
     for item in prepared:
@@ -509,8 +556,8 @@ def store_statements(
     targets = {item.voids for item in fresh if item.voids}
     voiding_targets: set[str] = set()
     if targets:
-        voiding_targets = set(session.scalars(select(StatementRow.statement_id).where(
-            StatementRow.statement_id.in_(targets), StatementRow.voids.is_not(None))))
+        voiding_targets = set(conn.scalars(select(_ST.c.statement_id).where(
+            _ST.c.statement_id.in_(targets), _ST.c.voids.is_not(None))))
         voiding_targets |= {item.statement_id for item in fresh if item.voids} & targets
     for item in fresh:
         if item.voids and item.voids in voiding_targets:
@@ -526,7 +573,6 @@ def store_statements(
     statement_rows = []
     for item in fresh:
         statement = item.statement
-        statement["authority"] = principal.authority
         statement["stored"] = stored
         statement.setdefault("timestamp", stored)
         statement.setdefault("version", version_default)
@@ -535,45 +581,42 @@ def store_statements(
             "credential_id": principal.credential_id, "version": statement["version"],
             "body": orjson.dumps(statement).decode(), "attachment_sha2s": item.attachment_sha2s or None,
         })
-    result = session.execute(
-        insert(StatementRow).returning(StatementRow.seq, StatementRow.statement_id,
-                                       sort_by_parameter_order=True),
-        statement_rows,
-    )
-    seqs = {row.statement_id: row.seq for row in result}
+    seqs = _bulk_insert_statements(conn, statement_rows)
 
     # Targets of StatementRefs lend their filter rows (a statement about a statement matches
-    # the filters its target matches); a late target is flagged voided on arrival.
+    # the filters its target matches).
     ref_targets = {item.statement["object"]["id"].lower() for item in fresh
                    if item.statement["object"].get("objectType") == "StatementRef"}
     lent: dict[str, dict[str, int]] = {}
     if ref_targets:
-        rows = session.execute(
-            select(StatementRow.statement_id, StatementIndexRow.key, StatementIndexRow.relation)
-            .join(StatementIndexRow, StatementIndexRow.seq == StatementRow.seq)
-            .where(StatementRow.statement_id.in_(ref_targets)))
+        rows = conn.execute(
+            select(_ST.c.statement_id, _IX.c.key, _IX.c.relation)
+            .join(_IX, _IX.c.seq == _ST.c.seq)
+            .where(_ST.c.statement_id.in_(ref_targets)))
         for row in rows:
             lent.setdefault(row.statement_id, {})[row.key] = row.relation
     index_rows = []
     for item in fresh:
-        rows = filter_rows(item.statement)
+        rows_of = item.rows
         obj = item.statement["object"]
         if obj.get("objectType") == "StatementRef":
             for key, relation in lent.get(obj["id"].lower(), {}).items():
-                rows[key] = min(rows.get(key, relation), relation)
+                rows_of[key] = min(rows_of.get(key, relation), relation)
         seq = seqs[item.statement_id]
-        index_rows.extend({"key": key, "seq": seq, "relation": relation} for key, relation in rows.items())
-    session.execute(insert(StatementIndexRow), index_rows)
+        index_rows.extend({"key": key, "seq": seq, "relation": relation} for key, relation in rows_of.items())
+    _bulk_insert_index(conn, index_rows)
 
     if targets:
-        session.execute(update(StatementRow).where(StatementRow.statement_id.in_(targets),
-                                                   StatementRow.voids.is_(None)).values(voided=True))
+        conn.execute(update(_ST).where(_ST.c.statement_id.in_(targets), _ST.c.voids.is_(None))
+                     .values(voided=True))
+    # A voiding statement may arrive before its target: the target is voided on arrival.
     fresh_ids = [item.statement_id for item in fresh]
-    late = session.scalars(select(StatementRow.voids).where(StatementRow.voids.in_(fresh_ids)))
-    late_targets = set(late)
-    if late_targets:
-        session.execute(update(StatementRow).where(StatementRow.statement_id.in_(late_targets),
-                                                   StatementRow.voids.is_(None)).values(voided=True))
+    chosen_fresh = [item.statement_id for item in fresh if item.client_id]
+    if chosen_fresh:
+        late = set(conn.scalars(select(_ST.c.voids).where(_ST.c.voids.in_(chosen_fresh))))
+        if late:
+            conn.execute(update(_ST).where(_ST.c.statement_id.in_(late), _ST.c.voids.is_(None))
+                         .values(voided=True))
 
     if attachments:
         parts = [attachments[sha2] for sha2 in sorted(used_parts)]
@@ -592,6 +635,67 @@ def store_statements(
     uow.publish(StatementsStored(tuple(fresh_ids)))
     logger.debug("stored %d statements for %s", len(fresh), principal.name)
     return [item.statement_id for item in prepared]
+
+
+# -- bulk writes on the driver ---------------------------------------------------------------------
+# The two tables every statement writes go through the driver's executemany: SQLAlchemy's
+# per-statement machinery would cost more than the database does. Sequence numbers are taken
+# first (PostgreSQL: nextval; SQLite: the single writer holds the write lock), so no RETURNING.
+
+# Indexed by "is PostgreSQL": qmark placeholders for sqlite3, format placeholders for psycopg.
+_INSERT_STATEMENT = (
+    "INSERT INTO xapi_statement (seq, statement_id, stored, voided, voids, credential_id, version, body, "
+    "attachment_sha2s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO xapi_statement (seq, statement_id, stored, voided, voids, credential_id, version, body, "
+    "attachment_sha2s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+)
+_INSERT_INDEX = (
+    "INSERT INTO xapi_statement_index (key, seq, relation) VALUES (?, ?, ?)",
+    "INSERT INTO xapi_statement_index (key, seq, relation) VALUES (%s, %s, %s)",
+)
+
+
+def _bulk_insert_statements(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    dialect = conn.dialect.name
+    cursor = conn.connection.cursor()
+    try:
+        if dialect == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('xapi_statement', 'seq')) "
+                           "FROM generate_series(1, %s)", (len(rows),))
+            seqs = sorted(row[0] for row in cursor.fetchall())
+        else:
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM xapi_statement")
+            start = cursor.fetchone()[0]
+            seqs = list(range(start + 1, start + 1 + len(rows)))
+        values = []
+        for seq, row in zip(seqs, rows, strict=True):
+            stored = row["stored"]
+            sha2s = row["attachment_sha2s"]
+            if dialect == "postgresql":
+                from psycopg.types.json import Jsonb
+
+                values.append((seq, row["statement_id"], stored, row["voided"], row["voids"],
+                               row["credential_id"], row["version"], row["body"],
+                               Jsonb(sha2s) if sha2s is not None else None))
+            else:
+                # The text form SQLAlchemy's SQLite DateTime reads back (naive UTC).
+                values.append((seq, row["statement_id"], stored.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                               int(row["voided"]), row["voids"], row["credential_id"], row["version"],
+                               row["body"], json.dumps(sha2s) if sha2s is not None else None))
+        cursor.executemany(_INSERT_STATEMENT[dialect == "postgresql"], values)
+    finally:
+        cursor.close()
+    return {row["statement_id"]: seq for seq, row in zip(seqs, rows, strict=True)}
+
+
+def _bulk_insert_index(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    dialect = conn.dialect.name
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(_INSERT_INDEX[dialect == "postgresql"],
+                           [(row["key"], row["seq"], row["relation"]) for row in rows])
+    finally:
+        cursor.close()
 
 
 def sha2_of(content: bytes) -> str:

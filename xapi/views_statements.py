@@ -17,7 +17,8 @@ from bridge.core.uow import UnitOfWork
 from bridge.core.web import database
 from xapi import query as q
 from xapi.blueprint import bp, is_v2, principal
-from xapi.statements import AttachmentPart, store_statements
+from xapi.locking import serialized_writes
+from xapi.statements import AttachmentPart, prepare_statements, write_statements
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +130,10 @@ def _check_params(allowed: frozenset[str]) -> None:
 def _write(statements: list[Any], attachments: dict[str, AttachmentPart], put_id: str | None) -> list[str]:
     who = principal()
     who.require("statements/write", action="storing statements")
-    with UnitOfWork(database(), who.actor()) as uow:
-        ids = store_statements(uow, who, statements, v2=is_v2(), attachments=attachments, put_id=put_id)
+    db = database()
+    batch = prepare_statements(who, statements, v2=is_v2(), attachments=attachments, put_id=put_id)
+    with serialized_writes(db), UnitOfWork(db, who.actor()) as uow:
+        ids = write_statements(uow, who, batch, v2=is_v2())
         uow.commit()
     return ids
 

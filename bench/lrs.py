@@ -1,0 +1,385 @@
+"""Benchmark of the xAPI record store, through real HTTP against ``gxpbridge serve``.
+
+    .venv/bin/python bench/lrs.py                          # SQLite, 1,000,000 statements
+    .venv/bin/python bench/lrs.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/lrs.py --statements 100000 --skip-sqlite --postgres URL
+
+For each database it starts the service on a fresh database, creates an LRS credential with the
+CLI, then measures:
+
+1. single-statement POST /xapi/statements (statements/s);
+2. batch POST of 100 statements (statements/s), which also fills the store up to ``--statements``;
+3. filtered GET latency (agent, verb, activity, registration, related activities, agent+verb)
+   with the store full: p50/p99 server-side (``Server-Timing`` header) and as the client saw it.
+
+With ``--postgres URL`` a scratch database is created on that server and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import orjson
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+GXPBRIDGE = str(ROOT / ".venv" / "bin" / "gxpbridge")
+VERBS = [
+    f"http://adlnet.gov/expapi/verbs/{v}"
+    for v in (
+        "attempted",
+        "completed",
+        "passed",
+        "failed",
+        "experienced",
+        "answered",
+        "launched",
+        "initialized",
+        "terminated",
+        "progressed",
+        "scored",
+        "commented",
+    )
+] + [f"https://gxp.example/verbs/v{i}" for i in range(38)]
+N_AGENTS = 5000
+N_ACTIVITIES = 5000
+N_COURSES = 50
+N_REGISTRATIONS = 20000
+
+
+def make_statement(rng: random.Random, with_id: bool = False) -> dict:
+    """A realistic statement: an LMS learner, a SCORM/xAPI activity in a course, a registration."""
+    agent = rng.randrange(N_AGENTS)
+    activity = rng.randrange(N_ACTIVITIES)
+    course = activity % N_COURSES
+    statement = {
+        "actor": {
+            "objectType": "Agent",
+            "name": f"Learner {agent}",
+            "account": {"homePage": "https://lms.gxp.example", "name": f"user{agent}"},
+        },
+        "verb": {"id": rng.choice(VERBS), "display": {"en-US": "did"}},
+        "object": {
+            "objectType": "Activity",
+            "id": f"https://lms.gxp.example/mod/scorm/{activity}",
+            "definition": {
+                "name": {"en-US": f"Module {activity}"},
+                "type": "http://adlnet.gov/expapi/activities/module",
+            },
+        },
+        "result": {
+            "score": {"scaled": round(rng.random(), 2)},
+            "completion": rng.random() < 0.5,
+            "duration": f"PT{rng.randrange(1, 3600)}S",
+        },
+        "context": {
+            "registration": str(uuid.UUID(int=rng.randrange(N_REGISTRATIONS) + 1)),
+            "platform": "Moodle",
+            "language": "en",
+            "contextActivities": {
+                "parent": [
+                    {
+                        "objectType": "Activity",
+                        "id": f"https://lms.gxp.example/course/{course}",
+                        "definition": {
+                            "name": {"en-US": f"Course {course}"},
+                            "type": "http://adlnet.gov/expapi/activities/course",
+                        },
+                    }
+                ],
+                "category": [{"id": "https://lms.gxp.example"}],
+            },
+        },
+        "timestamp": "2026-11-29T08:00:00.000Z",
+    }
+    if with_id:
+        statement["id"] = str(uuid.uuid4())
+    return statement
+
+
+class Client:
+    """A keep-alive HTTP/1.1 connection (http.client: the lightest Python client, so the
+    benchmark's own CPU use on the shared cores stays small)."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self.port, self.headers = port, headers
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.conn.close()
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+        self.conn.request(method, path, body=body, headers=self.headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        return response.status, dict(response.getheaders()), data
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+class Server:
+    """``gxpbridge serve`` on a fresh database."""
+
+    def __init__(self, database_url: str | None, port: int, workers: int, threads: int) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="gxp-bench-lrs-"))
+        self.port = port
+        self.env = {
+            **os.environ,
+            "GXPBRIDGE_INSTANCE_PATH": str(self.folder),
+            "GXPBRIDGE_SECRET_KEY": "bench-secret",
+            "GXPBRIDGE_LOG_LEVEL": "WARNING",
+            "GXPBRIDGE_BASE_URL": f"http://127.0.0.1:{port}",
+        }
+        if database_url:
+            self.env["GXPBRIDGE_DATABASE_URL"] = database_url
+        self.workers, self.threads = workers, threads
+        self.process: subprocess.Popen | None = None
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run(
+            [GXPBRIDGE, *args], env=self.env, check=True, capture_output=True, text=True, cwd=self.folder
+        ).stdout
+
+    def start(self) -> tuple[str, str]:
+        self.cli("db", "upgrade")
+        pair = json.loads(self.cli("lrs", "credentials", "create", "bench", "--json"))
+        log = open(self.folder / "server.log", "w")
+        command = [
+            GXPBRIDGE,
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--threads",
+            str(self.threads),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.folder,
+            start_new_session=True,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).ok:
+                    return pair["key"], pair["secret"]
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"the server did not start; see {self.folder / 'server.log'}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run_threads(count: int, work: Callable[[int], None]) -> float:
+    """Run ``work(i)`` on ``count`` threads; return the elapsed seconds."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, float]:
+    key, secret = server.start()
+    headers = {
+        "Authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode(),
+        "X-Experience-API-Version": "1.0.3",
+        "Content-Type": "application/json",
+    }
+    figures: dict[str, float] = {}
+    errors: list[str] = []
+    try:
+        # 1. single POST
+        per_thread = args.single // args.clients
+
+        def single(i: int) -> None:
+            rng = random.Random(i)
+            bodies = [orjson.dumps(make_statement(rng)) for _ in range(per_thread)]
+            with Client(server.port, headers) as client:
+                for body in bodies:
+                    status, _headers, data = client.request("POST", "/xapi/statements", body)
+                    if status != 200:
+                        errors.append(data.decode())
+
+        elapsed = run_threads(args.clients, single)
+        figures["single_post_per_s"] = per_thread * args.clients / elapsed
+        print(
+            f"[{label}] single POST: {figures['single_post_per_s']:.0f} statements/s "
+            f"({per_thread * args.clients} requests, {args.clients} clients)",
+            flush=True,
+        )
+
+        # 2. batch POST of 100, filling the store
+        remaining = args.statements - per_thread * args.clients
+        batches = max(1, remaining // 100)
+        counter = iter(range(batches))
+        lock = threading.Lock()
+        progress = {"done": 0, "t0": time.perf_counter()}
+
+        def batch(i: int) -> None:
+            rng = random.Random(1000 + i)
+            with Client(server.port, headers) as client:
+                while True:
+                    with lock:
+                        n = next(counter, None)
+                    if n is None:
+                        return
+                    body = orjson.dumps([make_statement(rng) for _ in range(100)])
+                    status, _headers, data = client.request("POST", "/xapi/statements", body)
+                    if status != 200:
+                        errors.append(data.decode())
+                    with lock:
+                        progress["done"] += 100
+                        if progress["done"] % 100_000 == 0:
+                            rate = progress["done"] / (time.perf_counter() - progress["t0"])
+                            print(
+                                f"[{label}]   {progress['done']:,} statements stored ({rate:.0f}/s)",
+                                flush=True,
+                            )
+
+        elapsed = run_threads(args.clients, batch)
+        figures["batch_post_per_s"] = batches * 100 / elapsed
+        print(
+            f"[{label}] batch POST (100/request): {figures['batch_post_per_s']:.0f} statements/s "
+            f"({batches * 100:,} statements in {elapsed:.0f} s)",
+            flush=True,
+        )
+
+        # 3. filtered GET with the store full
+        rng = random.Random(7)
+
+        def query() -> str:
+            kind = rng.randrange(6)
+            agent = json.dumps(
+                {"account": {"homePage": "https://lms.gxp.example", "name": f"user{rng.randrange(N_AGENTS)}"}}
+            )
+            if kind == 0:
+                return f"agent={quote(agent)}"
+            if kind == 1:
+                return f"verb={quote(rng.choice(VERBS))}"
+            if kind == 2:
+                return f"activity={quote(f'https://lms.gxp.example/mod/scorm/{rng.randrange(N_ACTIVITIES)}')}"
+            if kind == 3:
+                return f"registration={uuid.UUID(int=rng.randrange(N_REGISTRATIONS) + 1)}"
+            if kind == 4:
+                course = f"https://lms.gxp.example/course/{rng.randrange(N_COURSES)}"
+                return f"activity={quote(course)}&related_activities=true"
+            return f"agent={quote(agent)}&verb={quote(rng.choice(VERBS[:12]))}"
+
+        queries = [query() + f"&limit={args.limit}" for _ in range(args.gets)]
+        server_ms: list[float] = []
+        client_ms: list[float] = []
+        with Client(server.port, headers) as client:
+            for q in queries[:50]:  # warm the caches
+                client.request("GET", f"/xapi/statements?{q}")
+            for q in queries:
+                started = time.perf_counter()
+                status, response_headers, data = client.request("GET", f"/xapi/statements?{q}")
+                client_ms.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    errors.append(data.decode())
+                    continue
+                timing = response_headers.get("Server-Timing", "app;dur=nan")
+                server_ms.append(float(timing.split("dur=")[1]))
+        figures.update(
+            {
+                "get_p50_ms": pct(server_ms, 50),
+                "get_p99_ms": pct(server_ms, 99),
+                "get_client_p50_ms": pct(client_ms, 50),
+                "get_client_p99_ms": pct(client_ms, 99),
+            }
+        )
+        print(
+            f"[{label}] filtered GET (limit={args.limit}) at {args.statements:,} statements: server p50 "
+            f"{figures['get_p50_ms']:.2f} ms, p99 {figures['get_p99_ms']:.2f} ms; client p50 "
+            f"{figures['get_client_p50_ms']:.2f} ms, p99 {figures['get_client_p99_ms']:.2f} ms "
+            f"({len(server_ms)} queries, mean {statistics.mean(server_ms):.2f} ms)",
+            flush=True,
+        )
+        if errors:
+            print(f"[{label}] {len(errors)} requests failed; first: {errors[0][:300]}", flush=True)
+    finally:
+        server.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--statements", type=int, default=1_000_000, help="statements stored before the GETs")
+    parser.add_argument("--single", type=int, default=4000, help="single-statement POSTs")
+    parser.add_argument("--gets", type=int, default=2000, help="filtered GETs measured")
+    parser.add_argument("--limit", type=int, default=25, help="limit of each filtered GET")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent client connections")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
+    parser.add_argument("--port", type=int, default=8140)
+    parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (server URL)")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    if not args.skip_sqlite:
+        results["sqlite"] = bench("sqlite", Server(None, args.port, args.workers, args.threads), args)
+    if args.postgres:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        url = make_url(args.postgres.replace("postgresql://", "postgresql+psycopg://", 1))
+        name = f"gxp_bench_lrs_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            target = url.set(database=name).render_as_string(hide_password=False)
+            results["postgresql"] = bench(
+                "postgresql", Server(target, args.port + 1, args.workers, args.threads), args
+            )
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    print("\nsummary (targets: batch >= 5000/s, single >= 1000/s, GET p50 < 5 ms, p99 < 25 ms)")
+    for label, figures in results.items():
+        print(
+            f"  {label:10s} single {figures['single_post_per_s']:7.0f}/s | batch {figures['batch_post_per_s']:7.0f}/s"
+            f" | GET p50 {figures['get_p50_ms']:.2f} ms p99 {figures['get_p99_ms']:.2f} ms (server-side)"
+        )
+
+
+if __name__ == "__main__":
+    main()
