@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
     from qms.api import api
 
     _import_views()
-    app.register_blueprint(api.blueprint)
+    app.register_blueprint(api.blueprint())
     registered = app.extensions.setdefault("gxpbridge.sweeps", [])
     for name, seconds in sweeps.INTERVALS.items():
         registered.append((f"qms.{name}", _sweep_runner(app, name), seconds))

@@ -82,9 +82,32 @@ class ApiRegistry:
     """Declares endpoints on one blueprint and describes them as OpenAPI 3.1."""
 
     def __init__(self, name: str = "qms_api") -> None:
-        """Create the registry and its blueprint."""
-        self.blueprint = Blueprint(name, __name__, url_prefix=PREFIX)
-        self.endpoints: list[Endpoint] = []
+        """Create an empty registry; :meth:`blueprint` builds the routes of one app."""
+        self.name = name
+        self._endpoints: dict[tuple[str, str], tuple[Endpoint, Callable[..., Any]]] = {}
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Every declared endpoint, in declaration order."""
+        return [endpoint for endpoint, _handler in self._endpoints.values()]
+
+    def blueprint(self) -> Blueprint:
+        """A new blueprint holding every declared endpoint.
+
+        One per app, so that a module imported after an app was built still reaches the next app.
+        """
+        blueprint = Blueprint(self.name, __name__, url_prefix=PREFIX)
+        for endpoint, handler in self._endpoints.values():
+            flask_path = _PARAM.sub(
+                lambda m, e=endpoint: (
+                    f"<{'int:' if e.path_types.get(m.group(1), int) is int else ''}{m.group(1)}>"
+                ),
+                endpoint.path,
+            )
+            blueprint.add_url_rule(
+                flask_path, endpoint=handler.__name__, view_func=handler, methods=[endpoint.method]
+            )
+        return blueprint
 
     def route(
         self,
@@ -142,10 +165,6 @@ class ApiRegistry:
                 description=(view.__doc__ or "").strip(),
                 path_types=types,
             )
-            self.endpoints.append(endpoint)
-            flask_path = _PARAM.sub(
-                lambda m: f"<{'int:' if types.get(m.group(1), int) is int else ''}{m.group(1)}>", path
-            )
 
             def handler(**params: Any) -> Any:
                 if not endpoint.public:
@@ -175,9 +194,8 @@ class ApiRegistry:
                 return json_response(result, endpoint.status)
 
             handler.__name__ = f"{view.__module__.replace('.', '_')}_{view.__name__}"
-            self.blueprint.add_url_rule(
-                flask_path, endpoint=handler.__name__, view_func=handler, methods=[endpoint.method]
-            )
+            # Keyed by method and path: a module imported twice replaces its own declarations.
+            self._endpoints[(endpoint.method, path)] = (endpoint, handler)
             return view
 
         return decorate
