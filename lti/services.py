@@ -303,8 +303,11 @@ def xapi_homepage(platform: LtiPlatform) -> str:
     return (platform.xapi_homepage or platform.issuer).rstrip("/")
 
 
-def _username_for(session: Session, platform: LtiPlatform, sub: str, preferred: str | None) -> str:
-    local = re.sub(r"[^a-z0-9._-]+", "-", (preferred or sub).lower()).strip("-._")[:40]
+def _username_for(session: Session, platform: LtiPlatform, identity: Identity) -> str:
+    sub = identity.sub
+    # A name the learner recognises when signing: the LMS user name, else the e-mail's local part.
+    readable = identity.preferred_username or (identity.email or "").split("@")[0] or sub
+    local = re.sub(r"[^a-z0-9._-]+", "-", readable.lower()).strip("-._")[:40]
     candidates = [f"{local}@lti{platform.id}"] if local else []
     candidates.append(f"lti{platform.id}-{hashlib.sha256(sub.encode()).hexdigest()[:20]}")
     for candidate in candidates:
@@ -375,7 +378,7 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
         wanted = map_roles(platform, identity.lti_roles)
         user = session.scalar(select(UserAccount).where(UserAccount.person_id == person.id))
         if user is None:
-            username = _username_for(session, platform, identity.sub, identity.preferred_username)
+            username = _username_for(session, platform, identity)
             user = create_user(uow, username, roles=wanted, password=None, person=person)
         else:
             for role in sorted(set(wanted) - user.roles):

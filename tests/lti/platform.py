@@ -9,6 +9,7 @@ tests can look at what the tool posted.
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import typing as t
@@ -331,11 +332,25 @@ class TestPlatform:
             answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = tool_answer
             return jsonify(answer)
 
+        @app.get("/probe/set")
+        def probe_set() -> t.Any:
+            """Open cross-site in the course frame: try to set a third-party cookie."""
+            response = Response('<a id="read" href="/probe/read">read</a>')
+            response.set_cookie("third_party_probe", "1", samesite="None", secure=True)
+            return response
+
+        @app.get("/probe/read")
+        def probe_read() -> t.Any:
+            return f"<p id='seen'>{'sent' if 'third_party_probe' in request.cookies else 'blocked'}</p>"
+
         @app.get("/course")
         def course() -> t.Any:
             """The LMS course page: the tool inside an iframe."""
-            src = request.args["src"]
+            src = html.escape(request.args["src"])
+            probe = html.escape(request.args.get("probe", ""))
+            probe_frame = f'<iframe id="probe" src="{probe}"></iframe>' if probe else ""
             return (f"<!doctype html><html><body><h1>{platform.course_title}</h1>"
-                    f'<iframe id="tool" src="{src}" style="width:100%;height:800px"></iframe></body></html>')
+                    f'<iframe id="tool" src="{src}" style="width:100%;height:800px"></iframe>'
+                    f"{probe_frame}</body></html>")
 
         return app
