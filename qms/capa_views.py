@@ -1,0 +1,323 @@
+"""``/api/v1/capas`` routes: CAPA records, their actions and training, lifecycle with e-signatures."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from bridge.core.signatures import signatures_of
+from bridge.core.web import settings, unit_of_work
+from qms import capa as capas
+from qms.api import api
+from qms.policy import QmsPolicy
+from qms.roles import APPROVERS, AUTHORS, READERS
+from qms.schemas import Signature, Strict
+
+logger = logging.getLogger(__name__)
+
+TAGS = ("CAPA",)
+
+
+class CapaCreate(Strict):
+    """A new CAPA."""
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=8000)
+    source: Literal["deviation", "audit", "complaint", "inspection", "trend", "other"]
+    source_reference: str | None = Field(default=None, max_length=200, description="e.g. audit report number")
+    deviation_id: int | None = Field(default=None, description="required when the source is a deviation")
+    owner_person_id: int
+    due_at: AwareDatetime
+
+
+class CapaListQuery(Strict):
+    """Filter of the CAPA list."""
+
+    status: (
+        Literal["open", "investigation", "actions_in_progress", "effectiveness_check", "closed", "cancelled"]
+        | None
+    ) = None
+
+
+class RootCause(Strict):
+    """The root cause found by the investigation."""
+
+    root_cause: str = Field(min_length=1, max_length=8000)
+
+
+class CapaActionCreate(Strict):
+    """A corrective, preventive or training action."""
+
+    kind: Literal["corrective", "preventive", "training"]
+    description: str = Field(min_length=1, max_length=4000)
+    due_at: AwareDatetime
+    owner_person_id: int | None = None
+    training_item_ids: list[int] = Field(
+        default_factory=list, description="training actions: items to train on"
+    )
+    person_ids: list[int] = Field(default_factory=list, description="training actions: people to train")
+    job_function_ids: list[int] = Field(
+        default_factory=list, description="training actions: everyone now holding these job functions"
+    )
+
+
+class ActionDone(Strict):
+    """What was done."""
+
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class CapaClose(Signature):
+    """Closure: how effectiveness was verified, and the signature."""
+
+    effectiveness_summary: str = Field(min_length=1, max_length=8000)
+
+
+class CapaCancel(Signature):
+    """Cancellation with its reason and signature."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def lockout() -> int:
+    """The signing lockout threshold of this site."""
+    return settings().lockout_threshold
+
+
+def action_dict(action: capas.CapaAction) -> dict[str, Any]:
+    """An action with the assignments it relies on."""
+    return {
+        "id": action.id,
+        "seq": action.seq,
+        "kind": action.kind,
+        "description": action.description,
+        "owner_person_id": action.owner_person_id,
+        "due_at": action.due_at,
+        "status": action.status,
+        "training_item_ids": list(action.training_item_ids or []),
+        "person_ids": list(action.person_ids or []),
+        "job_function_ids": list(action.job_function_ids or []),
+        "created_at": action.created_at,
+        "completed_at": action.completed_at,
+        "completion_note": action.completion_note,
+        "assignment_ids": [link.assignment_id for link in action.links],
+    }
+
+
+def capa_dict(session: Any, capa: capas.Capa, *, detail: bool = False) -> dict[str, Any]:
+    """A CAPA as JSON; with ``detail``, its training linkage and signatures."""
+    data: dict[str, Any] = {
+        "id": capa.id,
+        "number": capa.number,
+        "title": capa.title,
+        "description": capa.description,
+        "source": capa.source,
+        "source_reference": capa.source_reference,
+        "deviation_id": capa.deviation_id,
+        "owner_person_id": capa.owner_person_id,
+        "due_at": capa.due_at,
+        "status": capa.status,
+        "root_cause": capa.root_cause,
+        "effectiveness_summary": capa.effectiveness_summary,
+        "created_at": capa.created_at,
+        "approved_at": capa.approved_at,
+        "approval_signature_id": capa.approval_signature_id,
+        "closed_at": capa.closed_at,
+        "closure_signature_id": capa.closure_signature_id,
+        "cancelled_at": capa.cancelled_at,
+        "cancel_reason": capa.cancel_reason,
+        "actions": [action_dict(a) for a in capa.actions],
+    }
+    if detail:
+        linkage = capas.training_linkage(session, capa)
+        data["training"] = linkage
+        data["open_training"] = sum(1 for row in linkage if row["open"])
+        data["signatures"] = [
+            {"id": s.id, "meaning": s.meaning, "manifestation": s.manifestation(), "signed_at": s.signed_at}
+            for s in signatures_of(session, "qms_capa", capa.id)
+        ]
+    return data
+
+
+@api.route("GET", "/capas", summary="List CAPAs", tags=TAGS, roles=READERS, query=CapaListQuery)
+def list_capas(query: CapaListQuery) -> list[dict[str, Any]]:
+    """Newest first, optionally in one status."""
+    with unit_of_work(readonly=True) as uow:
+        return [capa_dict(uow.session, c) for c in capas.list_capas(uow.session, status=query.status)]
+
+
+@api.route("POST", "/capas", summary="Open a CAPA", tags=TAGS, body=CapaCreate, roles=AUTHORS, status=201)
+def create_capa(body: CapaCreate) -> dict[str, Any]:
+    """Number assigned by the server; a CAPA from a deviation names it; the due date is in the future."""
+    with unit_of_work() as uow:
+        capa = capas.create_capa(uow, **body.model_dump())
+        result = capa_dict(uow.session, capa)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "GET",
+    "/capas/{capa_id}",
+    summary="One CAPA with its actions, training and signatures",
+    tags=TAGS,
+    roles=READERS,
+)
+def get_capa(capa_id: int) -> dict[str, Any]:
+    """The training linkage lists every assignment its training actions rely on."""
+    with unit_of_work(readonly=True) as uow:
+        return capa_dict(uow.session, capas.get_capa(uow.session, capa_id), detail=True)
+
+
+@api.route(
+    "POST", "/capas/{capa_id}/investigation", summary="Start the investigation", tags=TAGS, roles=AUTHORS
+)
+def start_investigation(capa_id: int) -> dict[str, Any]:
+    """Open → investigation."""
+    with unit_of_work() as uow:
+        capa = capas.start_investigation(uow, capa_id)
+        result = capa_dict(uow.session, capa)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "PUT",
+    "/capas/{capa_id}/root-cause",
+    summary="Record the root cause",
+    tags=TAGS,
+    body=RootCause,
+    roles=AUTHORS,
+)
+def record_root_cause(capa_id: int, body: RootCause) -> dict[str, Any]:
+    """During the investigation only."""
+    with unit_of_work() as uow:
+        capa = capas.record_root_cause(uow, capa_id, root_cause=body.root_cause)
+        result = capa_dict(uow.session, capa)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/capas/{capa_id}/actions",
+    summary="Add an action (training actions assign training)",
+    tags=TAGS,
+    body=CapaActionCreate,
+    roles=AUTHORS,
+    status=201,
+)
+def add_action(capa_id: int, body: CapaActionCreate) -> dict[str, Any]:
+    """A training action's assignments (reason ``capa``, source this CAPA) come in the same transaction."""
+    with unit_of_work() as uow:
+        action, created = capas.add_action(uow, capa_id, **body.model_dump())
+        result = {**action_dict(action), "assignments_created": created}
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/capas/{capa_id}/actions/{action_id}/complete",
+    summary="Record a corrective or preventive action as done",
+    tags=TAGS,
+    body=ActionDone,
+    roles=AUTHORS,
+)
+def complete_action(capa_id: int, action_id: int, body: ActionDone) -> dict[str, Any]:
+    """Once the plan is approved; a training action completes by its assignments."""
+    with unit_of_work() as uow:
+        action = capas.complete_action(uow, capa_id, action_id, note=body.note)
+        result = action_dict(action)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/capas/{capa_id}/approve",
+    summary="Approve the plan (e-signature)",
+    tags=TAGS,
+    body=Signature,
+    roles=APPROVERS,
+)
+def approve_plan(capa_id: int, body: Signature) -> dict[str, Any]:
+    """Investigation → actions in progress; needs a root cause and at least one action; not by its author."""
+    with unit_of_work() as uow:
+        capa = capas.approve_plan(
+            uow,
+            capa_id,
+            username=body.username,
+            password=body.password,
+            lockout_threshold=lockout(),
+            policy=QmsPolicy(),
+        )
+        result = capa_dict(uow.session, capa)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/capas/{capa_id}/effectiveness-check",
+    summary="Start the effectiveness check",
+    tags=TAGS,
+    roles=AUTHORS,
+)
+def start_effectiveness_check(capa_id: int) -> dict[str, Any]:
+    """Actions in progress → effectiveness check, once corrective and preventive actions are done."""
+    with unit_of_work() as uow:
+        capa = capas.start_effectiveness_check(uow, capa_id)
+        result = capa_dict(uow.session, capa)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/capas/{capa_id}/close",
+    summary="Close (e-signature); refused while training is open",
+    tags=TAGS,
+    body=CapaClose,
+    roles=APPROVERS,
+)
+def close_capa(capa_id: int, body: CapaClose) -> dict[str, Any]:
+    """Effectiveness check → closed. A 409 ``capa_training_incomplete`` lists the open assignments."""
+    with unit_of_work() as uow:
+        capa = capas.close_capa(
+            uow,
+            capa_id,
+            effectiveness_summary=body.effectiveness_summary,
+            username=body.username,
+            password=body.password,
+            lockout_threshold=lockout(),
+        )
+        result = capa_dict(uow.session, capa, detail=True)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/capas/{capa_id}/cancel",
+    summary="Cancel (e-signature)",
+    tags=TAGS,
+    body=CapaCancel,
+    roles=APPROVERS,
+)
+def cancel_capa(capa_id: int, body: CapaCancel) -> dict[str, Any]:
+    """Any state but closed → cancelled; the open assignments its actions created are cancelled."""
+    with unit_of_work() as uow:
+        capa = capas.cancel_capa(
+            uow,
+            capa_id,
+            reason=body.reason,
+            username=body.username,
+            password=body.password,
+            lockout_threshold=lockout(),
+        )
+        result = capa_dict(uow.session, capa, detail=True)
+        uow.commit()
+    return result

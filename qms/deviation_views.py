@@ -1,0 +1,308 @@
+"""``/api/v1/deviations`` routes: deviations, the people and documents involved, the training
+adequacy assessment (recomputed on demand, recorded as a signed snapshot) and closure.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from bridge.core.signatures import ElectronicSignature, signatures_of
+from bridge.core.web import settings, unit_of_work
+from qms import deviations
+from qms.api import api
+from qms.capa_views import capa_dict
+from qms.roles import APPROVERS, AUTHORS, READERS
+from qms.schemas import Signature, Strict
+
+logger = logging.getLogger(__name__)
+
+TAGS = ("deviations",)
+
+
+class DeviationCreate(Strict):
+    """A deviation: what happened, when, who and which documents were involved."""
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=8000)
+    classification: Literal["minor", "major", "critical"]
+    occurred_at: AwareDatetime = Field(description="when it happened (now or in the past)")
+    discovered_at: AwareDatetime | None = Field(
+        default=None, description="when it was found (now by default)"
+    )
+    person_ids: list[int] = Field(default_factory=list)
+    document_ids: list[int] = Field(default_factory=list)
+
+
+class DeviationListQuery(Strict):
+    """Filter of the deviation list."""
+
+    status: Literal["open", "under_investigation", "closed"] | None = None
+
+
+class InvolvedUpdate(Strict):
+    """The new people and documents involved, and why they change."""
+
+    person_ids: list[int]
+    document_ids: list[int]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CapaLink(Strict):
+    """An existing CAPA to link."""
+
+    capa_id: int
+
+
+class AssessmentRecord(Signature):
+    """QA's conclusion on the computed training adequacy, signed."""
+
+    conclusion: Literal["adequate", "inadequate"]
+    rationale: str = Field(min_length=1, max_length=8000)
+
+
+class DeviationClose(Signature):
+    """Closure: the investigation's conclusion, signed."""
+
+    conclusion: str = Field(min_length=1, max_length=8000)
+
+
+def lockout() -> int:
+    """The signing lockout threshold of this site."""
+    return settings().lockout_threshold
+
+
+def assessment_dict(
+    session: Any,
+    deviation: deviations.Deviation,
+    assessment: deviations.TrainingAdequacyAssessment,
+    *,
+    full: bool = True,
+) -> dict[str, Any]:
+    """A recorded assessment with its signature manifestation and whether it still verifies."""
+    signature = session.get(ElectronicSignature, assessment.signature_id)
+    data: dict[str, Any] = {
+        "id": assessment.id,
+        "deviation_id": assessment.deviation_id,
+        "assessed_at": assessment.assessed_at,
+        "as_of": assessment.as_of,
+        "pairs": assessment.pairs,
+        "trained": assessment.trained,
+        "conclusion": assessment.conclusion,
+        "rationale": assessment.rationale,
+        "signature_id": assessment.signature_id,
+        "signature": signature.manifestation() if signature else None,
+        "signature_valid": deviations.verify_assessment(session, deviation, assessment),
+    }
+    if full:
+        data["result"] = assessment.result
+    return data
+
+
+def deviation_dict(session: Any, deviation: deviations.Deviation, *, detail: bool = False) -> dict[str, Any]:
+    """A deviation as JSON; with ``detail``, its CAPAs, assessments and signatures."""
+    data: dict[str, Any] = {
+        "id": deviation.id,
+        "number": deviation.number,
+        "title": deviation.title,
+        "description": deviation.description,
+        "classification": deviation.classification,
+        "occurred_at": deviation.occurred_at,
+        "discovered_at": deviation.discovered_at,
+        "status": deviation.status,
+        "conclusion": deviation.conclusion,
+        "created_at": deviation.created_at,
+        "investigation_started_at": deviation.investigation_started_at,
+        "closed_at": deviation.closed_at,
+        "closure_signature_id": deviation.closure_signature_id,
+        "person_ids": [p.person_id for p in deviation.people],
+        "document_ids": [d.document_id for d in deviation.documents],
+    }
+    if detail:
+        data["capas"] = [capa_dict(session, c) for c in deviations.linked_capas(session, deviation.id)]
+        data["assessments"] = [
+            assessment_dict(session, deviation, a, full=False)
+            for a in deviations.assessments_of(session, deviation.id)
+        ]
+        data["signatures"] = [
+            {"id": s.id, "meaning": s.meaning, "manifestation": s.manifestation(), "comment": s.comment}
+            for s in signatures_of(session, "qms_deviation", deviation.id)
+        ]
+    return data
+
+
+@api.route(
+    "GET", "/deviations", summary="List deviations", tags=TAGS, roles=READERS, query=DeviationListQuery
+)
+def list_deviations(query: DeviationListQuery) -> list[dict[str, Any]]:
+    """Newest first, optionally in one status."""
+    with unit_of_work(readonly=True) as uow:
+        return [
+            deviation_dict(uow.session, d)
+            for d in deviations.list_deviations(uow.session, status=query.status)
+        ]
+
+
+@api.route(
+    "POST",
+    "/deviations",
+    summary="Record a deviation",
+    tags=TAGS,
+    body=DeviationCreate,
+    roles=AUTHORS,
+    status=201,
+)
+def create_deviation(body: DeviationCreate) -> dict[str, Any]:
+    """``occurred_at`` may be in the past, never in the future; discovery not before occurrence."""
+    with unit_of_work() as uow:
+        deviation = deviations.create_deviation(uow, **body.model_dump())
+        result = deviation_dict(uow.session, deviation)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "GET",
+    "/deviations/{deviation_id}",
+    summary="One deviation with its CAPAs, assessments and signatures",
+    tags=TAGS,
+    roles=READERS,
+)
+def get_deviation(deviation_id: int) -> dict[str, Any]:
+    """Each recorded assessment says whether its signature still verifies."""
+    with unit_of_work(readonly=True) as uow:
+        return deviation_dict(uow.session, deviations.get_deviation(uow.session, deviation_id), detail=True)
+
+
+@api.route(
+    "PUT",
+    "/deviations/{deviation_id}/involved",
+    summary="Replace the people and documents involved",
+    tags=TAGS,
+    body=InvolvedUpdate,
+    roles=AUTHORS,
+)
+def set_involved(deviation_id: int, body: InvolvedUpdate) -> dict[str, Any]:
+    """Not once closed; the reason goes into the audit trail."""
+    with unit_of_work() as uow:
+        deviation = deviations.set_involved(
+            uow, deviation_id, person_ids=body.person_ids, document_ids=body.document_ids, reason=body.reason
+        )
+        result = deviation_dict(uow.session, deviation)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/deviations/{deviation_id}/investigation",
+    summary="Start the investigation",
+    tags=TAGS,
+    roles=AUTHORS,
+)
+def start_investigation(deviation_id: int) -> dict[str, Any]:
+    """Open → under investigation."""
+    with unit_of_work() as uow:
+        deviation = deviations.start_investigation(uow, deviation_id)
+        result = deviation_dict(uow.session, deviation)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "POST",
+    "/deviations/{deviation_id}/capas",
+    summary="Link an existing CAPA",
+    tags=TAGS,
+    body=CapaLink,
+    roles=AUTHORS,
+)
+def link_capa(deviation_id: int, body: CapaLink) -> dict[str, Any]:
+    """A CAPA answers at most one deviation; closed or cancelled CAPAs are refused."""
+    with unit_of_work() as uow:
+        deviations.link_capa(uow, deviation_id, body.capa_id)
+        result = deviation_dict(uow.session, deviations.get_deviation(uow.session, deviation_id), detail=True)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "GET",
+    "/deviations/{deviation_id}/training-adequacy",
+    summary="Training adequacy, computed now",
+    tags=TAGS,
+    roles=READERS,
+)
+def training_adequacy(deviation_id: int) -> dict[str, Any]:
+    """For each person × document: trained at ``occurred_at`` on the version effective then? (as-of rule)."""
+    with unit_of_work(readonly=True) as uow:
+        return deviations.training_adequacy(uow.session, deviations.get_deviation(uow.session, deviation_id))
+
+
+@api.route(
+    "POST",
+    "/deviations/{deviation_id}/training-assessments",
+    summary="Record the training adequacy assessment (e-signature)",
+    tags=TAGS,
+    body=AssessmentRecord,
+    roles=APPROVERS,
+    status=201,
+)
+def record_assessment(deviation_id: int, body: AssessmentRecord) -> dict[str, Any]:
+    """Freezes the computed result as an immutable snapshot bound to QA's signature."""
+    with unit_of_work() as uow:
+        assessment = deviations.record_assessment(
+            uow,
+            deviation_id,
+            conclusion=body.conclusion,
+            rationale=body.rationale,
+            username=body.username,
+            password=body.password,
+            lockout_threshold=lockout(),
+        )
+        deviation = deviations.get_deviation(uow.session, deviation_id)
+        result = assessment_dict(uow.session, deviation, assessment)
+        uow.commit()
+    return result
+
+
+@api.route(
+    "GET",
+    "/deviations/{deviation_id}/training-assessments/{assessment_id}",
+    summary="One recorded assessment",
+    tags=TAGS,
+    roles=READERS,
+)
+def get_assessment(deviation_id: int, assessment_id: int) -> dict[str, Any]:
+    """The stored snapshot as signed, and whether the signature still verifies."""
+    with unit_of_work(readonly=True) as uow:
+        deviation = deviations.get_deviation(uow.session, deviation_id)
+        return assessment_dict(
+            uow.session, deviation, deviations.get_assessment(uow.session, deviation, assessment_id)
+        )
+
+
+@api.route(
+    "POST",
+    "/deviations/{deviation_id}/close",
+    summary="Close (e-signature)",
+    tags=TAGS,
+    body=DeviationClose,
+    roles=APPROVERS,
+)
+def close_deviation(deviation_id: int, body: DeviationClose) -> dict[str, Any]:
+    """Under investigation → closed; needs a recorded assessment, and a CAPA if training was inadequate."""
+    with unit_of_work() as uow:
+        deviation = deviations.close_deviation(
+            uow,
+            deviation_id,
+            conclusion=body.conclusion,
+            username=body.username,
+            password=body.password,
+            lockout_threshold=lockout(),
+        )
+        result = deviation_dict(uow.session, deviation, detail=True)
+        uow.commit()
+    return result

@@ -1,0 +1,577 @@
+"""Deviations and their training adequacy assessment.
+
+A deviation records when it happened (``occurred_at``, never in the future), when it was
+discovered, its classification and the people and documents involved. Lifecycle::
+
+    open → under_investigation → closed (e-signature)
+
+The *training adequacy assessment* answers, for each person × document involved, "was this
+person trained, at ``occurred_at``, on the version of the document effective at that
+moment?" with :func:`qms.compliance.trained_on_document_as_of` (the as-of rule of
+DESIGN.md, computed from the immutable records). It is recomputable on demand; when QA
+records it, the result is stored as an immutable snapshot bound to a QA signature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from bridge.core import audit, signatures
+from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
+from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from bridge.core.people import Person, get_person
+from bridge.core.uow import UnitOfWork
+from qms import compliance, documents
+from qms.models import Document, DocumentVersion
+from qms.roles import APPROVERS, AUTHORS
+
+logger = logging.getLogger(__name__)
+
+DEVIATION_STATUSES = ("open", "under_investigation", "closed")
+CLASSIFICATIONS = ("minor", "major", "critical")
+ADEQUACY_CONCLUSIONS = ("adequate", "inadequate")
+
+
+class Deviation(Base):
+    """An unplanned departure from an approved procedure or specification."""
+
+    __tablename__ = "qms_deviation"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    title: Mapped[str] = mapped_column(String(300), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    classification: Mapped[str] = mapped_column(String(16), nullable=False)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    discovered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False, default="open")
+    conclusion: Mapped[str | None] = mapped_column(Text)
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    investigation_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closure_signature_id: Mapped[int | None] = mapped_column(ForeignKey("electronic_signature.id"))
+
+    people: Mapped[list[DeviationPerson]] = relationship(
+        order_by="DeviationPerson.person_id", lazy="selectin"
+    )
+    documents: Mapped[list[DeviationDocument]] = relationship(
+        order_by="DeviationDocument.document_id", lazy="selectin"
+    )
+
+    __table_args__ = (Index("ix_qms_deviation_status", "status", "occurred_at"),)
+
+
+class DeviationPerson(Base):
+    """A person involved in a deviation."""
+
+    __tablename__ = "qms_deviation_person"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deviation_id: Mapped[int] = mapped_column(ForeignKey("qms_deviation.id"), nullable=False)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), nullable=False)
+
+    __table_args__ = (UniqueConstraint("deviation_id", "person_id", name="uq_qms_deviation_person_pair"),)
+
+
+class DeviationDocument(Base):
+    """A controlled document involved in a deviation."""
+
+    __tablename__ = "qms_deviation_document"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deviation_id: Mapped[int] = mapped_column(ForeignKey("qms_deviation.id"), nullable=False)
+    document_id: Mapped[int] = mapped_column(ForeignKey("qms_document.id"), nullable=False)
+
+    __table_args__ = (UniqueConstraint("deviation_id", "document_id", name="uq_qms_deviation_document_pair"),)
+
+
+class TrainingAdequacyAssessment(Base):
+    """A recorded, signed snapshot of a deviation's training adequacy. Immutable."""
+
+    __tablename__ = "qms_training_assessment"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deviation_id: Mapped[int] = mapped_column(ForeignKey("qms_deviation.id"), nullable=False)
+    assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    pairs: Mapped[int] = mapped_column(Integer, nullable=False)
+    trained: Mapped[int] = mapped_column(Integer, nullable=False)
+    conclusion: Mapped[str] = mapped_column(String(16), nullable=False)
+    rationale: Mapped[str] = mapped_column(Text, nullable=False)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature_id: Mapped[int] = mapped_column(ForeignKey("electronic_signature.id"), nullable=False)
+    assessed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    __table_args__ = (Index("ix_qms_training_assessment_deviation", "deviation_id", "assessed_at"),)
+
+
+@event.listens_for(TrainingAdequacyAssessment, "before_update")
+@event.listens_for(TrainingAdequacyAssessment, "before_delete")
+def _assessments_are_immutable(_mapper: Any, _connection: Any, target: TrainingAdequacyAssessment) -> None:
+    raise RuntimeError(f"training adequacy assessment {target.id} is immutable: record a new one")
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def get_deviation(session: Session, deviation_id: int) -> Deviation:
+    """Return deviation ``deviation_id`` or raise :class:`NotFound`."""
+    deviation = session.get(Deviation, deviation_id)
+    if deviation is None:
+        raise NotFound(f"deviation {deviation_id} does not exist", field="deviation_id")
+    return deviation
+
+
+def list_deviations(session: Session, *, status: str | None = None) -> list[Deviation]:
+    """Every deviation, newest first, optionally in one status."""
+    query = select(Deviation).order_by(Deviation.id.desc())
+    if status:
+        query = query.where(Deviation.status == status)
+    return list(session.scalars(query))
+
+
+def get_assessment(session: Session, deviation: Deviation, assessment_id: int) -> TrainingAdequacyAssessment:
+    """Return a recorded assessment of ``deviation`` or raise :class:`NotFound`."""
+    assessment = session.get(TrainingAdequacyAssessment, assessment_id)
+    if assessment is None or assessment.deviation_id != deviation.id:
+        raise NotFound(
+            f"deviation {deviation.number} has no assessment {assessment_id}", field="assessment_id"
+        )
+    return assessment
+
+
+def assessments_of(session: Session, deviation_id: int) -> list[TrainingAdequacyAssessment]:
+    """The recorded assessments of a deviation, oldest first."""
+    return list(
+        session.scalars(
+            select(TrainingAdequacyAssessment)
+            .where(TrainingAdequacyAssessment.deviation_id == deviation_id)
+            .order_by(TrainingAdequacyAssessment.id)
+        )
+    )
+
+
+def linked_capas(session: Session, deviation_id: int) -> list[Any]:
+    """The CAPAs raised from (or linked to) a deviation."""
+    from qms.capa import Capa
+
+    return list(session.scalars(select(Capa).where(Capa.deviation_id == deviation_id).order_by(Capa.id)))
+
+
+def training_adequacy(session: Session, deviation: Deviation) -> dict[str, Any]:
+    """For each person × document involved: trained at ``occurred_at`` on the version then effective?
+
+    Every answer comes from :func:`qms.compliance.trained_on_document_as_of`; this adds the
+    names, the document version label and the completion's version id for the report.
+    """
+    at = deviation.occurred_at
+    person_ids = [p.person_id for p in deviation.people]
+    document_ids = [d.document_id for d in deviation.documents]
+    names = dict(
+        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(person_ids or [0]))).all()
+    )
+    rows = []
+    for document_id in document_ids:
+        document = documents.get_document(session, document_id)
+        item = documents.item_of_document(session, document_id)
+        labels = {
+            dv.item_version_id: (dv.id, dv.label)
+            for dv in session.scalars(
+                select(DocumentVersion).where(DocumentVersion.document_id == document_id)
+            )
+        }
+        for person_id in person_ids:
+            answer = compliance.trained_on_document_as_of(session, person_id, item.id, at)
+            in_force = answer["version_in_force"]
+            completion = None
+            if answer["completion_id"] is not None:
+                from qms.models import Completion
+
+                done = session.get(Completion, answer["completion_id"])
+                assert done is not None
+                completion = {
+                    "id": done.id,
+                    "item_version_id": done.item_version_id,
+                    "version": answer["completed_version"],
+                    "completed_at": answer["completed_at"],
+                    "method": done.method,
+                }
+            rows.append(
+                {
+                    "person_id": person_id,
+                    "person": names.get(person_id),
+                    "document_id": document.id,
+                    "document": document.code,
+                    "training_item_id": item.id,
+                    "version_in_force": (
+                        {
+                            "item_version_id": in_force["id"],
+                            "label": in_force["label"],
+                            "document_version_id": labels.get(in_force["id"], (None, None))[0],
+                        }
+                        if in_force
+                        else None
+                    ),
+                    "trained": answer["trained"],
+                    "completion": completion,
+                    "explanation": answer["explanation"],
+                }
+            )
+    trained = sum(1 for r in rows if r["trained"])
+    return {
+        "deviation": {"id": deviation.id, "number": deviation.number, "title": deviation.title},
+        "occurred_at": at,
+        "pairs": len(rows),
+        "trained": trained,
+        "untrained": len(rows) - trained,
+        "adequate": bool(rows) and trained == len(rows),
+        "rows": rows,
+    }
+
+
+def deviation_content(deviation: Deviation) -> dict[str, Any]:
+    """What a signature on a deviation binds to."""
+    return {
+        "number": deviation.number,
+        "title": deviation.title,
+        "description": deviation.description,
+        "classification": deviation.classification,
+        "occurred_at": deviation.occurred_at,
+        "discovered_at": deviation.discovered_at,
+        "people": [p.person_id for p in deviation.people],
+        "documents": [d.document_id for d in deviation.documents],
+        "conclusion": deviation.conclusion,
+    }
+
+
+def assessment_content(assessment: TrainingAdequacyAssessment, deviation_number: str) -> dict[str, Any]:
+    """What the QA signature on an assessment binds to (the stored snapshot and the conclusion)."""
+    return {
+        "deviation": deviation_number,
+        "as_of": assessment.as_of,
+        "conclusion": assessment.conclusion,
+        "rationale": assessment.rationale,
+        "result": assessment.result,
+    }
+
+
+# -- changes --------------------------------------------------------------------------------------
+
+
+def _next_number(session: Session) -> str:
+    count = session.scalar(select(func.count()).select_from(Deviation)) or 0
+    return f"DEV-{utcnow().year}-{count + 1:04d}"
+
+
+def _check_people(session: Session, person_ids: list[int]) -> None:
+    if len(set(person_ids)) != len(person_ids):
+        raise ValidationFailed("a person is listed twice", field="person_ids")
+    for person_id in person_ids:
+        try:
+            get_person(session, person_id)
+        except NotFound as exc:
+            raise NotFound(exc.message, field="person_ids") from exc
+
+
+def _check_documents(session: Session, document_ids: list[int]) -> None:
+    if len(set(document_ids)) != len(document_ids):
+        raise ValidationFailed("a document is listed twice", field="document_ids")
+    for document_id in document_ids:
+        if session.get(Document, document_id) is None:
+            raise NotFound(f"document {document_id} does not exist", field="document_ids")
+
+
+def _check_times(occurred_at: dt.datetime, discovered_at: dt.datetime, now: dt.datetime) -> None:
+    for name, value in (("occurred_at", occurred_at), ("discovered_at", discovered_at)):
+        if value.tzinfo is None:
+            raise ValidationFailed("the time needs a zone (e.g. 2026-05-01T08:30:00Z)", field=name)
+        if value > now:
+            raise ValidationFailed(
+                f"{name} cannot be in the future: a deviation records what already happened",
+                field=name,
+                code="time_in_future",
+            )
+    if discovered_at < occurred_at:
+        raise ValidationFailed(
+            "a deviation cannot be discovered before it occurred",
+            field="discovered_at",
+            code="discovered_before_occurred",
+        )
+
+
+def create_deviation(
+    uow: UnitOfWork,
+    *,
+    title: str,
+    description: str | None,
+    classification: str,
+    occurred_at: dt.datetime,
+    discovered_at: dt.datetime | None,
+    person_ids: list[int],
+    document_ids: list[int],
+) -> Deviation:
+    """Record a deviation with the people and documents involved."""
+    uow.actor.require(*AUTHORS, action="recording a deviation")
+    session = uow.session
+    now = utcnow()
+    discovered_at = discovered_at or now
+    if classification not in CLASSIFICATIONS:
+        raise ValidationFailed(
+            f"classification must be one of {', '.join(CLASSIFICATIONS)}", field="classification"
+        )
+    _check_times(occurred_at, discovered_at, now)
+    _check_people(session, person_ids)
+    _check_documents(session, document_ids)
+    deviation = Deviation(
+        number=_next_number(session),
+        title=title.strip(),
+        description=description,
+        classification=classification,
+        occurred_at=occurred_at,
+        discovered_at=discovered_at,
+        status="open",
+        author_user_id=uow.actor.user_id,
+    )
+    session.add(deviation)
+    session.flush()
+    for person_id in person_ids:
+        session.add(DeviationPerson(deviation_id=deviation.id, person_id=person_id))
+    for document_id in document_ids:
+        session.add(DeviationDocument(deviation_id=deviation.id, document_id=document_id))
+    session.flush()
+    session.expire(deviation, ["people", "documents"])
+    logger.info("deviation %s recorded", deviation.number)
+    return deviation
+
+
+def _require_not_closed(deviation: Deviation, action: str) -> None:
+    if deviation.status == "closed":
+        raise InvalidTransition(f"{action}: deviation {deviation.number} is closed", field="status")
+
+
+def set_involved(
+    uow: UnitOfWork, deviation_id: int, *, person_ids: list[int], document_ids: list[int], reason: str
+) -> Deviation:
+    """Replace the people and documents involved (while the deviation is not closed)."""
+    uow.actor.require(*AUTHORS, action="changing who and what a deviation involves")
+    session = uow.session
+    deviation = get_deviation(session, deviation_id)
+    _require_not_closed(deviation, "changing the people and documents involved")
+    if not reason.strip():
+        raise ValidationFailed("say why the people or documents involved change", field="reason")
+    _check_people(session, person_ids)
+    _check_documents(session, document_ids)
+    with uow.because(reason.strip()):
+        for link in list(deviation.people):
+            if link.person_id not in person_ids:
+                session.delete(link)
+        for link in list(deviation.documents):
+            if link.document_id not in document_ids:
+                session.delete(link)
+        have_people = {p.person_id for p in deviation.people}
+        have_docs = {d.document_id for d in deviation.documents}
+        for person_id in person_ids:
+            if person_id not in have_people:
+                session.add(DeviationPerson(deviation_id=deviation.id, person_id=person_id))
+        for document_id in document_ids:
+            if document_id not in have_docs:
+                session.add(DeviationDocument(deviation_id=deviation.id, document_id=document_id))
+    session.flush()
+    session.expire(deviation, ["people", "documents"])
+    return deviation
+
+
+def _transition(
+    uow: UnitOfWork, deviation: Deviation, expected: tuple[str, ...], new: str, action: str
+) -> None:
+    if deviation.status not in expected:
+        raise InvalidTransition(
+            f"{action} needs a deviation in status {' or '.join(expected)}; "
+            f"{deviation.number} is {deviation.status}",
+            field="status",
+        )
+    old, deviation.status = deviation.status, new
+    audit.record(
+        uow, f"deviation.{new}", "qms_deviation", deviation.id, old={"status": old}, new={"status": new}
+    )
+
+
+def start_investigation(uow: UnitOfWork, deviation_id: int) -> Deviation:
+    """Open → under investigation."""
+    uow.actor.require(*AUTHORS, action="starting a deviation investigation")
+    deviation = get_deviation(uow.session, deviation_id)
+    _transition(uow, deviation, ("open",), "under_investigation", "starting the investigation")
+    deviation.investigation_started_at = utcnow()
+    uow.session.flush()
+    return deviation
+
+
+def link_capa(uow: UnitOfWork, deviation_id: int, capa_id: int) -> Any:
+    """Link an existing CAPA to the deviation (a CAPA answers at most one deviation)."""
+    from qms.capa import get_capa
+
+    uow.actor.require(*AUTHORS, action="linking a CAPA to a deviation")
+    session = uow.session
+    deviation = get_deviation(session, deviation_id)
+    _require_not_closed(deviation, "linking a CAPA")
+    capa = get_capa(session, capa_id)
+    if capa.deviation_id == deviation.id:
+        raise Conflict(
+            f"{capa.number} is already linked to {deviation.number}", field="capa_id", code="already_linked"
+        )
+    if capa.deviation_id is not None:
+        raise Conflict(
+            f"{capa.number} already answers another deviation", field="capa_id", code="already_linked"
+        )
+    if capa.status in ("closed", "cancelled"):
+        raise InvalidTransition(f"{capa.number} is {capa.status}", field="capa_id", code="capa_not_open")
+    capa.deviation_id = deviation.id
+    session.flush()
+    return capa
+
+
+def record_assessment(
+    uow: UnitOfWork,
+    deviation_id: int,
+    *,
+    conclusion: str,
+    rationale: str,
+    username: str,
+    password: str,
+    lockout_threshold: int,
+) -> TrainingAdequacyAssessment:
+    """QA records the training adequacy assessment: the computed result, frozen and signed.
+
+    Raises:
+        InvalidTransition: The deviation is closed.
+        ValidationFailed: Nobody or no document is involved; the conclusion says
+            ``adequate`` while someone was not trained; no rationale.
+    """
+    uow.actor.require(*APPROVERS, action="recording a training adequacy assessment")
+    session = uow.session
+    deviation = get_deviation(session, deviation_id)
+    _require_not_closed(deviation, "recording a training adequacy assessment")
+    if conclusion not in ADEQUACY_CONCLUSIONS:
+        raise ValidationFailed(
+            f"conclusion must be one of {', '.join(ADEQUACY_CONCLUSIONS)}", field="conclusion"
+        )
+    if not rationale.strip():
+        raise ValidationFailed("give the rationale of the conclusion", field="rationale")
+    result = training_adequacy(session, deviation)
+    if not result["pairs"]:
+        raise ValidationFailed(
+            f"{deviation.number} names no person or no document: nothing to assess",
+            field="person_ids",
+            code="nothing_to_assess",
+        )
+    if conclusion == "adequate" and not result["adequate"]:
+        raise ValidationFailed(
+            f"{result['untrained']} person × document pair(s) were not trained when the deviation occurred: "
+            "the training cannot be concluded adequate",
+            field="conclusion",
+            code="conclusion_contradicts_result",
+            details={"untrained": [r for r in result["rows"] if not r["trained"]]},
+        )
+    snapshot = audit.jsonable(result)
+    now = utcnow()
+    assessment = TrainingAdequacyAssessment(
+        deviation_id=deviation.id,
+        assessed_at=now,
+        as_of=deviation.occurred_at,
+        pairs=result["pairs"],
+        trained=result["trained"],
+        conclusion=conclusion,
+        rationale=rationale.strip(),
+        result=snapshot,
+        content_hash="",
+        assessed_by_user_id=uow.actor.user_id,
+    )
+    content = assessment_content(assessment, deviation.number)
+    signature = signatures.sign(
+        uow,
+        username=username,
+        password=password,
+        meaning="approved",
+        record_type="qms_deviation",
+        record_id=deviation.id,
+        content=content,
+        lockout_threshold=lockout_threshold,
+        comment=f"training adequacy: {conclusion}",
+    )
+    assessment.signature_id = signature.id
+    assessment.content_hash = signature.content_hash
+    session.add(assessment)
+    session.flush()
+    return assessment
+
+
+def close_deviation(
+    uow: UnitOfWork,
+    deviation_id: int,
+    *,
+    conclusion: str,
+    username: str,
+    password: str,
+    lockout_threshold: int,
+) -> Deviation:
+    """Under investigation → closed, signed by QA.
+
+    When people and documents are involved, a recorded training adequacy assessment is
+    required first; an ``inadequate`` one requires a linked CAPA that is not cancelled.
+    """
+    uow.actor.require(*APPROVERS, action="closing a deviation")
+    session = uow.session
+    deviation = get_deviation(session, deviation_id)
+    _transition(uow, deviation, ("under_investigation",), "closed", "closing")
+    if not conclusion.strip():
+        raise ValidationFailed("state the conclusion of the investigation", field="conclusion")
+    recorded = assessments_of(session, deviation.id)
+    if deviation.people and deviation.documents:
+        if not recorded:
+            raise InvalidTransition(
+                f"{deviation.number} involves people and documents: record the training adequacy "
+                "assessment before closing",
+                field="training_assessment",
+                code="assessment_required",
+            )
+        if recorded[-1].conclusion == "inadequate" and not any(
+            c.status != "cancelled" for c in linked_capas(session, deviation.id)
+        ):
+            raise InvalidTransition(
+                f"training was found inadequate for {deviation.number}: link a CAPA before closing",
+                field="capa_id",
+                code="capa_required",
+            )
+    deviation.conclusion = conclusion.strip()
+    signature = signatures.sign(
+        uow,
+        username=username,
+        password=password,
+        meaning="closed",
+        record_type="qms_deviation",
+        record_id=deviation.id,
+        content=deviation_content(deviation),
+        lockout_threshold=lockout_threshold,
+    )
+    deviation.closed_at = signature.signed_at
+    deviation.closure_signature_id = signature.id
+    session.flush()
+    return deviation
+
+
+def verify_assessment(session: Session, deviation: Deviation, assessment: TrainingAdequacyAssessment) -> bool:
+    """Whether the stored snapshot still hashes to what QA signed."""
+    return signatures.verify(
+        session, assessment.signature_id, assessment_content(assessment, deviation.number)
+    ).valid

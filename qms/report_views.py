@@ -1,0 +1,234 @@
+"""``/api/v1/reports`` routes: every report as JSON, CSV or PDF (``?format=`` or the Accept header).
+
+Quality staff and auditors (read-only) read every report; a learner reads only their own
+transcript.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from flask import Response, request
+from pydantic import AwareDatetime, Field
+
+from bridge.core.errors import Forbidden
+from bridge.core.web import current_actor, unit_of_work
+from qms import reports
+from qms.api import api, json_response
+from qms.roles import READERS
+from qms.schemas import Strict
+
+logger = logging.getLogger(__name__)
+
+TAGS = ("reports",)
+FORMAT_DESCRIPTION = "json, csv or pdf; without it the Accept header decides (JSON by default)"
+CONTENT = {
+    "application/json": {"schema": {"type": "object", "description": "metadata, summary, sections and data"}},
+    "text/csv": {
+        "schema": {"type": "string", "description": "a 'section' column, then the report's columns"}
+    },
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+}
+Format = Literal["json", "csv", "pdf"]
+
+
+class FormatQuery(Strict):
+    """The output format."""
+
+    format: Format | None = Field(default=None, description=FORMAT_DESCRIPTION)
+
+
+class DepartmentReportQuery(FormatQuery):
+    """Optional department filter."""
+
+    department_id: int | None = None
+
+
+class CapaReportQuery(FormatQuery):
+    """One CAPA, or every CAPA (optionally in one status)."""
+
+    capa_id: int | None = None
+    status: (
+        Literal["open", "investigation", "actions_in_progress", "effectiveness_check", "closed", "cancelled"]
+        | None
+    ) = None
+
+
+class AuditTrailQuery(FormatQuery):
+    """Which audit rows: by record and by time (``since`` inclusive, ``until`` exclusive)."""
+
+    entity_type: str | None = Field(default=None, min_length=1, max_length=64, description="e.g. qms_capa")
+    entity_id: str | None = Field(default=None, min_length=1, max_length=64)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: int = Field(default=1000, ge=1, le=reports.AUDIT_TRAIL_MAX_ROWS)
+
+
+def _format(asked: str | None) -> str:
+    if asked:
+        return asked
+    best = request.accept_mimetypes.best_match(list(reports.FORMATS.values()), default="application/json")
+    return next((k for k, v in reports.FORMATS.items() if v == best), "json")
+
+
+def _generated_by() -> str:
+    actor = current_actor()
+    assert actor is not None
+    return f"{actor.display_name or actor.username} ({actor.username})"
+
+
+def respond(report: reports.Report, asked: str | None) -> Response:
+    """The report in the format asked for (CSV and PDF as attachments)."""
+    fmt = _format(asked)
+    logger.info("report %s as %s for %s", report.key, fmt, report.generated_by)
+    if fmt == "json":
+        return json_response(reports.to_json(report))
+    content, media_type = reports.render(report, fmt)
+    stamp = report.generated_at.strftime("%Y%m%dT%H%M%SZ")
+    return Response(
+        content,
+        mimetype=media_type.split(";")[0],
+        content_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{report.key}-{stamp}.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@api.route(
+    "GET",
+    "/reports/transcript/{person_id}",
+    summary="Person transcript (JSON, CSV, PDF)",
+    tags=TAGS,
+    query=FormatQuery,
+    response_content=CONTENT,
+)
+def transcript_report(person_id: int, query: FormatQuery) -> Response:
+    """Signed completions, assignments and requirement status; a learner reads only their own."""
+    actor = current_actor()
+    assert actor is not None
+    if actor.person_id != person_id and not actor.has_role(*READERS):
+        raise Forbidden("a learner reads only their own transcript", field="person_id", code="not_own_record")
+    with unit_of_work(readonly=True) as uow:
+        report = reports.person_transcript(uow.session, person_id, generated_by=_generated_by())
+        return respond(report, query.format)
+
+
+@api.route(
+    "GET",
+    "/reports/document-training/{document_id}",
+    summary="Document training status (JSON, CSV, PDF)",
+    tags=TAGS,
+    roles=READERS,
+    query=FormatQuery,
+    response_content=CONTENT,
+)
+def document_training_report(document_id: int, query: FormatQuery) -> Response:
+    """Per version: assigned and trained; each person's current state."""
+    with unit_of_work(readonly=True) as uow:
+        return respond(
+            reports.document_status(uow.session, document_id, generated_by=_generated_by()), query.format
+        )
+
+
+@api.route(
+    "GET",
+    "/reports/matrix-compliance",
+    summary="Matrix compliance by department and job function (JSON, CSV, PDF)",
+    tags=TAGS,
+    roles=READERS,
+    query=DepartmentReportQuery,
+    response_content=CONTENT,
+)
+def matrix_compliance_report(query: DepartmentReportQuery) -> Response:
+    """From the maintained compliance state, with department totals."""
+    with unit_of_work(readonly=True) as uow:
+        return respond(
+            reports.matrix_compliance(
+                uow.session, department_id=query.department_id, generated_by=_generated_by()
+            ),
+            query.format,
+        )
+
+
+@api.route(
+    "GET",
+    "/reports/overdue",
+    summary="Overdue training (JSON, CSV, PDF)",
+    tags=TAGS,
+    roles=READERS,
+    query=DepartmentReportQuery,
+    response_content=CONTENT,
+)
+def overdue_report(query: DepartmentReportQuery) -> Response:
+    """Open assignments past their due date, oldest first."""
+    with unit_of_work(readonly=True) as uow:
+        return respond(
+            reports.overdue(uow.session, department_id=query.department_id, generated_by=_generated_by()),
+            query.format,
+        )
+
+
+@api.route(
+    "GET",
+    "/reports/capa-training",
+    summary="CAPA training linkage (JSON, CSV, PDF)",
+    tags=TAGS,
+    roles=READERS,
+    query=CapaReportQuery,
+    response_content=CONTENT,
+)
+def capa_training_report(query: CapaReportQuery) -> Response:
+    """Each assignment of each CAPA training action, open ones blocking closure; signatures of one CAPA."""
+    with unit_of_work(readonly=True) as uow:
+        return respond(
+            reports.capa_training(
+                uow.session, capa_id=query.capa_id, status=query.status, generated_by=_generated_by()
+            ),
+            query.format,
+        )
+
+
+@api.route(
+    "GET",
+    "/reports/deviation-adequacy/{deviation_id}",
+    summary="Deviation training adequacy (JSON, CSV, PDF)",
+    tags=TAGS,
+    roles=READERS,
+    query=FormatQuery,
+    response_content=CONTENT,
+)
+def deviation_adequacy_report(deviation_id: int, query: FormatQuery) -> Response:
+    """Computed now by the as-of rule, with every recorded assessment and its signature."""
+    with unit_of_work(readonly=True) as uow:
+        return respond(
+            reports.deviation_adequacy(uow.session, deviation_id, generated_by=_generated_by()), query.format
+        )
+
+
+@api.route(
+    "GET",
+    "/reports/audit-trail",
+    summary="Audit trail by record and time (JSON, CSV, PDF)",
+    tags=TAGS,
+    roles=READERS,
+    query=AuditTrailQuery,
+    response_content=CONTENT,
+)
+def audit_trail_report(query: AuditTrailQuery) -> Response:
+    """Who, when (UTC), what, old and new values, why; oldest first, up to ``limit`` rows."""
+    with unit_of_work(readonly=True) as uow:
+        return respond(
+            reports.audit_trail(
+                uow.session,
+                entity_type=query.entity_type,
+                entity_id=query.entity_id,
+                since=query.since,
+                until=query.until,
+                limit=query.limit,
+                generated_by=_generated_by(),
+            ),
+            query.format,
+        )
