@@ -234,9 +234,8 @@ def complete_with_signature(
             code="content_not_complete",
         )
     _usable_version(version)
-    meaning = "read_and_understood" if item.kind == "read_and_understand" else "authored"
-    if item.kind == "course":
-        meaning = "read_and_understood"
+    # Both a document and a signed course end with the learner attesting they read and understood it.
+    meaning = "read_and_understood"
     signature = signatures.sign(
         uow,
         username=username,

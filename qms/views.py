@@ -15,8 +15,8 @@ from bridge import __version__
 from bridge.core.errors import Forbidden, NotFound, ValidationFailed
 from bridge.core.web import current_actor, settings, unit_of_work
 from qms import assignments, changes, documents, matrix, org, schemas, services
-from qms.api import api, json_response
-from qms.models import Assignment, ChangeControl, Completion, Document, Requirement, TrainingItem
+from qms.api import api
+from qms.models import Assignment, ChangeControl, Completion, Document, TrainingItem
 from qms.policy import QmsPolicy
 from qms.roles import ASSIGNERS, AUTHORS, READERS
 
@@ -1116,6 +1116,3 @@ def run_sweep(name: str) -> dict[str, Any]:
         uow.commit()
     return {"sweep": name, "outcome": outcome}
 
-
-# Records kept for reference by the OpenAPI tags order.
-__all__ = ["Requirement", "json_response"]
