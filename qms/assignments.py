@@ -504,26 +504,32 @@ def periodic_sweep(
     policy = policy or QmsPolicy()
     session = uow.session
     horizon = now + dt.timedelta(days=policy.periodic_lead_days)
-    candidates = session.execute(
-        select(
-            ComplianceState.person_id,
-            ComplianceState.training_item_id,
-            ComplianceState.last_completed_at,
-            Requirement.retrain_interval_days,
-        )
-        .join(Requirement, Requirement.id == ComplianceState.requirement_id)
-        .where(
-            Requirement.retrain_interval_days.is_not(None),
-            ComplianceState.last_completed_at.is_not(None),
-            ComplianceState.status.in_(("compliant", "due", "overdue")),
-        )
+    # One indexed query per distinct interval: only the rows falling due are read.
+    intervals = session.scalars(
+        select(Requirement.retrain_interval_days)
+        .where(Requirement.retrain_interval_days.is_not(None))
+        .distinct()
     ).all()
-    due: dict[tuple[int, int], dt.datetime] = {}
-    for person_id, item_id, last, interval in candidates:
-        falls_due = last + dt.timedelta(days=interval)
-        if falls_due <= horizon:
+    due: dict[tuple[int, int], tuple[dt.datetime, int]] = {}
+    for interval in intervals:
+        for person_id, item_id, last, requirement_id in session.execute(
+            select(
+                ComplianceState.person_id,
+                ComplianceState.training_item_id,
+                ComplianceState.last_completed_at,
+                ComplianceState.requirement_id,
+            )
+            .join(Requirement, Requirement.id == ComplianceState.requirement_id)
+            .where(
+                Requirement.retrain_interval_days == interval,
+                ComplianceState.last_completed_at <= horizon - dt.timedelta(days=interval),
+                ComplianceState.status.in_(("compliant", "due", "overdue")),
+            )
+        ):
+            falls_due = last + dt.timedelta(days=interval)
             key = (person_id, item_id)
-            due[key] = min(due.get(key, falls_due), falls_due)
+            if key not in due or falls_due < due[key][0]:
+                due[key] = (falls_due, requirement_id)
     if not due:
         return []
     people = sorted({p for p, _ in due})
@@ -537,13 +543,24 @@ def periodic_sweep(
             ).all()
         )
     targets = compliance.target_versions(session, [i for _, i in due])
-    rows = [
-        {"person_id": p, "training_item_id": i, "item_version_id": targets[i].id, "due_at": max(d, now)}
-        for (p, i), d in sorted(due.items())
-        if (p, i) not in has_open and i in targets
-    ]
-    created = compliance.create_assignments(
-        uow, rows, reason="periodic", source_type="requirement", source_id=None, now=now
-    )
+    by_requirement: dict[int, list[dict[str, Any]]] = {}
+    for (person_id, item_id), (falls_due, requirement_id) in sorted(due.items()):
+        if (person_id, item_id) in has_open or item_id not in targets:
+            continue
+        by_requirement.setdefault(requirement_id, []).append(
+            {
+                "person_id": person_id,
+                "training_item_id": item_id,
+                "item_version_id": targets[item_id].id,
+                "due_at": max(falls_due, now),
+            }
+        )
+    created: list[int] = []
+    for requirement_id, rows in sorted(by_requirement.items()):
+        created.extend(
+            compliance.create_assignments(
+                uow, rows, reason="periodic", source_type="requirement", source_id=requirement_id, now=now
+            )
+        )
     compliance.refresh_states(session, person_ids=people, now=now)
     return created

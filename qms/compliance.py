@@ -122,8 +122,14 @@ def employed_people(session: Session, person_ids: Sequence[int], at: dt.datetime
     return found
 
 
-def needs_of(session: Session, person_ids: Sequence[int], at: dt.datetime) -> list[Need]:
-    """Every requirement in force at ``at`` for each employed person among ``person_ids``."""
+def needs_of(
+    session: Session,
+    person_ids: Sequence[int],
+    at: dt.datetime,
+    *,
+    requirement_ids: Sequence[int] | None = None,
+) -> list[Need]:
+    """Every requirement in force at ``at`` (or only some) for each employed person among ``person_ids``."""
     people = employed_people(session, person_ids, at)
     if not people:
         return []
@@ -136,7 +142,7 @@ def needs_of(session: Session, person_ids: Sequence[int], at: dt.datetime) -> li
     )
     for chunk in _chunks(sorted(people)):
         for membership, member_col, req_col in scopes:
-            rows = session.execute(
+            stmt = (
                 select(
                     membership.person_id,
                     Requirement.id,
@@ -146,7 +152,9 @@ def needs_of(session: Session, person_ids: Sequence[int], at: dt.datetime) -> li
                 .join(Requirement, req_col == member_col)
                 .where(membership.person_id.in_(chunk), _active(membership, at), _active(Requirement, at))
             )
-            for pid, rid, item_id, jf in rows:
+            if requirement_ids is not None:
+                stmt = stmt.where(Requirement.id.in_(list(requirement_ids)))
+            for pid, rid, item_id, jf in session.execute(stmt):
                 needs.append(Need(pid, rid, item_id, depts.get(pid), jf))
     return needs
 
@@ -342,12 +350,14 @@ def sync_people(
     source_id: int | None,
     now: dt.datetime | None = None,
     policy: QmsPolicy | None = None,
+    requirement_ids: Sequence[int] | None = None,
 ) -> list[int]:
     """Bring people's state rows and assignments in line with their current needs.
 
     Pairs no longer needed are removed (their matrix assignments cancelled when nothing
     else requires the item); new pairs get a state row and, unless already trained on the
-    version in force, an assignment for the version to train on.
+    version in force, an assignment for the version to train on. With ``requirement_ids``
+    only those requirements are reconciled (a matrix change touches nothing else).
 
     Returns:
         The ids of the assignments created.
@@ -358,19 +368,20 @@ def sync_people(
     person_ids = sorted(set(person_ids))
     if not person_ids:
         return []
-    needs = needs_of(session, person_ids, now)
+    needs = needs_of(session, person_ids, now, requirement_ids=requirement_ids)
     wanted = {(n.person_id, n.requirement_id): n for n in needs}
     existing = {}
     for chunk in _chunks(person_ids):
-        for row in session.execute(
-            select(
-                ComplianceState.id,
-                ComplianceState.person_id,
-                ComplianceState.requirement_id,
-                ComplianceState.training_item_id,
-                ComplianceState.department_id,
-            ).where(ComplianceState.person_id.in_(chunk))
-        ):
+        stmt = select(
+            ComplianceState.id,
+            ComplianceState.person_id,
+            ComplianceState.requirement_id,
+            ComplianceState.training_item_id,
+            ComplianceState.department_id,
+        ).where(ComplianceState.person_id.in_(chunk))
+        if requirement_ids is not None:
+            stmt = stmt.where(ComplianceState.requirement_id.in_(list(requirement_ids)))
+        for row in session.execute(stmt):
             existing[(row.person_id, row.requirement_id)] = row
     gone = [row for key, row in existing.items() if key not in wanted]
     if gone:
@@ -404,11 +415,25 @@ def sync_people(
                 for n in new
             ],
         )
-    still_needed = {(n.person_id, n.training_item_id) for n in needs}
-    dropped = {(r.person_id, r.training_item_id) for r in gone} - still_needed
+    # An item stays needed while any state row (of any requirement) still names it.
+    candidates = {(r.person_id, r.training_item_id) for r in gone}
+    remaining: set[tuple[int, int]] = set()
+    for chunk in _chunks(sorted({p for p, _ in candidates})):
+        remaining.update(
+            (row[0], row[1])
+            for row in session.execute(
+                select(ComplianceState.person_id, ComplianceState.training_item_id).where(
+                    ComplianceState.person_id.in_(chunk)
+                )
+            )
+        )
+    dropped = candidates - remaining
     if dropped:
         cancel_assignments(uow, dropped, reason=f"no longer required ({reason})", now=now)
-    refresh_states(session, person_ids=person_ids, now=now)
+    touched_items = None
+    if requirement_ids is not None:
+        touched_items = sorted({n.training_item_id for n in needs} | {r.training_item_id for r in gone})
+    refresh_states(session, person_ids=person_ids, item_ids=touched_items, now=now)
     # Assign what is new and not yet satisfied.
     new_pairs = sorted({(n.person_id, n.training_item_id) for n in new})
     created: list[int] = []

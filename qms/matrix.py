@@ -122,7 +122,13 @@ def add_requirement(
     if sync:
         people = compliance.people_in_scope(session, requirement, utcnow())
         created = compliance.sync_people(
-            uow, people, reason="matrix", source_type="requirement", source_id=requirement.id, policy=policy
+            uow,
+            people,
+            reason="matrix",
+            source_type="requirement",
+            source_id=requirement.id,
+            policy=policy,
+            requirement_ids=[requirement.id],
         )
     return requirement, created
 
@@ -146,7 +152,13 @@ def retire_requirement(
         requirement.valid_to = now
     if sync:
         compliance.sync_people(
-            uow, people, reason="matrix", source_type="requirement", source_id=requirement.id, now=now
+            uow,
+            people,
+            reason="matrix",
+            source_type="requirement",
+            source_id=requirement.id,
+            now=now,
+            requirement_ids=[requirement.id],
         )
     return requirement
 
@@ -391,7 +403,6 @@ def import_matrix(
                     retired += 1
     people: set[int] = set()
     for requirement in touched:
-        people.update(compliance.people_in_scope(session, requirement, now - dt.timedelta(microseconds=1)))
         people.update(compliance.people_in_scope(session, requirement, now))
     assignments = compliance.sync_people(
         uow,
@@ -401,8 +412,8 @@ def import_matrix(
         source_id=None,
         now=now,
         policy=policy,
+        requirement_ids=[r.id for r in touched],
     )
-    compliance.refresh_states(session, item_ids=sorted({r.training_item_id for r in touched}), now=now)
     audit.record(
         uow,
         "matrix.imported",

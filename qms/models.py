@@ -531,6 +531,7 @@ class ComplianceState(Base):
     __table_args__ = (
         UniqueConstraint("person_id", "requirement_id", name="uq_qms_compliance_state_pair"),
         Index("ix_qms_compliance_state_item", "training_item_id", "person_id"),
+        Index("ix_qms_compliance_state_requirement", "requirement_id", "last_completed_at"),
         Index(
             "ix_qms_compliance_state_matrix",
             "department_id",

@@ -76,7 +76,7 @@ def test_periodic_retraining_and_overdue_sweeps(plant, db, uow_factory):
     op = plant.unit("job-functions", "OP")
     doc = plant.document("SOP-50")
     plant.publish(doc["id"])
-    plant.post(
+    requirement = plant.post(
         "/requirements",
         "author",
         {
@@ -87,7 +87,7 @@ def test_periodic_retraining_and_overdue_sweeps(plant, db, uow_factory):
             "grace_days": 10,
         },
         expect=201,
-    )
+    ).json
     ann = plant.hire("Ann", prod, [op], person_id=plant.people["ann"])["person"]["id"]
     bob = plant.hire("Bob", prod, [op], person_id=plant.people["bob"])["person"]["id"]
     assignment = plant.get("/me/assignments", "ann")[0]
@@ -106,6 +106,7 @@ def test_periodic_retraining_and_overdue_sweeps(plant, db, uow_factory):
     with db.read_sessions() as session:
         periodic = session.get(Assignment, created[0])
         assert periodic.reason == "periodic" and periodic.person_id == ann
+        assert periodic.source_type == "requirement" and periodic.source_id == requirement["id"]
         completed_at = session.scalar(select(Completion.completed_at).where(Completion.person_id == ann))
         assert abs((periodic.due_at - (completed_at + dt.timedelta(days=100))).total_seconds()) < 1
         bob_state = session.scalar(select(ComplianceState).where(ComplianceState.person_id == bob))

@@ -368,6 +368,9 @@ def upgrade() -> None:
     with op.batch_alter_table("qms_compliance_state", schema=None) as batch_op:
         batch_op.create_index("ix_qms_compliance_state_item", ["training_item_id", "person_id"], unique=False)
         batch_op.create_index(
+            "ix_qms_compliance_state_requirement", ["requirement_id", "last_completed_at"], unique=False
+        )
+        batch_op.create_index(
             "ix_qms_compliance_state_matrix",
             ["department_id", "job_function_id", "status", "due_at", "expires_at"],
             unique=False,
@@ -512,6 +515,7 @@ def downgrade() -> None:
     op.drop_table("qms_document_version")
     with op.batch_alter_table("qms_compliance_state", schema=None) as batch_op:
         batch_op.drop_index("ix_qms_compliance_state_matrix")
+        batch_op.drop_index("ix_qms_compliance_state_requirement")
         batch_op.drop_index("ix_qms_compliance_state_item")
 
     op.drop_table("qms_compliance_state")
