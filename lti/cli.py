@@ -198,3 +198,21 @@ def roster_list() -> None:
         for c in session.scalars(select(LtiContext).order_by(LtiContext.id)):
             synced = f"{c.roster_synced_at:%Y-%m-%d %H:%M}" if c.roster_synced_at else "never"
             click.echo(f"{c.id}\t{c.platform.issuer}\t{c.context_id}\t{c.title}\tsynced {synced}")
+
+
+@lti_group.group("signing-password")
+def signing_group() -> None:
+    """Signing passwords of people who come through the LMS."""
+
+
+@signing_group.command("reset")
+@click.argument("username")
+@click.option("--reason", required=True, help="why (audited)")
+@with_appcontext
+@command_errors
+def signing_reset(username: str, reason: str) -> None:
+    """Clear USERNAME's signing password; they set a new one at their next launch."""
+    with cli_uow() as uow:
+        user = services.reset_signing_password(uow, username, reason)
+        uow.commit()
+    click.echo(f"signing password of {user.username} cleared: they set a new one at their next launch")

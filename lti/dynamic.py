@@ -166,16 +166,16 @@ def register_platform(uow: UnitOfWork, *, gxp_token: str, openid_configuration: 
     client_id = answer.get("client_id")
     tool_conf = answer.get(TOOL_CONF) or {}
     deployment_id = tool_conf.get("deployment_id")
-    if not client_id or not deployment_id:
-        raise RegistrationFailed("the platform's answer has no client_id or deployment_id",
-                                 field="registration_endpoint")
+    if not client_id:
+        raise RegistrationFailed("the platform's answer has no client_id", field="registration_endpoint")
     platform_conf = conf.get(PLATFORM_CONF) or {}
     name = " ".join(str(x) for x in (platform_conf.get("product_family_code"), conf["issuer"]) if x)
     if urlsplit(openid_configuration).hostname != urlsplit(conf["issuer"]).hostname:
         logger.warning("registration: issuer %s is not on the configuration host %s", conf["issuer"],
                        openid_configuration)
     platform = services.add_platform(
-        uow, issuer=conf["issuer"], client_id=str(client_id), deployment_ids=[str(deployment_id)],
+        uow, issuer=conf["issuer"], client_id=str(client_id),
+        deployment_ids=[str(deployment_id)] if deployment_id else [],
         auth_login_url=conf["authorization_endpoint"], auth_token_url=conf["token_endpoint"],
         keyset_url=conf["jwks_uri"], auth_audience=conf.get("authorization_server"),
         name=name[:200], registered_by="dynamic")
@@ -184,7 +184,7 @@ def register_platform(uow: UnitOfWork, *, gxp_token: str, openid_configuration: 
 
     audit.record(uow, "lti.platform_registered", "lti_platform", platform.id,
                  new={"issuer": platform.issuer, "client_id": platform.client_id,
-                      "deployment_id": str(deployment_id), "openid_configuration": openid_configuration,
+                      "deployment_id": deployment_id, "openid_configuration": openid_configuration,
                       "registration_token_id": token.id},
                  reason="LTI Dynamic Registration")
     return platform

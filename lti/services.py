@@ -128,7 +128,9 @@ def add_platform(
     if not client_id or len(client_id) > 255:
         raise ValidationFailed("a client id of 1 to 255 characters is required", field="client_id")
     deployments = [d.strip() for d in deployment_ids if d and d.strip()]
-    if not deployments:
+    # Some platforms (Canvas) create the deployment only when the tool is installed in an
+    # account or course: a dynamic registration may come without one, added later.
+    if not deployments and registered_by != "dynamic":
         raise ValidationFailed("at least one deployment id is required", field="deployment_id")
     login_url = _check_url(auth_login_url, "auth_login_url")
     token_url = _check_url(auth_token_url, "auth_token_url")
@@ -385,6 +387,26 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
                 user.role_rows.append(UserRole(role=role))
         session.flush()
     return person, user
+
+
+def reset_signing_password(uow: UnitOfWork, username: str, reason: str) -> UserAccount:
+    """Clear a person's signing password: they choose a new one at their next launch.
+
+    The first component of their signatures stays the LMS identity; the reset is audited.
+    """
+    uow.actor.require("administrator", action="resetting a signing password")
+    if not (reason or "").strip():
+        raise ValidationFailed("resetting a signing password needs a reason", field="reason")
+    wanted = (username or "").strip().lower()
+    user = uow.session.scalar(select(UserAccount).where(UserAccount.username == wanted))
+    if user is None:
+        raise NotFound(f"no user named {username!r}", field="username")
+    if user.signing_password_hash is None:
+        raise Conflict(f"{user.username} has no signing password to reset", field="username")
+    with uow.because(reason):
+        user.signing_password_hash = None
+    audit.record(uow, "user.signing_password_reset", "user_account", user.id, reason=reason)
+    return user
 
 
 # -- launches -------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ and adds what a regulated tool needs on top:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -30,7 +31,7 @@ import jwt
 import requests
 from pylti1p3.cookie import CookieService
 from pylti1p3.deployment import Deployment
-from pylti1p3.exception import LtiException, OIDCException
+from pylti1p3.exception import LtiException, LtiKeyException, OIDCException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.oidc_login import OIDCLogin
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512")
 STATE_LIFETIME_SECONDS = 600
 KEYSET_CACHE_SECONDS = 300
+KEYSET_REFRESH_SECONDS = 30
 HTTP_TIMEOUT_SECONDS = 10
 
 
@@ -409,7 +411,29 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
         platform = self.platform
         if platform is not None and platform.public_key_pem:
             return platform.public_key_pem, self._jwt["header"]["alg"]
-        return super().get_public_key()
+        try:
+            return super().get_public_key()
+        except LtiKeyException:
+            # The platform may have rotated its key since we cached its key set: read it
+            # again, at most every KEYSET_REFRESH_SECONDS so unknown kids cannot make us
+            # hammer the platform.
+            keyset_url = platform.keyset_url if platform is not None else None
+            if not keyset_url or not self._forget_cached_keyset(keyset_url):
+                raise
+            self._registration.set_key_set(None)  # type: ignore[union-attr]
+            return super().get_public_key()
+
+    def _forget_cached_keyset(self, url: str) -> bool:
+        key = self.storage._prepare_key("key-set-url-" + hashlib.md5(url.encode()).hexdigest())  # noqa: S324
+        row = self.storage.session.get(LtiStateEntry, key)
+        if row is None:
+            return False
+        age = KEYSET_CACHE_SECONDS - (row.expires_at - utcnow()).total_seconds()
+        if age < KEYSET_REFRESH_SECONDS:
+            return False
+        self.storage.session.delete(row)
+        self.storage.session.flush()
+        return True
 
     def get_client_id(self) -> str:
         """Our client id: ``azp`` when present, otherwise the (single or first) audience."""
@@ -560,7 +584,10 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
         try:
             self.validate_deployment()
         except LtiException as exc:
-            raise self._refuse("deployment_unknown", str(exc), 403) from exc
+            platform_id = self.platform.id if self.platform else "?"
+            hint = f"gxpbridge lti platform add-deployment {platform_id} <deployment id>"
+            raise self._refuse("deployment_unknown", f"{exc} An administrator of GxP Bridge adds a "
+                               f"deployment with: {hint}", 403) from exc
         wanted = self.state_params.get("deployment_id")
         got = self._get_deployment_id()
         if wanted and wanted != got:

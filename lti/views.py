@@ -124,10 +124,10 @@ def launch() -> t.Any:
     row = recorded.launch
     if row.message_type == "LtiDeepLinkingRequest":
         target = url_for("lti.deep_link", handle=recorded.handle)
-    elif row.training_item_id is not None:
-        target = url_for("lti.item", handle=recorded.handle, item_id=row.training_item_id)
     elif services.is_instructor(row.lti_roles) and row.context_id:
         target = url_for("lti.course", handle=recorded.handle)
+    elif row.training_item_id is not None:
+        target = url_for("lti.item", handle=recorded.handle, item_id=row.training_item_id)
     else:
         target = url_for("lti.my_training", handle=recorded.handle)
     return redirect(target, code=303)

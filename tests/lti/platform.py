@@ -79,6 +79,7 @@ class LmsState:
     fail_next_scores: int = 0
     registrations: list[dict[str, t.Any]] = field(default_factory=list)
     registration_token: str = "platform-registration-token"
+    registration_deployment: str | None = "7"
     id_token_lifetime: int = 60
 
 
@@ -328,7 +329,9 @@ class TestPlatform:
             platform.state.registrations.append(body)
             answer = dict(body)
             answer["client_id"] = f"dyn-client-{len(platform.state.registrations)}"
-            tool_answer = {**tool_conf, "deployment_id": "7"}
+            tool_answer = dict(tool_conf)
+            if platform.state.registration_deployment:
+                tool_answer["deployment_id"] = platform.state.registration_deployment
             answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = tool_answer
             return jsonify(answer)
 
