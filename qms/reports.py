@@ -29,7 +29,14 @@ from bridge.core.people import Person
 from bridge.core.signatures import ElectronicSignature, signatures_of
 from qms import capa as capas
 from qms import compliance, deviations, services
-from qms.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Department, TrainingItem, TrainingItemVersion
+from qms.models import (
+    OPEN_ASSIGNMENT_STATUSES,
+    Assignment,
+    Department,
+    DocumentVersion,
+    TrainingItem,
+    TrainingItemVersion,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +71,14 @@ class Report:
 # -- building ------------------------------------------------------------------------------------
 
 
+def _line(signature: ElectronicSignature) -> str:
+    """The §11.50 manifestation, with the signer's comment when there is one."""
+    line = signature.manifestation()
+    return f"{line} ({signature.comment})" if signature.comment else line
+
+
 def _manifestations(session: Session, record_type: str, record_id: int) -> list[str]:
-    return [s.manifestation() for s in signatures_of(session, record_type, record_id)]
+    return [_line(s) for s in signatures_of(session, record_type, record_id)]
 
 
 def person_transcript(session: Session, person_id: int, *, generated_by: str) -> Report:
@@ -142,12 +155,19 @@ def document_status(session: Session, document_id: int, *, generated_by: str) ->
     """Per version of a document: assigned and trained; each person's current state."""
     data = services.document_training_status(session, document_id)
     document = data["document"]
+    approvals = session.execute(
+        select(DocumentVersion.label, ElectronicSignature)
+        .join(ElectronicSignature, ElectronicSignature.id == DocumentVersion.approval_signature_id)
+        .where(DocumentVersion.document_id == document_id)
+        .order_by(DocumentVersion.seq)
+    ).all()
     return Report(
         key=f"document-training-{document['code']}",
         title=f"Document training status — {document['code']} {document['title']}",
         generated_by=generated_by,
         filters={"document_id": document_id},
         summary=[(f"People {status}", count) for status, count in sorted(data["state_counts"].items())],
+        signatures=[f"{document['code']} {label}: {_line(signature)}" for label, signature in approvals],
         sections=[
             Section(
                 "Versions",
@@ -328,8 +348,7 @@ def capa_training(session: Session, *, capa_id: int | None, status: str | None, 
             }
         )
         rows.extend({**r, "capa": capa.number, "capa_status": capa.status} for r in linkage)
-        if capa_id is not None:
-            signed = [f"{capa.number}: {m}" for m in _manifestations(session, "qms_capa", capa.id)]
+        signed.extend(f"{capa.number}: {m}" for m in _manifestations(session, "qms_capa", capa.id))
     title = "CAPA training linkage" + (f" — {chosen[0].number}" if capa_id is not None else "")
     return Report(
         key=f"capa-training-{chosen[0].number}" if capa_id is not None else "capa-training",
@@ -533,17 +552,45 @@ def audit_trail(
 # -- rendering -----------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    """A cell as text: UTC times, yes/no, JSON for structures, empty for nothing."""
+def _text(value: Any, *, readable: bool = False) -> str:
+    """A cell as text: UTC times, yes/no, empty for nothing; structures as JSON, or as
+    ``key: value`` pairs when ``readable`` (the PDF).
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if readable and isinstance(value, dict):
+        return "; ".join(f"{k}: {_text(v, readable=True) or '∅'}" for k, v in sorted(value.items()))
     if isinstance(value, dict | list | tuple):
         return audit.canonical_json(audit.jsonable(value))
     return str(value)
+
+
+def _column_widths(section: Section, usable: float, regular: str, bold: str, size: float) -> list[float]:
+    """Column widths (points) that keep headings and short codes on one line and give the
+    rest of the page to the columns with long text.
+    """
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    pad = 13.0  # the table's left and right cell padding, and a hair
+    minimum, natural = [], []
+    for key, heading in section.columns:
+        texts = [_text(row.get(key), readable=True) for row in section.rows[:200]]
+        words = [stringWidth(w, bold, size) for w in heading.split()]
+        words += [stringWidth(w, regular, size) for text in texts for w in text.split() if len(w) <= 24]
+        minimum.append(max(words, default=20.0) + pad)
+        longest = max((stringWidth(t, regular, size) for t in texts), default=0.0)
+        natural.append(max(minimum[-1], min(longest, 240.0) + pad))
+    if sum(natural) <= usable:
+        return [usable * n / sum(natural) for n in natural]
+    if sum(minimum) >= usable:
+        return [usable * m / sum(minimum) for m in minimum]
+    spare = usable - sum(minimum)
+    extra = [n - m for n, m in zip(natural, minimum, strict=True)]
+    return [m + spare * e / sum(extra) for m, e in zip(minimum, extra, strict=True)]
 
 
 def _csv_cell(value: Any) -> str:
@@ -716,11 +763,10 @@ def to_pdf(report: Report) -> bytes:
             continue
         data = [[Paragraph(escape(h), head_cell) for _k, h in section.columns]]
         data.extend(
-            [Paragraph(escape(_text(row.get(k))[:2000]), cell) for k, _h in section.columns]
+            [Paragraph(escape(_text(row.get(k), readable=True)[:3000]), cell) for k, _h in section.columns]
             for row in section.rows
         )
-        width = usable / len(section.columns)
-        table = LongTable(data, colWidths=[width] * len(section.columns), repeatRows=1)
+        table = LongTable(data, colWidths=_column_widths(section, usable, regular, bold, 7), repeatRows=1)
         table.setStyle(
             TableStyle(
                 [
