@@ -18,13 +18,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Integer, String, select
+from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge.core.actor import Actor
-from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
+from bridge.core.db import Base, Database, JSONType, UTCDateTime, utcnow
 from bridge.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from bridge.core.uow import UnitOfWork
+from xapi import rawdb
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +118,7 @@ def normalise_scopes(scopes: list[str] | tuple[str, ...] | None) -> list[str]:
     chosen = list(dict.fromkeys(scopes or DEFAULT_SCOPES))
     for scope in chosen:
         if scope not in SCOPES:
-            raise ValidationFailed(f"unknown xAPI scope {scope!r}; one of {', '.join(SCOPES)}",
-                                   field="scope")
+            raise ValidationFailed(f"unknown xAPI scope {scope!r}; one of {', '.join(SCOPES)}", field="scope")
     return chosen
 
 
@@ -149,17 +149,24 @@ def create_credential(
     uow.actor.require("administrator", action="creating an LRS credential")
     name = (name or "").strip()
     if not NAME_RE.match(name):
-        raise ValidationFailed("a credential name is 1-100 letters, digits, space, '.', '_', '@' or '-'",
-                               field="name")
+        raise ValidationFailed(
+            "a credential name is 1-100 letters, digits, space, '.', '_', '@' or '-'", field="name"
+        )
     chosen = normalise_scopes(scopes)
     if uow.session.scalar(select(LrsCredential.id).where(LrsCredential.name == name)):
         raise Conflict(f"an LRS credential named {name!r} already exists", field="name")
     key = key or KEY_PREFIX + secrets.token_hex(10)
     secret = secret or secrets.token_urlsafe(32)
     row = LrsCredential(
-        name=name, key=key, secret_digest=secret_digest(secret, pepper), scopes=chosen,
-        authority={"objectType": "Agent", "name": name,
-                   "account": {"homePage": home_page.rstrip("/") + "/xapi", "name": key}},
+        name=name,
+        key=key,
+        secret_digest=secret_digest(secret, pepper),
+        scopes=chosen,
+        authority={
+            "objectType": "Agent",
+            "name": name,
+            "account": {"homePage": home_page.rstrip("/") + "/xapi", "name": key},
+        },
         created_by=uow.actor.username,
     )
     uow.session.add(row)
@@ -176,8 +183,9 @@ def list_credentials(session: Session) -> list[LrsCredential]:
 def revoke_credential(uow: UnitOfWork, name_or_key: str, reason: str) -> LrsCredential:
     """Revoke a credential at once (by name or key)."""
     uow.actor.require("administrator", action="revoking an LRS credential")
-    row = uow.session.scalar(select(LrsCredential).where(
-        (LrsCredential.name == name_or_key) | (LrsCredential.key == name_or_key)))
+    row = uow.session.scalar(
+        select(LrsCredential).where((LrsCredential.name == name_or_key) | (LrsCredential.key == name_or_key))
+    )
     if row is None:
         raise NotFound(f"no LRS credential named {name_or_key!r}", field="name")
     if row.revoked_at is None:
@@ -207,22 +215,23 @@ def parse_basic(header: str | None) -> tuple[str, str]:
     return key, secret
 
 
-def authenticate(session: Session | Connection, header: str | None, *, pepper: str) -> Principal:
-    """Return the principal of a valid, unrevoked credential.
+def authenticate(db: Database, header: str | None, *, pepper: str) -> Principal:
+    """Return the principal of a valid, unrevoked credential (one indexed read per request).
 
     Raises:
         Unauthorized: Unknown key, wrong secret or revoked credential.
     """
     key, secret = parse_basic(header)
-    row = session.execute(
-        select(LrsCredential.id, LrsCredential.name, LrsCredential.secret_digest, LrsCredential.scopes,
-               LrsCredential.authority, LrsCredential.revoked_at).where(LrsCredential.key == key)
-    ).first()
-    if row is None:
+    rows = rawdb.fetch(
+        db,
+        "SELECT id, name, secret_digest, scopes, authority, revoked_at FROM xapi_credential WHERE key = ?",
+        (key,),
+    )
+    if not rows:
         raise Unauthorized("unknown LRS credential")
-    if not hmac.compare_digest(secret_digest(secret, pepper), row.secret_digest):
+    credential_id, name, digest, scopes, authority, revoked_at = rows[0]
+    if not hmac.compare_digest(secret_digest(secret, pepper), digest):
         raise Unauthorized("wrong secret for this LRS credential")
-    if row.revoked_at is not None:
-        raise Unauthorized(f"LRS credential {row.name} was revoked", code="credential_revoked")
-    return Principal(row.id, row.name, frozenset(row.scopes), row.authority)
-
+    if revoked_at is not None:
+        raise Unauthorized(f"LRS credential {name} was revoked", code="credential_revoked")
+    return Principal(credential_id, name, frozenset(rawdb.as_json(scopes)), rawdb.as_json(authority))

@@ -82,10 +82,9 @@ def principal() -> auth.Principal:
     """
     found = g.get("xapi_principal")
     if found is None:
-        with database().read_sessions() as session:
-            found = auth.authenticate(
-                session, request.headers.get("Authorization"), pepper=current_app.config["SECRET_KEY"]
-            )
+        found = auth.authenticate(
+            database(), request.headers.get("Authorization"), pepper=current_app.config["SECRET_KEY"]
+        )
         g.xapi_principal = found
     return found
 

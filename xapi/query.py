@@ -15,14 +15,15 @@ from typing import Any
 import orjson
 from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import ValidationError
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.core.db import Database
 from bridge.core.errors import NotFound, ValidationFailed
-from xapi import models
+from xapi import models, rawdb
 from xapi.auth import Principal
 from xapi.statements import activity_key, agent_key, registration_key, verb_key
-from xapi.store import DIRECT, ActivityRow, AttachmentRow, StatementIndexRow, StatementRow
+from xapi.store import DIRECT, ActivityRow, AttachmentRow
 
 logger = logging.getLogger(__name__)
 
@@ -237,8 +238,12 @@ class Page:
     attachment_sha2s: list[str]
 
 
+def _mine_only(principal: Principal) -> bool:
+    return not principal.allows("statements/read", "all/read") and principal.allows("statements/read/mine")
+
+
 def find_single(
-    session: Session, query: StatementQuery, principal: Principal
+    db: Database, query: StatementQuery, principal: Principal
 ) -> tuple[str, dt.datetime, list[str]]:
     """The statement asked for by ``statementId`` (not voided) or ``voidedStatementId`` (voided).
 
@@ -246,82 +251,83 @@ def find_single(
         NotFound: No such statement in that state.
     """
     wanted_id = query.statement_id or query.voided_statement_id
-    stmt = select(
-        StatementRow.body,
-        StatementRow.stored,
-        StatementRow.attachment_sha2s,
-        StatementRow.voided,
-        StatementRow.credential_id,
-    ).where(StatementRow.statement_id == wanted_id)
-    row = session.execute(stmt).first()
-    mine_only = not principal.allows("statements/read", "all/read") and principal.allows(
-        "statements/read/mine"
+    rows = rawdb.fetch(
+        db,
+        "SELECT body, stored, attachment_sha2s, voided, credential_id FROM xapi_statement "
+        "WHERE statement_id = ?",
+        (wanted_id,),
     )
-    if row is None or (mine_only and row.credential_id != principal.credential_id):
-        raise NotFound(
-            f"no statement {wanted_id}", field="statementId" if query.statement_id else "voidedStatementId"
-        )
-    if query.statement_id and row.voided:
-        raise NotFound(f"statement {wanted_id} is voided: ask with voidedStatementId", field="statementId")
-    if query.voided_statement_id and not row.voided:
-        raise NotFound(f"statement {wanted_id} is not voided", field="voidedStatementId")
-    return row.body, row.stored, row.attachment_sha2s or []
+    row = rows[0] if rows else None
+    field = "statementId" if query.statement_id else "voidedStatementId"
+    if row is None or (_mine_only(principal) and row[4] != principal.credential_id):
+        raise NotFound(f"no statement {wanted_id}", field=field)
+    body, stored, sha2s, voided, _credential = row
+    if query.statement_id and voided:
+        raise NotFound(f"statement {wanted_id} is voided: ask with voidedStatementId", field=field)
+    if query.voided_statement_id and not voided:
+        raise NotFound(f"statement {wanted_id} is not voided", field=field)
+    return body, rawdb.as_utc(stored), rawdb.as_json(sha2s) or []
 
 
-def find_page(session: Session, query: StatementQuery, principal: Principal) -> Page:
-    """A page of matching statements, newest first unless ``ascending``."""
-    table = StatementRow.__table__
-    index = StatementIndexRow.__table__
-    columns = (table.c.seq, table.c.body, table.c.stored, table.c.attachment_sha2s)
+def find_page(db: Database, query: StatementQuery, principal: Principal) -> Page:
+    """A page of matching statements, newest first unless ``ascending``.
+
+    Each filter joins its precomputed rows on ``(key, seq)``; the first filter's ``seq`` orders
+    the page so the database walks one index backwards and stops after ``limit`` rows.
+    """
     filters = [
         (query.agent, not query.related_agents),
         (query.verb, True),
         (query.activity, not query.related_activities),
         (query.registration, True),
     ]
-    first = None
-    source: Any = table
-    conditions: list[Any] = [table.c.voided == false()]
+    joins: list[str] = []
+    where: list[str] = []
+    params: list[Any] = []
     for key, direct_only in filters:
         if key is None:
             continue
-        alias = index.alias()
-        if first is None:
-            first = alias
-            source = alias.join(table, table.c.seq == alias.c.seq)
-        else:
-            source = source.join(alias, alias.c.seq == table.c.seq)
-        conditions.append(alias.c.key == key)
-        if direct_only:
-            conditions.append(alias.c.relation == DIRECT)
-    order_column = first.c.seq if first is not None else table.c.seq
-    if query.since is not None:
-        conditions.append(table.c.stored > query.since)
-    if query.until is not None:
-        conditions.append(table.c.stored <= query.until)
-    if not principal.allows("statements/read", "all/read") and principal.allows("statements/read/mine"):
-        conditions.append(table.c.credential_id == principal.credential_id)
-    if query.after_seq is not None:
-        conditions.append(
-            order_column > query.after_seq if query.ascending else order_column < query.after_seq
+        alias = f"i{len(joins)}"
+        joins.append(alias)
+        where.append(f"{alias}.key = ?" + (f" AND {alias}.relation = {DIRECT}" if direct_only else ""))
+        params.append(key)
+    if joins:
+        source = f"xapi_statement_index {joins[0]} JOIN xapi_statement s ON s.seq = {joins[0]}.seq" + "".join(
+            f" JOIN xapi_statement_index {alias} ON {alias}.seq = s.seq" for alias in joins[1:]
         )
-    stmt = (
-        select(*columns)
-        .select_from(source)
-        .where(*conditions)
-        .order_by(order_column.asc() if query.ascending else order_column.desc())
-        .limit(query.limit + 1)
+        order = f"{joins[0]}.seq"
+    else:
+        source, order = "xapi_statement s", "s.seq"
+    where.append("s.voided = ?")
+    params.append(False)
+    dialect = db.dialect
+    if query.since is not None:
+        where.append("s.stored > ?")
+        params.append(rawdb.as_bound(dialect, query.since))
+    if query.until is not None:
+        where.append("s.stored <= ?")
+        params.append(rawdb.as_bound(dialect, query.until))
+    if _mine_only(principal):
+        where.append("s.credential_id = ?")
+        params.append(principal.credential_id)
+    if query.after_seq is not None:
+        where.append(f"{order} {'>' if query.ascending else '<'} ?")
+        params.append(query.after_seq)
+    params.append(query.limit + 1)
+    sql = (
+        f"SELECT s.seq, s.body, s.stored, s.attachment_sha2s FROM {source} WHERE {' AND '.join(where)} "  # noqa: S608
+        f"ORDER BY {order} {'ASC' if query.ascending else 'DESC'} LIMIT ?"
     )
-    rows = session.execute(stmt).all()
+    rows = rawdb.fetch(db, sql, params)
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     sha2s: list[str] = []
     for row in rows:
-        for sha2 in row.attachment_sha2s or ():
+        for sha2 in rawdb.as_json(row[3]) or ():
             if sha2 not in sha2s:
                 sha2s.append(sha2)
-    latest = max((row.stored for row in rows), default=None)
-    return Page([row.body for row in rows], rows[-1].seq if rows else None, has_more, latest, sha2s)
+    latest = max((rawdb.as_utc(row[2]) for row in rows), default=None)
+    return Page([row[1] for row in rows], rows[-1][0] if rows else None, has_more, latest, sha2s)
 
 
 def load_attachments(session: Session, sha2s: list[str]) -> list[AttachmentRow]:

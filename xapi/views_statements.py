@@ -196,12 +196,12 @@ def get_statements() -> Any:
     consistent = q.utcnow_iso()
     with database().read_sessions() as session:
         if query.statement_id or query.voided_statement_id:
-            body, stored, sha2s = q.find_single(session, query, who)
+            body, stored, sha2s = q.find_single(database(), query, who)
             rendered = q.render([body], fmt=query.format, v2=v2, session=session, languages=_languages())[0]
             attachments = q.load_attachments(session, sha2s) if query.attachments else []
             last_modified = stored
         else:
-            page = q.find_page(session, query, who)
+            page = q.find_page(database(), query, who)
             bodies = q.render(page.bodies, fmt=query.format, v2=v2, session=session, languages=_languages())
             more = ""
             if page.has_more and page.last_seq is not None:

@@ -1,0 +1,74 @@
+"""Plain DB-API access for the record store's hot paths.
+
+Authenticating a credential and reading a page of statements are single indexed queries; through
+SQLAlchemy's connection and compilation layers they cost ten to thirty times what the database
+does. These helpers run hand-written SQL (``?`` placeholders, rewritten for psycopg) on a pooled
+raw connection. Writes keep going through the unit of work, whose transaction they share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bridge.core.db import Database
+
+logger = logging.getLogger(__name__)
+
+
+def _sql(dialect: str, sql: str) -> str:
+    return sql.replace("?", "%s") if dialect == "postgresql" else sql
+
+
+def fetch(db: Database, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run a read-only query on a pooled connection and return every row."""
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(_sql(db.dialect, sql), tuple(params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+    finally:
+        raw.close()  # back to the pool, which rolls back the read
+
+
+def fetch_in(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run a query on the transaction of ``conn`` and return every row."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_sql(conn.dialect.name, sql), tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+def as_utc(value: Any) -> dt.datetime:
+    """A timestamp column as an aware UTC datetime (SQLite returns SQLAlchemy's text form)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def as_bound(dialect: str, value: dt.datetime) -> Any:
+    """A timestamp as a query parameter for ``dialect`` (SQLite compares SQLAlchemy's text form)."""
+    value = value.astimezone(dt.UTC)
+    if dialect == "postgresql":
+        return value
+    return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def as_json(value: Any) -> Any:
+    """A JSON column's value (text on SQLite, decoded already by psycopg)."""
+    if isinstance(value, str | bytes):
+        import orjson
+
+        return orjson.loads(value)
+    return value
