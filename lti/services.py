@@ -586,6 +586,9 @@ def deep_link_settings(launch: LtiLaunch) -> dict[str, t.Any]:
     settings = launch.claims.get(DL_SETTINGS_CLAIM)
     if not isinstance(settings, dict) or not settings.get("deep_link_return_url"):
         raise ValidationFailed("the deep-linking request has no return URL", field="deep_link_return_url")
+    if not _URL_RE.match(str(settings["deep_link_return_url"])):
+        # The response is posted there from our origin: only http(s), never javascript: or data:.
+        raise ValidationFailed("the deep-linking return URL must be http(s)", field="deep_link_return_url")
     return settings
 
 

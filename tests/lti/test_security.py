@@ -255,3 +255,22 @@ def test_login_initiation_refusals(lms, db, overrides, status, check, method):
                                 **({"data": params} if method == "post" else {"params": params}),
                                 allow_redirects=False, timeout=30)
     assert_refused(lms, db, response, status, check, before)
+
+
+def test_deep_link_return_url_must_be_http(lms, db):
+    """A registered platform cannot make the tool post its response to a javascript: URL."""
+    from tests.lti.platform import INSTRUCTOR
+
+    login = initiate(lms.platform.base, lms.tool_base, login_params(lms, login_hint="2"))
+    claims = base_claims(lms, login, sub="2", **{
+        CLAIM + "roles": [INSTRUCTOR], CLAIM + "message_type": "LtiDeepLinkingRequest",
+        CLAIM + "resource_link": None,
+        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": {
+            "deep_link_return_url": "javascript:alert(document.domain)",
+            "accept_types": ["ltiResourceLink"], "accept_presentation_document_targets": ["iframe"]}})
+    token = sign(claims, lms.platform.private_pem, platform_kid(lms.platform))
+    response = post_launch(lms, token, login.state)
+    assert response.status_code == 303
+    page = requests.get(lms.tool_base + response.headers["Location"])
+    assert page.status_code == 400 and "must be http(s)" in page.text
+    assert "javascript:alert" not in page.text
