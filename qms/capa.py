@@ -161,59 +161,71 @@ def list_capas(session: Session, *, status: str | None = None) -> list[Capa]:
     return list(session.scalars(query))
 
 
-def _final_assignment(session: Session, assignment: Assignment) -> Assignment:
-    """Follow supersession to the assignment that now carries the obligation."""
-    seen = {assignment.id}
-    while assignment.status == "superseded" and assignment.superseded_by_id:
-        successor = session.get(Assignment, assignment.superseded_by_id)
-        if successor is None or successor.id in seen:
-            break
-        seen.add(successor.id)
-        assignment = successor
-    return assignment
+def _current_assignments(session: Session, assignment_ids: list[int]) -> dict[int, Assignment]:
+    """Map each assignment id to the assignment that now carries its obligation.
+
+    A superseded assignment is followed to its successor (set-based, one query per step of
+    supersession): the person must then train on the newer version.
+    """
+    loaded: dict[int, Assignment] = {}
+    queried: set[int] = set()
+    frontier = set(assignment_ids)
+    while frontier:
+        for chunk in compliance._chunks(sorted(frontier)):
+            loaded.update(
+                (a.id, a) for a in session.scalars(select(Assignment).where(Assignment.id.in_(chunk)))
+            )
+        queried |= frontier
+        frontier = {
+            a.superseded_by_id for a in loaded.values() if a.status == "superseded" and a.superseded_by_id
+        } - queried
+    current: dict[int, Assignment] = {}
+    for assignment_id in assignment_ids:
+        assignment, seen = loaded[assignment_id], {assignment_id}
+        while assignment.status == "superseded" and assignment.superseded_by_id in loaded:
+            if assignment.superseded_by_id in seen:
+                break
+            seen.add(assignment.superseded_by_id)
+            assignment = loaded[assignment.superseded_by_id]
+        current[assignment_id] = assignment
+    return current
 
 
 def training_linkage(session: Session, capa: Capa) -> list[dict[str, Any]]:
-    """Every assignment the CAPA's training actions rely on, with its current state.
-
-    A superseded assignment is followed to its successor: the person must then train on
-    the newer version for the CAPA's training to be complete.
-    """
+    """Every assignment the CAPA's training actions rely on, with its current state."""
     links = [(action, link) for action in capa.actions if action.kind == "training" for link in action.links]
     if not links:
         return []
+    current = _current_assignments(session, [link.assignment_id for _a, link in links])
+    people = sorted({a.person_id for a in current.values()})
+    names = dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(people))).all())
+    version_ids = sorted({a.item_version_id for a in current.values()})
+    versions = {
+        v.id: v
+        for v in session.scalars(select(TrainingItemVersion).where(TrainingItemVersion.id.in_(version_ids)))
+    }
     rows = []
-    names = dict(
-        session.execute(
-            select(Person.id, Person.display_name)
-            .join(Assignment, Assignment.person_id == Person.id)
-            .where(Assignment.id.in_([link.assignment_id for _a, link in links]))
-        ).all()
-    )
     for action, link in links:
-        original = session.get(Assignment, link.assignment_id)
-        assert original is not None  # foreign key
-        current = _final_assignment(session, original)
-        version = session.get(TrainingItemVersion, current.item_version_id)
-        assert version is not None
+        assignment = current[link.assignment_id]
+        version = versions[assignment.item_version_id]
         rows.append(
             {
                 "action_id": action.id,
                 "action_seq": action.seq,
-                "assignment_id": current.id,
-                "linked_assignment_id": original.id,
+                "assignment_id": assignment.id,
+                "linked_assignment_id": link.assignment_id,
                 "created_by_action": link.created_by_action,
-                "person_id": current.person_id,
-                "person": names.get(current.person_id) or get_person(session, current.person_id).display_name,
-                "training_item_id": current.training_item_id,
+                "person_id": assignment.person_id,
+                "person": names.get(assignment.person_id),
+                "training_item_id": assignment.training_item_id,
                 "item": version.item.code,
                 "item_version_id": version.id,
                 "version": version.label,
-                "status": current.status,
-                "due_at": current.due_at,
-                "completion_id": current.completion_id,
-                "closed_at": current.closed_at,
-                "open": current.status in OPEN_ASSIGNMENT_STATUSES,
+                "status": assignment.status,
+                "due_at": assignment.due_at,
+                "completion_id": assignment.completion_id,
+                "closed_at": assignment.closed_at,
+                "open": assignment.status in OPEN_ASSIGNMENT_STATUSES,
             }
         )
     rows.sort(key=lambda r: (r["action_seq"], r["person"] or "", r["item"]))
@@ -261,7 +273,14 @@ def capa_content(capa: Capa) -> dict[str, Any]:
 # -- changes --------------------------------------------------------------------------------------
 
 
+# Arbitrary key of the PostgreSQL advisory lock that serialises numbering (SQLite writers
+# are serialised already by BEGIN IMMEDIATE).
+_NUMBERING_LOCK_KEY = 7_465_432_101
+
+
 def _next_number(session: Session) -> str:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_NUMBERING_LOCK_KEY)))
     count = session.scalar(select(func.count()).select_from(Capa)) or 0
     return f"CAPA-{utcnow().year}-{count + 1:04d}"
 
@@ -766,3 +785,93 @@ def cancel_capa(
         compliance.refresh_states(session, person_ids=sorted(touched), now=now)
     session.flush()
     return capa
+
+
+# -- demo ------------------------------------------------------------------------------------------
+
+
+def load_demo(uow: UnitOfWork) -> None:
+    """Add a deviation with a recorded training adequacy assessment and the CAPA it raised,
+    whose training action leaves open assignments, to the demo plant.
+
+    Runs after :func:`qms.demo_plant.load` (it needs its SOPs, job functions and people).
+    """
+    import time
+
+    from bridge.core import accounts
+    from qms import deviations as devs
+    from qms.demo_plant import DEMO_PASSWORD, acting_as
+    from qms.models import Document
+
+    session = uow.session
+    sop001 = session.scalar(select(Document).where(Document.code == "SOP-001"))
+    sop020 = session.scalar(select(Document).where(Document.code == "SOP-020"))
+    operator = session.scalar(select(JobFunction).where(JobFunction.code == "OPERATOR"))
+    if sop001 is None or sop020 is None or operator is None:
+        logger.warning("the qms demo plant is not loaded: no CAPA or deviation demo")
+        return
+    in_force = compliance.effective_version(session, documents.item_of_document(session, sop001.id).id)
+    # The demo SOPs become effective a moment after they are approved; a deviation is
+    # recorded at or after that moment so that its assessment meets the version in force.
+    if in_force is not None and in_force.effective_since is not None:
+        wait = (in_force.effective_since - utcnow()).total_seconds()
+        if 0 < wait < 5:
+            time.sleep(wait + 0.01)
+    op1 = accounts.get_user(session, "operator1").person_id
+    op2 = accounts.get_user(session, "operator2").person_id
+    with acting_as(uow, "qa.author"):
+        deviation = devs.create_deviation(
+            uow,
+            title="Gowning step skipped before entering grade C",
+            description="Operator entered the granulation suite without the second pair of gloves.",
+            classification="major",
+            occurred_at=utcnow(),
+            discovered_at=None,
+            person_ids=[op1, op2],
+            document_ids=[sop001.id],
+        )
+        devs.start_investigation(uow, deviation.id)
+    with acting_as(uow, "qa.approver"):
+        devs.record_assessment(
+            uow,
+            deviation.id,
+            conclusion="inadequate",
+            rationale="Omar Operator had not signed SOP-001 when the deviation occurred.",
+            username="qa.approver",
+            password=DEMO_PASSWORD,
+            lockout_threshold=5,
+        )
+    with acting_as(uow, "qa.author"):
+        capa = create_capa(
+            uow,
+            title="Retrain operators on gowning and raw-material sampling",
+            description="Raised from the gowning deviation.",
+            source="deviation",
+            source_reference=None,
+            owner_person_id=accounts.get_user(session, "supervisor").person_id,
+            due_at=utcnow() + dt.timedelta(days=45),
+            deviation_id=deviation.id,
+        )
+        start_investigation(uow, capa.id)
+        record_root_cause(
+            uow, capa.id, root_cause="Operators start on the line before their training is signed."
+        )
+        add_action(
+            uow,
+            capa.id,
+            kind="preventive",
+            description="Line access badge granted only once the gowning SOP is signed.",
+            due_at=utcnow() + dt.timedelta(days=30),
+        )
+        add_action(
+            uow,
+            capa.id,
+            kind="training",
+            description="Every operator trains on raw-material sampling (SOP-020).",
+            due_at=utcnow() + dt.timedelta(days=21),
+            training_item_ids=[documents.item_of_document(session, sop020.id).id],
+            job_function_ids=[operator.id],
+        )
+    with acting_as(uow, "qa.approver"):
+        approve_plan(uow, capa.id, username="qa.approver", password=DEMO_PASSWORD, lockout_threshold=5)
+    logger.info("qms demo: deviation %s and %s loaded", deviation.number, capa.number)

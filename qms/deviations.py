@@ -269,7 +269,14 @@ def assessment_content(assessment: TrainingAdequacyAssessment, deviation_number:
 # -- changes --------------------------------------------------------------------------------------
 
 
+# Arbitrary key of the PostgreSQL advisory lock that serialises numbering (SQLite writers
+# are serialised already by BEGIN IMMEDIATE).
+_NUMBERING_LOCK_KEY = 7_465_432_102
+
+
 def _next_number(session: Session) -> str:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_NUMBERING_LOCK_KEY)))
     count = session.scalar(select(func.count()).select_from(Deviation)) or 0
     return f"DEV-{utcnow().year}-{count + 1:04d}"
 

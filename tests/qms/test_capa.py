@@ -407,3 +407,59 @@ def test_openapi_describes_every_capa_endpoint(plant):
         operation = spec["paths"][f"/api/v1{path}"][method]
         assert operation["summary"] and "403" in operation["responses"]
     assert "CapaActionCreate" in spec["components"]["schemas"]
+
+
+def test_linkage_follows_a_superseded_assignment_to_its_successor(plant):
+    p = small_plant(plant)
+    plant.post(
+        "/requirements",
+        "author",
+        {"scope": "job_function", "scope_id": p["op"], "training_item_id": p["item"]},
+        expect=201,
+    )
+    capa = open_capa(plant)
+    to_investigation(plant, capa["id"])
+    plant.post(
+        f"/capas/{capa['id']}/actions",
+        "author",
+        {
+            "kind": "training",
+            "description": "retrain Ann",
+            "due_at": future(9),
+            "training_item_ids": [p["item"]],
+            "person_ids": [plant.people["ann"]],
+        },
+        expect=201,
+    )
+    before = plant.get(f"/capas/{capa['id']}")["training"]
+    assert [(r["version"], r["created_by_action"]) for r in before] == [("1.0", False)]
+    # A major revision supersedes Ann's assignment on 1.0: the CAPA now waits for 2.0.
+    plant.publish(p["doc"]["id"], "2.0", "major")
+    after = plant.get(f"/capas/{capa['id']}")["training"]
+    assert [(r["version"], r["status"], r["linked_assignment_id"]) for r in after] == [
+        ("2.0", "open", before[0]["assignment_id"])
+    ]
+    assert after[0]["assignment_id"] != before[0]["assignment_id"]
+    plant.post(f"/assignments/{after[0]['assignment_id']}/sign", "ann", plant.sign("ann"), expect=201)
+    assert plant.get(f"/capas/{capa['id']}")["open_training"] == 0
+
+
+def test_concurrent_creations_get_distinct_numbers(plant, app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    small_plant(plant)
+    body = {
+        "title": "parallel",
+        "source": "trend",
+        "owner_person_id": plant.people["supervisor"],
+        "due_at": future(9),
+    }
+
+    def create(_n: int) -> tuple[int, str]:
+        response = app.test_client().post("/api/v1/capas", json=body, headers=plant.headers["author"])
+        return response.status_code, response.json.get("number", response.get_data(as_text=True))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(create, range(8)))
+    assert {status for status, _ in results} == {201}, results
+    assert len({number for _, number in results}) == 8
