@@ -20,17 +20,18 @@ from bridge.core.db import Database
 logger = logging.getLogger(__name__)
 
 
-def _sql(dialect: str, sql: str) -> str:
-    return sql.replace("?", "%s") if dialect == "postgresql" else sql
+def sql(dialect: str, text: str) -> str:
+    """``text`` with its ``?`` placeholders in the style of ``dialect``'s driver."""
+    return text.replace("?", "%s") if dialect == "postgresql" else text
 
 
-def fetch(db: Database, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+def fetch(db: Database, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Run a read-only query on a pooled connection and return every row."""
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute(_sql(db.dialect, sql), tuple(params))
+            cursor.execute(sql(db.dialect, query), tuple(params))
             return list(cursor.fetchall())
         finally:
             cursor.close()
@@ -38,11 +39,11 @@ def fetch(db: Database, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any,
         raw.close()  # back to the pool, which rolls back the read
 
 
-def fetch_in(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+def fetch_in(conn: Connection, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Run a query on the transaction of ``conn`` and return every row."""
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(_sql(conn.dialect.name, sql), tuple(params))
+        cursor.execute(sql(conn.dialect.name, query), tuple(params))
         return list(cursor.fetchall())
     finally:
         cursor.close()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,12 +27,11 @@ from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, ValidationFailed
 from bridge.core.events import DomainEvent
 from bridge.core.uow import UnitOfWork
-from xapi import models
+from xapi import models, rawdb
 from xapi.auth import Principal
 from xapi.store import (
     DIRECT,
     RELATED,
-    ActivityRow,
     AttachmentRow,
     StatementIndexRow,
     StatementRow,
@@ -70,6 +69,7 @@ class AttachmentPart:
 
 
 # -- identities and filter rows ------------------------------------------------------------------
+
 
 def agent_identity(agent: dict[str, Any]) -> str | None:
     """The identity string of an agent or identified group (objectType + IFI), or ``None``."""
@@ -171,6 +171,7 @@ def filter_rows(statement: dict[str, Any]) -> dict[str, int]:
 
 # -- normalisation and comparison -------------------------------------------------------------------
 
+
 def _normalise_context_activities(context: dict[str, Any] | None) -> None:
     # A single activity stands for a list of one; it is stored (and returned) as a list.
     if not context or not isinstance(context.get("contextActivities"), dict):
@@ -238,6 +239,7 @@ def same_statement(stored: dict[str, Any], incoming: dict[str, Any]) -> bool:
 
 # -- signatures -------------------------------------------------------------------------------------
 
+
 def verify_signature(statement: dict[str, Any], jws_bytes: bytes, index: int) -> None:
     """Check a signed statement's JWS as the spec asks (Data 2.6).
 
@@ -258,12 +260,16 @@ def verify_signature(statement: dict[str, Any], jws_bytes: bytes, index: int) ->
         token.deserialize(jws_bytes.decode("ascii").strip())
         header = token.jose_header
     except (JWException, ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"{where}: the signature attachment is not a JWS ({exc})",
-                               field=where, code="invalid_signature") from exc
+        raise ValidationFailed(
+            f"{where}: the signature attachment is not a JWS ({exc})", field=where, code="invalid_signature"
+        ) from exc
     alg = header.get("alg")
     if alg not in ("RS256", "RS384", "RS512"):
-        raise ValidationFailed(f"{where}: JWS algorithm {alg!r} is not allowed; use RS256, RS384 or RS512",
-                               field=where, code="invalid_signature")
+        raise ValidationFailed(
+            f"{where}: JWS algorithm {alg!r} is not allowed; use RS256, RS384 or RS512",
+            field=where,
+            code="invalid_signature",
+        )
     if header.get("x5c"):
         from cryptography import x509
 
@@ -272,27 +278,38 @@ def verify_signature(statement: dict[str, Any], jws_bytes: bytes, index: int) ->
             key = jwk.JWK.from_pyca(cert.public_key())
             token.verify(key, alg=alg)
         except Exception as exc:  # any failure to verify is a refusal
-            raise ValidationFailed(f"{where}: the JWS does not verify with its x5c certificate",
-                                   field=where, code="invalid_signature") from exc
+            raise ValidationFailed(
+                f"{where}: the JWS does not verify with its x5c certificate",
+                field=where,
+                code="invalid_signature",
+            ) from exc
     try:
         payload_b64 = jws_bytes.decode("ascii").strip().split(".")[1]
         payload = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
     except (ValueError, IndexError) as exc:
-        raise ValidationFailed(f"{where}: the JWS payload is not JSON", field=where,
-                               code="invalid_signature") from exc
+        raise ValidationFailed(
+            f"{where}: the JWS payload is not JSON", field=where, code="invalid_signature"
+        ) from exc
     if not isinstance(payload, dict):
-        raise ValidationFailed(f"{where}: the JWS payload is not a statement", field=where,
-                               code="invalid_signature")
+        raise ValidationFailed(
+            f"{where}: the JWS payload is not a statement", field=where, code="invalid_signature"
+        )
     signed = {k: v for k, v in payload.items() if k != "attachments"}
     sent = {k: v for k, v in statement.items() if k != "attachments"}
     try:
-        matches = same_statement(signed, sent) if "id" not in signed or signed.get("id") == sent.get(
-            "id") else False
+        matches = (
+            same_statement(signed, sent)
+            if "id" not in signed or signed.get("id") == sent.get("id")
+            else False
+        )
     except Exception:
         matches = False
     if not matches:
-        raise ValidationFailed(f"{where}: the JWS payload differs from the statement it signs",
-                               field=where, code="invalid_signature")
+        raise ValidationFailed(
+            f"{where}: the JWS payload differs from the statement it signs",
+            field=where,
+            code="invalid_signature",
+        )
 
 
 # -- canonical activities -----------------------------------------------------------------------------
@@ -368,28 +385,65 @@ def upsert_activities(
     if not wanted:
         return []
     ordered = sorted(wanted)
-    _insert_ignore(session, ActivityRow.__table__,
-                   [{"key": k, "activity_id": wanted[k][0], "definition": None, "updated_at": now}
-                    for k in ordered], ["key"])
-    query = select(ActivityRow.key, ActivityRow.definition).where(ActivityRow.key.in_(ordered)).order_by(
-        ActivityRow.key)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    current_defs = {row.key: row.definition for row in session.connection().execute(query)}
-    changes = []
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    marks = ", ".join("?" * len(ordered))
+    # Existing rows are locked in key order, new rows inserted in key order: concurrent batches
+    # naming the same activities queue behind each other instead of deadlocking.
+    current_defs = {
+        key: rawdb.as_json(definition)
+        for key, definition in rawdb.fetch_in(
+            conn,
+            f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks}) ORDER BY key"  # noqa: S608
+            + (" FOR UPDATE" if postgres else ""),
+            ordered,
+        )
+    }
+    stamp = rawdb.as_bound(conn.dialect.name, now)
+    inserts, updates = [], []
     seen: list[tuple[str, dict[str, Any] | None]] = []
     for key in ordered:
         current = current_defs.get(key)
         merged = current
         for definition in wanted[key][1]:
             merged = merge_definition(merged, definition)
-        if merged != current:
-            changes.append({"k": key, "definition": merged, "updated_at": now})
+        value = _json_param(postgres, merged)
+        if key not in current_defs:
+            inserts.append((key, wanted[key][0], value, stamp))
+        elif merged != current:
+            updates.append((value, stamp, key))
         seen.append((key, merged))
-    if changes:
-        table = ActivityRow.__table__
-        session.connection().execute(update(table).where(table.c.key == bindparam("k")), changes)
+    cursor = conn.connection.cursor()
+    try:
+        if inserts:
+            cursor.executemany(
+                rawdb.sql(
+                    conn.dialect.name,
+                    "INSERT INTO xapi_activity (key, activity_id, definition, "
+                    "updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                ),
+                inserts,
+            )
+        if updates:
+            cursor.executemany(
+                rawdb.sql(
+                    conn.dialect.name, "UPDATE xapi_activity SET definition = ?, updated_at = ? WHERE key = ?"
+                ),
+                updates,
+            )
+    finally:
+        cursor.close()
     return seen
+
+
+def _json_param(postgres: bool, value: Any) -> Any:
+    if value is None:
+        return None
+    if postgres:
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(value)
+    return orjson.dumps(value).decode()
 
 
 def remember_activity(key: str, definition: dict[str, Any] | None) -> None:
@@ -401,6 +455,7 @@ def remember_activity(key: str, definition: dict[str, Any] | None) -> None:
 
 
 # -- storing ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Prepared:
@@ -475,22 +530,31 @@ def prepare_statements(
     used_parts: set[str] = set()
     for index, raw in enumerate(statements):
         if not isinstance(raw, dict):
-            raise ValidationFailed(f"statements[{index}]: a statement must be a JSON object",
-                                   field=f"statements[{index}]", code="invalid_statement")
+            raise ValidationFailed(
+                f"statements[{index}]: a statement must be a JSON object",
+                field=f"statements[{index}]",
+                code="invalid_statement",
+            )
         model = models.validate_statement(raw, v2=v2, index=None if put_id else index)
         statement = dict(raw)
         if put_id is not None:
             if "id" in statement and statement["id"].lower() != put_id.lower():
-                raise ValidationFailed("the statement id differs from the statementId parameter",
-                                       field="statementId", code="id_mismatch")
+                raise ValidationFailed(
+                    "the statement id differs from the statementId parameter",
+                    field="statementId",
+                    code="id_mismatch",
+                )
             statement["id"] = put_id
         client_id = "id" in statement
         statement.setdefault("id", models.new_uuid())
         statement_id = statement["id"].lower()
         statement["id"] = statement_id
         if statement_id in seen_ids:
-            raise ValidationFailed(f"statements[{index}].id: {statement_id} appears twice in the batch",
-                                   field=f"statements[{index}].id", code="duplicate_id")
+            raise ValidationFailed(
+                f"statements[{index}].id: {statement_id} appears twice in the batch",
+                field=f"statements[{index}].id",
+                code="duplicate_id",
+            )
         seen_ids.add(statement_id)
         normalise(statement)
         sha2s = []
@@ -499,7 +563,9 @@ def prepare_statements(
                 raise ValidationFailed(
                     f"statements[{index}].attachments: no multipart part carries the attachment with "
                     f"sha2 {attachment.sha2} (and it has no fileUrl)",
-                    field=f"statements[{index}].attachments", code="attachment_missing")
+                    field=f"statements[{index}].attachments",
+                    code="attachment_missing",
+                )
             if attachment.sha2 in attachments:
                 used_parts.add(attachment.sha2)
                 sha2s.append(attachment.sha2)
@@ -507,21 +573,28 @@ def prepare_statements(
                 if attachment.contentType != "application/octet-stream":
                     raise ValidationFailed(
                         f"statements[{index}].attachments: a signature attachment must have contentType "
-                        "application/octet-stream", field=f"statements[{index}].attachments",
-                        code="invalid_signature")
+                        "application/octet-stream",
+                        field=f"statements[{index}].attachments",
+                        code="invalid_signature",
+                    )
                 part = attachments.get(attachment.sha2)
                 if part is None:
-                    raise ValidationFailed(f"statements[{index}].attachments: the signature must be sent "
-                                           "as a multipart part", field=f"statements[{index}].attachments",
-                                           code="invalid_signature")
+                    raise ValidationFailed(
+                        f"statements[{index}].attachments: the signature must be sent as a multipart part",
+                        field=f"statements[{index}].attachments",
+                        code="invalid_signature",
+                    )
                 verify_signature(raw, part.content, index)
         voids = model.object.id.lower() if model.verb.id == models.VOIDED_VERB else None
         statement["authority"] = principal.authority
         prepared.append(_Prepared(statement, statement_id, voids, client_id, sha2s, filter_rows(statement)))
     unused = set(attachments) - used_parts
     if unused:
-        raise ValidationFailed(f"multipart part(s) {', '.join(sorted(unused))} match no attachment of the "
-                               "statements", field="attachments", code="attachment_unused")
+        raise ValidationFailed(
+            f"multipart part(s) {', '.join(sorted(unused))} match no attachment of the statements",
+            field="attachments",
+            code="attachment_unused",
+        )
     return PreparedBatch(prepared, attachments, used_parts)
 
 
@@ -549,21 +622,31 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         if body is None:
             fresh.append(item)
         elif not same_statement(orjson.loads(body), item.statement):
-            raise Conflict(f"statement {item.statement_id} already exists with different content; "
-                           "statements are immutable", field="id", code="statement_conflict")
+            raise Conflict(
+                f"statement {item.statement_id} already exists with different content; "
+                "statements are immutable",
+                field="id",
+                code="statement_conflict",
+            )
 
     # Voiding: the target may be missing, but must not itself be a voiding statement.
     targets = {item.voids for item in fresh if item.voids}
     voiding_targets: set[str] = set()
     if targets:
-        voiding_targets = set(conn.scalars(select(_ST.c.statement_id).where(
-            _ST.c.statement_id.in_(targets), _ST.c.voids.is_not(None))))
+        voiding_targets = set(
+            conn.scalars(
+                select(_ST.c.statement_id).where(_ST.c.statement_id.in_(targets), _ST.c.voids.is_not(None))
+            )
+        )
         voiding_targets |= {item.statement_id for item in fresh if item.voids} & targets
     for item in fresh:
         if item.voids and item.voids in voiding_targets:
-            raise ValidationFailed(f"statement {item.statement_id} voids {item.voids}, which is itself a "
-                                   "voiding statement: voiding statements cannot be voided",
-                                   field="object.id", code="void_of_voiding")
+            raise ValidationFailed(
+                f"statement {item.statement_id} voids {item.voids}, which is itself a "
+                "voiding statement: voiding statements cannot be voided",
+                field="object.id",
+                code="void_of_voiding",
+            )
     if not fresh:
         return [item.statement_id for item in prepared]
 
@@ -576,23 +659,34 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         statement["stored"] = stored
         statement.setdefault("timestamp", stored)
         statement.setdefault("version", version_default)
-        statement_rows.append({
-            "statement_id": item.statement_id, "stored": now, "voided": False, "voids": item.voids,
-            "credential_id": principal.credential_id, "version": statement["version"],
-            "body": orjson.dumps(statement).decode(), "attachment_sha2s": item.attachment_sha2s or None,
-        })
+        statement_rows.append(
+            {
+                "statement_id": item.statement_id,
+                "stored": now,
+                "voided": False,
+                "voids": item.voids,
+                "credential_id": principal.credential_id,
+                "version": statement["version"],
+                "body": orjson.dumps(statement).decode(),
+                "attachment_sha2s": item.attachment_sha2s or None,
+            }
+        )
     seqs = _bulk_insert_statements(conn, statement_rows)
 
     # Targets of StatementRefs lend their filter rows (a statement about a statement matches
     # the filters its target matches).
-    ref_targets = {item.statement["object"]["id"].lower() for item in fresh
-                   if item.statement["object"].get("objectType") == "StatementRef"}
+    ref_targets = {
+        item.statement["object"]["id"].lower()
+        for item in fresh
+        if item.statement["object"].get("objectType") == "StatementRef"
+    }
     lent: dict[str, dict[str, int]] = {}
     if ref_targets:
         rows = conn.execute(
             select(_ST.c.statement_id, _IX.c.key, _IX.c.relation)
             .join(_IX, _IX.c.seq == _ST.c.seq)
-            .where(_ST.c.statement_id.in_(ref_targets)))
+            .where(_ST.c.statement_id.in_(ref_targets))
+        )
         for row in rows:
             lent.setdefault(row.statement_id, {})[row.key] = row.relation
     index_rows = []
@@ -607,22 +701,36 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
     _bulk_insert_index(conn, index_rows)
 
     if targets:
-        conn.execute(update(_ST).where(_ST.c.statement_id.in_(targets), _ST.c.voids.is_(None))
-                     .values(voided=True))
+        conn.execute(
+            update(_ST).where(_ST.c.statement_id.in_(targets), _ST.c.voids.is_(None)).values(voided=True)
+        )
     # A voiding statement may arrive before its target: the target is voided on arrival.
     fresh_ids = [item.statement_id for item in fresh]
     chosen_fresh = [item.statement_id for item in fresh if item.client_id]
     if chosen_fresh:
         late = set(conn.scalars(select(_ST.c.voids).where(_ST.c.voids.in_(chosen_fresh))))
         if late:
-            conn.execute(update(_ST).where(_ST.c.statement_id.in_(late), _ST.c.voids.is_(None))
-                         .values(voided=True))
+            conn.execute(
+                update(_ST).where(_ST.c.statement_id.in_(late), _ST.c.voids.is_(None)).values(voided=True)
+            )
 
     if attachments:
         parts = [attachments[sha2] for sha2 in sorted(used_parts)]
-        _insert_ignore(session, AttachmentRow.__table__,
-                       [{"sha2": p.sha2, "content_type": p.content_type, "length": len(p.content),
-                         "content": p.content, "created_at": now} for p in parts], ["sha2"])
+        _insert_ignore(
+            session,
+            AttachmentRow.__table__,
+            [
+                {
+                    "sha2": p.sha2,
+                    "content_type": p.content_type,
+                    "length": len(p.content),
+                    "content": p.content,
+                    "created_at": now,
+                }
+                for p in parts
+            ],
+            ["sha2"],
+        )
 
     if principal.allows("define", "statements/write"):
         definitions: dict[str, list[dict[str, Any]]] = {}
@@ -660,8 +768,10 @@ def _bulk_insert_statements(conn: Connection, rows: list[dict[str, Any]]) -> dic
     cursor = conn.connection.cursor()
     try:
         if dialect == "postgresql":
-            cursor.execute("SELECT nextval(pg_get_serial_sequence('xapi_statement', 'seq')) "
-                           "FROM generate_series(1, %s)", (len(rows),))
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('xapi_statement', 'seq')) FROM generate_series(1, %s)",
+                (len(rows),),
+            )
             seqs = sorted(row[0] for row in cursor.fetchall())
         else:
             cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM xapi_statement")
@@ -674,14 +784,34 @@ def _bulk_insert_statements(conn: Connection, rows: list[dict[str, Any]]) -> dic
             if dialect == "postgresql":
                 from psycopg.types.json import Jsonb
 
-                values.append((seq, row["statement_id"], stored, row["voided"], row["voids"],
-                               row["credential_id"], row["version"], row["body"],
-                               Jsonb(sha2s) if sha2s is not None else None))
+                values.append(
+                    (
+                        seq,
+                        row["statement_id"],
+                        stored,
+                        row["voided"],
+                        row["voids"],
+                        row["credential_id"],
+                        row["version"],
+                        row["body"],
+                        Jsonb(sha2s) if sha2s is not None else None,
+                    )
+                )
             else:
                 # The text form SQLAlchemy's SQLite DateTime reads back (naive UTC).
-                values.append((seq, row["statement_id"], stored.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                               int(row["voided"]), row["voids"], row["credential_id"], row["version"],
-                               row["body"], json.dumps(sha2s) if sha2s is not None else None))
+                values.append(
+                    (
+                        seq,
+                        row["statement_id"],
+                        stored.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                        int(row["voided"]),
+                        row["voids"],
+                        row["credential_id"],
+                        row["version"],
+                        row["body"],
+                        json.dumps(sha2s) if sha2s is not None else None,
+                    )
+                )
         cursor.executemany(_INSERT_STATEMENT[dialect == "postgresql"], values)
     finally:
         cursor.close()
@@ -692,8 +822,10 @@ def _bulk_insert_index(conn: Connection, rows: list[dict[str, Any]]) -> None:
     dialect = conn.dialect.name
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(_INSERT_INDEX[dialect == "postgresql"],
-                           [(row["key"], row["seq"], row["relation"]) for row in rows])
+        cursor.executemany(
+            _INSERT_INDEX[dialect == "postgresql"],
+            [(row["key"], row["seq"], row["relation"]) for row in rows],
+        )
     finally:
         cursor.close()
 
