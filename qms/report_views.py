@@ -63,6 +63,7 @@ class AuditTrailQuery(FormatQuery):
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
     limit: int = Field(default=1000, ge=1, le=reports.AUDIT_TRAIL_MAX_ROWS)
+    verify: bool = Field(default=False, description="recompute the whole hash chain and state its integrity")
 
 
 def _format(asked: str | None) -> str:
@@ -228,6 +229,7 @@ def audit_trail_report(query: AuditTrailQuery) -> Response:
                 since=query.since,
                 until=query.until,
                 limit=query.limit,
+                verify=query.verify,
                 generated_by=_generated_by(),
             ),
             query.format,

@@ -484,8 +484,11 @@ def audit_trail(
     until: dt.datetime | None,
     limit: int,
     generated_by: str,
+    verify: bool = False,
 ) -> Report:
-    """Audit rows filtered by record and time, oldest first (at most ``limit``)."""
+    """Audit rows filtered by record and time, oldest first (at most ``limit``); with
+    ``verify``, the whole hash chain is recomputed and its integrity stated.
+    """
     if entity_id is not None and entity_type is None:
         raise ValidationFailed("filtering by entity_id needs entity_type", field="entity_type")
     if since is not None and until is not None and until < since:
@@ -516,6 +519,25 @@ def audit_trail(
         }
         for e in events[:limit]
     ]
+    summary: list[tuple[str, Any]] = [
+        ("Rows", len(rows)),
+        ("Truncated at the limit", "yes" if truncated else "no"),
+    ]
+    chain: dict[str, Any] | None = None
+    if verify:
+        check = audit.verify_chain(session)
+        chain = {
+            "ok": check.ok,
+            "rows": check.count,
+            "first_bad_seq": check.first_bad_seq,
+            "problem": check.problem,
+        }
+        summary.append(
+            (
+                "Hash chain (whole trail)",
+                f"verified, {check.count} rows" if check.ok else f"BROKEN: {check.problem}",
+            )
+        )
     return Report(
         key="audit-trail",
         title="Audit trail",
@@ -526,8 +548,9 @@ def audit_trail(
             "since": since,
             "until": until,
             "limit": limit,
+            "verify": verify,
         },
-        summary=[("Rows", len(rows)), ("Truncated at the limit", "yes" if truncated else "no")],
+        summary=summary,
         sections=[
             Section(
                 "Audit events (append-only, hash-chained)",
@@ -545,7 +568,7 @@ def audit_trail(
                 rows,
             )
         ],
-        data={"rows": rows, "truncated": truncated},
+        data={"rows": rows, "truncated": truncated, "chain": chain},
     )
 
 

@@ -235,7 +235,8 @@ def test_capa_creation_and_action_refusals_name_field_and_rule(plant, db):
         "author",
         {
             **training,
-            "training_item_ids": [draft_only["training_item_id"]],
+            # The first item is assigned before the second is refused: all of it rolls back.
+            "training_item_ids": [p["item"], draft_only["training_item_id"]],
             "person_ids": [plant.people["ann"]],
         },
         expect=409,
@@ -382,6 +383,7 @@ def test_training_action_relies_on_existing_assignment_and_cancel_releases_its_o
         f"/capas/{capa['id']}/cancel", "approver", {**plant.sign("approver"), "reason": "x"}, expect=409
     )
     plant.post(f"/capas/{capa['id']}/cancel", "author", {**plant.sign("author"), "reason": "x"}, expect=403)
+    plant.post(f"/capas/{capa['id']}/cancel", "approver", plant.sign("approver"), expect=400)
     with db.read_sessions() as session:
         links = session.scalar(select(func.count()).select_from(CapaActionAssignment))
         history = audit.history(session, "qms_assignment", action["assignments_created"][0])

@@ -274,6 +274,24 @@ def test_deviation_refusals_name_field_and_rule(plant, db):
     again = plant.post(f"/deviations/{empty['id']}/capas", "author", {"capa_id": capa["id"]}, expect=409).json
     assert again["error"] == "already_linked"
     plant.post(f"/deviations/{empty['id']}/capas", "author", {"capa_id": 99999}, expect=404)
+    other = plant.post("/deviations", "author", base, expect=201).json
+    taken = plant.post(f"/deviations/{other['id']}/capas", "author", {"capa_id": capa["id"]}, expect=409).json
+    assert (taken["error"], taken["field"]) == ("already_linked", "capa_id")
+    dropped = plant.post(
+        "/capas",
+        "author",
+        {"title": "d", "source": "audit", "due_at": future(9), "owner_person_id": plant.people["supervisor"]},
+        expect=201,
+    ).json
+    plant.post(
+        f"/capas/{dropped['id']}/cancel", "approver", {**plant.sign("approver"), "reason": "dup"}, expect=200
+    )
+    cancelled = plant.post(
+        f"/deviations/{other['id']}/capas", "author", {"capa_id": dropped["id"]}, expect=409
+    ).json
+    assert cancelled["error"] == "capa_not_open"
+    plant.post(f"/deviations/{other['id']}/capas", "ann", {"capa_id": dropped["id"]}, expect=403)
+    plant.get("/deviations?status=lost", expect=400)
     # A deviation with nobody involved closes without an assessment.
     plant.post(f"/deviations/{empty['id']}/investigation", "author", expect=200)
     plant.post(
