@@ -359,6 +359,14 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
     person = people.find_person_by_identity(session, "lti", platform.issuer, identity.sub)
     if person is None:
         person = people.find_person_by_identity(session, "xapi_account", homepage, identity.sub)
+    if person is None and identity.email:
+        # Hired in GxP Bridge with the same e-mail: one person, whichever system names them.
+        holder = people.find_person_by_identity(session, "mbox", "", identity.email)
+        if holder is not None and not any(i.kind == "lti" and i.namespace == platform.issuer
+                                          for i in holder.identities):
+            person = holder
+            audit.record(uow, "lti.identity_linked_by_email", "person", holder.id,
+                         new={"issuer": platform.issuer, "sub": identity.sub, "email": identity.email})
     with uow.because(f"LTI user {identity.sub} of {platform.issuer}"):
         if person is None:
             person = people.create_person(session, identity.name[:200])
@@ -382,11 +390,18 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
         if user is None:
             username = _username_for(session, platform, identity)
             user = create_user(uow, username, roles=wanted, password=None, person=person)
-        else:
+        elif user.password_hash is None:
+            # Accounts that exist only through the LMS follow its roles (added, never removed);
+            # a console account's roles are managed by administrators only.
             for role in sorted(set(wanted) - user.roles):
                 user.role_rows.append(UserRole(role=role))
         session.flush()
     return person, user
+
+
+def has_own_signing_password(user: UserAccount) -> bool:
+    """Whether the account still needs its first signing password (LMS-only accounts)."""
+    return user.signing_password_hash is not None or user.password_hash is not None
 
 
 def reset_signing_password(uow: UnitOfWork, username: str, reason: str) -> UserAccount:
@@ -552,11 +567,15 @@ def get_launch(session: Session, handle: str) -> LtiLaunch:
 
 
 def launch_user_actor(session: Session, launch: LtiLaunch) -> Actor:
-    """The learner acting in a launch's pages (their account, identified by the launch)."""
+    """The person acting in a launch's pages: their account, with the roles the LMS gives
+    them in this course only (an LMS session never carries console privileges).
+    """
     user = session.get(UserAccount, launch.user_id)
     if user is None or not user.active:
         raise Unauthorized("the account of this launch is deactivated", code="account_inactive")
-    return user.actor()
+    roles = frozenset(map_roles(launch.platform, launch.lti_roles))
+    return Actor(kind="user", username=user.username, display_name=user.person.display_name,
+                 user_id=user.id, person_id=user.person_id, roles=roles)
 
 
 def record_refusal(uow: UnitOfWork, refusal: t.Any, *, stage: str) -> None:

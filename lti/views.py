@@ -211,10 +211,13 @@ def _item_page(handle: str, item_id: int, error: str | None = None, status: int 
             found = FILE_URL_RE.search(row["content"].get("file_url") or "")
             row["content"]["lti_file_url"] = (url_for("lti.controlled_file", handle=handle,
                                                       version_id=int(found.group(1))) if found else None)
-        has_signing_password = _user(session).signing_password_hash is not None
+        user = _user(session)
+        has_signing_password = services.has_own_signing_password(user)
+        console_account = user.password_hash is not None
         item_view = {"id": item.id, "kind": item.kind, "title": item.title, "code": item.code}
     return _page("lti/item.html", status, item=item_view, assignments=rows, error=error,
-                 open_statuses=OPEN_STATUSES, has_signing_password=has_signing_password)
+                 open_statuses=OPEN_STATUSES, has_signing_password=has_signing_password,
+                 console_account=console_account)
 
 
 @bp.get("/s/<handle>/items/<int:item_id>")
@@ -247,7 +250,11 @@ def signing_password(handle: str) -> t.Any:
     """Set the signing password on first use (the second component of a signature)."""
     next_item = request.values.get("item", type=int)
     with database().read_sessions() as session:
-        already = _user(session).signing_password_hash is not None
+        user = _user(session)
+        already, console = user.signing_password_hash is not None, user.password_hash is not None
+    if console:
+        return _page("lti/signing_password.html", 409, already=True, console=True, next_item=next_item,
+                     error=None)
     if already:
         return _page("lti/signing_password.html", 409, already=True, next_item=next_item, error=None)
     if request.method == "GET":
@@ -282,7 +289,7 @@ def sign(handle: str, assignment_id: int) -> t.Any:
     with database().read_sessions() as session:
         rows = {a["id"]: a for a in _assignments(session, _launch().person_id)}
         user = _user(session)
-        username, has_password = user.username, user.signing_password_hash is not None
+        username, has_password = user.username, services.has_own_signing_password(user)
     if assignment_id not in rows:
         abort(404, description="this assignment is not yours")
     item_id = item_id or rows[assignment_id]["training_item"]["id"]

@@ -186,3 +186,40 @@ def test_resource_link_records_line_item(lms, db):
         link = s.scalar(select(LtiResourceLink).where(LtiResourceLink.resource_link_id == "rl-9"))
     assert link.lineitem_url.endswith("/lineitems/x/lineitem?type_id=1")
     assert "https://purl.imsglobal.org/spec/lti-ags/scope/score" in link.ags_scopes
+
+
+def test_person_hired_in_gxp_bridge_is_found_by_email(lms, db, make_user, uow_factory):
+    """QA hires the person first (with their e-mail); their first launch finds them."""
+    with uow_factory() as uow:
+        hired = people.create_person(uow.session, "Stuart Dent", email="student1@example.com")
+        uow.commit()
+    sop = make_sop(db, make_user)
+    assign(db, hired.id, sop.item_version_id)
+    page = follow(lms, launch_via_lms(lms, "3"))
+    assert "SOP-014" in page.text and "To do (1)" in page.text
+    assert person_of(db, lms.platform.issuer, "3")[0] == hired.id
+    with db.read_sessions() as s:
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "lti.identity_linked_by_email"))
+
+
+def test_console_user_signs_with_their_password_and_keeps_their_roles(lms, db, make_user):
+    """A QA approver who also trains in the LMS: no console privilege in the LMS session,
+    no second password, and the LMS cannot grant or change their roles."""
+    approver = make_user("robin", "qa_approver", name="Robin Approver", email="student1@example.com")
+    sop = make_sop(db, make_user, code="SOP-020", title="Cleaning")
+    assign(db, approver.person_id, sop.item_version_id)
+    lms.platform.state.users["3"].roles = [
+        "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]
+    launch = launch_via_lms(lms, "3", link_id="rl-20", custom={"gxp_training_item": str(sop.item_id)})
+    assert "/course" in launch.headers["Location"]  # instructors land on course compliance
+    handle_base = lms.tool_base + launch.headers["Location"].rsplit("/course", 1)[0]
+    item_page = requests.get(f"{handle_base}/items/{sop.item_id}")
+    assert "Set your signing password" not in item_page.text and ">Password<" in item_page.text
+    assert requests.get(handle_base + "/signing-password").status_code == 409
+    assignment_id = re.search(r"/assignments/(\d+)/sign", item_page.text).group(1)
+    signed = requests.post(f"{handle_base}/assignments/{assignment_id}/sign",
+                           data={"password": TEST_PASSWORD, "confirm": "yes"}, allow_redirects=False)
+    assert signed.status_code == 303, signed.text[:300]
+    with db.read_sessions() as s:
+        user = s.scalar(select(UserAccount).where(UserAccount.username == "robin"))
+        assert user.roles == {"qa_approver"}  # the LMS's Instructor role did not add trainer
