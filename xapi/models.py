@@ -101,9 +101,12 @@ def parse_timestamp(value: str, *, require_offset: bool = False) -> dt.datetime:
     if offset in ("-00:00", "-0000", "-00"):
         raise _fail("timestamp", "must not use the unknown-offset form -00:00")
     try:
-        parsed = isodate.parse_datetime(value)
-    except (ValueError, isodate.ISO8601Error) as exc:
-        raise _fail("timestamp", f"is not a valid date and time ({exc})") from exc
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        try:  # forms the standard library does not read (e.g. more than 6 fraction digits)
+            parsed = isodate.parse_datetime(value)
+        except (ValueError, isodate.ISO8601Error) as exc:
+            raise _fail("timestamp", f"is not a valid date and time ({exc})") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
@@ -158,10 +161,9 @@ LanguageTag = Annotated[str, AfterValidator(_check_language)]
 
 def _no_nulls(value: Any) -> Any:
     # An explicit JSON null is not "absent": the spec's types have no null value.
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if item is None:
-                raise _fail("null", f"property {key!r} must not be null (omit it instead)")
+    if isinstance(value, dict) and None in value.values():
+        key = next(k for k, item in value.items() if item is None)
+        raise _fail("null", f"property {key!r} must not be null (omit it instead)")
     return value
 
 

@@ -334,6 +334,22 @@ def merge_definition(current: dict[str, Any] | None, incoming: dict[str, Any]) -
     return merged
 
 
+def _subsumed(current: dict[str, Any] | None, incoming: dict[str, Any]) -> bool:
+    """Whether merging ``incoming`` into ``current`` would change nothing."""
+    if not incoming:
+        return True
+    if current is None:
+        return False
+    for name, value in incoming.items():
+        if name in _MAP_FIELDS or name == "extensions":
+            have = current.get(name) or {}
+            if any(have.get(k) != v for k, v in value.items()):
+                return False
+        elif current.get(name) != value:
+            return False
+    return True
+
+
 def _collect_definitions(statement: dict[str, Any], into: dict[str, list[dict[str, Any]]]) -> None:
     def take(activity: dict[str, Any]) -> None:
         into.setdefault(activity["id"], [])
@@ -376,10 +392,7 @@ def upsert_activities(
         cached = _activity_cache.get(key)
         if cached is not None:
             current = orjson.loads(cached) if cached != "null" else None
-            merged = current
-            for definition in defs:
-                merged = merge_definition(merged, definition)
-            if merged == current or (not defs):
+            if all(_subsumed(current, definition) for definition in defs):
                 continue  # nothing new for this activity
         wanted[key] = (activity_id, defs)
     if not wanted:
