@@ -37,9 +37,9 @@ from qms.roles import ASSIGNERS, TRAINERS
 logger = logging.getLogger(__name__)
 
 
-def get_assignment(session: Session, assignment_id: int) -> Assignment:
+def get_assignment(session: Session, assignment_id: int, *, lock: bool = False) -> Assignment:
     """Return assignment ``assignment_id`` or raise :class:`NotFound`."""
-    assignment = session.get(Assignment, assignment_id)
+    assignment = session.get(Assignment, assignment_id, with_for_update={"of": Assignment} if lock else None)
     if assignment is None:
         raise NotFound(f"assignment {assignment_id} does not exist", field="assignment_id")
     return assignment
@@ -210,7 +210,7 @@ def complete_with_signature(
             content is not complete yet.
     """
     session = uow.session
-    assignment = get_assignment(session, assignment_id)
+    assignment = get_assignment(session, assignment_id, lock=True)
     if uow.actor.person_id is None or uow.actor.person_id != assignment.person_id:
         raise Forbidden(
             "only the assigned person signs their own training", field="assignment_id", code="not_assignee"

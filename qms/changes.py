@@ -27,9 +27,11 @@ from qms.roles import APPROVERS, AUTHORS
 logger = logging.getLogger(__name__)
 
 
-def get_change_control(session: Session, change_control_id: int) -> ChangeControl:
+def get_change_control(session: Session, change_control_id: int, *, lock: bool = False) -> ChangeControl:
     """Return change control ``change_control_id`` or raise :class:`NotFound`."""
-    change = session.get(ChangeControl, change_control_id)
+    change = session.get(
+        ChangeControl, change_control_id, with_for_update={"of": ChangeControl} if lock else None
+    )
     if change is None:
         raise NotFound(f"change control {change_control_id} does not exist", field="change_control_id")
     return change
@@ -126,7 +128,7 @@ def submit_change_control(uow: UnitOfWork, change_control_id: int) -> ChangeCont
     """Submit a draft change control for approval; its draft versions go to review."""
     uow.actor.require(*AUTHORS, action="submitting a change control")
     session = uow.session
-    change = get_change_control(session, change_control_id)
+    change = get_change_control(session, change_control_id, lock=True)
     _transition(uow, change, ("draft",), "submitted", "submitting")
     documents._check_future(change.effective_at)
     change.submitted_at = utcnow()
@@ -174,7 +176,7 @@ def approve_change_control(
     uow.actor.require(*APPROVERS, action="approving a change control")
     policy = policy or QmsPolicy()
     session = uow.session
-    change = get_change_control(session, change_control_id)
+    change = get_change_control(session, change_control_id, lock=True)
     documents.check_not_self_approval(uow, change.author_user_id, f"change control {change.number}", policy)
     _transition(uow, change, ("submitted",), "approved", "approving")
     documents._check_future(change.effective_at)
@@ -243,7 +245,7 @@ def reject_change_control(
     uow.actor.require(*APPROVERS, action="rejecting a change control")
     if not (comment or "").strip():
         raise ValidationFailed("a rejection needs a comment", field="comment")
-    change = get_change_control(uow.session, change_control_id)
+    change = get_change_control(uow.session, change_control_id, lock=True)
     _transition(uow, change, ("submitted",), "rejected", "rejecting")
     signatures.sign(
         uow,

@@ -86,9 +86,11 @@ def item_of_document(session: Session, document_id: int) -> TrainingItem:
     return item
 
 
-def get_version(session: Session, version_id: int) -> DocumentVersion:
+def get_version(session: Session, version_id: int, *, lock: bool = False) -> DocumentVersion:
     """Return document version ``version_id`` or raise :class:`NotFound`."""
-    version = session.get(DocumentVersion, version_id)
+    version = session.get(
+        DocumentVersion, version_id, with_for_update={"of": DocumentVersion} if lock else None
+    )
     if version is None:
         raise NotFound(f"document version {version_id} does not exist", field="version_id")
     return version
@@ -206,7 +208,7 @@ def _transition(
 def update_version(uow: UnitOfWork, version_id: int, **changes: Any) -> DocumentVersion:
     """Edit a draft version's content references and texts (drafts only)."""
     uow.actor.require(*AUTHORS, action="editing a document version")
-    version = get_version(uow.session, version_id)
+    version = get_version(uow.session, version_id, lock=True)
     if version.status != "draft":
         raise InvalidTransition(
             f"only a draft can be edited; version {version.label} is {version.status}", field="status"
@@ -228,7 +230,7 @@ def attach_file(
     """Attach the controlled file of a draft version (stored once by its SHA-256)."""
     uow.actor.require(*AUTHORS, action="attaching a controlled file")
     session = uow.session
-    version = get_version(session, version_id)
+    version = get_version(session, version_id, lock=True)
     if version.status != "draft":
         raise InvalidTransition(
             f"the file of version {version.label} is controlled: it is {version.status}, not draft",
@@ -291,7 +293,7 @@ def submit_version(
 ) -> DocumentVersion:
     """Send a draft version to review (with its planned effective date, if known)."""
     uow.actor.require(*AUTHORS, action="submitting a document version for review")
-    version = get_version(uow.session, version_id)
+    version = get_version(uow.session, version_id, lock=True)
     if version.status == "draft" and version.file_id is None:
         raise ValidationFailed(
             "a version goes to review with its controlled file attached", field="file", code="file_required"
@@ -312,7 +314,7 @@ def return_to_draft(
 ) -> DocumentVersion:
     """Reject a version under review back to draft (signed ``rejected``)."""
     uow.actor.require(*APPROVERS, action="rejecting a document version")
-    version = get_version(uow.session, version_id)
+    version = get_version(uow.session, version_id, lock=True)
     if not (comment or "").strip():
         raise ValidationFailed("a rejection needs a comment", field="comment")
     _transition(uow, version, ("in_review",), "draft", "rejecting")
@@ -443,7 +445,7 @@ def approve_version(
     uow.actor.require(*APPROVERS, action="approving a document version")
     policy = policy or QmsPolicy()
     session = uow.session
-    version = get_version(session, version_id)
+    version = get_version(session, version_id, lock=True)
     linked = session.scalar(
         select(ChangeControlDocument).where(ChangeControlDocument.document_version_id == version.id)
     )
@@ -492,7 +494,7 @@ def make_obsolete(
     """Withdraw an effective version (and so the document): its open assignments are cancelled."""
     uow.actor.require(*APPROVERS, action="making a document obsolete")
     session = uow.session
-    version = get_version(session, version_id)
+    version = get_version(session, version_id, lock=True)
     if not (reason or "").strip():
         raise ValidationFailed("making a document obsolete needs a reason", field="reason")
     _transition(uow, version, ("effective",), "obsolete", "making obsolete")
@@ -735,9 +737,11 @@ def create_item_version(
     return version
 
 
-def get_item_version(session: Session, version_id: int) -> TrainingItemVersion:
+def get_item_version(session: Session, version_id: int, *, lock: bool = False) -> TrainingItemVersion:
     """Return training item version ``version_id`` or raise :class:`NotFound`."""
-    version = session.get(TrainingItemVersion, version_id)
+    version = session.get(
+        TrainingItemVersion, version_id, with_for_update={"of": TrainingItemVersion} if lock else None
+    )
     if version is None:
         raise NotFound(f"training item version {version_id} does not exist", field="item_version_id")
     return version
@@ -756,7 +760,7 @@ def approve_course_version(
     """Approve a draft course/session/OJT version with an e-signature; assignments follow."""
     uow.actor.require(*APPROVERS, action="approving a training item version")
     policy = policy or QmsPolicy()
-    version = get_item_version(uow.session, version_id)
+    version = get_item_version(uow.session, version_id, lock=True)
     if version.item.kind == "read_and_understand":
         raise ValidationFailed(
             "approve the document version instead", field="item_version_id", code="use_document_versions"
