@@ -238,3 +238,30 @@ def test_effective_date_gating_blocks_below_threshold(site, db):
     assert state["SOP-014"]["status"] == "overdue"
     ann_state = site.get(f"/people/{ids['ann']}/transcript")["requirements"][0]
     assert ann_state["status"] == "compliant"
+
+
+def test_concurrent_approvals_approve_once(site, db):
+    import threading
+
+    _version, change = open_change(site)
+    site.post(f"/change-controls/{change['id']}/submit", "author", expect=200)
+    statuses: list[int] = []
+
+    def approve() -> None:
+        client = site.client.application.test_client()
+        response = client.post(
+            f"/api/v1/change-controls/{change['id']}/approve",
+            json=site.sign("approver"),
+            headers=site.headers["approver"],
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=approve) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 409]
+    with db.read_sessions() as session:
+        created = session.scalars(select(Assignment).where(Assignment.source_type == "change_control")).all()
+    assert len(created) == 2
