@@ -57,6 +57,14 @@ def validation_error(exc: ValidationError, where: str) -> ValidationFailed:
     )
 
 
+def _schema_of_annotation(view: Callable[..., Any]) -> dict[str, Any]:
+    """A JSON schema from the view's return annotation: a list of objects or an object."""
+    annotation = str(getattr(view, "__annotations__", {}).get("return", ""))
+    if annotation.startswith(("list", "typing.List")):
+        return {"type": "array", "items": {"type": "object"}}
+    return {"type": "object"}
+
+
 @dataclass
 class Endpoint:
     """One declared endpoint."""
@@ -277,7 +285,7 @@ class ApiRegistry:
             elif endpoint.response is not None:
                 success["content"] = {"application/json": {"schema": ref(endpoint.response)}}
             else:
-                success["content"] = {"application/json": {"schema": {"type": "object"}}}
+                success["content"] = {"application/json": {"schema": _schema_of_annotation(endpoint.view)}}
             responses: dict[str, Any] = {str(endpoint.status): success}
             if endpoint.body is not None or endpoint.query is not None or endpoint.method != "GET":
                 responses["400"] = error("invalid input: the field and the rule are named")

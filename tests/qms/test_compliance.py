@@ -183,3 +183,13 @@ def test_demo_plant_loads(runner, db):
         assert session.scalar(select(Completion)) is not None
         states = session.scalars(select(ComplianceState)).all()
         assert {s.status for s in states} >= {"compliant", "due"}
+
+
+def test_openapi_lists_are_arrays(plant):
+    spec = plant.client.get("/api/v1/openapi.json").json
+    listing = spec["paths"]["/api/v1/documents"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert listing["schema"]["type"] == "array"
+    one = spec["paths"]["/api/v1/documents/{document_id}"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]
+    assert one["schema"]["type"] == "object"
