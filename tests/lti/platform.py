@@ -47,7 +47,9 @@ class ServerThread:
     def __init__(self, server: t.Any) -> None:
         self.server = server
         self.port = server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, in every test's teardown.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                       daemon=True)
 
     def __enter__(self) -> ServerThread:
         return self
