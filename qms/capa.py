@@ -547,6 +547,13 @@ def _assign_training(
                 field="training_item_ids",
                 code="no_trainable_version",
             )
+        # ``assign`` checks each person with ``session.get``: load them in bulk first and hold
+        # them (the identity map keeps weak references) so that those checks hit it.
+        held = [
+            person
+            for chunk in compliance._chunks(trainees)
+            for person in session.scalars(select(Person).where(Person.id.in_(chunk)))
+        ]
         new_ids = assignments.assign(
             uow,
             person_ids=trainees,
@@ -556,6 +563,7 @@ def _assign_training(
             source_type="capa",
             source_id=capa.id,
         )
+        del held
         created.extend(new_ids)
         relied_on = set(new_ids)
         for assignment_id in new_ids:

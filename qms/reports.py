@@ -704,6 +704,7 @@ def to_pdf(report: Report) -> bytes:
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
+    from reportlab.pdfbase.pdfmetrics import stringWidth
     from reportlab.pdfgen import canvas as pdfcanvas
     from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -715,6 +716,13 @@ def to_pdf(report: Report) -> bytes:
     cell = ParagraphStyle("GxpCell", parent=body, fontSize=7, leading=8.5)
     head_cell = ParagraphStyle("GxpHeadCell", parent=cell, fontName=bold)
     generated = _text(report.generated_at)
+
+    def _cell(text: str, width: float) -> Any:
+        # A paragraph wraps but costs far more to lay out: plain text when it fits the column.
+        if "\n" not in text and stringWidth(text, regular, 7) <= width - 13:
+            return text
+        return Paragraph(escape(text), cell)
+
     footer_left = f"{report.title} — generated {generated} by {report.generated_by}"
 
     class NumberedCanvas(pdfcanvas.Canvas):
@@ -784,15 +792,22 @@ def to_pdf(report: Report) -> bytes:
         if not section.rows:
             story.append(Paragraph("No rows.", body))
             continue
+        widths = _column_widths(section, usable, regular, bold, 7)
         data = [[Paragraph(escape(h), head_cell) for _k, h in section.columns]]
         data.extend(
-            [Paragraph(escape(_text(row.get(k), readable=True)[:3000]), cell) for k, _h in section.columns]
+            [
+                _cell(_text(row.get(k), readable=True)[:3000], width)
+                for (k, _h), width in zip(section.columns, widths, strict=True)
+            ]
             for row in section.rows
         )
-        table = LongTable(data, colWidths=_column_widths(section, usable, regular, bold, 7), repeatRows=1)
+        table = LongTable(data, colWidths=widths, repeatRows=1)
         table.setStyle(
             TableStyle(
                 [
+                    ("FONTNAME", (0, 1), (-1, -1), regular),
+                    ("FONTSIZE", (0, 1), (-1, -1), 7),
+                    ("LEADING", (0, 1), (-1, -1), 8.5),
                     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde3ea")),
                     ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#8a94a0")),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
