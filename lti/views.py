@@ -36,7 +36,7 @@ from bridge.core.uow import UnitOfWork
 from bridge.core.web import check_csrf, current_actor, database, settings
 from lti import dynamic, keys, services, tool_base_url
 from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
-from lti.tool import LaunchPolicy, LaunchRefused, initiate_login, validate_launch
+from lti.tool import LaunchPolicy, LaunchRefused, initiate_login, prefetch_keyset, validate_launch
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def launch() -> t.Any:
         return _refused_page(LaunchRefused("method", "a launch is a form POST from the LMS; open the "
                                            "activity from your course", status=405), "launch")
     key = keys.ensure_key(database(), SYSTEM_LTI)
+    prefetch_keyset(database(), request.form)
     try:
         with UnitOfWork(database(), SYSTEM_LTI) as uow:
             verified = validate_launch(uow.session, key, request.form, policy=_policy(),
