@@ -446,6 +446,10 @@ def admin() -> t.Any:
                     platform = services.remove_platform(uow, int(request.form.get("platform_id", "0")),
                                                         request.form.get("reason", ""))
                     notice = f"platform {platform.issuer} removed"
+                elif action == "deployment":
+                    services.add_deployment(uow, int(request.form.get("platform_id", "0")),
+                                            request.form.get("deployment_id", ""))
+                    notice = "deployment added"
                 elif action == "token":
                     row, secret = services.create_registration_token(
                         uow, label=request.form.get("label", ""), hours=int(request.form.get("hours", "24")))

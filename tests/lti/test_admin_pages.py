@@ -41,6 +41,9 @@ def test_admin_pages_register_remove_and_create_links(client, make_user, db):
     assert re.search(r"/lti/register\?gxp_token=gxpreg_[\w-]+", link.get_data(as_text=True))
     with db.read_sessions() as s:
         platform_id = s.scalar(select(LtiPlatform.id))
+    deployment = client.post("/lti/admin/", data={"csrf_token": form["csrf_token"], "action": "deployment",
+                                                   "platform_id": str(platform_id), "deployment_id": "3"})
+    assert deployment.status_code == 200 and "1, 2, 3" in deployment.get_data(as_text=True)
     no_reason = client.post("/lti/admin/", data={"csrf_token": form["csrf_token"], "action": "remove",
                                                   "platform_id": str(platform_id), "reason": ""})
     assert no_reason.status_code == 400
