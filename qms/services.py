@@ -16,6 +16,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from bridge.core.db import utcnow
+from bridge.core.errors import NotFound
 from bridge.core.people import Person, get_person
 from bridge.core.settings import Settings
 from bridge.core.signatures import ElectronicSignature
@@ -69,70 +70,75 @@ def list_training_items(
     return list(session.scalars(query))
 
 
-def _version_dict(version: TrainingItemVersion) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "label": version.label,
-        "status": version.status,
-        "effective_at": version.effective_at,
-    }
-
-
 def learner_assignments(session: Session, person_id: int) -> list[dict[str, Any]]:
-    """The person's assignments with their item, version and where to find the content."""
+    """The person's assignments with their item, version and where to find the content.
+
+    One query (columns only, no eager loads): learner pages and transcripts call it often.
+    """
     rows = session.execute(
-        select(Assignment, TrainingItem, TrainingItemVersion)
+        select(
+            Assignment.id,
+            Assignment.status,
+            Assignment.reason,
+            Assignment.source_type,
+            Assignment.source_id,
+            Assignment.due_at,
+            Assignment.assigned_at,
+            Assignment.completion_id,
+            TrainingItem.id.label("item_id"),
+            TrainingItem.kind,
+            TrainingItem.title,
+            TrainingItem.code,
+            TrainingItemVersion.id.label("version_id"),
+            TrainingItemVersion.label,
+            TrainingItemVersion.status.label("version_status"),
+            TrainingItemVersion.effective_at,
+            TrainingItemVersion.activity_iris,
+            TrainingItemVersion.lms_url,
+            DocumentVersion.id.label("document_version_id"),
+            DocumentVersion.file_id,
+            Completion.completed_at,
+        )
         .join(TrainingItem, TrainingItem.id == Assignment.training_item_id)
         .join(TrainingItemVersion, TrainingItemVersion.id == Assignment.item_version_id)
+        .outerjoin(DocumentVersion, DocumentVersion.item_version_id == TrainingItemVersion.id)
+        .outerjoin(Completion, Completion.id == Assignment.completion_id)
         .where(Assignment.person_id == person_id)
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
     ).all()
-    doc_versions = {
-        dv.item_version_id: dv
-        for dv in session.scalars(
-            select(DocumentVersion).where(
-                DocumentVersion.item_version_id.in_([v.id for _a, _i, v in rows] or [0])
-            )
-        )
-    }
-    completed_at = dict(
-        session.execute(
-            select(Completion.id, Completion.completed_at).where(
-                Completion.id.in_([a.completion_id for a, _i, _v in rows if a.completion_id] or [0])
-            )
-        ).all()
-    )
     now = utcnow()
     result = []
-    for assignment, item, version in rows:
-        dv = doc_versions.get(version.id)
-        status = assignment.status
-        if status == "open" and assignment.due_at is not None and assignment.due_at < now:
+    for row in rows:
+        status = row.status
+        if status == "open" and row.due_at is not None and row.due_at < now:
             status = "overdue"
         result.append(
             {
-                "id": assignment.id,
+                "id": row.id,
                 "status": status,
-                "reason": assignment.reason,
-                "source_type": assignment.source_type,
-                "source_id": assignment.source_id,
-                "due_at": assignment.due_at,
-                "assigned_at": assignment.assigned_at,
-                "training_item": {"id": item.id, "kind": item.kind, "title": item.title, "code": item.code},
-                "version": _version_dict(version),
+                "reason": row.reason,
+                "source_type": row.source_type,
+                "source_id": row.source_id,
+                "due_at": row.due_at,
+                "assigned_at": row.assigned_at,
+                "training_item": {"id": row.item_id, "kind": row.kind, "title": row.title, "code": row.code},
+                "version": {
+                    "id": row.version_id,
+                    "label": row.label,
+                    "status": row.version_status,
+                    "effective_at": row.effective_at,
+                },
                 "content": {
-                    "activity_iris": list(version.activity_iris or []),
-                    "lms_url": version.lms_url,
+                    "activity_iris": list(row.activity_iris or []),
+                    "lms_url": row.lms_url,
                     "file_url": (
-                        f"/api/v1/document-versions/{dv.id}/file"
-                        if dv is not None and dv.file_id is not None
+                        f"/api/v1/document-versions/{row.document_version_id}/file"
+                        if row.document_version_id is not None and row.file_id is not None
                         else None
                     ),
                 },
-                "completed_at": completed_at.get(assignment.completion_id)
-                if assignment.completion_id
-                else None,
-                "completion_id": assignment.completion_id,
+                "completed_at": row.completed_at,
+                "completion_id": row.completion_id,
             }
         )
     return result
@@ -157,7 +163,13 @@ def complete_read_and_understood(
 
 def transcript(session: Session, person_id: int) -> dict[str, Any]:
     """A person's training record: completions (signed), assignments and current state."""
-    person = get_person(session, person_id)
+    person = session.execute(
+        select(Person.id, Person.display_name, Person.employee_no, Person.active).where(
+            Person.id == person_id
+        )
+    ).first()
+    if person is None:
+        raise NotFound(f"person {person_id} does not exist", field="person_id")
     completions = session.execute(
         select(Completion, TrainingItem.code, TrainingItem.title, TrainingItemVersion.label)
         .join(TrainingItem, TrainingItem.id == Completion.training_item_id)
@@ -168,12 +180,16 @@ def transcript(session: Session, person_id: int) -> dict[str, Any]:
     signature_ids = {c.signature_id for c, *_ in completions if c.signature_id} | {
         c.trainer_signature_id for c, *_ in completions if c.trainer_signature_id
     }
-    manifest = {
-        s.id: s.manifestation()
-        for s in session.scalars(
-            select(ElectronicSignature).where(ElectronicSignature.id.in_(sorted(signature_ids) or [0]))
-        )
-    }
+    manifest = (
+        {
+            s.id: s.manifestation()
+            for s in session.scalars(
+                select(ElectronicSignature).where(ElectronicSignature.id.in_(sorted(signature_ids)))
+            )
+        }
+        if signature_ids
+        else {}
+    )
     states = session.execute(
         select(ComplianceState, TrainingItem.code)
         .join(TrainingItem, TrainingItem.id == ComplianceState.training_item_id)

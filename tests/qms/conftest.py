@@ -93,9 +93,9 @@ class Plant:
         )
         return version
 
-    def approve_soon(self, version_id: int, seconds: float = 0.3) -> dict[str, Any]:
-        """Approve with an effective date a moment away, then wait for it (longer if the machine is busy)."""
-        for attempt in range(4):
+    def _approve_at_a_moment(self, version_id: int, seconds: float) -> tuple[dict[str, Any], dt.datetime]:
+        """Approve with an effective date a moment away (a longer one if the machine is busy)."""
+        for attempt in range(5):
             at = utcnow() + dt.timedelta(seconds=seconds * 2**attempt)
             response = self.post(
                 f"/document-versions/{version_id}/approve",
@@ -105,29 +105,31 @@ class Plant:
             if response.status_code != 400:
                 break
         assert response.status_code == 200, response.get_data(as_text=True)
+        return response.json, at
+
+    @staticmethod
+    def _wait_until(at: dt.datetime) -> None:
         wait = (at - utcnow()).total_seconds()
         if wait > 0:
             time.sleep(wait + 0.01)
-        return response.json
+
+    def approve_soon(self, version_id: int, seconds: float = 0.3) -> dict[str, Any]:
+        """Approve with an effective date a moment away, then wait for it."""
+        approved, at = self._approve_at_a_moment(version_id, seconds)
+        self._wait_until(at)
+        return approved
 
     def publish_many(self, document_ids: list[int]) -> list[dict[str, Any]]:
-        """Publish version 1.0 of several documents at one effective moment."""
-        at = utcnow() + dt.timedelta(seconds=1 + 0.3 * len(document_ids))
+        """Publish version 1.0 of several documents, then make them effective in one sweep."""
         approved = []
+        latest = utcnow()
         for document_id in document_ids:
             version = self.draft(document_id, "1.0")
             self.post(f"/document-versions/{version['id']}/submit", "author", {}, expect=200)
-            approved.append(
-                self.post(
-                    f"/document-versions/{version['id']}/approve",
-                    "approver",
-                    {**self.sign("approver"), "effective_at": at.isoformat()},
-                    expect=200,
-                ).json
-            )
-        wait = (at - utcnow()).total_seconds()
-        if wait > 0:
-            time.sleep(wait + 0.01)
+            result, at = self._approve_at_a_moment(version["id"], 0.3)
+            approved.append(result)
+            latest = max(latest, at)
+        self._wait_until(latest)
         outcome = self.post("/sweeps/effective", "admin", expect=200).json["outcome"]
         assert {a["item_version_id"] for a in approved} <= set(outcome["effective"]), outcome
         return approved
