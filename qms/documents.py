@@ -31,6 +31,7 @@ from qms.models import (
     ControlledFile,
     Document,
     DocumentVersion,
+    Requirement,
     TrainingItem,
     TrainingItemVersion,
 )
@@ -526,6 +527,27 @@ def make_obsolete(
         now=now,
         reasons=(*compliance.MATRIX_REASONS, "manual"),
     )
+    # Nothing can be trained on any more: the matrix cells naming the document are retired.
+    requirements = list(
+        session.scalars(
+            select(Requirement).where(Requirement.training_item_id == item_id, Requirement.valid_to.is_(None))
+        )
+    )
+    people: set[int] = set()
+    with uow.because(f"document obsolete: {reason}"):
+        for requirement in requirements:
+            people.update(compliance.people_in_scope(session, requirement, now))
+            requirement.valid_to = now
+    if requirements:
+        compliance.sync_people(
+            uow,
+            sorted(people),
+            reason="matrix",
+            source_type="document_version",
+            source_id=version.id,
+            now=now,
+            requirement_ids=[r.id for r in requirements],
+        )
     compliance.refresh_states(session, item_ids=[item_id], now=now)
     return version
 

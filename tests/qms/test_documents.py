@@ -157,7 +157,16 @@ def test_self_approval_refused_by_policy(plant, make_user, api_token):
 
 
 def test_reject_returns_to_draft_and_obsolete_cancels(plant, db):
+    prod = plant.unit("departments", "PROD")
+    op = plant.unit("job-functions", "OP")
     doc = plant.document("SOP-103")
+    plant.post(
+        "/requirements",
+        "author",
+        {"scope": "job_function", "scope_id": op, "training_item_id": doc["training_item_id"]},
+        expect=201,
+    )
+    ann = plant.hire("Ann", prod, [op], person_id=plant.people["ann"])["person"]["id"]
     version = plant.draft(doc["id"], "1.0")
     plant.post(f"/document-versions/{version['id']}/submit", "author", {}, expect=200)
     no_comment = plant.post(
@@ -184,6 +193,10 @@ def test_reject_returns_to_draft_and_obsolete_cancels(plant, db):
         expect=200,
     ).json
     assert obsolete["status"] == "obsolete"
+    # Nothing left to train on: the assignment is cancelled and the matrix cell retired.
+    assert [a["status"] for a in plant.get("/me/assignments", "ann")] == ["cancelled"]
+    assert plant.get("/requirements") == []
+    assert plant.get(f"/people/{ann}/transcript")["requirements"] == []
     plant.post(
         f"/document-versions/{version['id']}/obsolete",
         "approver",
