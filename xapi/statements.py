@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -316,9 +315,6 @@ def verify_signature(statement: dict[str, Any], jws_bytes: bytes, index: int) ->
 
 _MAP_FIELDS = ("name", "description")
 _COMPONENT_FIELDS = ("choices", "scale", "source", "target", "steps")
-_activity_cache: dict[str, str] = {}
-_activity_cache_lock = threading.Lock()
-_ACTIVITY_CACHE_MAX = 50_000
 
 
 def merge_definition(current: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
@@ -377,66 +373,56 @@ def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], key
     session.connection().execute(builder(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
-def upsert_activities(
-    session: Session, definitions: dict[str, list[dict[str, Any]]]
-) -> list[tuple[str, dict[str, Any] | None]]:
-    """Insert unseen activities and merge new definitions into canonical ones (in key order).
+def upsert_activities(session: Session, definitions: dict[str, list[dict[str, Any]]]) -> None:
+    """Insert unseen activities and merge new definitions into the canonical ones.
 
-    Returns:
-        The canonical definitions now stored, for :func:`remember_activity` after commit.
+    One unlocked read finds what is new; most batches end there. Rows to write are then
+    inserted in key order and existing ones locked in key order (PostgreSQL ``FOR UPDATE``),
+    re-read and merged, so concurrent batches naming the same activities queue behind each
+    other instead of deadlocking, and no merge is lost.
     """
-    now = utcnow()
-    wanted: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-    for activity_id, defs in definitions.items():
-        key = activity_key(activity_id)
-        cached = _activity_cache.get(key)
-        if cached is not None:
-            current = orjson.loads(cached) if cached != "null" else None
-            if all(_subsumed(current, definition) for definition in defs):
-                continue  # nothing new for this activity
-        wanted[key] = (activity_id, defs)
-    if not wanted:
-        return []
-    ordered = sorted(wanted)
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
-    marks = ", ".join("?" * len(ordered))
-    # Existing rows are locked in key order, new rows inserted in key order: concurrent batches
-    # naming the same activities queue behind each other instead of deadlocking.
-    current_defs = {
-        key: rawdb.as_json(definition)
-        for key, definition in rawdb.fetch_in(
-            conn,
-            f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks}) ORDER BY key"  # noqa: S608
-            + (" FOR UPDATE" if postgres else ""),
-            ordered,
-        )
-    }
-    stamp = rawdb.as_bound(conn.dialect.name, now)
-    inserts, updates = [], []
-    seen: list[tuple[str, dict[str, Any] | None]] = []
-    for key in ordered:
-        current = current_defs.get(key)
-        merged = current
-        for definition in wanted[key][1]:
-            merged = merge_definition(merged, definition)
-        value = _json_param(postgres, merged)
-        if key not in current_defs:
-            inserts.append((key, wanted[key][0], value, stamp))
-        elif merged != current:
-            updates.append((value, stamp, key))
-        seen.append((key, merged))
+    keyed = {activity_key(activity_id): (activity_id, defs) for activity_id, defs in definitions.items()}
+    ordered = sorted(keyed)
+    current = _read_definitions(conn, ordered, lock=False)
+    missing = [key for key in ordered if key not in current]
+    changed = [
+        key
+        for key in ordered
+        if key in current and not all(_subsumed(current[key], d) for d in keyed[key][1])
+    ]
+    if not missing and not changed:
+        return
+    stamp = rawdb.as_bound(conn.dialect.name, utcnow())
     cursor = conn.connection.cursor()
     try:
-        if inserts:
+        if missing:
+            rows = []
+            for key in missing:
+                merged = None
+                for definition in keyed[key][1]:
+                    merged = merge_definition(merged, definition)
+                rows.append((key, keyed[key][0], _json_param(postgres, merged), stamp))
             cursor.executemany(
                 rawdb.sql(
                     conn.dialect.name,
-                    "INSERT INTO xapi_activity (key, activity_id, definition, "
-                    "updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO xapi_activity (key, activity_id, "
+                    "definition, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
                 ),
-                inserts,
+                rows,
             )
+            # A concurrent batch may have inserted some first: those are merged below.
+            changed = sorted(set(changed) | set(missing))
+        locked = _read_definitions(conn, changed, lock=postgres)
+        updates = []
+        for key in changed:
+            before = locked.get(key)
+            merged = before
+            for definition in keyed[key][1]:
+                merged = merge_definition(merged, definition)
+            if merged != before:
+                updates.append((_json_param(postgres, merged), stamp, key))
         if updates:
             cursor.executemany(
                 rawdb.sql(
@@ -446,7 +432,17 @@ def upsert_activities(
             )
     finally:
         cursor.close()
-    return seen
+
+
+def _read_definitions(conn: Connection, keys: list[str], *, lock: bool) -> dict[str, Any]:
+    if not keys:
+        return {}
+    marks = ", ".join("?" * len(keys))
+    query = f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks}) ORDER BY key"  # noqa: S608
+    return {
+        key: rawdb.as_json(definition)
+        for key, definition in rawdb.fetch_in(conn, query + (" FOR UPDATE" if lock else ""), keys)
+    }
 
 
 def _json_param(postgres: bool, value: Any) -> Any:
@@ -457,14 +453,6 @@ def _json_param(postgres: bool, value: Any) -> Any:
 
         return Jsonb(value)
     return orjson.dumps(value).decode()
-
-
-def remember_activity(key: str, definition: dict[str, Any] | None) -> None:
-    """Cache the canonical definition last read or written (a hint that skips needless writes)."""
-    with _activity_cache_lock:
-        if len(_activity_cache) > _ACTIVITY_CACHE_MAX:
-            _activity_cache.clear()
-        _activity_cache[key] = orjson.dumps(definition).decode()
 
 
 # -- storing ------------------------------------------------------------------------------------------
@@ -530,9 +518,11 @@ def prepare_statements(
     v2: bool,
     attachments: dict[str, AttachmentPart] | None = None,
     put_id: str | None = None,
+    single: bool = False,
 ) -> PreparedBatch:
     """Validate a batch and compute everything that needs no database: ids, normalised JSON,
-    the authority, signature checks and filter rows.
+    the authority, signature checks and filter rows. ``single`` names errors ``statement.…``
+    (one statement sent as an object) instead of ``statements[i].…``.
 
     Raises:
         ValidationFailed: A statement breaks a rule.
@@ -548,7 +538,7 @@ def prepare_statements(
                 field=f"statements[{index}]",
                 code="invalid_statement",
             )
-        model = models.validate_statement(raw, v2=v2, index=None if put_id else index)
+        model = models.validate_statement(raw, v2=v2, index=None if (put_id or single) else index)
         statement = dict(raw)
         if put_id is not None:
             if "id" in statement and statement["id"].lower() != put_id.lower():
@@ -664,6 +654,8 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         return [item.statement_id for item in prepared]
 
     now = utcnow()
+    # The column holds exactly what the JSON says (milliseconds), so since/until agree with it.
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     stored = _stored_timestamp(now)
     version_default = V2_STATEMENT_VERSION if v2 else V1_STATEMENT_VERSION
     statement_rows = []
@@ -750,9 +742,7 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         for item in fresh:
             _collect_definitions(item.statement, definitions)
         if definitions:
-            canonical = upsert_activities(session, definitions)
-            # Only committed definitions may become hints.
-            uow.after_commit(lambda: [remember_activity(key, value) for key, value in canonical])
+            upsert_activities(session, definitions)
     uow.publish(StatementsStored(tuple(fresh_ids)))
     logger.debug("stored %d statements for %s", len(fresh), principal.name)
     return [item.statement_id for item in prepared]

@@ -127,11 +127,15 @@ def _check_params(allowed: frozenset[str]) -> None:
         )
 
 
-def _write(statements: list[Any], attachments: dict[str, AttachmentPart], put_id: str | None) -> list[str]:
+def _write(
+    statements: list[Any], attachments: dict[str, AttachmentPart], put_id: str | None, single: bool = False
+) -> list[str]:
     who = principal()
     who.require("statements/write", action="storing statements")
     db = database()
-    batch = prepare_statements(who, statements, v2=is_v2(), attachments=attachments, put_id=put_id)
+    batch = prepare_statements(
+        who, statements, v2=is_v2(), attachments=attachments, put_id=put_id, single=single
+    )
     with serialized_writes(db), UnitOfWork(db, who.actor()) as uow:
         ids = write_statements(uow, who, batch, v2=is_v2())
         uow.commit()
@@ -172,7 +176,7 @@ def post_statements() -> Any:
     statements = payload if isinstance(payload, list) else [payload]
     if not statements:
         raise ValidationFailed("the statement array is empty", field="statements", code="invalid_statement")
-    ids = _write(statements, attachments, None)
+    ids = _write(statements, attachments, None, single=not isinstance(payload, list))
     return Response(orjson.dumps(ids), status=200, mimetype="application/json")
 
 
