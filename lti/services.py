@@ -331,9 +331,12 @@ class Identity:
 
 def identity_from_claims(claims: t.Mapping[str, t.Any]) -> Identity:
     """The user identity carried by an id_token (or an NRPS member)."""
+    def text(key: str) -> str:
+        value = claims.get(key)
+        return value.strip() if isinstance(value, str) else ""
+
     sub = str(claims.get("sub") or claims.get("user_id") or "")
-    given, family = claims.get("given_name") or "", claims.get("family_name") or ""
-    name = (claims.get("name") or f"{given} {family}".strip() or "").strip()
+    name = text("name") or f"{text('given_name')} {text('family_name')}".strip()
     ext = claims.get(CLAIM + "ext") or {}
     preferred = claims.get("preferred_username") or (
         ext.get("user_username") if isinstance(ext, dict) else None)

@@ -602,6 +602,8 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
             self.validate_message()
         except LtiException as exc:
             raise self._refuse("message_invalid", str(exc)) from exc
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a claim of the wrong type
+            raise self._refuse("message_invalid", f"a claim has the wrong type: {exc}") from exc
         if not isinstance(body.get("sub"), str) or not body.get("sub"):
             raise self._refuse("message_invalid", "anonymous launches ('sub' missing) are refused: a "
                                "signature needs a known person")

@@ -118,10 +118,13 @@ def launch() -> t.Any:
             uow.actor = services.launch_actor(verified.platform)
             recorded = services.record_launch(uow, verified)
             uow.commit()
-    except LaunchRefused as exc:
-        return _refused_page(exc, "launch")
     except DomainError as exc:
         return _refused_page(exc, "launch")
+    except Exception:
+        # A token no check foresaw must still get a clear refusal, never a server error.
+        logger.exception("unexpected error while processing an LTI launch")
+        return _refused_page(LaunchRefused("unprocessable", "this launch could not be processed; the "
+                                           "error was logged for the administrator"), "launch")
     row = recorded.launch
     if row.message_type == "LtiDeepLinkingRequest":
         target = url_for("lti.deep_link", handle=recorded.handle)

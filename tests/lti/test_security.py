@@ -274,3 +274,25 @@ def test_deep_link_return_url_must_be_http(lms, db):
     page = requests.get(lms.tool_base + response.headers["Location"])
     assert page.status_code == 400 and "must be http(s)" in page.text
     assert "javascript:alert" not in page.text
+
+
+MALFORMED = [
+    ("aud_number", {"aud": 123, "azp": None}), ("aud_list_of_numbers", {"aud": [123], "azp": None}),
+    ("azp_number", {"azp": 5}), ("iat_text", {"iat": "yesterday"}), ("exp_text", {"exp": "tomorrow"}),
+    ("nonce_number", {"nonce": 5}), ("roles_text", {CLAIM + "roles": "Learner"}),
+    ("message_type_number", {CLAIM + "message_type": 5}),
+    ("deployment_number", {CLAIM + "deployment_id": 1}),
+    ("context_text", {CLAIM + "context": "course"}), ("resource_link_text", {CLAIM + "resource_link": "x"}),
+    ("custom_text", {CLAIM + "custom": "x"}), ("sub_number", {"sub": 3}),
+    ("target_number", {CLAIM + "target_link_uri": 1}), ("name_object", {"name": {"a": 1}}),
+    ("email_number", {"email": 5}),
+    ("ags_text", {"https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": "x"}),
+    ("nrps_list", {"https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": []}),
+]
+
+
+@pytest.mark.parametrize("overrides", [m[1] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_claims_never_cause_a_server_error(lms, db, overrides):
+    """Odd types in a correctly signed token: accepted when harmless, otherwise a 4xx refusal."""
+    _l, _t, response = launch_with(lms, overrides)
+    assert response.status_code in (303, 400, 401, 403), (response.status_code, response.text[:300])
