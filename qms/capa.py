@@ -21,13 +21,14 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from bridge.core import audit, signatures
+from bridge.core import audit, events, signatures
 from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
 from bridge.core.errors import InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, get_person
 from bridge.core.uow import UnitOfWork
 from qms import assignments, compliance, documents
 from qms import deviations as _deviations  # noqa: F401 - qms_capa.deviation_id refers to its table
+from qms.events import VersionBecameEffective
 from qms.models import (
     OPEN_ASSIGNMENT_STATUSES,
     Assignment,
@@ -793,6 +794,78 @@ def cancel_capa(
         compliance.refresh_states(session, person_ids=sorted(touched), now=now)
     session.flush()
     return capa
+
+
+# -- a new version in force ----------------------------------------------------------------------
+
+
+@events.subscribe(VersionBecameEffective)
+def carry_training_to_new_version(uow: UnitOfWork, event: VersionBecameEffective) -> None:
+    """Move the open CAPA assignments on versions no longer in force to the new effective version.
+
+    The superseded version can no longer be signed: without this, a CAPA whose trainees are
+    outside the matrix (which the document's own approval reassigns) could never close.
+    Each stale assignment is superseded by the person's open assignment on the new version,
+    created here (reason ``capa``, same CAPA, same due date) when they hold none.
+    """
+    session = uow.session
+    version = session.get(TrainingItemVersion, event.item_version_id)
+    if version is None:
+        return
+    stale = list(
+        session.scalars(
+            select(Assignment)
+            .join(TrainingItemVersion, TrainingItemVersion.id == Assignment.item_version_id)
+            .where(
+                Assignment.training_item_id == version.training_item_id,
+                Assignment.item_version_id != version.id,
+                Assignment.source_type == "capa",
+                Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+                TrainingItemVersion.status.in_(("superseded", "obsolete")),
+            )
+            .order_by(Assignment.id)
+        )
+    )
+    if not stale:
+        return
+    holding = {
+        a.person_id: a.id
+        for a in session.scalars(
+            select(Assignment).where(
+                Assignment.item_version_id == version.id,
+                Assignment.person_id.in_(sorted({a.person_id for a in stale})),
+                Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+            )
+        )
+    }
+    now = utcnow()
+    for assignment in stale:
+        successor = holding.get(assignment.person_id)
+        if successor is None:
+            (successor,) = compliance.create_assignments(
+                uow,
+                [
+                    {
+                        "person_id": assignment.person_id,
+                        "training_item_id": assignment.training_item_id,
+                        "item_version_id": version.id,
+                        "due_at": assignment.due_at,
+                    }
+                ],
+                reason="capa",
+                source_type="capa",
+                source_id=assignment.source_id,
+                now=now,
+            )
+            holding[assignment.person_id] = successor
+        with uow.because(f"version {version.label} became effective: CAPA training moves to it"):
+            assignment.status = "superseded"
+            assignment.closed_at = now
+            assignment.superseded_by_id = successor
+    compliance.refresh_states(
+        session, person_ids=sorted(holding), item_ids=[version.training_item_id], now=now
+    )
+    logger.info("%d open CAPA assignment(s) moved to version %s", len(stale), version.label)
 
 
 # -- demo ------------------------------------------------------------------------------------------

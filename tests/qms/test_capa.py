@@ -465,3 +465,41 @@ def test_concurrent_creations_get_distinct_numbers(plant, app):
         results = list(pool.map(create, range(8)))
     assert {status for status, _ in results} == {201}, results
     assert len({number for _, number in results}) == 8
+
+
+def test_open_capa_training_moves_to_a_new_effective_version(plant, db):
+    p = small_plant(plant)
+    capa = open_capa(plant)
+    to_investigation(plant, capa["id"])
+    # Bob is outside the matrix of SOP-CAPA: the document's approval does not reassign him.
+    action = plant.post(
+        f"/capas/{capa['id']}/actions",
+        "author",
+        {
+            "kind": "training",
+            "description": "retrain Bob",
+            "due_at": future(9),
+            "training_item_ids": [p["item"]],
+            "person_ids": [plant.people["bob"]],
+        },
+        expect=201,
+    ).json
+    (first,) = action["assignments_created"]
+    plant.publish(p["doc"]["id"], "2.0", "major")
+    old = plant.get(f"/assignments/{first}")
+    assert old["status"] == "superseded" and old["superseded_by_id"]
+    new = plant.get(f"/assignments/{old['superseded_by_id']}")
+    assert (new["reason"], new["source_type"], new["source_id"], new["status"]) == (
+        "capa",
+        "capa",
+        capa["id"],
+        "open",
+    )
+    assert new["due_at"] == old["due_at"]
+    (row,) = plant.get(f"/capas/{capa['id']}")["training"]
+    assert (row["version"], row["assignment_id"], row["linked_assignment_id"]) == ("2.0", new["id"], first)
+    plant.post(f"/assignments/{new['id']}/sign", "bob", plant.sign("bob"), expect=201)
+    assert plant.get(f"/capas/{capa['id']}")["open_training"] == 0
+    with db.read_sessions() as session:
+        moved = audit.history(session, "qms_assignment", first)[-1]
+    assert moved.new_values["status"] == "superseded" and "became effective" in moved.reason
