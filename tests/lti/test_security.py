@@ -291,8 +291,8 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("overrides", [m[1] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
-def test_malformed_claims_never_cause_a_server_error(lms, db, overrides):
+def test_malformed_claims_never_cause_a_server_error(lms, db):
     """Odd types in a correctly signed token: accepted when harmless, otherwise a 4xx refusal."""
-    _l, _t, response = launch_with(lms, overrides)
-    assert response.status_code in (303, 400, 401, 403), (response.status_code, response.text[:300])
+    for name, overrides in MALFORMED:
+        _l, _t, response = launch_with(lms, overrides)
+        assert response.status_code in (303, 400, 401, 403), (name, response.status_code, response.text[:300])
