@@ -642,6 +642,7 @@ def make_effective(
         item_version.id,
         new={**figures, "gate_pct": gate},
     )
+    _carry_over_open_assignments(uow, item_version, now=now)
     compliance.refresh_states(session, item_ids=[item_version.training_item_id], now=now)
     uow.publish(
         VersionBecameEffective(
@@ -651,6 +652,65 @@ def make_effective(
         )
     )
     return True
+
+
+def _carry_over_open_assignments(
+    uow: UnitOfWork, item_version: TrainingItemVersion, *, now: dt.datetime
+) -> None:
+    """Move open assignments still on older versions (CAPA, manual...) onto the version now in force.
+
+    Each is superseded by the person's open assignment on the new version, created with the
+    same reason, source and due date when they have none.
+    """
+    session = uow.session
+    stale = list(
+        session.scalars(
+            select(Assignment).where(
+                Assignment.training_item_id == item_version.training_item_id,
+                Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+                Assignment.item_version_id != item_version.id,
+            )
+        )
+    )
+    if not stale:
+        return
+    holding = dict(
+        session.execute(
+            select(Assignment.person_id, func.min(Assignment.id))
+            .where(
+                Assignment.item_version_id == item_version.id, Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
+            )
+            .group_by(Assignment.person_id)
+        ).all()
+    )
+    for old in stale:
+        replacement = holding.get(old.person_id)
+        if replacement is None:
+            due = (
+                old.due_at
+                if old.due_at is not None and old.due_at > now
+                else now + dt.timedelta(days=QmsPolicy().default_due_days)
+            )
+            replacement = compliance.create_assignments(
+                uow,
+                [
+                    {
+                        "person_id": old.person_id,
+                        "training_item_id": old.training_item_id,
+                        "item_version_id": item_version.id,
+                        "due_at": due,
+                    }
+                ],
+                reason=old.reason,
+                source_type=old.source_type,
+                source_id=old.source_id,
+                now=now,
+            )[0]
+            holding[old.person_id] = replacement
+        with uow.because(f"version {item_version.label} became effective"):
+            old.status = "superseded"
+            old.closed_at = now
+            old.superseded_by_id = replacement
 
 
 def effective_sweep(

@@ -265,3 +265,29 @@ def test_concurrent_approvals_approve_once(site, db):
     with db.read_sessions() as session:
         created = session.scalars(select(Assignment).where(Assignment.source_type == "change_control")).all()
     assert len(created) == 2
+
+
+def test_open_assignments_on_older_versions_move_to_the_version_in_force(site, db):
+    ids = site.ids
+    v1_item_version = site.get(f"/document-versions/{ids['v1']}")["item_version_id"]
+    manual = site.post(
+        "/assignments",
+        "trainer",
+        {"person_ids": [ids["carl"]], "item_version_id": v1_item_version, "due_at": future(40)},
+        expect=201,
+    ).json["assignment_ids"][0]
+    version, change = open_change(site)
+    site.post(f"/change-controls/{change['id']}/submit", "author", expect=200)
+    site.post(f"/change-controls/{change['id']}/approve", "approver", site.sign("approver"), expect=200)
+    assert site.get(f"/assignments/{manual}")["status"] == "open"  # Carl is outside the matrix
+    ann_new = next(a for a in site.get("/me/assignments", "ann") if a["version"]["label"] == "2.0")
+    site.post(f"/assignments/{ann_new['id']}/sign", "ann", site.sign("ann"), expect=201)
+    item_version_id = site.get(f"/document-versions/{version['id']}")["item_version_id"]
+    assert run_effective_sweep(db, utcnow() + dt.timedelta(days=15))["effective"] == [item_version_id]
+    old = site.get(f"/assignments/{manual}")
+    assert old["status"] == "superseded" and old["superseded_by_id"]
+    moved = site.get(f"/assignments/{old['superseded_by_id']}")
+    assert moved["item_version_id"] == item_version_id and moved["reason"] == "manual"
+    assert moved["person_id"] == ids["carl"] and moved["status"] == "open"
+    with db.read_sessions() as session:
+        assert audit.history(session, "qms_assignment", manual)[-1].new_values["status"] == "superseded"
