@@ -753,82 +753,84 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
 # per-statement machinery would cost more than the database does. Sequence numbers are taken
 # first (PostgreSQL: nextval; SQLite: the single writer holds the write lock), so no RETURNING.
 
-# Indexed by "is PostgreSQL": qmark placeholders for sqlite3, format placeholders for psycopg.
 _INSERT_STATEMENT = (
     "INSERT INTO xapi_statement (seq, statement_id, stored, voided, voids, credential_id, version, body, "
-    "attachment_sha2s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "INSERT INTO xapi_statement (seq, statement_id, stored, voided, voids, credential_id, version, body, "
-    "attachment_sha2s) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    "attachment_sha2s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_INDEX = (
-    "INSERT INTO xapi_statement_index (key, seq, relation) VALUES (?, ?, ?)",
-    "INSERT INTO xapi_statement_index (key, seq, relation) VALUES (%s, %s, %s)",
-)
+_INSERT_INDEX = "INSERT INTO xapi_statement_index (key, seq, relation) VALUES (?, ?, ?)"
 
 
 def _bulk_insert_statements(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    dialect = conn.dialect.name
     cursor = conn.connection.cursor()
     try:
-        if dialect == "postgresql":
+        if conn.dialect.name == "postgresql":
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence('xapi_statement', 'seq')) FROM generate_series(1, %s)",
                 (len(rows),),
             )
             seqs = sorted(row[0] for row in cursor.fetchall())
+            # One statement for the whole batch: each column travels as one array.
+            cursor.execute(
+                "INSERT INTO xapi_statement (seq, statement_id, stored, voided, voids, credential_id, "
+                "version, body, attachment_sha2s) SELECT s, i, st, FALSE, vo, c, ve, b, a::jsonb FROM unnest("
+                "%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::int[], %s::text[], %s::text[], "
+                "%s::text[]) AS t(s, i, st, vo, c, ve, b, a)",
+                (
+                    seqs,
+                    [row["statement_id"] for row in rows],
+                    [row["stored"] for row in rows],
+                    [row["voids"] for row in rows],
+                    [row["credential_id"] for row in rows],
+                    [row["version"] for row in rows],
+                    [row["body"] for row in rows],
+                    [
+                        json.dumps(row["attachment_sha2s"]) if row["attachment_sha2s"] is not None else None
+                        for row in rows
+                    ],
+                ),
+            )
         else:
             cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM xapi_statement")
             start = cursor.fetchone()[0]
             seqs = list(range(start + 1, start + 1 + len(rows)))
-        values = []
-        for seq, row in zip(seqs, rows, strict=True):
-            stored = row["stored"]
-            sha2s = row["attachment_sha2s"]
-            if dialect == "postgresql":
-                from psycopg.types.json import Jsonb
-
-                values.append(
+            # The text form SQLAlchemy's SQLite DateTime reads back (naive UTC).
+            cursor.executemany(
+                _INSERT_STATEMENT,
+                [
                     (
                         seq,
                         row["statement_id"],
-                        stored,
-                        row["voided"],
+                        row["stored"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+                        0,
                         row["voids"],
                         row["credential_id"],
                         row["version"],
                         row["body"],
-                        Jsonb(sha2s) if sha2s is not None else None,
+                        json.dumps(row["attachment_sha2s"]) if row["attachment_sha2s"] is not None else None,
                     )
-                )
-            else:
-                # The text form SQLAlchemy's SQLite DateTime reads back (naive UTC).
-                values.append(
-                    (
-                        seq,
-                        row["statement_id"],
-                        stored.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                        int(row["voided"]),
-                        row["voids"],
-                        row["credential_id"],
-                        row["version"],
-                        row["body"],
-                        json.dumps(sha2s) if sha2s is not None else None,
-                    )
-                )
-        cursor.executemany(_INSERT_STATEMENT[dialect == "postgresql"], values)
+                    for seq, row in zip(seqs, rows, strict=True)
+                ],
+            )
     finally:
         cursor.close()
     return {row["statement_id"]: seq for seq, row in zip(seqs, rows, strict=True)}
 
 
 def _bulk_insert_index(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    dialect = conn.dialect.name
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(
-            _INSERT_INDEX[dialect == "postgresql"],
-            [(row["key"], row["seq"], row["relation"]) for row in rows],
-        )
+        if conn.dialect.name == "postgresql":
+            cursor.execute(
+                "INSERT INTO xapi_statement_index (key, seq, relation) "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::smallint[])",
+                (
+                    [row["key"] for row in rows],
+                    [row["seq"] for row in rows],
+                    [row["relation"] for row in rows],
+                ),
+            )
+        else:
+            cursor.executemany(_INSERT_INDEX, [(row["key"], row["seq"], row["relation"]) for row in rows])
     finally:
         cursor.close()
 
