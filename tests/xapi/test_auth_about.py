@@ -14,13 +14,28 @@ def test_about_lists_both_versions_without_auth(client):
     assert response.status_code == 200
     assert response.json["version"] == ["1.0.3", "2.0.0"]
     assert response.headers["X-Experience-API-Version"] == "1.0.3"
-    assert client.get("/xapi/about", headers={"X-Experience-API-Version": "2.0.0"}).headers[
-        "X-Experience-API-Version"] == "2.0.0"
+    assert (
+        client.get("/xapi/about", headers={"X-Experience-API-Version": "2.0.0"}).headers[
+            "X-Experience-API-Version"
+        ]
+        == "2.0.0"
+    )
 
 
 def test_cli_create_list_revoke(runner, client):
-    result = runner.invoke(args=["lrs", "credentials", "create", "moodle", "--scope", "statements/write",
-                                 "--scope", "statements/read", "--json"])
+    result = runner.invoke(
+        args=[
+            "lrs",
+            "credentials",
+            "create",
+            "moodle",
+            "--scope",
+            "statements/write",
+            "--scope",
+            "statements/read",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.output
     pair = json.loads(result.stdout)
     assert set(pair) == {"key", "secret"}
@@ -60,17 +75,29 @@ def test_bad_credentials_are_401_with_challenge(client, header):
 
 def test_wrong_secret_is_401(client, make_credential):
     key, _secret = make_credential()
-    response = client.get("/xapi/statements", headers={"Authorization": basic(key, "wrong"),
-                                                        "X-Experience-API-Version": "1.0.3"})
+    response = client.get(
+        "/xapi/statements",
+        headers={"Authorization": basic(key, "wrong"), "X-Experience-API-Version": "1.0.3"},
+    )
     assert response.status_code == 401 and "wrong secret" in response.json["message"]
 
 
-@pytest.mark.parametrize(("sent", "answered"), [("1.0", "1.0.3"), ("1.0.0", "1.0.3"), ("1.0.2", "1.0.3"),
-                                                ("1.0.3", "1.0.3"), ("2.0.0", "2.0.0"), ("2.0", "2.0.0")])
+@pytest.mark.parametrize(
+    ("sent", "answered"),
+    [
+        ("1.0", "1.0.3"),
+        ("1.0.0", "1.0.3"),
+        ("1.0.2", "1.0.3"),
+        ("1.0.3", "1.0.3"),
+        ("2.0.0", "2.0.0"),
+        ("2.0", "2.0.0"),
+    ],
+)
 def test_version_negotiation(client, make_credential, sent, answered):
     key, secret = make_credential()
-    response = client.get("/xapi/statements", headers={"Authorization": basic(key, secret),
-                                                        "X-Experience-API-Version": sent})
+    response = client.get(
+        "/xapi/statements", headers={"Authorization": basic(key, secret), "X-Experience-API-Version": sent}
+    )
     assert response.headers["X-Experience-API-Version"] == answered
 
 
@@ -83,3 +110,16 @@ def test_missing_or_unsupported_version_is_400(client, make_credential, sent):
     response = client.get("/xapi/statements", headers=headers)
     assert response.status_code == 400
     assert response.json["field"] == "X-Experience-API-Version"
+
+
+def test_demo_credential_and_statements(runner, client):
+    from xapi.demo import DEMO_KEY, DEMO_SECRET
+
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    headers = {"Authorization": basic(DEMO_KEY, DEMO_SECRET), "X-Experience-API-Version": "1.0.3"}
+    response = client.get("/xapi/statements", headers=headers)
+    assert response.status_code == 200
+    assert len(response.json["statements"]) == 5
+    assert {s["actor"]["mbox"] for s in response.json["statements"]} == {
+        "mailto:olivia.operator@demo.example", "mailto:omar.operator@demo.example"}
