@@ -138,9 +138,11 @@ class CapaActionAssignment(Base):
 # -- reading ------------------------------------------------------------------------------------
 
 
-def get_capa(session: Session, capa_id: int) -> Capa:
-    """Return CAPA ``capa_id`` or raise :class:`NotFound`."""
-    capa = session.get(Capa, capa_id)
+def get_capa(session: Session, capa_id: int, *, lock: bool = False) -> Capa:
+    """Return CAPA ``capa_id`` or raise :class:`NotFound`; ``lock`` takes its row lock
+    (PostgreSQL) so that two transitions or signatures on one CAPA run one after the other.
+    """
+    capa = session.get(Capa, capa_id, with_for_update={"of": Capa} if lock else None)
     if capa is None:
         raise NotFound(f"CAPA {capa_id} does not exist", field="capa_id")
     return capa
@@ -333,7 +335,7 @@ def create_capa(
     if deviation_id is not None:
         from qms.deviations import get_deviation
 
-        deviation = get_deviation(session, deviation_id)
+        deviation = get_deviation(session, deviation_id, lock=True)
         if deviation.status == "closed":
             raise InvalidTransition(
                 f"deviation {deviation.number} is closed: a CAPA is raised while it is open",
@@ -373,7 +375,7 @@ def _transition(uow: UnitOfWork, capa: Capa, expected: tuple[str, ...], new: str
 def start_investigation(uow: UnitOfWork, capa_id: int) -> Capa:
     """Open → investigation."""
     uow.actor.require(*AUTHORS, action="starting a CAPA investigation")
-    capa = get_capa(uow.session, capa_id)
+    capa = get_capa(uow.session, capa_id, lock=True)
     _transition(uow, capa, ("open",), "investigation", "starting the investigation")
     uow.session.flush()
     return capa
@@ -382,7 +384,7 @@ def start_investigation(uow: UnitOfWork, capa_id: int) -> Capa:
 def record_root_cause(uow: UnitOfWork, capa_id: int, *, root_cause: str) -> Capa:
     """Record (or revise) the root cause during the investigation."""
     uow.actor.require(*AUTHORS, action="recording a CAPA root cause")
-    capa = get_capa(uow.session, capa_id)
+    capa = get_capa(uow.session, capa_id, lock=True)
     if capa.status != "investigation":
         raise InvalidTransition(
             f"the root cause is recorded during the investigation; {capa.number} is {capa.status}",
@@ -445,7 +447,7 @@ def add_action(
     """
     uow.actor.require(*AUTHORS, action="adding a CAPA action")
     session = uow.session
-    capa = get_capa(session, capa_id)
+    capa = get_capa(session, capa_id, lock=True)
     if capa.status not in PLANNING_STATUSES:
         raise InvalidTransition(
             f"actions are added while the CAPA is {', '.join(PLANNING_STATUSES)}; "
@@ -594,7 +596,7 @@ def complete_action(uow: UnitOfWork, capa_id: int, action_id: int, *, note: str)
     """Record a corrective or preventive action as done (a training action completes by its training)."""
     uow.actor.require(*AUTHORS, action="completing a CAPA action")
     session = uow.session
-    capa = get_capa(session, capa_id)
+    capa = get_capa(session, capa_id, lock=True)
     action = get_action(session, capa, action_id)
     if capa.status != "actions_in_progress":
         raise InvalidTransition(
@@ -639,7 +641,7 @@ def approve_plan(
     uow.actor.require(*APPROVERS, action="approving a CAPA plan")
     policy = policy or QmsPolicy()
     session = uow.session
-    capa = get_capa(session, capa_id)
+    capa = get_capa(session, capa_id, lock=True)
     documents.check_not_self_approval(uow, capa.author_user_id, f"CAPA {capa.number}", policy)
     _transition(uow, capa, ("investigation",), "actions_in_progress", "approving the plan")
     if not capa.root_cause:
@@ -674,7 +676,7 @@ def start_effectiveness_check(uow: UnitOfWork, capa_id: int) -> Capa:
     """Actions in progress → effectiveness check, once every corrective and preventive action is done."""
     uow.actor.require(*AUTHORS, action="starting a CAPA effectiveness check")
     session = uow.session
-    capa = get_capa(session, capa_id)
+    capa = get_capa(session, capa_id, lock=True)
     _transition(
         uow, capa, ("actions_in_progress",), "effectiveness_check", "starting the effectiveness check"
     )
@@ -710,7 +712,7 @@ def close_capa(
     """
     uow.actor.require(*APPROVERS, action="closing a CAPA")
     session = uow.session
-    capa = get_capa(session, capa_id)
+    capa = get_capa(session, capa_id, lock=True)
     _transition(uow, capa, ("effectiveness_check",), "closed", "closing")
     if not effectiveness_summary.strip():
         raise ValidationFailed("state how effectiveness was verified", field="effectiveness_summary")
@@ -753,7 +755,7 @@ def cancel_capa(
     """Cancel a CAPA that is not closed (signed); the open assignments its actions created are cancelled."""
     uow.actor.require(*APPROVERS, action="cancelling a CAPA")
     session = uow.session
-    capa = get_capa(session, capa_id)
+    capa = get_capa(session, capa_id, lock=True)
     if not reason.strip():
         raise ValidationFailed("a cancellation needs a reason", field="reason")
     _transition(

@@ -125,9 +125,11 @@ def _assessments_are_immutable(_mapper: Any, _connection: Any, target: TrainingA
 # -- reading ------------------------------------------------------------------------------------
 
 
-def get_deviation(session: Session, deviation_id: int) -> Deviation:
-    """Return deviation ``deviation_id`` or raise :class:`NotFound`."""
-    deviation = session.get(Deviation, deviation_id)
+def get_deviation(session: Session, deviation_id: int, *, lock: bool = False) -> Deviation:
+    """Return deviation ``deviation_id`` or raise :class:`NotFound`; ``lock`` takes its row lock
+    (PostgreSQL) so that two transitions or signatures on one deviation run one after the other.
+    """
+    deviation = session.get(Deviation, deviation_id, with_for_update={"of": Deviation} if lock else None)
     if deviation is None:
         raise NotFound(f"deviation {deviation_id} does not exist", field="deviation_id")
     return deviation
@@ -373,7 +375,7 @@ def set_involved(
     """Replace the people and documents involved (while the deviation is not closed)."""
     uow.actor.require(*AUTHORS, action="changing who and what a deviation involves")
     session = uow.session
-    deviation = get_deviation(session, deviation_id)
+    deviation = get_deviation(session, deviation_id, lock=True)
     _require_not_closed(deviation, "changing the people and documents involved")
     if not reason.strip():
         raise ValidationFailed("say why the people or documents involved change", field="reason")
@@ -417,7 +419,7 @@ def _transition(
 def start_investigation(uow: UnitOfWork, deviation_id: int) -> Deviation:
     """Open → under investigation."""
     uow.actor.require(*AUTHORS, action="starting a deviation investigation")
-    deviation = get_deviation(uow.session, deviation_id)
+    deviation = get_deviation(uow.session, deviation_id, lock=True)
     _transition(uow, deviation, ("open",), "under_investigation", "starting the investigation")
     deviation.investigation_started_at = utcnow()
     uow.session.flush()
@@ -430,9 +432,9 @@ def link_capa(uow: UnitOfWork, deviation_id: int, capa_id: int) -> Any:
 
     uow.actor.require(*AUTHORS, action="linking a CAPA to a deviation")
     session = uow.session
-    deviation = get_deviation(session, deviation_id)
+    deviation = get_deviation(session, deviation_id, lock=True)
     _require_not_closed(deviation, "linking a CAPA")
-    capa = get_capa(session, capa_id)
+    capa = get_capa(session, capa_id, lock=True)
     if capa.deviation_id == deviation.id:
         raise Conflict(
             f"{capa.number} is already linked to {deviation.number}", field="capa_id", code="already_linked"
@@ -467,7 +469,7 @@ def record_assessment(
     """
     uow.actor.require(*APPROVERS, action="recording a training adequacy assessment")
     session = uow.session
-    deviation = get_deviation(session, deviation_id)
+    deviation = get_deviation(session, deviation_id, lock=True)
     _require_not_closed(deviation, "recording a training adequacy assessment")
     if conclusion not in ADEQUACY_CONCLUSIONS:
         raise ValidationFailed(
@@ -539,7 +541,7 @@ def close_deviation(
     """
     uow.actor.require(*APPROVERS, action="closing a deviation")
     session = uow.session
-    deviation = get_deviation(session, deviation_id)
+    deviation = get_deviation(session, deviation_id, lock=True)
     _transition(uow, deviation, ("under_investigation",), "closed", "closing")
     if not conclusion.strip():
         raise ValidationFailed("state the conclusion of the investigation", field="conclusion")

@@ -503,3 +503,33 @@ def test_open_capa_training_moves_to_a_new_effective_version(plant, db):
     with db.read_sessions() as session:
         moved = audit.history(session, "qms_assignment", first)[-1]
     assert moved.new_values["status"] == "superseded" and "became effective" in moved.reason
+
+
+def test_concurrent_approvals_sign_once(plant, app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    small_plant(plant)
+    capa = open_capa(plant)
+    to_investigation(plant, capa["id"])
+    plant.post(
+        f"/capas/{capa['id']}/actions",
+        "author",
+        {"kind": "corrective", "description": "d", "due_at": future(5)},
+        expect=201,
+    )
+
+    def approve(_n: int) -> int:
+        return (
+            app.test_client()
+            .post(
+                f"/api/v1/capas/{capa['id']}/approve",
+                json=plant.sign("approver"),
+                headers=plant.headers["approver"],
+            )
+            .status_code
+        )
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        statuses = sorted(pool.map(approve, range(3)))
+    assert statuses == [200, 409, 409]
+    assert [s["meaning"] for s in plant.get(f"/capas/{capa['id']}")["signatures"]] == ["approved"]
