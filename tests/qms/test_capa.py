@@ -533,3 +533,62 @@ def test_concurrent_approvals_sign_once(plant, app):
         statuses = sorted(pool.map(approve, range(3)))
     assert statuses == [200, 409, 409]
     assert [s["meaning"] for s in plant.get(f"/capas/{capa['id']}")["signatures"]] == ["approved"]
+
+
+def test_terminated_trainee_no_longer_blocks_and_cannot_own(plant):
+    p = small_plant(plant)
+    capa = open_capa(plant)
+    to_investigation(plant, capa["id"])
+    action = plant.post(
+        f"/capas/{capa['id']}/actions",
+        "author",
+        {
+            "kind": "training",
+            "description": "retrain",
+            "due_at": future(9),
+            "training_item_ids": [p["item"]],
+            "person_ids": [plant.people["ann"], plant.people["bob"]],
+        },
+        expect=201,
+    ).json
+    plant.post(f"/capas/{capa['id']}/approve", "approver", plant.sign("approver"), expect=200)
+    itself = plant.post(
+        f"/capas/{capa['id']}/actions/{action['id']}/complete", "author", {"note": "done"}, expect=409
+    ).json
+    assert (itself["error"], itself["field"]) == ("training_action_completes_itself", "action_id")
+    plant.post(
+        f"/people/{plant.people['bob']}/terminate", "supervisor", {"reason": "left the company"}, expect=200
+    )
+    linkage = {r["person"]: r for r in plant.get(f"/capas/{capa['id']}")["training"]}
+    assert linkage["Bob"]["status"] == "cancelled" and linkage["Ann"]["open"] is True
+    plant.post(f"/capas/{capa['id']}/effectiveness-check", "author", expect=200)
+    close = {**plant.sign("approver"), "effectiveness_summary": "verified"}
+    blocking = plant.post(f"/capas/{capa['id']}/close", "approver", close, expect=409).json
+    assert [b["person"] for b in blocking["details"]["open_assignments"]] == ["Ann"]
+    inactive = plant.post(
+        "/capas",
+        "author",
+        {"title": "t", "source": "audit", "due_at": future(9), "owner_person_id": plant.people["bob"]},
+        expect=400,
+    ).json
+    assert inactive["field"] == "owner_person_id"
+    late_trainee = plant.post(
+        "/capas",
+        "author",
+        {"title": "t2", "source": "audit", "due_at": future(9), "owner_person_id": plant.people["ann"]},
+        expect=201,
+    ).json
+    to_investigation(plant, late_trainee["id"])
+    refused = plant.post(
+        f"/capas/{late_trainee['id']}/actions",
+        "author",
+        {
+            "kind": "training",
+            "description": "retrain",
+            "due_at": future(9),
+            "training_item_ids": [p["item"]],
+            "person_ids": [plant.people["bob"]],
+        },
+        expect=400,
+    ).json
+    assert refused["field"] == "person_ids"
