@@ -236,3 +236,16 @@ def test_authority_comes_from_the_credential(client, lrs_headers):
     stored = client.get(f"/xapi/statements?statementId={statement_id}", headers=lrs_headers["1.0.3"]).json
     assert stored["authority"]["account"]["name"].startswith("lrs_")
     assert stored["authority"]["name"] == "lms"
+
+
+def test_stored_statements_cannot_be_altered_or_deleted_in_the_database(client, lrs_headers, db):
+    from sqlalchemy import delete, update
+    from sqlalchemy.exc import DatabaseError
+
+    statement_id = client.post("/xapi/statements", json=statement(), headers=lrs_headers["1.0.3"]).json[0]
+    for change in (update(StatementRow).where(StatementRow.statement_id == statement_id).values(body="{}"),
+                   delete(StatementRow).where(StatementRow.statement_id == statement_id)):
+        with db.engine.connect() as conn, pytest.raises(DatabaseError, match="append-only"):
+            conn.execute(change)
+    stored = client.get(f"/xapi/statements?statementId={statement_id}", headers=lrs_headers["1.0.3"])
+    assert stored.status_code == 200
