@@ -411,7 +411,7 @@ def deviation_adequacy(session: Session, deviation_id: int, *, generated_by: str
             "id": a.id,
             "assessed_at": a.assessed_at,
             "pairs": a.pairs,
-            "trained": a.trained,
+            "trained_pairs": a.trained,
             "conclusion": a.conclusion,
             "rationale": a.rationale,
             "signature": signature_lines.get(a.signature_id),
@@ -461,7 +461,7 @@ def deviation_adequacy(session: Session, deviation_id: int, *, generated_by: str
                 "Recorded assessments",
                 [
                     ("assessed_at", "Recorded (UTC)"),
-                    ("trained", "Trained"),
+                    ("trained_pairs", "Trained"),
                     ("pairs", "Pairs"),
                     ("conclusion", "Conclusion"),
                     ("rationale", "Rationale"),
