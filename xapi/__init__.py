@@ -33,6 +33,30 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = AlternateRequestSyntax(app.wsgi_app)  # type: ignore[method-assign]
     if "lrs" not in app.cli.commands:
         app.cli.add_command(lrs_group)
+    _tune_sqlite(app)
     from xapi.demo import load_demo
 
     demo.register_loader(app, load_demo)
+
+
+def _tune_sqlite(app: Flask) -> None:
+    """Give each SQLite connection a page cache and memory map fit for the statement indexes.
+
+    The filter rows are keyed by digests, so inserts land on random pages of a large B-tree:
+    with SQLite's default 2 MB cache nearly each one is a read from the operating system.
+    """
+    from sqlalchemy import event
+
+    db = app.extensions["gxpbridge.db"]
+    if db.dialect != "sqlite" or getattr(db, "_xapi_tuned", False):
+        return
+
+    @event.listens_for(db.engine, "connect")
+    def _pragmas(dbapi_conn: object, _record: object) -> None:
+        cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB
+        cursor.execute("PRAGMA mmap_size=1073741824")  # 1 GiB of address space, not memory
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    db._xapi_tuned = True
