@@ -40,20 +40,30 @@ def platform_group() -> None:
 @click.option("--name", default="", help="a name for people (defaults to the issuer's host)")
 @click.option("--xapi-homepage", default=None,
               help="home page of the xAPI accounts in this LMS's statements (default: the issuer)")
+@click.option("--role", "roles", multiple=True, metavar="LTI_ROLE=ROLE",
+              help="map an LTI context role to a GxP Bridge role, e.g. Mentor=trainer (repeatable)")
 @with_appcontext
 @command_errors
 def platform_add(issuer: str, client_id: str, deployment_ids: tuple[str, ...], auth_login_url: str,
                  auth_token_url: str, auth_audience: str | None, keyset_url: str | None,
-                 public_key_file: Path | None, name: str, xapi_homepage: str | None) -> None:
+                 public_key_file: Path | None, name: str, xapi_homepage: str | None,
+                 roles: tuple[str, ...]) -> None:
     """Register an LMS platform."""
     if bool(keyset_url) == bool(public_key_file):
         raise click.UsageError("give exactly one of --keyset-url or --public-key-file")
+    role_map = {}
+    for pair in roles:
+        lti_role, sep, role = pair.partition("=")
+        if not sep or not lti_role.strip() or not role.strip():
+            raise click.BadParameter(f"expected LTI_ROLE=ROLE, got {pair!r}", param_hint="--role")
+        role_map[lti_role.strip()] = role.strip()
     pem = public_key_file.read_text() if public_key_file else None
     with cli_uow() as uow:
         platform = services.add_platform(
             uow, issuer=issuer, client_id=client_id, deployment_ids=deployment_ids,
             auth_login_url=auth_login_url, auth_token_url=auth_token_url, keyset_url=keyset_url,
-            public_key_pem=pem, auth_audience=auth_audience, name=name, xapi_homepage=xapi_homepage)
+            public_key_pem=pem, auth_audience=auth_audience, name=name, xapi_homepage=xapi_homepage,
+            role_map=role_map)
         uow.commit()
         click.echo(f"registered platform {platform.id}: {platform.issuer} client {platform.client_id} "
                    f"deployments {', '.join(platform.deployment_ids)}")

@@ -113,6 +113,7 @@ def add_platform(
     name: str = "",
     xapi_homepage: str | None = None,
     registered_by: str = "manual",
+    role_map: dict[str, str] | None = None,
 ) -> LtiPlatform:
     """Register an LMS (issuer + client id) with its deployments.
 
@@ -140,6 +141,7 @@ def add_platform(
                                field="keyset_url")
     pem = _check_public_key(public_key_pem) if public_key_pem and public_key_pem.strip() else None
     homepage = _check_url(xapi_homepage, "xapi_homepage", required=False)
+    roles = check_role_map(role_map or {})
     session = uow.session
     platform = session.scalar(select(LtiPlatform).where(LtiPlatform.issuer == issuer,
                                                        LtiPlatform.client_id == client_id))
@@ -157,12 +159,29 @@ def add_platform(
         platform.keyset_url = keyset
         platform.public_key_pem = pem
         platform.xapi_homepage = homepage
+        platform.role_map = roles or None
         platform.registered_by = registered_by
         platform.active = True
         session.flush()
         for deployment_id in deployments:
             _ensure_deployment(session, platform, deployment_id)
     return platform
+
+
+def check_role_map(role_map: dict[str, str]) -> dict[str, str]:
+    """Validate a platform's LTI role -> GxP Bridge role overrides (short LTI role names)."""
+    checked = {}
+    for lti_role, role in role_map.items():
+        name = short_role(lti_role)[0]
+        if not name:
+            raise ValidationFailed(f"empty LTI role in {lti_role!r}", field="role_map")
+        if role not in ROLES:
+            raise ValidationFailed(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role_map")
+        if role in NEVER_FROM_LMS:
+            raise ValidationFailed(f"the role {role} is never granted by an LMS: an administrator grants it",
+                                   field="role_map")
+        checked[name] = role
+    return checked
 
 
 def _ensure_deployment(session: Session, platform: LtiPlatform, deployment_id: str) -> LtiDeployment:
@@ -289,7 +308,8 @@ def context_roles(lti_roles: t.Iterable[str]) -> set[str]:
 def map_roles(platform: LtiPlatform, lti_roles: t.Iterable[str]) -> list[str]:
     """GxP Bridge roles a launch's LTI roles grant (at least ``learner``)."""
     mapping = dict(DEFAULT_ROLE_MAP)
-    mapping.update({k: v for k, v in (platform.role_map or {}).items() if isinstance(v, str)})
+    mapping.update({k: v for k, v in (platform.role_map or {}).items()
+                    if isinstance(v, str) and v in ROLES and v not in NEVER_FROM_LMS})
     granted = {mapping[name] for name in context_roles(lti_roles) if name in mapping}
     granted = {r for r in granted if r in ROLES and r not in NEVER_FROM_LMS}
     return sorted(granted or {"learner"})

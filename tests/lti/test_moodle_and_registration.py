@@ -153,10 +153,21 @@ def test_platform_cli(runner, db, tmp_path):
                                   "--deployment-id", "1", "--auth-login-url", "a", "--auth-token-url", "b",
                                   "--keyset-url", "c"])
     assert bad_url.exit_code == 1 and "issuer must be an http(s) URL" in bad_url.output
+    edx = ["lti", "platform", "add", "--issuer", "https://edx.example", "--client-id", "e",
+           "--deployment-id", "1", "--auth-login-url", "https://edx.example/a", "--auth-token-url", "https://edx.example/t",
+           "--keyset-url", "https://edx.example/k"]
+    privileged = runner.invoke(args=[*edx, "--role", "Administrator=qa_approver"])
+    assert privileged.exit_code == 1 and "never granted by an LMS" in privileged.output
+    mapped = runner.invoke(args=[*edx, "--role", "Mentor=trainer"])
+    assert mapped.exit_code == 0, mapped.output
+    with db.read_sessions() as s:
+        role_map = s.scalar(select(LtiPlatform.role_map).where(LtiPlatform.client_id == "e"))
+        assert role_map == {"Mentor": "trainer"}
+    runner.invoke(args=["lti", "platform", "remove", "2", "--reason", "test done"])
     listing = runner.invoke(args=["lti", "platform", "list"])
     assert "https://moodle.example\tabc\tdeployments=1,2" in listing.output
     with db.read_sessions() as s:
-        platform_id = s.scalar(select(LtiPlatform.id))
+        platform_id = s.scalar(select(LtiPlatform.id).where(LtiPlatform.client_id == "abc"))
     added = runner.invoke(args=["lti", "platform", "add-deployment", str(platform_id), "3"])
     assert added.exit_code == 0
     no_reason = runner.invoke(args=["lti", "platform", "remove", str(platform_id)])

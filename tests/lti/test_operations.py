@@ -118,3 +118,19 @@ def test_score_refused_by_the_platform_is_dead_lettered(lms, db, make_user):
     with db.read_sessions() as s:
         message = s.scalar(select(outbox.OutboxMessage).where(outbox.OutboxMessage.topic == "lti.ags_score"))
         assert message.status == "dead" and "404" in message.last_error
+
+
+def test_role_mapping():
+    from lti.services import is_instructor, map_roles
+
+    lis = "http://purl.imsglobal.org/vocab/lis/v2/"
+    platform = LtiPlatform(role_map=None)
+    assert map_roles(platform, [lis + "membership#Learner"]) == ["learner"]
+    assert map_roles(platform, [lis + "membership#Instructor", lis + "institution/person#Administrator",
+                                lis + "system/person#Administrator"]) == ["trainer"]
+    assert map_roles(platform, [lis + "membership/Instructor#TeachingAssistant"]) == ["trainer"]
+    assert map_roles(platform, ["Learner", "Mentor"]) == ["learner", "supervisor"]
+    assert map_roles(platform, [lis + "institution/person#Staff"]) == ["learner"]  # at least learner
+    assert map_roles(LtiPlatform(role_map={"Mentor": "trainer", "Learner": "administrator"}),
+                     [lis + "membership#Mentor", lis + "membership#Learner"]) == ["learner", "trainer"]
+    assert is_instructor([lis + "membership#Instructor"]) and not is_instructor([lis + "membership#Learner"])
