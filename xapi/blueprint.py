@@ -25,7 +25,7 @@ bp = Blueprint("xapi", __name__, url_prefix="/xapi")
 V1 = "1.0.3"
 V2 = "2.0.0"
 SUPPORTED_VERSIONS = (V1, V2)
-_V1_RE = re.compile(r"^1\.0(\.[0-9]+)?$")
+V1_PATTERN = _V1_RE = re.compile(r"^1\.0(\.[0-9]+)?$")
 _V2_RE = re.compile(r"^2\.0(\.[0-9]+)?$")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",

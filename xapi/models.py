@@ -560,5 +560,5 @@ def validate_statement(data: Any, *, v2: bool, index: int | None = None) -> Stat
 
 
 def new_uuid() -> str:
-    """A fresh statement id."""
+    """A fresh statement id (version 4: clients such as TinCanPython refuse versions above 5)."""
     return str(uuid.uuid4())

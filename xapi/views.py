@@ -12,7 +12,7 @@ from bridge.core.errors import ValidationFailed
 from bridge.core.web import database
 from xapi import models
 from xapi import query as q
-from xapi.blueprint import SUPPORTED_VERSIONS, bp, principal
+from xapi.blueprint import SUPPORTED_VERSIONS, V1, V1_PATTERN, bp, principal
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,11 @@ logger = logging.getLogger(__name__)
 @bp.get("/about")
 def about() -> Any:
     """The versions this LRS speaks (no authentication needed)."""
+    # A 1.0.x client is told of 1.0.x only: the 1.0.3 spec allows no other value here, and
+    # 1.0.x clients (e.g. TinCanPython) refuse an About listing 2.0.0.
+    sent = request.headers.get("X-Experience-API-Version", "")
+    if V1_PATTERN.match(sent.strip()):
+        return jsonify({"version": [V1], "extensions": {}})
     return jsonify({"version": list(SUPPORTED_VERSIONS), "extensions": {}})
 
 

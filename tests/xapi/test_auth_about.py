@@ -123,3 +123,10 @@ def test_demo_credential_and_statements(runner, client):
     assert len(response.json["statements"]) == 5
     assert {s["actor"]["mbox"] for s in response.json["statements"]} == {
         "mailto:olivia.operator@demo.example", "mailto:omar.operator@demo.example"}
+
+
+def test_about_tells_a_1_0_client_of_1_0_only(client):
+    response = client.get("/xapi/about", headers={"X-Experience-API-Version": "1.0.1"})
+    assert response.json["version"] == ["1.0.3"]
+    assert client.get("/xapi/about", headers={"X-Experience-API-Version": "2.0.0"}).json["version"] == [
+        "1.0.3", "2.0.0"]
