@@ -360,7 +360,8 @@ def identity_from_claims(claims: t.Mapping[str, t.Any]) -> Identity:
     ext = claims.get(CLAIM + "ext") or {}
     preferred = claims.get("preferred_username") or (
         ext.get("user_username") if isinstance(ext, dict) else None)
-    roles = claims.get(CLAIM + "roles", claims.get("roles", [])) or []
+    roles = claims.get(CLAIM + "roles", claims.get("roles", []))
+    roles = roles if isinstance(roles, list) else []
     email = claims.get("email") or None
     return Identity(sub=sub, name=name or f"LMS user {sub}", email=email if isinstance(email, str) else None,
                     lti_roles=[r for r in roles if isinstance(r, str)],
@@ -535,7 +536,8 @@ def _resource_link(session: Session, platform: LtiPlatform, claims: t.Mapping[st
     if isinstance(ags, dict):
         link.lineitem_url = str(ags["lineitem"])[:1000] if ags.get("lineitem") else link.lineitem_url
         link.lineitems_url = str(ags["lineitems"])[:1000] if ags.get("lineitems") else link.lineitems_url
-        scopes = [s for s in ags.get("scope") or [] if isinstance(s, str)]
+        declared = ags.get("scope")
+        scopes = [s for s in declared if isinstance(s, str)] if isinstance(declared, list) else []
         if scopes != link.ags_scopes:
             link.ags_scopes = scopes
     session.flush()
