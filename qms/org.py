@@ -404,3 +404,52 @@ def person_summary(session: Session, person_id: int) -> dict[str, Any]:
         "job_function_ids": [m.job_function_id for m in current["job_function"]],
         "equipment_ids": [m.equipment_id for m in current["equipment"]],
     }
+
+
+def list_people(
+    session: Session,
+    *,
+    department_id: int | None = None,
+    job_function_id: int | None = None,
+    equipment_id: int | None = None,
+    employed: bool | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """People, optionally those in a department, job function or equipment now, or (not) employed."""
+    now = utcnow()
+    query = select(Person.id, Person.display_name, Person.employee_no, Person.active).order_by(Person.id)
+    for unit_id, (model, column) in (
+        (department_id, MEMBERSHIPS["department"]),
+        (job_function_id, MEMBERSHIPS["job_function"]),
+        (equipment_id, MEMBERSHIPS["equipment"]),
+    ):
+        if unit_id is not None:
+            query = query.where(
+                Person.id.in_(
+                    select(model.person_id).where(
+                        getattr(model, column) == unit_id,
+                        model.valid_from <= now,
+                        or_(model.valid_to.is_(None), model.valid_to > now),
+                    )
+                )
+            )
+    employed_ids = select(Employment.person_id).where(Employment.terminated_at.is_(None))
+    if employed is True:
+        query = query.where(Person.id.in_(employed_ids))
+    elif employed is False:
+        query = query.where(Person.id.not_in(employed_ids))
+    rows = session.execute(query.limit(limit).offset(offset)).all()
+    employed_now = set(
+        session.scalars(employed_ids.where(Employment.person_id.in_([r.id for r in rows] or [0])))
+    )
+    return [
+        {
+            "id": r.id,
+            "display_name": r.display_name,
+            "employee_no": r.employee_no,
+            "active": r.active,
+            "employed": r.id in employed_now,
+        }
+        for r in rows
+    ]

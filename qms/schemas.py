@@ -254,3 +254,14 @@ class MatrixReportQuery(Strict):
     """Filter of the matrix compliance report."""
 
     department_id: int | None = None
+
+
+class PeopleQuery(Strict):
+    """Filters of the people list (memberships in force now)."""
+
+    department_id: int | None = None
+    job_function_id: int | None = None
+    equipment_id: int | None = None
+    employed: bool | None = None
+    limit: int = Field(default=500, ge=1, le=5000)
+    offset: int = Field(default=0, ge=0)

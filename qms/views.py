@@ -148,6 +148,15 @@ def _person_event(person_id: int, run: Any) -> dict[str, Any]:
 
 
 @api.route(
+    "GET", "/people", summary="List people", tags=["organisation"], roles=READERS, query=schemas.PeopleQuery
+)
+def list_people(query: schemas.PeopleQuery) -> list[dict[str, Any]]:
+    """Filter by department, job function or equipment in force now, or by employment."""
+    with unit_of_work(readonly=True) as uow:
+        return org.list_people(uow.session, **query.model_dump())
+
+
+@api.route(
     "GET",
     "/people/{person_id}",
     summary="A person with their current memberships",
@@ -1115,4 +1124,3 @@ def run_sweep(name: str) -> dict[str, Any]:
         outcome = sweeps.SWEEPS[name](uow)
         uow.commit()
     return {"sweep": name, "outcome": outcome}
-

@@ -178,3 +178,18 @@ def test_org_refusals(org):
         "POST", f"/people/{pid}/leave", "supervisor", data="x", content_type="text/plain", expect=400
     ).json
     assert not_json["field"] == "body"
+
+
+def test_people_list_filters_by_memberships_in_force(org):
+    ids = org.ids
+    ann = org.hire("Ann", ids["prod"], [ids["op"]], [ids["gran"]])["person"]["id"]
+    bob = org.hire("Bob", ids["qc"], [ids["analyst"]])["person"]["id"]
+    assert [p["id"] for p in org.get(f"/people?department_id={ids['prod']}")] == [ann]
+    assert [p["id"] for p in org.get(f"/people?job_function_id={ids['analyst']}")] == [bob]
+    assert [p["id"] for p in org.get(f"/people?equipment_id={ids['gran']}")] == [ann]
+    org.post(f"/people/{bob}/terminate", "supervisor", {"reason": "left"}, expect=200)
+    employed = {p["id"] for p in org.get("/people?employed=true")}
+    assert ann in employed and bob not in employed
+    assert bob in {p["id"] for p in org.get("/people?employed=false")}
+    assert org.get("/people?limit=0", expect=400)["field"] == "limit"
+    assert org.call("GET", "/people", "ann").status_code == 403
