@@ -838,10 +838,21 @@ def send_roster_sync(session: Session, payload: dict[str, t.Any]) -> None:
         raise outbox.PermanentFailure(f"the course {context.context_id} has no active roster service")
     bound = SimpleNamespace(write_sessions=lambda: session, read_sessions=lambda: session)
     uow = UnitOfWork(bound, launch_actor(context.platform))  # type: ignore[arg-type]
-    sync_roster(uow, context.id)
-    uow.flush()
-    uow.dispatch_events()
-    audit.seal(uow)
+    # All or nothing: the relay commits its bookkeeping even when we fail, so the sync's own
+    # writes (people, memberships and their audit rows) live in a savepoint.
+    savepoint = session.begin_nested()
+    try:
+        sync_roster(uow, context.id)
+        uow.flush()
+        uow.dispatch_events()
+        audit.seal(uow)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    else:
+        savepoint.commit()
+    finally:
+        session.info.pop("uow", None)
 
 
 # -- learner and instructor views ----------------------------------------------------------------------

@@ -134,3 +134,32 @@ def test_role_mapping():
     assert map_roles(LtiPlatform(role_map={"Mentor": "trainer", "Learner": "administrator"}),
                      [lis + "membership#Mentor", lis + "membership#Learner"]) == ["learner", "trainer"]
     assert is_instructor([lis + "membership#Instructor"]) and not is_instructor([lis + "membership#Learner"])
+
+
+def test_failed_roster_sync_in_the_worker_leaves_nothing_behind(lms, db, monkeypatch):
+    """The relay commits its retry bookkeeping; the sync's partial writes must not ride along."""
+    from bridge.core import people
+    from lti import services
+
+    assert launch_via_lms(lms, "3").status_code == 303  # asks for a roster sync
+    lms.platform.add_user("9", "New Hire", "new.hire@example.com", ["Learner"])
+    calls = {"n": 0}
+    real = services._membership
+
+    def fail_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_membership", fail_on_second)
+    assert outbox.relay_once(db) == (0, 1)
+    with db.read_sessions() as s:
+        # The instructor (first member, provisioned before the failure) was rolled back too.
+        assert people.find_person_by_identity(s, "lti", lms.platform.issuer, "2") is None
+        message = s.scalar(select(outbox.OutboxMessage).where(outbox.OutboxMessage.topic == "lti.nrps_sync"))
+        assert message.status == "pending" and "disk full" in message.last_error
+    from bridge.core.audit import verify_chain
+
+    with db.read_sessions() as s:
+        assert verify_chain(s).ok
