@@ -234,6 +234,9 @@ def satisfies(completed: TrainingItemVersion | tuple[int, int], required: Traini
 # -- state -------------------------------------------------------------------------------------
 
 
+REFRESH_BATCH = 5000
+
+
 def refresh_states(
     session: Session,
     *,
@@ -247,6 +250,13 @@ def refresh_states(
         The number of rows whose values changed.
     """
     now = now or utcnow()
+    if person_ids is not None and len(person_ids) > REFRESH_BATCH:
+        # Bounded IN lists (SQLite caps bound parameters) and bounded memory per batch.
+        people = sorted(set(person_ids))
+        return sum(
+            refresh_states(session, person_ids=people[i : i + REFRESH_BATCH], item_ids=item_ids, now=now)
+            for i in range(0, len(people), REFRESH_BATCH)
+        )
     query = select(ComplianceState, Requirement.retrain_interval_days, Requirement.grace_days).join(
         Requirement, Requirement.id == ComplianceState.requirement_id
     )

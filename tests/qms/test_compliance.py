@@ -193,3 +193,29 @@ def test_openapi_lists_are_arrays(plant):
         "application/json"
     ]
     assert one["schema"]["type"] == "object"
+
+
+def test_state_refresh_in_batches_matches(plant, uow_factory, monkeypatch):
+    from qms import compliance
+
+    prod = plant.unit("departments", "PROD")
+    op = plant.unit("job-functions", "OP")
+    doc = plant.document("SOP-70")
+    plant.publish(doc["id"])
+    plant.post(
+        "/requirements",
+        "author",
+        {"scope": "department", "scope_id": prod, "training_item_id": doc["training_item_id"]},
+        expect=201,
+    )
+    people = [plant.hire(n, prod, [op], person_id=plant.people[n])["person"]["id"] for n in ("ann", "bob")]
+    assignment = plant.get("/me/assignments", "ann")[0]
+    plant.post(f"/assignments/{assignment['id']}/sign", "ann", plant.sign("ann"), expect=201)
+    monkeypatch.setattr(compliance, "REFRESH_BATCH", 1)
+    with uow_factory(SYSTEM) as uow:
+        assert compliance.refresh_states(uow.session, person_ids=people) == 0  # already current
+        uow.session.execute(ComplianceState.__table__.update().values(status="due", trained_version_id=None))
+        assert compliance.refresh_states(uow.session, person_ids=people) == 1  # Ann's row restored
+        uow.commit()
+    statuses = {r["department"]: r for r in plant.get("/matrix/compliance")["rows"]}
+    assert statuses["PROD"]["compliant"] == 1 and statuses["PROD"]["due"] == 1
