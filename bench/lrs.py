@@ -153,8 +153,10 @@ class Server:
             "GXPBRIDGE_LOG_LEVEL": "WARNING",
             "GXPBRIDGE_BASE_URL": f"http://127.0.0.1:{port}",
         }
+        self.database = b""
         if database_url:
             self.env["GXPBRIDGE_DATABASE_URL"] = database_url
+            self.database = database_url.rsplit("/", 1)[1].split("?")[0].encode()
         self.workers, self.threads = workers, threads
         self.process: subprocess.Popen | None = None
 
@@ -194,6 +196,28 @@ class Server:
                 pass
             time.sleep(0.3)
         raise SystemExit(f"the server did not start; see {self.folder / 'server.log'}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server, its workers and, on PostgreSQL, the backends serving
+        its database (read from /proc)."""
+        assert self.process is not None
+        total = 0
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            in_group = int(fields[2]) == self.process.pid
+            # PostgreSQL backends serving this database (their title names it); shared server
+            # processes (WAL writer, checkpointer) and other databases' backends are left out.
+            postgres = bool(self.database) and cmdline.startswith(b"postgres:") and self.database in cmdline
+            if in_group or postgres:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
 
     def stop(self) -> None:
         if self.process is not None:
@@ -252,11 +276,15 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
                                 flush=True,
                             )
 
+        cpu = server.cpu_seconds()
         elapsed = run_threads(args.clients, batch)
+        cpu = server.cpu_seconds() - cpu
         figures["batch_post_per_s"] = batches * 100 / elapsed
+        figures["batch_cpu_ms"] = cpu / (batches * 100) * 1000
         print(
             f"[{label}] batch POST (100/request): {figures['batch_post_per_s']:.0f} statements/s "
-            f"({batches * 100:,} statements in {elapsed:.0f} s)",
+            f"({batches * 100:,} statements in {elapsed:.0f} s); server CPU {figures['batch_cpu_ms']:.3f} ms "
+            f"per statement = {2000 / figures['batch_cpu_ms']:.0f} statements/s on 2 dedicated cores",
             flush=True,
         )
 
@@ -272,11 +300,16 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
                     if status != 200:
                         errors.append(data.decode())
 
+        cpu = server.cpu_seconds()
         elapsed = run_threads(args.clients, single)
+        cpu = server.cpu_seconds() - cpu
         figures["single_post_per_s"] = per_thread * args.clients / elapsed
+        figures["single_cpu_ms"] = cpu / (per_thread * args.clients) * 1000
         print(
             f"[{label}] single POST: {figures['single_post_per_s']:.0f} statements/s "
-            f"({per_thread * args.clients} requests, {args.clients} clients)",
+            f"({per_thread * args.clients} requests, {args.clients} clients); server CPU "
+            f"{figures['single_cpu_ms']:.3f} ms per request = {2000 / figures['single_cpu_ms']:.0f}/s on 2 "
+            "dedicated cores",
             flush=True,
         )
 
@@ -374,7 +407,12 @@ def main() -> None:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
-    print("\nsummary (targets: batch >= 5000/s, single >= 1000/s, GET p50 < 5 ms, p99 < 25 ms)")
+    load = os.getloadavg()
+    print(
+        f"\nload average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores "
+        "(other work on the machine slows every figure above except the CPU per statement)"
+    )
+    print("summary (targets: batch >= 5000/s, single >= 1000/s, GET p50 < 5 ms, p99 < 25 ms)")
     for label, figures in results.items():
         print(
             f"  {label:10s} batch {figures['batch_post_per_s']:7.0f}/s | "

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from bridge.core.errors import DomainError, Unauthorized, ValidationFailed
 from bridge.core.web import database
-from xapi import auth
+from xapi import auth, rawdb
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ _last_version: dict[int, str] = {}
 @bp.before_request
 def _negotiate() -> None:
     g.xapi_started = time.perf_counter()
+    rawdb.begin_scope()
     if request.method == "OPTIONS":
         return
     if request.endpoint == "xapi.about":
@@ -137,6 +138,11 @@ def _common_headers(response: Response) -> Response:
     for name, value in CORS_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+@bp.teardown_request
+def _release_reads(_exc: BaseException | None) -> None:
+    rawdb.end_scope()
 
 
 def error_response(exc: DomainError) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection
@@ -25,9 +26,48 @@ def sql(dialect: str, text: str) -> str:
     return text.replace("?", "%s") if dialect == "postgresql" else text
 
 
-def fetch(db: Database, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run a read-only query on a pooled connection and return every row."""
+# The reads of one request share one pooled connection in autocommit: one checkout (and its
+# liveness ping) per request instead of one per query, and no transaction to roll back.
+_scope: ContextVar[dict[int, Any] | None] = ContextVar("xapi_raw_scope", default=None)
+
+
+def begin_scope() -> None:
+    """Start sharing read connections (called when a request starts)."""
+    _scope.set({})
+
+
+def end_scope() -> None:
+    """Give the shared read connections back to the pool (called when a request ends)."""
+    held = _scope.get()
+    _scope.set(None)
+    for raw in (held or {}).values():
+        _release(raw)
+
+
+def _checkout(db: Database) -> Any:
     raw = db.engine.raw_connection()
+    if db.dialect == "postgresql":
+        raw.driver_connection.autocommit = True
+    return raw
+
+
+def _release(raw: Any) -> None:
+    try:
+        driver = raw.driver_connection
+        if getattr(driver, "autocommit", False) and hasattr(driver, "pgconn"):
+            driver.autocommit = False  # the pool's next user expects a transaction
+    finally:
+        raw.close()
+
+
+def fetch(db: Database, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run a read-only query and return every row (on the request's shared connection if any)."""
+    held = _scope.get()
+    raw = held.get(id(db)) if held is not None else None
+    if raw is None:
+        raw = _checkout(db)
+        if held is not None:
+            held[id(db)] = raw
     try:
         cursor = raw.cursor()
         try:
@@ -36,7 +76,8 @@ def fetch(db: Database, query: str, params: Sequence[Any] = ()) -> list[tuple[An
         finally:
             cursor.close()
     finally:
-        raw.close()  # back to the pool, which rolls back the read
+        if held is None:
+            _release(raw)
 
 
 def fetch_in(conn: Connection, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
