@@ -238,9 +238,18 @@ class ApiRegistry:
             }
 
         paths: dict[str, Any] = {}
+        names = [endpoint.view.__name__ for endpoint in self.endpoints]
+
+        def operation_id(endpoint: Endpoint) -> str:
+            # Unique across modules: qualified by the module only where two views share a name.
+            name = endpoint.view.__name__
+            if names.count(name) == 1:
+                return name
+            return f"{endpoint.view.__module__.rsplit('.', 1)[-1]}_{name}"
+
         for endpoint in self.endpoints:
             operation: dict[str, Any] = {
-                "operationId": endpoint.view.__name__,
+                "operationId": operation_id(endpoint),
                 "summary": endpoint.summary,
                 "tags": list(endpoint.tags),
             }

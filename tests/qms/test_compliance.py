@@ -219,3 +219,9 @@ def test_state_refresh_in_batches_matches(plant, uow_factory, monkeypatch):
         uow.commit()
     statuses = {r["department"]: r for r in plant.get("/matrix/compliance")["rows"]}
     assert statuses["PROD"]["compliant"] == 1 and statuses["PROD"]["due"] == 1
+
+
+def test_openapi_document_is_valid_openapi_3_1(plant):
+    from openapi_spec_validator import validate
+
+    validate(plant.client.get("/api/v1/openapi.json").json)
