@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=256 * 1024 * 1024,
+        LTI_MAX_TOKEN_AGE=settings.lti_max_token_age,
     )
     logging.getLogger("bridge").setLevel(settings.log_level)
     core_web.init_app(app, settings)

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # Seconds a verified LRS credential stays cached; revocation clears it at once.
     credential_cache_seconds: int = 60
     outbox_max_attempts: int = 8
+    # Oldest LTI id_token (seconds since its iat) a launch accepts.
+    lti_max_token_age: int = 300
     testing: bool = False
     log_level: str = "INFO"
 
