@@ -53,3 +53,6 @@ def init_app(app: Flask) -> None:
     if "qms" not in app.cli.commands:
         app.cli.add_command(cli.qms_group)
     demo.register_loader(app, demo_plant.load)
+    from qms import capa
+
+    demo.register_loader(app, capa.load_demo)
