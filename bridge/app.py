@@ -31,9 +31,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     Returns:
         The configured Flask application.
     """
-    settings = settings or Settings(**overrides)
-    if overrides and settings is not None:
-        settings = settings.model_copy(update=overrides)
+    if settings is None:
+        settings = Settings(**overrides)
+    elif overrides:
+        # Validate the overrides like environment values (paths, URLs), not as raw attributes.
+        settings = Settings.model_validate({**settings.model_dump(), **overrides})
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask("bridge", instance_path=str(settings.instance_path.resolve()))
     app.config.update(

@@ -152,3 +152,14 @@ def test_demo_load_is_idempotent(runner):
     assert "demo plant loaded" in first.output
     second = runner.invoke(args=["demo", "load"])
     assert "already loaded" in second.output
+
+
+def test_factory_validates_overrides_like_environment_values(tmp_path):
+    from bridge.app import create_app
+    from bridge.core.settings import Settings
+
+    base = Settings(instance_path=tmp_path / "a", secret_key="k")
+    app = create_app(base, instance_path=str(tmp_path / "b"), lockout_threshold="7")
+    settings = app.extensions["gxpbridge.settings"]
+    assert settings.instance_path == tmp_path / "b" and settings.lockout_threshold == 7
+    assert (tmp_path / "b").is_dir()
