@@ -31,7 +31,7 @@ import jwt
 import requests
 from pylti1p3.cookie import CookieService
 from pylti1p3.deployment import Deployment
-from pylti1p3.exception import LtiException, LtiKeyException, OIDCException
+from pylti1p3.exception import LtiException, LtiKeyException, LtiServiceException, OIDCException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.message_launch import MessageLaunch
 from pylti1p3.oidc_login import OIDCLogin
@@ -708,6 +708,19 @@ class CachingServiceConnector(ServiceConnector):
 
     def _cache_key(self, scope_key: str) -> str:
         return f"{self._registration.get_client_id()}|{self._registration.get_auth_token_url()}|{scope_key}"
+
+    def make_service_request(self, scopes: t.Sequence[str], url: str, **kwargs: t.Any) -> t.Any:
+        """Call an LTI service; a 401 drops the cached token so the outbox retry gets a fresh one.
+
+        A platform may revoke a token before its ``expires_in`` (restart, key rotation): without
+        this, every retry would resend the same rejected token until it expired.
+        """
+        try:
+            return super().make_service_request(scopes, url, **kwargs)
+        except LtiServiceException as exc:
+            if exc.response is not None and exc.response.status_code == 401:
+                self._tokens.pop(self._cache_key(self._scope_key(scopes)), None)
+            raise
 
     @classmethod
     def clear_cache(cls) -> None:

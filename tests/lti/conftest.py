@@ -68,6 +68,11 @@ class Lms:
 
 
 def start_lms(app: t.Any, runner: t.Any, tool_host: str = "127.0.0.1") -> t.Iterator[Lms]:
+    from lti.tool import CachingServiceConnector
+
+    # Each test's LMS is new but may reuse an earlier one's port (same token URL): start with
+    # no cached access tokens.
+    CachingServiceConnector.clear_cache()
     tool_server, tool_dispatch = serve()
     tool_base = f"http://{tool_host}:{tool_server.port}"
     app.config["LTI_BASE_URL"] = tool_base

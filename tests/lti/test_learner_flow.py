@@ -118,7 +118,21 @@ def test_learner_launch_deep_link_sign_and_gradebook(lms, db, make_user):
         assert message.status == "pending" and "503" in message.last_error
         message.available_at = message.created_at  # the back-off has elapsed
         s.commit()
+    # The LMS restarted meanwhile and no longer honours our cached access token: the 401 drops
+    # it, and the next attempt asks the platform for a fresh one.
+    from lti.tool import CachingServiceConnector
+
+    tokens = CachingServiceConnector._tokens
+    tokens.update({key: ("revoked-by-the-platform", expires) for key, (_, expires) in tokens.items()})
+    token_requests = platform.state.token_requests
+    assert relay(db) == (0, 1)
+    with db.write_sessions() as s:
+        message = s.scalar(select(outbox.OutboxMessage).where(outbox.OutboxMessage.topic == "lti.ags_score"))
+        assert message.status == "pending" and "401" in message.last_error
+        message.available_at = message.created_at
+        s.commit()
     assert relay(db) == (1, 0)
+    assert platform.state.token_requests == token_requests + 1
     [score] = platform.state.scores
     assert score["userId"] == "3" and score["scoreGiven"] == 100 and score["scoreMaximum"] == 100
     assert score["activityProgress"] == "Completed" and score["gradingProgress"] == "FullyGraded"
