@@ -272,11 +272,13 @@ def worker(once: bool, interval: int) -> None:
                 func()
         return run
 
+    # APScheduler logs every run at INFO; our jobs log what they did themselves.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(in_context(relay), "interval", seconds=interval, id="outbox",
+    scheduler.add_job(in_context(relay), "interval", seconds=interval, id="outbox", name="outbox relay",
                       max_instances=1, coalesce=True)
     for name, sweep, seconds in sweeps:
-        scheduler.add_job(in_context(sweep), "interval", seconds=seconds, id=name,
+        scheduler.add_job(in_context(sweep), "interval", seconds=seconds, id=name, name=name,
                           max_instances=1, coalesce=True)
     logger.info("worker started: outbox every %ds, sweeps: %s", interval,
                 ", ".join(n for n, _, _ in sweeps) or "none")
