@@ -191,6 +191,7 @@ HOME_LINKS = (
     ("xAPI record store (About)", "/xapi/about"),
     ("LTI 1.3 tool public keys (JWKS)", "/lti/jwks"),
     ("LTI Dynamic Registration", "/lti/register"),
+    ("LMS platforms (administrators)", "/lti/admin/"),
     ("Health check", "/healthz"),
 )
 
