@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from bridge.core import audit, events, signatures
@@ -37,6 +37,7 @@ from qms.models import (
     TrainingItem,
     TrainingItemVersion,
 )
+from qms.numbering import next_number
 from qms.policy import QmsPolicy
 from qms.roles import APPROVERS, AUTHORS
 
@@ -282,10 +283,7 @@ _NUMBERING_LOCK_KEY = 7_465_432_101
 
 
 def _next_number(session: Session) -> str:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_NUMBERING_LOCK_KEY)))
-    count = session.scalar(select(func.count()).select_from(Capa)) or 0
-    return f"CAPA-{utcnow().year}-{count + 1:04d}"
+    return next_number(session, Capa, "CAPA", _NUMBERING_LOCK_KEY)
 
 
 def _check_due(due_at: dt.datetime, field: str = "due_at") -> None:

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, func, select
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from bridge.core import audit, signatures
@@ -28,6 +28,7 @@ from bridge.core.people import Person, get_person
 from bridge.core.uow import UnitOfWork
 from qms import compliance, documents
 from qms.models import Document, DocumentVersion
+from qms.numbering import next_number
 from qms.roles import APPROVERS, AUTHORS
 
 logger = logging.getLogger(__name__)
@@ -277,10 +278,7 @@ _NUMBERING_LOCK_KEY = 7_465_432_102
 
 
 def _next_number(session: Session) -> str:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_NUMBERING_LOCK_KEY)))
-    count = session.scalar(select(func.count()).select_from(Deviation)) or 0
-    return f"DEV-{utcnow().year}-{count + 1:04d}"
+    return next_number(session, Deviation, "DEV", _NUMBERING_LOCK_KEY)
 
 
 def _check_people(session: Session, person_ids: list[int]) -> None:
