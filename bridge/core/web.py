@@ -19,11 +19,12 @@ from flask import (
     jsonify,
     redirect,
     render_template,
+    render_template_string,
     request,
     session,
     url_for,
 )
-from sqlalchemy import text
+from sqlalchemy import select, text
 from werkzeug.exceptions import HTTPException
 
 from bridge.core import audit
@@ -113,8 +114,6 @@ def _domain_error(exc: DomainError) -> Any:
     if wants_json():
         response = jsonify(exc.to_dict())
     else:
-        from flask import render_template_string
-
         response = current_app.make_response(render_template_string(
             "<!doctype html><title>{{ title }}</title><main style='font-family:sans-serif;"
             "max-width:40em;margin:3em auto'><h1>{{ title }}</h1><p>{{ message }}</p></main>",
@@ -217,8 +216,6 @@ def login() -> Any:
         attempt = Actor(kind="user", username=username or "?", display_name=f"login as {username}")
         try:
             with UnitOfWork(database(), attempt) as uow:
-                from sqlalchemy import select
-
                 user = uow.session.scalar(select(UserAccount).where(UserAccount.username == username))
                 if user is None or user.password_hash is None:
                     raise Unauthorized("wrong username or password", code="wrong_password")
