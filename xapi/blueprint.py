@@ -120,23 +120,29 @@ def _negotiate() -> None:
             )
 
 
+_CORS_LOWER = tuple((name.lower(), name, value) for name, value in CORS_HEADERS.items())
+
+
 @bp.after_request
 def _common_headers(response: Response) -> Response:
-    response.headers["X-Experience-API-Version"] = xapi_version()
+    headers = response.headers
+    # One pass over what the view set; werkzeug's setdefault would scan the headers per name.
+    present = {name.lower() for name, _value in headers.to_wsgi_list()}
+    if "x-experience-api-version" in present:
+        del headers["X-Experience-API-Version"]
+    headers.add("X-Experience-API-Version", xapi_version())
     started = g.get("xapi_started")
     if started is not None:
         # Server-side time of the request (read by bench/lrs.py, shown by browser dev tools).
-        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
-    if (
-        request.endpoint == "xapi.get_statements"
-        and "X-Experience-API-Consistent-Through" not in response.headers
-    ):
+        headers.add("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
+    if request.endpoint == "xapi.get_statements" and "x-experience-api-consistent-through" not in present:
         # Clients poll on this header, errors included: everything stored before now is visible.
         from xapi.query import utcnow_iso
 
-        response.headers["X-Experience-API-Consistent-Through"] = utcnow_iso()
-    for name, value in CORS_HEADERS.items():
-        response.headers.setdefault(name, value)
+        headers.add("X-Experience-API-Consistent-Through", utcnow_iso())
+    for lower, name, value in _CORS_LOWER:
+        if lower not in present:
+            headers.add(name, value)
     return response
 
 

@@ -18,8 +18,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     ValidationError,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -159,25 +161,70 @@ Extensions = Annotated[dict[str, Any], AfterValidator(_check_extensions)]
 LanguageTag = Annotated[str, AfterValidator(_check_language)]
 
 
-def _no_nulls(value: Any) -> Any:
-    # An explicit JSON null is not "absent": the spec's types have no null value.
-    if isinstance(value, dict) and None in value.values():
-        key = next(k for k, item in value.items() if item is None)
-        raise _fail("null", f"property {key!r} must not be null (omit it instead)")
-    return value
+def _holds_null(value: Any) -> bool:
+    # The fast pass: no paths are built unless a null is there.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None or (key != "extensions" and isinstance(item, dict | list) and _holds_null(item)):
+                return True
+    elif isinstance(value, list):
+        for item in value:
+            if item is None or (isinstance(item, dict | list) and _holds_null(item)):
+                return True
+    return False
+
+
+def find_null(value: Any, path: str = "") -> str | None:
+    """The path of the first explicit JSON ``null`` in ``value``, or ``None``.
+
+    The spec's types have no null value: a null is not "absent". Extension values are free JSON
+    and may be null, so extensions are not searched. One pass over the decoded JSON replaces a
+    Python hook on every nested model.
+    """
+    if not _holds_null(value):
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None:
+                return f"{path}.{key}" if path else str(key)
+            if key != "extensions" and isinstance(item, dict | list):
+                found = find_null(item, f"{path}.{key}" if path else str(key))
+                if found is not None:
+                    return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if item is None:
+                return f"{path}[{index}]"
+            if isinstance(item, dict | list):
+                found = find_null(item, f"{path}[{index}]")
+                if found is not None:
+                    return found
+    return None
+
+
+def refuse_nulls(value: Any, prefix: str) -> None:
+    """Raise a 400 naming the first explicit ``null`` property of ``value``.
+
+    Raises:
+        ValidationFailed: ``value`` holds a null outside extensions.
+    """
+    where = find_null(value)
+    if where is not None:
+        field = f"{prefix}{where}" if where.startswith("[") else f"{prefix}.{where}"
+        name = where.rsplit(".", 1)[-1]
+        raise ValidationFailed(
+            f"{field}: property {name!r} must not be null (omit it instead)", field=field, code="invalid_statement"
+        )
 
 
 class XModel(BaseModel):
-    """Base of the wire models: unknown properties refused, JSON types taken as they are."""
+    """Base of the wire models: unknown properties refused, JSON types taken as they are.
+
+    Explicit nulls are refused before validation by :func:`refuse_nulls` (one pass for the
+    whole document instead of a Python hook per nested object).
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nulls(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise _fail("object", f"must be a JSON object ({cls.__name__})")
-        return _no_nulls(value)
 
 
 # -- actors -----------------------------------------------------------------------------------
@@ -236,13 +283,17 @@ class Group(_Identified):
         return self
 
 
-def _actor(value: Any) -> Any:
-    if isinstance(value, dict) and value.get("objectType") == "Group":
-        return Group.model_validate(value)
-    return Agent.model_validate(value)
+def _actor_tag(value: Any) -> str:
+    if isinstance(value, dict):
+        return "Group" if value.get("objectType") == "Group" else "Agent"
+    return "Agent"
 
 
-Actor = Annotated[Agent | Group, BeforeValidator(_actor)]
+# Tagged by objectType (Agent when absent): validated in one pass inside pydantic-core.
+Actor = Annotated[
+    Annotated[Agent, Tag("Agent")] | Annotated[Group, Tag("Group")],
+    Discriminator(_actor_tag),
+]
 
 
 # -- verb, activity ---------------------------------------------------------------------------
@@ -430,24 +481,19 @@ class Attachment(XModel):
 
 # -- statements ---------------------------------------------------------------------------------
 
-def _statement_object(value: Any, *, sub: bool, context: dict[str, Any] | None = None) -> Any:
+_OBJECT_TYPES = ("Activity", "Agent", "Group", "StatementRef", "SubStatement")
+
+
+def _object_tag(value: Any) -> str | None:
     if not isinstance(value, dict):
-        raise _fail("object", "object must be a JSON object")
+        return "Activity"  # the Activity model reports the wrong type
     kind = value.get("objectType", "Activity")
-    if kind == "Activity":
-        return Activity.model_validate(value)
-    if kind == "Agent":
-        return Agent.model_validate(value)
-    if kind == "Group":
-        return Group.model_validate(value)
-    if kind == "StatementRef":
-        return StatementRef.model_validate(value)
-    if kind == "SubStatement":
-        if sub:
-            raise _fail("object", "a SubStatement must not contain another SubStatement")
-        return SubStatement.model_validate(value, context=context)
-    raise _fail("object", f"objectType {kind!r} is not one of Activity, Agent, Group, StatementRef, "
-                          "SubStatement")
+    return kind if kind in _OBJECT_TYPES else None
+
+
+def _sub_object_tag(value: Any) -> str | None:
+    kind = _object_tag(value)
+    return None if kind == "SubStatement" else kind
 
 
 class _StatementBody(XModel):
@@ -469,8 +515,18 @@ class SubStatement(_StatementBody):
     """A statement inside a statement (no id, stored, authority or version)."""
 
     objectType: Literal["SubStatement"]  # noqa: N815
-    object: Annotated[Activity | Agent | Group | StatementRef,
-                      BeforeValidator(lambda v, info: _statement_object(v, sub=True, context=info.context))]
+    object: Annotated[
+        Annotated[Activity, Tag("Activity")]
+        | Annotated[Agent, Tag("Agent")]
+        | Annotated[Group, Tag("Group")]
+        | Annotated[StatementRef, Tag("StatementRef")],
+        Discriminator(
+            _sub_object_tag,
+            custom_error_type="object",
+            custom_error_message="objectType must be Activity, Agent, Group or StatementRef "
+            "(a SubStatement must not contain another SubStatement)",
+        ),
+    ]
 
     @model_validator(mode="after")
     def _rules(self) -> SubStatement:
@@ -482,8 +538,18 @@ class Statement(_StatementBody):
     """A statement as sent to the LRS."""
 
     id: UUIDStr | None = None
-    object: Annotated[Activity | Agent | Group | StatementRef | SubStatement,
-                      BeforeValidator(lambda v, info: _statement_object(v, sub=False, context=info.context))]
+    object: Annotated[
+        Annotated[Activity, Tag("Activity")]
+        | Annotated[Agent, Tag("Agent")]
+        | Annotated[Group, Tag("Group")]
+        | Annotated[StatementRef, Tag("StatementRef")]
+        | Annotated[SubStatement, Tag("SubStatement")],
+        Discriminator(
+            _object_tag,
+            custom_error_type="object",
+            custom_error_message="objectType must be one of Activity, Agent, Group, StatementRef, SubStatement",
+        ),
+    ]
     stored: Timestamp | None = None
     authority: Actor | None = None
     version: str | None = None
@@ -553,6 +619,7 @@ def validate_statement(data: Any, *, v2: bool, index: int | None = None) -> Stat
         ValidationFailed: With the path of the failing property and the rule.
     """
     prefix = "statement" if index is None else f"statements[{index}]"
+    refuse_nulls(data, prefix)
     try:
         return Statement.model_validate(data, context={"v2": v2})
     except ValidationError as exc:

@@ -111,6 +111,7 @@ def parse_agent_param(value: str, name: str = "agent") -> dict[str, Any]:
         raise ValidationFailed(
             f"parameter {name} must be the JSON of an Agent", field=name, code="invalid_parameter"
         )
+    models.refuse_nulls(data, name)
     try:
         if data.get("objectType") == "Group":
             models.Group.model_validate(data)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bridge.core.db import utcnow
+from bridge.core.db import Database, utcnow
 from bridge.core.errors import Conflict, ValidationFailed
 from bridge.core.events import DomainEvent
 from bridge.core.uow import UnitOfWork
@@ -466,6 +466,10 @@ class _Prepared:
     client_id: bool
     attachment_sha2s: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+    # The stored JSON without its closing brace: ``stored`` (and ``timestamp`` when the client
+    # sent none) are appended under the write lock, so serialising happens before it.
+    body_head: bytes = b""
+    has_timestamp: bool = True
 
 
 def _stored_timestamp(now: Any) -> str:
@@ -509,6 +513,8 @@ class PreparedBatch:
     items: list[_Prepared]
     attachments: dict[str, AttachmentPart]
     used_parts: set[str]
+    # Activity definitions the batch carries, by activity id (narrowed by plan_activities).
+    definitions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def prepare_statements(
@@ -590,7 +596,20 @@ def prepare_statements(
                 verify_signature(raw, part.content, index)
         voids = model.object.id.lower() if model.verb.id == models.VOIDED_VERB else None
         statement["authority"] = principal.authority
-        prepared.append(_Prepared(statement, statement_id, voids, client_id, sha2s, filter_rows(statement)))
+        statement.pop("stored", None)  # the LRS sets it
+        statement.setdefault("version", V2_STATEMENT_VERSION if v2 else V1_STATEMENT_VERSION)
+        prepared.append(
+            _Prepared(
+                statement,
+                statement_id,
+                voids,
+                client_id,
+                sha2s,
+                filter_rows(statement),
+                orjson.dumps(statement)[:-1],
+                "timestamp" in statement,
+            )
+        )
     unused = set(attachments) - used_parts
     if unused:
         raise ValidationFailed(
@@ -598,7 +617,37 @@ def prepare_statements(
             field="attachments",
             code="attachment_unused",
         )
-    return PreparedBatch(prepared, attachments, used_parts)
+    definitions: dict[str, list[dict[str, Any]]] = {}
+    if principal.allows("define", "statements/write"):
+        for item in prepared:
+            _collect_definitions(item.statement, definitions)
+    return PreparedBatch(prepared, attachments, used_parts, definitions)
+
+
+def plan_activities(db: Database, batch: PreparedBatch) -> None:
+    """Drop from ``batch`` the activity definitions the store already holds (an unlocked read).
+
+    Run before the write lock is taken, so that the common case (every activity known, every
+    definition already merged) costs the writers nothing. A definition changed concurrently
+    by another request is merged in the order the two requests read it, which is an order
+    they could have arrived in.
+    """
+    if not batch.definitions:
+        return
+    keyed = {activity_key(activity_id): activity_id for activity_id in batch.definitions}
+    ordered = sorted(keyed)
+    marks = ", ".join("?" * len(ordered))
+    current = {
+        key: rawdb.as_json(definition)
+        for key, definition in rawdb.fetch(
+            db, f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks})", ordered  # noqa: S608
+        )
+    }
+    batch.definitions = {
+        activity_id: batch.definitions[activity_id]
+        for key, activity_id in keyed.items()
+        if key not in current or not all(_subsumed(current[key], d) for d in batch.definitions[activity_id])
+    }
 
 
 def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch, *, v2: bool) -> list[str]:
@@ -657,13 +706,13 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
     # The column holds exactly what the JSON says (milliseconds), so since/until agree with it.
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     stored = _stored_timestamp(now)
-    version_default = V2_STATEMENT_VERSION if v2 else V1_STATEMENT_VERSION
+    stored_tail = f',"stored":"{stored}"}}'.encode()
+    stamped_tail = f',"stored":"{stored}","timestamp":"{stored}"}}'.encode()
     statement_rows = []
     for item in fresh:
         statement = item.statement
         statement["stored"] = stored
         statement.setdefault("timestamp", stored)
-        statement.setdefault("version", version_default)
         statement_rows.append(
             {
                 "statement_id": item.statement_id,
@@ -672,7 +721,7 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
                 "voids": item.voids,
                 "credential_id": principal.credential_id,
                 "version": statement["version"],
-                "body": orjson.dumps(statement).decode(),
+                "body": (item.body_head + (stored_tail if item.has_timestamp else stamped_tail)).decode(),
                 "attachment_sha2s": item.attachment_sha2s or None,
             }
         )
@@ -737,12 +786,8 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
             ["sha2"],
         )
 
-    if principal.allows("define", "statements/write"):
-        definitions: dict[str, list[dict[str, Any]]] = {}
-        for item in fresh:
-            _collect_definitions(item.statement, definitions)
-        if definitions:
-            upsert_activities(session, definitions)
+    if batch.definitions:
+        upsert_activities(session, batch.definitions)
     uow.publish(StatementsStored(tuple(fresh_ids)))
     logger.debug("stored %d statements for %s", len(fresh), principal.name)
     return [item.statement_id for item in prepared]

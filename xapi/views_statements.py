@@ -18,7 +18,7 @@ from bridge.core.web import database
 from xapi import query as q
 from xapi.blueprint import bp, is_v2, principal
 from xapi.locking import serialized_writes
-from xapi.statements import AttachmentPart, prepare_statements, write_statements
+from xapi.statements import AttachmentPart, plan_activities, prepare_statements, write_statements
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ def _write(
     batch = prepare_statements(
         who, statements, v2=is_v2(), attachments=attachments, put_id=put_id, single=single
     )
+    plan_activities(db, batch)  # before the write lock: most batches define nothing new
     with serialized_writes(db), UnitOfWork(db, who.actor()) as uow:
         ids = write_statements(uow, who, batch, v2=is_v2())
         uow.commit()

@@ -24,6 +24,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, text
 from werkzeug.exceptions import HTTPException
 
@@ -38,6 +39,36 @@ from bridge.core.uow import UnitOfWork
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("core", __name__)
+# Machine endpoints authenticate every request themselves and never use the cookie session.
+STATELESS_PREFIXES = ("/xapi/",)
+
+
+class ConsoleSessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the console, none for the machine endpoints.
+
+    The record store answers thousands of requests a second; opening a cookie session for each
+    (building a signing serializer, parsing cookies) would cost more than authenticating it.
+    Those paths get a :class:`NullSession`, which refuses writes, so misuse fails loudly.
+    """
+
+    def __init__(self, stateless_prefixes: tuple[str, ...] = STATELESS_PREFIXES) -> None:
+        """Serve ``stateless_prefixes`` without a session."""
+        self.stateless_prefixes = stateless_prefixes
+        self._serializers: dict[tuple[int, str | bytes], Any] = {}
+
+    def get_signing_serializer(self, app: Flask) -> Any:
+        """The serializer of ``app``'s secret key, built once per key."""
+        key = (id(app), app.secret_key or "")
+        serializer = self._serializers.get(key)
+        if serializer is None:
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+        return serializer
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        """No session on the stateless paths; the signed cookie elsewhere."""
+        if request.path.startswith(self.stateless_prefixes):
+            return self.null_session_class()
+        return super().open_session(app, request)
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_PREFIXES = ("/api/", "/healthz", "/lti/register")
 
@@ -255,6 +286,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
     app.extensions["gxpbridge.settings"] = app_settings
     db = Database(app_settings.resolved_database_url())
     app.extensions["gxpbridge.db"] = db
+    app.session_interface = ConsoleSessionInterface()
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -156,7 +156,7 @@ def test_voiding_before_the_target_arrives(client, lrs_headers):
         ({"result": {"success": "yes"}}, "statement.result.success", "wrong type"),
         ({"timestamp": "yesterday"}, "statement.timestamp", "ISO 8601"),
         ({"context": {"registration": "not-a-uuid"}}, "statement.context.registration", "UUID"),
-        ({"context": {"language": None}}, "statement.context", "null"),
+        ({"context": {"language": None}}, "statement.context.language", "null"),
         ({"colour": "blue"}, "statement.colour", "not a property"),
         ({"verb": {"id": VOIDED}}, "statement", "StatementRef"),
     ],
