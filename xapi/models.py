@@ -20,8 +20,8 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    ValidationError,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -213,7 +213,9 @@ def refuse_nulls(value: Any, prefix: str) -> None:
         field = f"{prefix}{where}" if where.startswith("[") else f"{prefix}.{where}"
         name = where.rsplit(".", 1)[-1]
         raise ValidationFailed(
-            f"{field}: property {name!r} must not be null (omit it instead)", field=field, code="invalid_statement"
+            f"{field}: property {name!r} must not be null (omit it instead)",
+            field=field,
+            code="invalid_statement",
         )
 
 
@@ -547,7 +549,8 @@ class Statement(_StatementBody):
         Discriminator(
             _object_tag,
             custom_error_type="object",
-            custom_error_message="objectType must be one of Activity, Agent, Group, StatementRef, SubStatement",
+            custom_error_message="objectType must be one of Activity, Agent, Group, StatementRef, "
+            "SubStatement",
         ),
     ]
     stored: Timestamp | None = None
