@@ -288,10 +288,21 @@ def worker(once: bool, interval: int) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--threads", default=4, show_default=True, type=int)
+@click.option("--workers", default=3, show_default=True, type=int, help="worker processes")
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=int,
+    help="threads per worker (1: gunicorn's sync worker; more: gthread)",
+)
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve GxP Bridge under gunicorn."""
+    """Serve GxP Bridge under gunicorn.
+
+    Sync workers (one request at a time per process) are the default: measured on two cores,
+    threads in a worker make requests queue behind each other on the GIL, worst while one
+    holds the SQLite write lock. Put a buffering proxy (nginx, see deploy/) in front of them.
+    """
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):  # type: ignore[misc]

@@ -725,8 +725,6 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
                 "attachment_sha2s": item.attachment_sha2s or None,
             }
         )
-    seqs = _bulk_insert_statements(conn, statement_rows)
-
     # Targets of StatementRefs lend their filter rows (a statement about a statement matches
     # the filters its target matches).
     ref_targets = {
@@ -743,16 +741,23 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         )
         for row in rows:
             lent.setdefault(row.statement_id, {})[row.key] = row.relation
-    index_rows = []
     for item in fresh:
-        rows_of = item.rows
         obj = item.statement["object"]
         if obj.get("objectType") == "StatementRef":
             for key, relation in lent.get(obj["id"].lower(), {}).items():
-                rows_of[key] = min(rows_of.get(key, relation), relation)
-        seq = seqs[item.statement_id]
-        index_rows.extend({"key": key, "seq": seq, "relation": relation} for key, relation in rows_of.items())
-    _bulk_insert_index(conn, index_rows)
+                item.rows[key] = min(item.rows.get(key, relation), relation)
+    if conn.dialect.name == "postgresql":
+        _insert_statements_postgres(conn, statement_rows, fresh)
+    else:
+        seqs = _bulk_insert_statements(conn, statement_rows)
+        _bulk_insert_index(
+            conn,
+            [
+                {"key": key, "seq": seqs[item.statement_id], "relation": relation}
+                for item in fresh
+                for key, relation in item.rows.items()
+            ],
+        )
 
     if targets:
         conn.execute(
@@ -794,9 +799,9 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
 
 
 # -- bulk writes on the driver ---------------------------------------------------------------------
-# The two tables every statement writes go through the driver's executemany: SQLAlchemy's
-# per-statement machinery would cost more than the database does. Sequence numbers are taken
-# first (PostgreSQL: nextval; SQLite: the single writer holds the write lock), so no RETURNING.
+# The two tables every statement writes go through the driver directly: SQLAlchemy's
+# per-statement machinery would cost more than the database does. PostgreSQL writes both in one
+# statement; SQLite numbers the rows itself under its write lock and uses executemany.
 
 _INSERT_STATEMENT = (
     "INSERT INTO xapi_statement (seq, statement_id, stored, voided, voids, credential_id, version, body, "
@@ -805,77 +810,85 @@ _INSERT_STATEMENT = (
 _INSERT_INDEX = "INSERT INTO xapi_statement_index (key, seq, relation) VALUES (?, ?, ?)"
 
 
-def _bulk_insert_statements(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+def _insert_statements_postgres(conn: Connection, rows: list[dict[str, Any]], items: list[_Prepared]) -> None:
+    # One round trip for the whole batch: the statements (each column one array, numbered in
+    # request order) and, from the sequence numbers they get, their filter rows.
+    index_ids: list[str] = []
+    index_keys: list[str] = []
+    index_relations: list[int] = []
+    for item in items:
+        for key, relation in item.rows.items():
+            index_ids.append(item.statement_id)
+            index_keys.append(key)
+            index_relations.append(relation)
     cursor = conn.connection.cursor()
     try:
-        if conn.dialect.name == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('xapi_statement', 'seq')) FROM generate_series(1, %s)",
-                (len(rows),),
-            )
-            seqs = sorted(row[0] for row in cursor.fetchall())
-            # One statement for the whole batch: each column travels as one array.
-            cursor.execute(
-                "INSERT INTO xapi_statement (seq, statement_id, stored, voided, voids, credential_id, "
-                "version, body, attachment_sha2s) SELECT s, i, st, FALSE, vo, c, ve, b, a::jsonb FROM unnest("
-                "%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::int[], %s::text[], %s::text[], "
-                "%s::text[]) AS t(s, i, st, vo, c, ve, b, a)",
-                (
-                    seqs,
-                    [row["statement_id"] for row in rows],
-                    [row["stored"] for row in rows],
-                    [row["voids"] for row in rows],
-                    [row["credential_id"] for row in rows],
-                    [row["version"] for row in rows],
-                    [row["body"] for row in rows],
-                    [
-                        json.dumps(row["attachment_sha2s"]) if row["attachment_sha2s"] is not None else None
-                        for row in rows
-                    ],
-                ),
-            )
-        else:
-            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM xapi_statement")
-            start = cursor.fetchone()[0]
-            seqs = list(range(start + 1, start + 1 + len(rows)))
-            # The text form SQLAlchemy's SQLite DateTime reads back (naive UTC).
-            cursor.executemany(
-                _INSERT_STATEMENT,
+        cursor.execute(
+            "WITH t AS (SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::int[], "
+            "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(i, st, vo, c, ve, b, a, n)), "
+            "ins AS (INSERT INTO xapi_statement (statement_id, stored, voided, voids, credential_id, "
+            "version, body, attachment_sha2s) SELECT i, st, FALSE, vo, c, ve, b, a::jsonb FROM t ORDER BY n "
+            "RETURNING seq, statement_id) "
+            "INSERT INTO xapi_statement_index (key, seq, relation) SELECT k.key, ins.seq, k.relation "
+            "FROM unnest(%s::text[], %s::text[], %s::smallint[]) AS k(statement_id, key, relation) "
+            "JOIN ins ON ins.statement_id = k.statement_id",
+            (
+                [row["statement_id"] for row in rows],
+                [row["stored"] for row in rows],
+                [row["voids"] for row in rows],
+                [row["credential_id"] for row in rows],
+                [row["version"] for row in rows],
+                [row["body"] for row in rows],
                 [
-                    (
-                        seq,
-                        row["statement_id"],
-                        row["stored"].strftime("%Y-%m-%d %H:%M:%S.%f"),
-                        0,
-                        row["voids"],
-                        row["credential_id"],
-                        row["version"],
-                        row["body"],
-                        json.dumps(row["attachment_sha2s"]) if row["attachment_sha2s"] is not None else None,
-                    )
-                    for seq, row in zip(seqs, rows, strict=True)
+                    json.dumps(row["attachment_sha2s"]) if row["attachment_sha2s"] is not None else None
+                    for row in rows
                 ],
-            )
+                index_ids,
+                index_keys,
+                index_relations,
+            ),
+        )
+    finally:
+        cursor.close()
+
+
+def _bulk_insert_statements(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    # SQLite: the single writer holds the write lock, so the next numbers are known up front.
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM xapi_statement")
+        start = cursor.fetchone()[0]
+        seqs = list(range(start + 1, start + 1 + len(rows)))
+        # The text form SQLAlchemy's SQLite DateTime reads back (naive UTC).
+        cursor.executemany(
+            _INSERT_STATEMENT,
+            [
+                (
+                    seq,
+                    row["statement_id"],
+                    row["stored"].strftime("%Y-%m-%d %H:%M:%S.%f"),
+                    0,
+                    row["voids"],
+                    row["credential_id"],
+                    row["version"],
+                    row["body"],
+                    json.dumps(row["attachment_sha2s"]) if row["attachment_sha2s"] is not None else None,
+                )
+                for seq, row in zip(seqs, rows, strict=True)
+            ],
+        )
     finally:
         cursor.close()
     return {row["statement_id"]: seq for seq, row in zip(seqs, rows, strict=True)}
 
 
 def _bulk_insert_index(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    # SQLite: rows in key order, so neighbouring inserts touch neighbouring index pages.
     cursor = conn.connection.cursor()
     try:
-        if conn.dialect.name == "postgresql":
-            cursor.execute(
-                "INSERT INTO xapi_statement_index (key, seq, relation) "
-                "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::smallint[])",
-                (
-                    [row["key"] for row in rows],
-                    [row["seq"] for row in rows],
-                    [row["relation"] for row in rows],
-                ),
-            )
-        else:
-            cursor.executemany(_INSERT_INDEX, [(row["key"], row["seq"], row["relation"]) for row in rows])
+        cursor.executemany(
+            _INSERT_INDEX, sorted((row["key"], row["seq"], row["relation"]) for row in rows)
+        )
     finally:
         cursor.close()
 
