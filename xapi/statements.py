@@ -824,13 +824,13 @@ def _insert_statements_postgres(conn: Connection, rows: list[dict[str, Any]], it
     cursor = conn.connection.cursor()
     try:
         cursor.execute(
-            "WITH t AS (SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::int[], "
-            "%s::text[], %s::text[], %s::text[]) WITH ORDINALITY AS t(i, st, vo, c, ve, b, a, n)), "
+            "WITH t AS (SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::text[], %b::int[], "
+            "%b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS t(i, st, vo, c, ve, b, a, n)), "
             "ins AS (INSERT INTO xapi_statement (statement_id, stored, voided, voids, credential_id, "
             "version, body, attachment_sha2s) SELECT i, st, FALSE, vo, c, ve, b, a::jsonb FROM t ORDER BY n "
             "RETURNING seq, statement_id) "
             "INSERT INTO xapi_statement_index (key, seq, relation) SELECT k.key, ins.seq, k.relation "
-            "FROM unnest(%s::text[], %s::text[], %s::smallint[]) AS k(statement_id, key, relation) "
+            "FROM unnest(%b::text[], %b::text[], %b::smallint[]) AS k(statement_id, key, relation) "
             "JOIN ins ON ins.statement_id = k.statement_id",
             (
                 [row["statement_id"] for row in rows],
