@@ -525,10 +525,12 @@ def prepare_statements(
     attachments: dict[str, AttachmentPart] | None = None,
     put_id: str | None = None,
     single: bool = False,
+    nulls_possible: bool = True,
 ) -> PreparedBatch:
     """Validate a batch and compute everything that needs no database: ids, normalised JSON,
     the authority, signature checks and filter rows. ``single`` names errors ``statement.…``
-    (one statement sent as an object) instead of ``statements[i].…``.
+    (one statement sent as an object) instead of ``statements[i].…``; ``nulls_possible`` is
+    False when the request body holds no ``null`` token (the null search is skipped).
 
     Raises:
         ValidationFailed: A statement breaks a rule.
@@ -544,7 +546,9 @@ def prepare_statements(
                 field=f"statements[{index}]",
                 code="invalid_statement",
             )
-        model = models.validate_statement(raw, v2=v2, index=None if (put_id or single) else index)
+        model = models.validate_statement(
+            raw, v2=v2, index=None if (put_id or single) else index, nulls_possible=nulls_possible
+        )
         statement = dict(raw)
         if put_id is not None:
             if "id" in statement and statement["id"].lower() != put_id.lower():

@@ -8,6 +8,7 @@ the ``voided`` flag of its target (the voiding statement itself is the record of
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,11 +35,13 @@ DIRECT = 0  # actor / object, the verb, the registration
 RELATED = 1  # authority, instructor, team, context agents/activities, sub-statement parts
 
 
+@functools.lru_cache(maxsize=65536)
 def index_key(kind: str, value: str) -> str:
     """The fixed-width key of one filter value (``kind`` is a/o/v/r: agent, activity, verb, registration).
 
     Long IRIs would make wide, slow indexes; a 128-bit BLAKE2 digest is fixed-width and cannot
-    collide in practice.
+    collide in practice. The same agents, verbs and activities recur in statement after
+    statement, so recent keys are cached.
     """
     return hashlib.blake2b(f"{kind}|{value}".encode(), digest_size=16).hexdigest()
 
@@ -60,7 +64,13 @@ class StatementRow(Base):
 
     __table_args__ = (
         Index("ix_xapi_statement_stored", "stored"),
-        Index("ix_xapi_statement_voids", "voids"),
+        # Only voiding statements set it: the index keeps just those rows.
+        Index(
+            "ix_xapi_statement_voids",
+            "voids",
+            sqlite_where=text("voids IS NOT NULL"),
+            postgresql_where=text("voids IS NOT NULL"),
+        ),
         Index("ix_xapi_statement_credential", "credential_id", "seq"),
     )
 
@@ -78,7 +88,8 @@ class StatementIndexRow(Base):
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True)
     relation: Mapped[int] = mapped_column(SmallInteger, nullable=False)
 
-    __table_args__ = (Index("ix_xapi_statement_index_seq", "seq"),)
+    # SQLite stores the rows in the primary key itself (no hidden rowid B-tree to maintain).
+    __table_args__ = (Index("ix_xapi_statement_index_seq", "seq"), {"sqlite_with_rowid": False})
 
 
 class ActivityRow(Base):

@@ -100,12 +100,14 @@ def _multipart(content_type: str, body: bytes) -> tuple[Any, dict[str, Attachmen
     return statements, attachments
 
 
-def _read_statements() -> tuple[Any, dict[str, AttachmentPart]]:
+def _read_statements() -> tuple[Any, dict[str, AttachmentPart], bool]:
+    """The decoded statement(s), the attachment parts, and whether the body holds a ``null``."""
     content_type = request.headers.get("Content-Type", "")
     media = content_type.split(";")[0].strip().lower()
     body = request.get_data(cache=False)
+    nulls_possible = b"null" in body
     if media == "multipart/mixed":
-        return _multipart(content_type, body)
+        return (*_multipart(content_type, body), nulls_possible)
     if media != "application/json":
         raise ValidationFailed(
             f"Content-Type {media or '(none)'} is not accepted: send application/json or multipart/mixed",
@@ -114,7 +116,7 @@ def _read_statements() -> tuple[Any, dict[str, AttachmentPart]]:
         )
     if not body:
         raise ValidationFailed("the request has no statement", field="statements", code="invalid_json")
-    return _decode_json(body, "statements"), {}
+    return _decode_json(body, "statements"), {}, nulls_possible
 
 
 def _check_params(allowed: frozenset[str]) -> None:
@@ -128,13 +130,23 @@ def _check_params(allowed: frozenset[str]) -> None:
 
 
 def _write(
-    statements: list[Any], attachments: dict[str, AttachmentPart], put_id: str | None, single: bool = False
+    statements: list[Any],
+    attachments: dict[str, AttachmentPart],
+    put_id: str | None,
+    single: bool = False,
+    nulls_possible: bool = True,
 ) -> list[str]:
     who = principal()
     who.require("statements/write", action="storing statements")
     db = database()
     batch = prepare_statements(
-        who, statements, v2=is_v2(), attachments=attachments, put_id=put_id, single=single
+        who,
+        statements,
+        v2=is_v2(),
+        attachments=attachments,
+        put_id=put_id,
+        single=single,
+        nulls_possible=nulls_possible,
     )
     plan_activities(db, batch)  # before the write lock: most batches define nothing new
     with serialized_writes(db), UnitOfWork(db, who.actor()) as uow:
@@ -160,12 +172,12 @@ def put_statement() -> Any:
         raise ValidationFailed(
             "parameter statementId must be a UUID", field="statementId", code="invalid_parameter"
         )
-    statement, attachments = _read_statements()
+    statement, attachments, nulls_possible = _read_statements()
     if not isinstance(statement, dict):
         raise ValidationFailed(
             "PUT /statements takes one statement (a JSON object)", field="statement", code="invalid_statement"
         )
-    _write([statement], attachments, statement_id)
+    _write([statement], attachments, statement_id, nulls_possible=nulls_possible)
     return Response(status=204)
 
 
@@ -173,11 +185,13 @@ def put_statement() -> Any:
 def post_statements() -> Any:
     """Store one statement or an array of statements, atomically; answer their ids (200)."""
     _check_params(frozenset())
-    payload, attachments = _read_statements()
+    payload, attachments, nulls_possible = _read_statements()
     statements = payload if isinstance(payload, list) else [payload]
     if not statements:
         raise ValidationFailed("the statement array is empty", field="statements", code="invalid_statement")
-    ids = _write(statements, attachments, None, single=not isinstance(payload, list))
+    ids = _write(
+        statements, attachments, None, single=not isinstance(payload, list), nulls_possible=nulls_possible
+    )
     return Response(orjson.dumps(ids), status=200, mimetype="application/json")
 
 
