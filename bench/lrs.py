@@ -143,7 +143,7 @@ def pct(values: list[float], p: float) -> float:
 class Server:
     """``gxpbridge serve`` on a fresh database."""
 
-    def __init__(self, database_url: str | None, port: int, workers: int, threads: int) -> None:
+    def __init__(self, database_url: str | None, port: int, workers: int | None, threads: int) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="gxp-bench-lrs-"))
         self.port = port
         self.env = {
@@ -169,16 +169,9 @@ class Server:
         self.cli("db", "upgrade")
         pair = json.loads(self.cli("lrs", "credentials", "create", "bench", "--json"))
         log = open(self.folder / "server.log", "w")
-        command = [
-            GXPBRIDGE,
-            "serve",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-            "--threads",
-            str(self.threads),
-        ]
+        command = [GXPBRIDGE, "serve", "--port", str(self.port), "--threads", str(self.threads)]
+        if self.workers:
+            command += ["--workers", str(self.workers)]
         self.process = subprocess.Popen(
             command,
             env=self.env,
@@ -380,7 +373,7 @@ def main() -> None:
     parser.add_argument("--gets", type=int, default=2000, help="filtered GETs measured")
     parser.add_argument("--limit", type=int, default=25, help="limit of each filtered GET")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client connections")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (serve's default)")
+    parser.add_argument("--workers", type=int, help="gunicorn worker processes (default: serve's own)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (serve's default)")
     parser.add_argument("--port", type=int, default=8140)
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (server URL)")
