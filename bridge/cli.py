@@ -286,6 +286,22 @@ def worker(once: bool, interval: int) -> None:
     scheduler.start()
 
 
+def default_workers(database_url: str, *, cpus: int | None) -> int:
+    """The number of gunicorn sync workers ``serve`` starts for ``database_url``.
+
+    Args:
+        database_url: The configured database.
+        cpus: CPU cores of the machine (``None`` when unknown).
+
+    Returns:
+        2 on SQLite (one writer at a time: more processes only compete for the CPU while one
+        writes); cores + 1 on PostgreSQL.
+    """
+    if database_url.startswith("sqlite"):
+        return 2
+    return (cpus or 1) + 1
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -315,8 +331,7 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     if workers is None:
         from bridge.core.settings import Settings
 
-        sqlite = Settings().resolved_database_url().startswith("sqlite")
-        workers = 2 if sqlite else (os.cpu_count() or 1) + 1
+        workers = default_workers(Settings().resolved_database_url(), cpus=os.cpu_count())
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):  # type: ignore[misc]

@@ -1,0 +1,103 @@
+"""Storage and serving choices made for throughput keep every behaviour: the filter-row table
+rebuilt without rowid (migration xapi_0004) keeps its rows, the partial voids index still
+serves voiding, the record store answers without a cookie session, and ``serve`` picks its
+worker count by database."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import uuid
+
+from sqlalchemy import text
+
+from bridge import migrate
+from bridge.cli import default_workers
+from tests.xapi.conftest import statement
+
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+
+
+def _ids(client, headers, query: str) -> list[str]:
+    response = client.get(f"/xapi/statements?{query}", headers=headers)
+    assert response.status_code == 200, response.json
+    return [s["id"] for s in response.json["statements"]]
+
+
+def _schema(db) -> tuple[str, str]:
+    """The filter-row table's and the voids index's definitions."""
+    with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            table = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'xapi_statement_index'"))
+            voids = conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'ix_xapi_statement_voids'"))
+        else:
+            table = "heap"
+            voids = conn.scalar(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_xapi_statement_voids'")
+            )
+    return table, voids
+
+
+def test_filter_rows_survive_the_migration_both_ways(client, db, lrs_headers):
+    headers = lrs_headers["1.0.3"]
+    agents = [f"mailto:learner{i}@plant.example" for i in range(3)]
+    batch = [
+        statement(actor={"mbox": agents[i % 3]}, object={"id": f"https://lms.plant.example/sop-{i % 2}"})
+        for i in range(6)
+    ]
+    stored = client.post("/xapi/statements", json=batch, headers=headers).json
+    queries = [
+        "agent=" + urllib.parse.quote(json.dumps({"mbox": agents[1]})),
+        "activity=" + urllib.parse.quote("https://lms.plant.example/sop-0"),
+        "verb=" + urllib.parse.quote("http://adlnet.gov/expapi/verbs/completed") + "&ascending=true",
+    ]
+    before = [_ids(client, headers, q) for q in queries]
+    assert before[0] == [stored[4], stored[1]]
+    assert before[2] == stored
+
+    table, voids = _schema(db)
+    assert "WHERE" in voids.upper()
+    if db.dialect == "sqlite":
+        assert "WITHOUT ROWID" in table.upper()
+
+    migrate.downgrade(db.engine, "xapi_0003")
+    table, voids = _schema(db)
+    assert "WHERE" not in voids.upper()
+    if db.dialect == "sqlite":
+        assert "WITHOUT ROWID" not in table.upper()
+    assert [_ids(client, headers, q) for q in queries] == before
+
+    migrate.upgrade(db.engine)
+    assert [_ids(client, headers, q) for q in queries] == before
+    # Writes after the rebuild land in the new table and are found.
+    late = client.post("/xapi/statements", json=statement(actor={"mbox": agents[1]}), headers=headers).json
+    assert _ids(client, headers, queries[0])[0] == late[0]
+
+
+def test_voiding_through_the_partial_index(client, lrs_headers):
+    headers = lrs_headers["2.0.0"]
+    target = str(uuid.uuid4())
+    client.post("/xapi/statements", json=statement(id=target), headers=headers)
+    void = statement(verb={"id": VOIDED}, object={"objectType": "StatementRef", "id": target})
+    voiding_id = client.post("/xapi/statements", json=void, headers=headers).json[0]
+    assert client.get(f"/xapi/statements?statementId={target}", headers=headers).status_code == 404
+    assert client.get(f"/xapi/statements?voidedStatementId={target}", headers=headers).status_code == 200
+    # A voiding statement cannot itself be voided: found through the same index.
+    again = statement(verb={"id": VOIDED}, object={"objectType": "StatementRef", "id": voiding_id})
+    response = client.post("/xapi/statements", json=again, headers=headers)
+    assert response.status_code == 400 and response.json["error"] == "void_of_voiding"
+
+
+def test_record_store_answers_without_a_cookie_session(client, lrs_headers):
+    response = client.post("/xapi/statements", json=statement(), headers=lrs_headers["1.0.3"])
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert client.get("/xapi/about").headers.get("Set-Cookie") is None
+    # The console still gets its signed session cookie (the CSRF token lives in it).
+    assert "session=" in client.get("/login").headers.get("Set-Cookie", "")
+
+
+def test_serve_picks_workers_by_database():
+    assert default_workers("sqlite:////var/lib/gxpbridge/gxpbridge.sqlite3", cpus=8) == 2
+    assert default_workers("postgresql+psycopg://gxp@db/gxp", cpus=2) == 3
+    assert default_workers("postgresql+psycopg://gxp@db/gxp", cpus=None) == 2
