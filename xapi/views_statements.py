@@ -148,7 +148,10 @@ def _write(
         single=single,
         nulls_possible=nulls_possible,
     )
-    plan_activities(db, batch)  # before the write lock: most batches define nothing new
+    if db.dialect == "sqlite":
+        # Before the write lock: most batches define nothing new. (PostgreSQL has no such lock;
+        # its transaction reads the definitions itself, saving a round trip.)
+        plan_activities(db, batch)
     with serialized_writes(db), UnitOfWork(db, who.actor()) as uow:
         ids = write_statements(uow, who, batch, v2=is_v2())
         uow.commit()
