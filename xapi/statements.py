@@ -437,12 +437,23 @@ def upsert_activities(session: Session, definitions: dict[str, list[dict[str, An
 def _read_definitions(conn: Connection, keys: list[str], *, lock: bool) -> dict[str, Any]:
     if not keys:
         return {}
-    marks = ", ".join("?" * len(keys))
-    query = f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks}) ORDER BY key"  # noqa: S608
-    return {
-        key: rawdb.as_json(definition)
-        for key, definition in rawdb.fetch_in(conn, query + (" FOR UPDATE" if lock else ""), keys)
-    }
+    if conn.dialect.name == "postgresql":
+        # One array parameter: the same statement text for any number of keys, so psycopg
+        # prepares it once; the JSON comes back as text for orjson (psycopg would use json).
+        query = "SELECT key, definition::text FROM xapi_activity WHERE key = ANY(%s) ORDER BY key"
+        params: list[Any] = [keys]
+        query += " FOR UPDATE" if lock else ""
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(query, params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    else:
+        marks = ", ".join("?" * len(keys))
+        query = f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks}) ORDER BY key"  # noqa: S608
+        rows = rawdb.fetch_in(conn, query, keys)
+    return {key: rawdb.as_json(definition) for key, definition in rows}
 
 
 def _json_param(postgres: bool, value: Any) -> Any:
