@@ -116,55 +116,71 @@ def _context_activities(context: dict[str, Any] | None) -> Iterable[dict[str, An
     return found
 
 
+_CONTEXT_KINDS = ("parent", "grouping", "category", "other")
+
+
+def _agent_rows(rows: dict[str, int], agent: dict[str, Any] | None, relation: int) -> None:
+    # An agent (or identified group) with ``relation``; a group's members are always RELATED.
+    if not agent:
+        return
+    key = agent_key(agent)
+    if key is not None and rows.get(key, RELATED + 1) > relation:
+        rows[key] = relation
+    for member in agent.get("member") or ():
+        key = agent_key(member)
+        if key is not None and key not in rows:
+            rows[key] = RELATED
+
+
+def _context_rows(rows: dict[str, int], context: dict[str, Any] | None) -> None:
+    if not context:
+        return
+    _agent_rows(rows, context.get("instructor"), RELATED)
+    _agent_rows(rows, context.get("team"), RELATED)
+    for item in context.get("contextAgents") or ():
+        _agent_rows(rows, item.get("agent"), RELATED)
+    for item in context.get("contextGroups") or ():
+        _agent_rows(rows, item.get("group"), RELATED)
+    activities = context.get("contextActivities")
+    if activities:
+        for kind in _CONTEXT_KINDS:
+            for activity in activities.get(kind) or ():
+                key = activity_key(activity["id"])
+                if key not in rows:
+                    rows[key] = RELATED
+
+
 def filter_rows(statement: dict[str, Any]) -> dict[str, int]:
-    """Every filter key a statement matches, with its relation (DIRECT or RELATED)."""
+    """Every filter key a statement matches, with its relation (DIRECT or RELATED).
+
+    A key met both ways keeps DIRECT (the smaller relation): DIRECT rows are written over
+    whatever is there, RELATED rows only where nothing is.
+    """
     rows: dict[str, int] = {}
-
-    def add(key: str | None, relation: int) -> None:
-        if key is not None:
-            rows[key] = min(rows.get(key, relation), relation)
-
-    def add_agent(agent: dict[str, Any] | None, relation: int) -> None:
-        if not agent:
-            return
-        add(agent_key(agent), relation)
-        for member in agent.get("member") or []:
-            add(agent_key(member), RELATED)
-
-    def add_context(context: dict[str, Any] | None) -> None:
-        if not context:
-            return
-        add_agent(context.get("instructor"), RELATED)
-        add_agent(context.get("team"), RELATED)
-        for item in context.get("contextAgents") or []:
-            add_agent(item.get("agent"), RELATED)
-        for item in context.get("contextGroups") or []:
-            add_agent(item.get("group"), RELATED)
-        for activity in _context_activities(context):
-            add(activity_key(activity["id"]), RELATED)
-
-    add_agent(statement["actor"], DIRECT)
-    add(verb_key(statement["verb"]["id"]), DIRECT)
+    _agent_rows(rows, statement["actor"], DIRECT)
+    rows[verb_key(statement["verb"]["id"])] = DIRECT
     obj = statement["object"]
     kind = obj.get("objectType", "Activity")
     if kind == "Activity":
-        add(activity_key(obj["id"]), DIRECT)
+        rows[activity_key(obj["id"])] = DIRECT
     elif kind in ("Agent", "Group"):
-        add_agent(obj, DIRECT)
+        _agent_rows(rows, obj, DIRECT)
     elif kind == "SubStatement":
-        add_agent(obj["actor"], RELATED)
+        _agent_rows(rows, obj["actor"], RELATED)
         sub_object = obj["object"]
         sub_kind = sub_object.get("objectType", "Activity")
         if sub_kind == "Activity":
-            add(activity_key(sub_object["id"]), RELATED)
+            key = activity_key(sub_object["id"])
+            if key not in rows:
+                rows[key] = RELATED
         elif sub_kind in ("Agent", "Group"):
-            add_agent(sub_object, RELATED)
-        add_context(obj.get("context"))
+            _agent_rows(rows, sub_object, RELATED)
+        _context_rows(rows, obj.get("context"))
     context = statement.get("context")
     if context and context.get("registration"):
-        add(registration_key(context["registration"]), DIRECT)
-    add_context(context)
-    add_agent(statement.get("authority"), RELATED)
+        rows[registration_key(context["registration"])] = DIRECT
+    _context_rows(rows, context)
+    _agent_rows(rows, statement.get("authority"), RELATED)
     return rows
 
 
