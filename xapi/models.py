@@ -68,27 +68,6 @@ def check_uuid(value: str) -> str:
     return value
 
 
-def check_mbox(value: str) -> str:
-    """A ``mailto:`` IRI of an e-mail address."""
-    if not _MAILTO_RE.match(value):
-        raise _fail("mbox", "must be a mailto: IRI of an e-mail address (mailto:name@example.com)")
-    return value
-
-
-def check_sha1(value: str) -> str:
-    """Forty hexadecimal digits."""
-    if not _SHA1_RE.match(value):
-        raise _fail("sha1", "must be the 40 hexadecimal digits of a SHA-1 hash")
-    return value
-
-
-def check_sha2(value: str) -> str:
-    """A SHA-2 hash (224, 256, 384 or 512 bits) in hexadecimal."""
-    if not _SHA2_RE.match(value):
-        raise _fail("sha2", "must be the hexadecimal SHA-2 hash of the attachment")
-    return value
-
-
 def parse_timestamp(value: str, *, require_offset: bool = False) -> dt.datetime:
     """Parse an xAPI timestamp (ISO 8601 / RFC 3339).
 
@@ -182,8 +161,6 @@ def find_null(value: Any, path: str = "") -> str | None:
     and may be null, so extensions are not searched. One pass over the decoded JSON replaces a
     Python hook on every nested model.
     """
-    if not _holds_null(value):
-        return None
     if isinstance(value, dict):
         for key, item in value.items():
             if item is None:
@@ -209,7 +186,7 @@ def refuse_nulls(value: Any, prefix: str) -> None:
     Raises:
         ValidationFailed: ``value`` holds a null outside extensions.
     """
-    where = find_null(value)
+    where = find_null(value) if _holds_null(value) else None
     if where is not None:
         field = f"{prefix}{where}" if where.startswith("[") else f"{prefix}.{where}"
         name = where.rsplit(".", 1)[-1]
@@ -503,6 +480,14 @@ def _sub_object_tag(value: Any) -> str | None:
     return None if kind == "SubStatement" else kind
 
 
+_SimpleObject = (
+    Annotated[Activity, Tag("Activity")]
+    | Annotated[Agent, Tag("Agent")]
+    | Annotated[Group, Tag("Group")]
+    | Annotated[StatementRef, Tag("StatementRef")]
+)
+
+
 class _StatementBody(XModel):
     actor: Actor
     verb: Verb
@@ -523,10 +508,7 @@ class SubStatement(_StatementBody):
 
     objectType: Literal["SubStatement"]  # noqa: N815
     object: Annotated[
-        Annotated[Activity, Tag("Activity")]
-        | Annotated[Agent, Tag("Agent")]
-        | Annotated[Group, Tag("Group")]
-        | Annotated[StatementRef, Tag("StatementRef")],
+        _SimpleObject,
         Discriminator(
             _sub_object_tag,
             custom_error_type="object",
@@ -546,11 +528,7 @@ class Statement(_StatementBody):
 
     id: UUIDStr | None = None
     object: Annotated[
-        Annotated[Activity, Tag("Activity")]
-        | Annotated[Agent, Tag("Agent")]
-        | Annotated[Group, Tag("Group")]
-        | Annotated[StatementRef, Tag("StatementRef")]
-        | Annotated[SubStatement, Tag("SubStatement")],
+        _SimpleObject | Annotated[SubStatement, Tag("SubStatement")],
         Discriminator(
             _object_tag,
             custom_error_type="object",

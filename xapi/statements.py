@@ -466,10 +466,14 @@ def _read_definitions(conn: Connection, keys: list[str], *, lock: bool) -> dict[
         finally:
             cursor.close()
     else:
-        marks = ", ".join("?" * len(keys))
-        query = f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks}) ORDER BY key"  # noqa: S608
-        rows = rawdb.fetch_in(conn, query, keys)
+        rows = rawdb.fetch_in(conn, _definitions_sql(len(keys)), keys)
     return {key: rawdb.as_json(definition) for key, definition in rows}
+
+
+def _definitions_sql(count: int) -> str:
+    # SQLite: the stored definitions of ``count`` activity keys, in key order.
+    marks = ", ".join("?" * count)
+    return f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks}) ORDER BY key"  # noqa: S608
 
 
 def _json_param(postgres: bool, value: Any) -> Any:
@@ -667,13 +671,8 @@ def plan_activities(db: Database, batch: PreparedBatch) -> None:
         return
     keyed = {activity_key(activity_id): activity_id for activity_id in batch.definitions}
     ordered = sorted(keyed)
-    marks = ", ".join("?" * len(ordered))
-    current = {
-        key: rawdb.as_json(definition)
-        for key, definition in rawdb.fetch(
-            db, f"SELECT key, definition FROM xapi_activity WHERE key IN ({marks})", ordered  # noqa: S608
-        )
-    }
+    rows = rawdb.fetch(db, _definitions_sql(len(ordered)), ordered)
+    current = {key: rawdb.as_json(definition) for key, definition in rows}
     batch.definitions = {
         activity_id: batch.definitions[activity_id]
         for key, activity_id in keyed.items()
@@ -784,7 +783,7 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         _bulk_insert_index(
             conn,
             [
-                {"key": key, "seq": seqs[item.statement_id], "relation": relation}
+                (key, seqs[item.statement_id], relation)
                 for item in fresh
                 for key, relation in item.rows.items()
             ],
@@ -913,13 +912,12 @@ def _bulk_insert_statements(conn: Connection, rows: list[dict[str, Any]]) -> dic
     return {row["statement_id"]: seq for seq, row in zip(seqs, rows, strict=True)}
 
 
-def _bulk_insert_index(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    # SQLite: rows in key order, so neighbouring inserts touch neighbouring index pages.
+def _bulk_insert_index(conn: Connection, rows: list[tuple[str, int, int]]) -> None:
+    # SQLite: (key, seq, relation) rows in key order, so neighbouring inserts touch
+    # neighbouring index pages.
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(
-            _INSERT_INDEX, sorted((row["key"], row["seq"], row["relation"]) for row in rows)
-        )
+        cursor.executemany(_INSERT_INDEX, sorted(rows))
     finally:
         cursor.close()
 
