@@ -101,3 +101,18 @@ def test_serve_picks_workers_by_database():
     assert default_workers("sqlite:////var/lib/gxpbridge/gxpbridge.sqlite3", cpus=8) == 2
     assert default_workers("postgresql+psycopg://gxp@db/gxp", cpus=2) == 3
     assert default_workers("postgresql+psycopg://gxp@db/gxp", cpus=None) == 2
+
+
+def test_generated_ids_are_version_4_and_follow_the_clock(client, lrs_headers):
+    """Ids the store makes up are RFC 9562 version-4 UUIDs (TinCanPython refuses versions above
+    5) that lead with the time, so later statements get greater ids; no two are alike."""
+    first = client.post("/xapi/statements", json=[statement()] * 50, headers=lrs_headers["1.0.3"]).json
+    later = client.post("/xapi/statements", json=statement(), headers=lrs_headers["2.0.0"]).json
+    ids = first + later
+    assert len(set(ids)) == 51
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    prefixes = [int(value.replace("-", "")[:12], 16) for value in ids]
+    assert prefixes == sorted(prefixes)  # milliseconds: equal within one, never decreasing
