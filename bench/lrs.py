@@ -10,7 +10,10 @@ CLI, then measures:
 1. batch POST of 100 statements (statements/s), which fills the store up to ``--statements``;
 2. single-statement POST, on the full store;
 3. filtered GET latency (agent, verb, activity, registration, related activities, agent+verb)
-   with the store full: p50/p99 server-side (``Server-Timing`` header) and as the client saw it.
+   with the store full: p50/p99 server-side (``Server-Timing`` header) and as the client saw it,
+   overall and per filter. On a PostgreSQL server with autovacuum off (some test servers), the
+   GETs are measured twice: as they are, then after ``VACUUM ANALYZE``, which autovacuum would
+   have run in a deployment.
 
 With ``--postgres URL`` a scratch database is created on that server and dropped afterwards.
 """

@@ -293,10 +293,16 @@ def find_page(db: Database, query: StatementQuery, principal: Principal) -> Page
         where.append(f"{alias}.key = ?" + (f" AND {alias}.relation = {DIRECT}" if direct_only else ""))
         params.append(key)
     if joins:
-        source = f"xapi_statement_index {joins[0]} JOIN xapi_statement s ON s.seq = {joins[0]}.seq" + "".join(
-            f" JOIN xapi_statement_index {alias} ON {alias}.seq = s.seq" for alias in joins[1:]
+        # The other filters are probed on the first one's rows before any statement row is
+        # read: SQLite joins in the order written, and reading statements first (to reach the
+        # second filter through them) made agent+verb 3x slower warm, 40x cold (500k statements).
+        first = joins[0]
+        source = (
+            f"xapi_statement_index {first}"
+            + "".join(f" JOIN xapi_statement_index {a} ON {a}.seq = {first}.seq" for a in joins[1:])
+            + f" JOIN xapi_statement s ON s.seq = {first}.seq"
         )
-        order = f"{joins[0]}.seq"
+        order = f"{first}.seq"
     else:
         source, order = "xapi_statement s", "s.seq"
     where.append("s.voided = ?")
@@ -319,7 +325,10 @@ def find_page(db: Database, query: StatementQuery, principal: Principal) -> Page
         f"SELECT s.seq, s.body, s.stored, s.attachment_sha2s FROM {source} WHERE {' AND '.join(where)} "  # noqa: S608
         f"ORDER BY {order} {'ASC' if query.ascending else 'DESC'} LIMIT ?"
     )
-    rows = rawdb.fetch(db, sql, params)
+    # Several filters: only the values tell which one is selective (an agent has hundreds of
+    # statements, a verb hundreds of thousands). A generic plan cannot know and was measured
+    # hashing a whole verb's rows for agent+verb: 137 ms instead of about 5 at 1M statements.
+    rows = rawdb.fetch(db, sql, params, custom_plan=len(joins) > 1)
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     sha2s: list[str] = []

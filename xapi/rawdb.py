@@ -60,8 +60,15 @@ def _release(raw: Any) -> None:
         raw.close()
 
 
-def fetch(db: Database, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run a read-only query and return every row (on the request's shared connection if any)."""
+def fetch(
+    db: Database, query: str, params: Sequence[Any] = (), *, custom_plan: bool = False
+) -> list[tuple[Any, ...]]:
+    """Run a read-only query and return every row (on the request's shared connection if any).
+
+    ``custom_plan`` keeps PostgreSQL from reusing a generic plan for the query (psycopg
+    prepares a query after five runs, and the server may then plan it once for any parameter
+    values): each run is planned with its own values and their statistics.
+    """
     held = _scope.get()
     raw = held.get(id(db)) if held is not None else None
     if raw is None:
@@ -71,7 +78,10 @@ def fetch(db: Database, query: str, params: Sequence[Any] = ()) -> list[tuple[An
     try:
         cursor = raw.cursor()
         try:
-            cursor.execute(sql(db.dialect, query), tuple(params))
+            if custom_plan and db.dialect == "postgresql":
+                cursor.execute(sql(db.dialect, query), tuple(params), prepare=False)
+            else:
+                cursor.execute(sql(db.dialect, query), tuple(params))
             return list(cursor.fetchall())
         finally:
             cursor.close()

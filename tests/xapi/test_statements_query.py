@@ -76,6 +76,45 @@ def test_filters(client, lrs_headers, stored):
     assert ids(client, h, "ascending=true")[:2] == [stored["a"], stored["b"]]
 
 
+def test_combined_filters_page_through_every_match_once(client, lrs_headers):
+    """Two and three filters at once, paged with the more cursor both ways, give exactly the
+    statements matching all of them (the filters are joined on the first one's rows)."""
+    h = lrs_headers["2.0.0"]
+    agents, verbs, registrations = (OLIVIA, OMAR), (COMPLETED, ATTEMPTED), (REGISTRATION, str(uuid.uuid4()))
+    made = [
+        statement(
+            actor=agents[i % 2],
+            verb={"id": verbs[i // 2 % 2]},
+            context={"registration": registrations[i % 3 // 2]},
+        )
+        for i in range(24)
+    ]
+    posted = post(client, h, *made)
+    cases = [
+        (
+            f"agent={q(OMAR)}&verb={quote(ATTEMPTED)}",
+            lambda s: s["actor"] is OMAR and s["verb"]["id"] == ATTEMPTED,
+        ),
+        (
+            f"agent={q(OLIVIA)}&verb={quote(COMPLETED)}&registration={REGISTRATION}",
+            lambda s: s["actor"] is OLIVIA
+            and s["verb"]["id"] == COMPLETED
+            and s["context"]["registration"] == REGISTRATION,
+        ),
+    ]
+    for query, matches in cases:
+        expected = [statement_id for statement_id, s in zip(posted, made, strict=True) if matches(s)]
+        assert expected, query
+        for ascending in (False, True):
+            seen: list[str] = []
+            url = f"/xapi/statements?{query}&limit=2&ascending={str(ascending).lower()}"
+            while url:
+                body = client.get(url, headers=h).json
+                seen.extend(s["id"] for s in body["statements"])
+                url = body["more"]
+            assert seen == (expected if ascending else expected[::-1]), query
+
+
 def test_activity_filter_is_exact(client, lrs_headers, stored):
     assert ids(client, lrs_headers["1.0.3"], f"activity={quote(SOP)}") == [stored["b"], stored["a"]]
 

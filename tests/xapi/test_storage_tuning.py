@@ -116,3 +116,31 @@ def test_generated_ids_are_version_4_and_follow_the_clock(client, lrs_headers):
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
     prefixes = [int(value.replace("-", "")[:12], 16) for value in ids]
     assert prefixes == sorted(prefixes)  # milliseconds: equal within one, never decreasing
+
+
+def _key_statistics_target(db) -> int | None:
+    with db.engine.connect() as conn:
+        return conn.scalar(
+            text(
+                "SELECT attstattarget FROM pg_attribute "
+                "WHERE attrelid = 'xapi_statement_index'::regclass AND attname = 'key'"
+            )
+        )
+
+
+def test_postgresql_keeps_statistics_on_common_filter_keys(client, db, lrs_headers):
+    """xapi_0005: PostgreSQL keeps 1,000 most common keys (the default 100 lost verbs, and
+    agent+verb queries were planned as if a verb had a few hundred statements); both ways."""
+    headers = lrs_headers["1.0.3"]
+    verb = "verb=" + urllib.parse.quote("http://adlnet.gov/expapi/verbs/completed")
+    stored = client.post("/xapi/statements", json=[statement() for _ in range(3)], headers=headers).json
+    if db.dialect == "postgresql":
+        assert _key_statistics_target(db) == 1000
+    migrate.downgrade(db.engine, "xapi_0004")
+    if db.dialect == "postgresql":
+        assert _key_statistics_target(db) in (-1, None)  # the server's default (None from PostgreSQL 17)
+    assert _ids(client, headers, verb) == stored[::-1]
+    migrate.upgrade(db.engine)
+    if db.dialect == "postgresql":
+        assert _key_statistics_target(db) == 1000
+    assert _ids(client, headers, verb) == stored[::-1]
