@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -88,8 +89,13 @@ class StatementIndexRow(Base):
     seq: Mapped[int] = mapped_column(SeqType, primary_key=True)
     relation: Mapped[int] = mapped_column(SmallInteger, nullable=False)
 
-    # SQLite stores the rows in the primary key itself (no hidden rowid B-tree to maintain).
-    __table_args__ = (Index("ix_xapi_statement_index_seq", "seq"), {"sqlite_with_rowid": False})
+    __table_args__ = (
+        # PostgreSQL carries ``relation`` in the key's index, so filters are index-only scans;
+        # SQLite stores the whole row in the primary key (no hidden rowid B-tree to maintain).
+        PrimaryKeyConstraint("key", "seq", postgresql_include=["relation"]),
+        Index("ix_xapi_statement_index_seq", "seq"),
+        {"sqlite_with_rowid": False},
+    )
 
 
 class ActivityRow(Base):

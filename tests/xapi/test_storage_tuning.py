@@ -128,19 +128,33 @@ def _key_statistics_target(db) -> int | None:
         )
 
 
+def _primary_key_definition(db) -> str:
+    with db.engine.connect() as conn:
+        return conn.scalar(
+            text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conname = 'pk_xapi_statement_index'"
+            )
+        )
+
+
 def test_postgresql_keeps_statistics_on_common_filter_keys(client, db, lrs_headers):
     """xapi_0005: PostgreSQL keeps 1,000 most common keys (the default 100 lost verbs, and
-    agent+verb queries were planned as if a verb had a few hundred statements); both ways."""
+    agent+verb queries were planned as if a verb had a few hundred statements) and carries the
+    relation in the primary key (index-only filters); both ways, the rows kept."""
     headers = lrs_headers["1.0.3"]
     verb = "verb=" + urllib.parse.quote("http://adlnet.gov/expapi/verbs/completed")
     stored = client.post("/xapi/statements", json=[statement() for _ in range(3)], headers=headers).json
     if db.dialect == "postgresql":
         assert _key_statistics_target(db) == 1000
+        assert "INCLUDE (relation)" in _primary_key_definition(db)
     migrate.downgrade(db.engine, "xapi_0004")
     if db.dialect == "postgresql":
         assert _key_statistics_target(db) in (-1, None)  # the server's default (None from PostgreSQL 17)
+        assert _primary_key_definition(db) == "PRIMARY KEY (key, seq)"
     assert _ids(client, headers, verb) == stored[::-1]
     migrate.upgrade(db.engine)
     if db.dialect == "postgresql":
         assert _key_statistics_target(db) == 1000
+        assert "INCLUDE (relation)" in _primary_key_definition(db)
     assert _ids(client, headers, verb) == stored[::-1]
