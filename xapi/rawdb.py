@@ -78,10 +78,8 @@ def fetch(
     try:
         cursor = raw.cursor()
         try:
-            if custom_plan and db.dialect == "postgresql":
-                cursor.execute(sql(db.dialect, query), tuple(params), prepare=False)
-            else:
-                cursor.execute(sql(db.dialect, query), tuple(params))
+            options = {"prepare": False} if custom_plan and db.dialect == "postgresql" else {}
+            cursor.execute(sql(db.dialect, query), tuple(params), **options)
             return list(cursor.fetchall())
         finally:
             cursor.close()

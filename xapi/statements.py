@@ -456,15 +456,8 @@ def _read_definitions(conn: Connection, keys: list[str], *, lock: bool) -> dict[
     if conn.dialect.name == "postgresql":
         # One array parameter: the same statement text for any number of keys, so psycopg
         # prepares it once; the JSON comes back as text for orjson (psycopg would use json).
-        query = "SELECT key, definition::text FROM xapi_activity WHERE key = ANY(%s) ORDER BY key"
-        params: list[Any] = [keys]
-        query += " FOR UPDATE" if lock else ""
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(query, params)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        query = "SELECT key, definition::text FROM xapi_activity WHERE key = ANY(?) ORDER BY key"
+        rows = rawdb.fetch_in(conn, query + (" FOR UPDATE" if lock else ""), [keys])
     else:
         rows = rawdb.fetch_in(conn, _definitions_sql(len(keys)), keys)
     return {key: rawdb.as_json(definition) for key, definition in rows}

@@ -26,20 +26,21 @@ branch_labels = None
 depends_on = None
 
 
-def _primary_key(include: str) -> None:
+def _primary_key(include_relation: bool) -> None:
     op.execute(
         "ALTER TABLE xapi_statement_index DROP CONSTRAINT pk_xapi_statement_index, "
-        f"ADD CONSTRAINT pk_xapi_statement_index PRIMARY KEY (key, seq){include}"
+        "ADD CONSTRAINT pk_xapi_statement_index PRIMARY KEY (key, seq)"
+        + (" INCLUDE (relation)" if include_relation else "")
     )
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE xapi_statement_index ALTER COLUMN key SET STATISTICS 1000")
-        _primary_key(" INCLUDE (relation)")
+        _primary_key(include_relation=True)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        _primary_key("")
+        _primary_key(include_relation=False)
         op.execute("ALTER TABLE xapi_statement_index ALTER COLUMN key SET STATISTICS -1")
