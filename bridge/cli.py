@@ -346,7 +346,10 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
         def load(self) -> Flask:
             from bridge.app import create_app
 
-            return create_app()
+            app = create_app()
+            # Each worker copies the SQLite WAL into the database itself, off the writers' path.
+            app.extensions["gxpbridge.db"].start_background_checkpoints()
+            return app
 
     Server().run()
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
+import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
@@ -65,7 +68,17 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+# SQLite's default: a committing writer copies the WAL into the database once it holds this
+# many pages.
+DEFAULT_WAL_AUTOCHECKPOINT = 1000
+# With a background checkpointer, writers only copy the WAL themselves past this size (64 MB),
+# should the checkpointer fall behind.
+BACKSTOP_WAL_AUTOCHECKPOINT = 16384
+# Per SQLite engine: settings its new connections read.
+_sqlite_settings: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _configure_sqlite(engine: Engine, settings: dict[str, int]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself so we can choose IMMEDIATE for writers.
@@ -75,6 +88,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(settings['wal_autocheckpoint'])}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -98,7 +112,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)
-        _configure_sqlite(engine)
+        # Read by each new connection; Database.start_background_checkpoints raises it.
+        _sqlite_settings[engine] = {"wal_autocheckpoint": DEFAULT_WAL_AUTOCHECKPOINT}
+        _configure_sqlite(engine, _sqlite_settings[engine])
     else:
         kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
@@ -127,3 +143,44 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+    def start_background_checkpoints(self, interval: float = 0.05) -> bool:
+        """Copy the SQLite write-ahead log into the database file from a background thread.
+
+        By default the writer whose commit takes the WAL past 1,000 pages copies it (and fsyncs
+        the file) before it returns, while it still holds the record store's writer lock, so
+        every other writer waits for that copy. A server process calls this once: a daemon
+        thread then runs passive checkpoints, which never block writers, and writers copy the
+        log themselves only past 64 MB. Returns False (and does nothing) unless the database is
+        a SQLite file.
+        """
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:":
+            return False
+        _sqlite_settings[self.engine]["wal_autocheckpoint"] = BACKSTOP_WAL_AUTOCHECKPOINT
+        self.engine.dispose()  # pooled connections were opened with the default
+        thread = threading.Thread(
+            target=_checkpoint_loop, args=(database, interval), name="sqlite-checkpointer", daemon=True
+        )
+        thread.start()
+        return True
+
+
+def _checkpoint_loop(path: str, interval: float) -> None:
+    """Passive checkpoints of the SQLite file at ``path`` every ``interval`` seconds, or less
+    often while there is nothing to copy."""
+    import time
+
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    idle = interval
+    while True:
+        time.sleep(idle)
+        try:
+            # (busy, frames in the log, frames copied); a passive checkpoint waits for nobody.
+            _busy, log_frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            logger.warning("background checkpoint of %s failed: %s", path, exc)
+            idle = min(idle * 2, 5.0)
+            continue
+        # Idle stores are polled less often (up to once a second).
+        idle = interval if log_frames > 0 and copied < log_frames else min(idle * 2, 1.0)
