@@ -841,7 +841,11 @@ def _pg_array(items: Iterable[str]) -> str:
 
 
 def _insert_statements_postgres(
-    conn: Connection, rows: list[dict[str, Any]], items: list[_Prepared], stored: Any, credential_id: int | None
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    items: list[_Prepared],
+    stored: Any,
+    credential_id: int | None,
 ) -> None:
     # One round trip for the whole batch: the statements (numbered in request order) and, from
     # the sequence numbers they get, their filter rows.

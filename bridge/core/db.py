@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import sqlite3
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -167,10 +168,9 @@ class Database:
 
 
 def _checkpoint_loop(path: str, interval: float) -> None:
-    """Passive checkpoints of the SQLite file at ``path`` every ``interval`` seconds, or less
-    often while there is nothing to copy."""
-    import time
-
+    """Run passive checkpoints of the SQLite file at ``path`` every ``interval`` seconds (less
+    often while there is nothing to copy).
+    """
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     idle = interval
     while True:
