@@ -326,7 +326,9 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     holds the SQLite write lock. Put a buffering proxy (nginx, see deploy/) in front of them.
     SQLite takes one writer at a time, so more than two processes only compete for the CPU
     while one writes (bench/lrs.py: 4,500 batched statements/s with 2, 3,950/s with 3);
-    PostgreSQL writes in parallel and gains from one process per core and one more.
+    PostgreSQL writes in parallel and gains from one process per core and one more. On SQLite
+    each worker copies the write-ahead log into the database from a background thread, so no
+    writer does it while holding the write lock.
     """
     if workers is None:
         from bridge.core.settings import Settings
