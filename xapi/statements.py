@@ -770,7 +770,7 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
             for key, relation in lent.get(obj["id"].lower(), {}).items():
                 item.rows[key] = min(item.rows.get(key, relation), relation)
     if conn.dialect.name == "postgresql":
-        _insert_statements_postgres(conn, statement_rows, fresh, now, principal.credential_id)
+        _insert_statements_postgres(conn, statement_rows, fresh)
     else:
         seqs = _bulk_insert_statements(conn, statement_rows)
         _bulk_insert_index(
@@ -840,15 +840,10 @@ def _pg_array(items: Iterable[str]) -> str:
     return "{" + ",".join(items) + "}"
 
 
-def _insert_statements_postgres(
-    conn: Connection,
-    rows: list[dict[str, Any]],
-    items: list[_Prepared],
-    stored: Any,
-    credential_id: int | None,
-) -> None:
+def _insert_statements_postgres(conn: Connection, rows: list[dict[str, Any]], items: list[_Prepared]) -> None:
     # One round trip for the whole batch: the statements (numbered in request order) and, from
-    # the sequence numbers they get, their filter rows.
+    # the sequence numbers they get, their filter rows. A batch shares its stored time and
+    # credential, so those go once.
     index_positions: list[str] = []
     index_keys: list[str] = []
     index_relations: list[str] = []
@@ -879,8 +874,8 @@ def _insert_statements_postgres(
                     json.dumps(row["attachment_sha2s"]) if row["attachment_sha2s"] is not None else None
                     for row in rows
                 ],
-                stored,
-                credential_id,
+                rows[0]["stored"],
+                rows[0]["credential_id"],
                 _pg_array(index_positions),
                 _pg_array(index_keys),
                 _pg_array(index_relations),

@@ -173,6 +173,7 @@ def _checkpoint_loop(path: str, interval: float) -> None:
     """
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     idle = interval
+    previous = None
     while True:
         time.sleep(idle)
         try:
@@ -182,5 +183,8 @@ def _checkpoint_loop(path: str, interval: float) -> None:
             logger.warning("background checkpoint of %s failed: %s", path, exc)
             idle = min(idle * 2, 5.0)
             continue
-        # Idle stores are polled less often (up to once a second).
-        idle = interval if log_frames > 0 and copied < log_frames else min(idle * 2, 1.0)
+        # The log changes while anyone writes: poll at the interval then, and back off (up to
+        # once a second) only once it stands still and is fully copied.
+        writing = (log_frames, copied) != previous or copied < log_frames
+        previous = (log_frames, copied)
+        idle = interval if writing else min(idle * 2, 1.0)
