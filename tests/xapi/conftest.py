@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import base64
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from werkzeug.serving import make_server
 
 from bridge.core.actor import SYSTEM
 from xapi import auth
@@ -27,6 +32,40 @@ def make_credential(app, uow_factory):
         return issued.key, issued.secret
 
     return make
+
+
+def free_port() -> int:
+    """A free port in the LRS tests' range 8120-8149 (parallel test runs each get their own)."""
+    for port in range(8120, 8150):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8120-8149")
+
+
+@contextmanager
+def serve_wsgi(app, host: str = "127.0.0.1") -> Iterator[int]:
+    """Serve the WSGI ``app`` over real HTTP on ``host`` from a thread; yields the port."""
+    server = make_server(host, free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_lrs(app, make_credential):
+    """The application served over real HTTP with a fresh ``all`` credential: (endpoint with a
+    trailing slash, key, secret)."""
+    key, secret = make_credential("third-party-client")
+    with serve_wsgi(app) as port:
+        yield f"http://127.0.0.1:{port}/xapi/", key, secret
 
 
 @pytest.fixture

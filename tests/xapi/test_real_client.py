@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import uuid
 
 import pytest
-from werkzeug.serving import make_server
 
 tincan = pytest.importorskip("tincan")
-
-
-def _free_port() -> int:
-    # Our range is 8100-8149; take the first one free (parallel test runs each get their own).
-    for port in range(8120, 8150):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8120-8149")
-
-
-@pytest.fixture
-def live_lrs(app, make_credential):
-    key, secret = make_credential("tincan")
-    server = make_server("127.0.0.1", _free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/xapi/", key, secret
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 def test_tincan_client_round_trip(live_lrs):
