@@ -8,7 +8,8 @@ For each database it starts the service on a fresh database, creates an LRS cred
 CLI, then measures:
 
 1. batch POST of 100 statements (statements/s), which fills the store up to ``--statements``;
-2. single-statement POST, on the full store;
+2. single-statement POST, on the full store, and beside it ``GET /xapi/about`` (no database,
+   no authentication) with the same clients: the server's ceiling for any request here;
 3. filtered GET latency (agent, verb, activity, registration, related activities, agent+verb)
    with the store full: p50/p99 server-side (``Server-Timing`` header) and as the client saw it,
    overall and per filter. On a PostgreSQL server with autovacuum off (some test servers), the
@@ -403,6 +404,28 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
             flush=True,
         )
 
+        # 2b. the per-request ceiling: About reads no database, so its rate is gunicorn + Flask
+        about_headers = {"X-Experience-API-Version": "1.0.3"}
+
+        def about(_i: int) -> None:
+            with Client(server.port, about_headers) as client:
+                for _ in range(per_thread):
+                    status, _headers, data = client.request("GET", "/xapi/about")
+                    if status != 200:
+                        errors.append(data.decode())
+
+        cpu = server.cpu_seconds()
+        elapsed = run_threads(args.clients, about)
+        cpu = server.cpu_seconds() - cpu
+        figures["about_per_s"] = per_thread * args.clients / elapsed
+        figures["about_cpu_ms"] = cpu / (per_thread * args.clients) * 1000
+        print(
+            f"[{label}] GET /xapi/about (no database: the ceiling of any request): "
+            f"{figures['about_per_s']:.0f} requests/s; server CPU {figures['about_cpu_ms']:.3f} ms "
+            "per request",
+            flush=True,
+        )
+
         # 3. filtered GET with the store full
         figures.update(measure_gets(label, server, headers, args, errors))
         if server.database_url and not server.autovacuum():
@@ -463,7 +486,8 @@ def main() -> None:
     for label, figures in results.items():
         print(
             f"  {label:10s} batch {figures['batch_post_per_s']:7.0f}/s | "
-            f"single {figures['single_post_per_s']:7.0f}/s | GET p50 {figures['get_p50_ms']:.2f} ms "
+            f"single {figures['single_post_per_s']:7.0f}/s "
+            f"(about {figures['about_per_s']:.0f}/s) | GET p50 {figures['get_p50_ms']:.2f} ms "
             f"p99 {figures['get_p99_ms']:.2f} ms (server-side)"
             + (
                 f"; after VACUUM ANALYZE p50 {figures['get_p50_ms_analyzed']:.2f} ms "
