@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,22 +33,22 @@ def make_credential(app, uow_factory):
     return make
 
 
-def free_port() -> int:
-    """A free port in the LRS tests' range 8120-8149 (parallel test runs each get their own)."""
-    for port in range(8120, 8150):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8120-8149")
-
-
 @contextmanager
 def serve_wsgi(app, host: str = "127.0.0.1") -> Iterator[int]:
-    """Serve the WSGI ``app`` over real HTTP on ``host`` from a thread; yields the port."""
-    server = make_server(host, free_port(), app, threaded=True)
+    """Serve the WSGI ``app`` over real HTTP on ``host`` from a thread; yields the port.
+
+    The port is the first free one of the LRS tests' range 8120-8149: binding is the test, so
+    parallel test workers never race for the same port.
+    """
+    server = None
+    for port in range(8120, 8150):
+        try:
+            server = make_server(host, port, app, threaded=True)
+            break
+        except OSError:
+            continue
+    if server is None:
+        raise RuntimeError("no free port in 8120-8149")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
