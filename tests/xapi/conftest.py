@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,17 +43,23 @@ def serve_wsgi(app, host: str = "127.0.0.1") -> Iterator[int]:
     """
     server = None
     for port in range(8120, 8150):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            server = make_server(host, port, app, threaded=True)
-            break
-        except OSError:
+            listener.bind((host, port))
+            listener.listen(128)
+        except OSError:  # taken (werkzeug would exit the process instead of raising)
+            listener.close()
             continue
+        server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+        listener.close()  # the server holds its own duplicate of the socket
+        break
     if server is None:
         raise RuntimeError("no free port in 8120-8149")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_port
+        yield port
     finally:
         server.shutdown()
         thread.join(timeout=5)
