@@ -57,9 +57,8 @@ def _tune_sqlite(app: Flask) -> None:
         cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB
         cursor.execute("PRAGMA mmap_size=1073741824")  # 1 GiB of address space, not memory
         cursor.execute("PRAGMA temp_store=MEMORY")
-        # Checkpoint every ~80 MB of WAL rather than 4 MB: a page rewritten by many batches is
-        # copied back to the database once per checkpoint, not once per batch.
-        cursor.execute("PRAGMA wal_autocheckpoint=20000")
+        # The WAL checkpoint interval is the core's (bridge.core.db): it depends on whether a
+        # background checkpointer runs, which this hook cannot know.
         cursor.close()
 
     db._xapi_tuned = True

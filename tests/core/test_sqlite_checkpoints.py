@@ -47,3 +47,21 @@ def test_only_sqlite_files_get_a_checkpointer(tmp_path: Path) -> None:
     assert memory.start_background_checkpoints() is False
     assert _autocheckpoint(memory) == DEFAULT_WAL_AUTOCHECKPOINT
     memory.dispose()
+
+
+def test_the_whole_application_keeps_the_checkpoint_settings(tmp_path: Path) -> None:
+    """No package's connection hook may override the interval the checkpointer relies on (the
+    record store's once set it to 20,000 pages after the core, so the backstop never applied)."""
+    from bridge.app import create_app
+
+    app = create_app(testing=True, database_url=f"sqlite:///{tmp_path / 'app.sqlite3'}",
+                     instance_path=tmp_path / "instance", secret_key="test-secret-key")
+    db = app.extensions["gxpbridge.db"]
+    try:
+        assert _autocheckpoint(db) == DEFAULT_WAL_AUTOCHECKPOINT
+        assert db.start_background_checkpoints()
+        assert _autocheckpoint(db) == BACKSTOP_WAL_AUTOCHECKPOINT
+        with db.engine.connect() as conn:  # the record store's own tuning still applies
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -131072
+    finally:
+        db.dispose()
