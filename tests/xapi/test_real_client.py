@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-tincan = pytest.importorskip("tincan")
-
 
 def test_tincan_client_round_trip(live_lrs):
     from tincan import (
