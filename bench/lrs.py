@@ -255,6 +255,31 @@ def run_threads(count: int, work: Callable[[int], None]) -> float:
     return time.perf_counter() - started
 
 
+def measure_requests(
+    server: Server,
+    headers: dict[str, str],
+    clients: int,
+    requests_of: Callable[[int], list[tuple[str, str, bytes | None]]],
+    errors: list[str],
+) -> tuple[float, float]:
+    """Send each client's requests (built before the clock starts) on ``clients`` keep-alive
+    connections; return requests/s and the server's CPU ms per request."""
+    planned = [requests_of(i) for i in range(clients)]
+
+    def send(i: int) -> None:
+        with Client(server.port, headers) as client:
+            for method, path, body in planned[i]:
+                status, _headers, data = client.request(method, path, body)
+                if status != 200:
+                    errors.append(data.decode())
+
+    count = sum(len(requests) for requests in planned)
+    cpu = server.cpu_seconds()
+    elapsed = run_threads(clients, send)
+    cpu = server.cpu_seconds() - cpu
+    return count / elapsed, cpu / count * 1000
+
+
 def measure_gets(label: str, server: Server, headers: dict[str, str], args: argparse.Namespace,
                  errors: list[str], note: str = "") -> dict[str, float]:
     """Filtered GETs on the full store: server-side (``Server-Timing``) and client p50/p99."""
@@ -382,47 +407,30 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
         # 2. single POST, on the full store
         per_thread = args.single // args.clients
 
-        def single(i: int) -> None:
+        def single_posts(i: int) -> list[tuple[str, str, bytes | None]]:
             rng = random.Random(i)
-            bodies = [orjson.dumps(make_statement(rng)) for _ in range(per_thread)]
-            with Client(server.port, headers) as client:
-                for body in bodies:
-                    status, _headers, data = client.request("POST", "/xapi/statements", body)
-                    if status != 200:
-                        errors.append(data.decode())
+            statements = (make_statement(rng) for _ in range(per_thread))
+            return [("POST", "/xapi/statements", orjson.dumps(statement)) for statement in statements]
 
-        cpu = server.cpu_seconds()
-        elapsed = run_threads(args.clients, single)
-        cpu = server.cpu_seconds() - cpu
-        figures["single_post_per_s"] = per_thread * args.clients / elapsed
-        figures["single_cpu_ms"] = cpu / (per_thread * args.clients) * 1000
+        rate, cpu_ms = measure_requests(server, headers, args.clients, single_posts, errors)
+        figures["single_post_per_s"], figures["single_cpu_ms"] = rate, cpu_ms
         print(
-            f"[{label}] single POST: {figures['single_post_per_s']:.0f} statements/s "
-            f"({per_thread * args.clients} requests, {args.clients} clients); server CPU "
-            f"{figures['single_cpu_ms']:.3f} ms per request = {2000 / figures['single_cpu_ms']:.0f}/s on 2 "
+            f"[{label}] single POST: {rate:.0f} statements/s ({per_thread * args.clients} requests, "
+            f"{args.clients} clients); server CPU {cpu_ms:.3f} ms per request = {2000 / cpu_ms:.0f}/s on 2 "
             "dedicated cores",
             flush=True,
         )
 
         # 2b. the per-request ceiling: About reads no database, so its rate is gunicorn + Flask
-        about_headers = {"X-Experience-API-Version": "1.0.3"}
+        def abouts(_i: int) -> list[tuple[str, str, bytes | None]]:
+            return [("GET", "/xapi/about", None)] * per_thread
 
-        def about(_i: int) -> None:
-            with Client(server.port, about_headers) as client:
-                for _ in range(per_thread):
-                    status, _headers, data = client.request("GET", "/xapi/about")
-                    if status != 200:
-                        errors.append(data.decode())
-
-        cpu = server.cpu_seconds()
-        elapsed = run_threads(args.clients, about)
-        cpu = server.cpu_seconds() - cpu
-        figures["about_per_s"] = per_thread * args.clients / elapsed
-        figures["about_cpu_ms"] = cpu / (per_thread * args.clients) * 1000
+        rate, cpu_ms = measure_requests(server, {"X-Experience-API-Version": "1.0.3"}, args.clients, abouts,
+                                        errors)
+        figures["about_per_s"], figures["about_cpu_ms"] = rate, cpu_ms
         print(
-            f"[{label}] GET /xapi/about (no database: the ceiling of any request): "
-            f"{figures['about_per_s']:.0f} requests/s; server CPU {figures['about_cpu_ms']:.3f} ms "
-            "per request",
+            f"[{label}] GET /xapi/about (no database: the ceiling of any request): {rate:.0f} requests/s; "
+            f"server CPU {cpu_ms:.3f} ms per request",
             flush=True,
         )
 
