@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -175,6 +177,10 @@ def _checkpoint_loop(path: str, interval: float) -> None:
     """Run passive checkpoints of the SQLite file at ``path``: every ``interval`` seconds while
     a copy is incomplete, backing off to once a second after each complete one.
     """
+    # One checkpointer per file: every server process starts one, the first takes this lock and
+    # the others wait on it, taking over should that process end.
+    lock_fd = os.open(f"{path}.checkpointer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     idle = interval
     while True:

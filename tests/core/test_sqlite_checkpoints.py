@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from bridge.core.db import BACKSTOP_WAL_AUTOCHECKPOINT, DEFAULT_WAL_AUTOCHECKPOINT, Database
@@ -65,3 +66,27 @@ def test_the_whole_application_keeps_the_checkpoint_settings(tmp_path: Path) -> 
             assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -131072
     finally:
         db.dispose()
+
+
+def test_one_checkpointer_per_file(tmp_path: Path) -> None:
+    """Every server process starts a checkpointer; only the one holding the file's lock runs."""
+    import fcntl
+
+    path = tmp_path / "shared.sqlite3"
+    first, second = Database(f"sqlite:///{path}"), Database(f"sqlite:///{path}")
+    try:
+        assert first.start_background_checkpoints(interval=0.02)
+        assert second.start_background_checkpoints(interval=0.02)
+        lock_path = f"{path}.checkpointer-lock"
+        deadline = time.monotonic() + 5
+        while not os.path.exists(lock_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        probe = os.open(lock_path, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # held by one of the two threads
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(probe)
+    finally:
+        first.dispose()
+        second.dispose()
