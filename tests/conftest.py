@@ -61,6 +61,21 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
+def terminate_other_backends(url: str) -> int:
+    """Drop every other connection to the PostgreSQL database at ``url`` (as a server restart
+    would); returns how many there were."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    admin.dispose()
+    return killed
+
+
 def _truncate_pg(url: str) -> None:
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bridge.core.db import Database
+from bridge.core.db import Database, connection_lost
 
 logger = logging.getLogger(__name__)
 
@@ -69,23 +69,36 @@ def fetch(
     prepares a query after five runs, and the server may then plan it once for any parameter
     values): each run is planned with its own values and their statistics.
     """
-    held = _scope.get()
-    raw = held.get(id(db)) if held is not None else None
-    if raw is None:
-        raw = _checkout(db)
-        if held is not None:
-            held[id(db)] = raw
-    try:
-        cursor = raw.cursor()
+    options = {"prepare": False} if custom_plan and db.dialect == "postgresql" else {}
+    statement, values = sql(db.dialect, query), tuple(params)
+    for attempt in (1, 2):
+        held = _scope.get()
+        raw = held.get(id(db)) if held is not None else None
+        if raw is None:
+            raw = _checkout(db)
+            if held is not None:
+                held[id(db)] = raw
         try:
-            options = {"prepare": False} if custom_plan and db.dialect == "postgresql" else {}
-            cursor.execute(sql(db.dialect, query), tuple(params), **options)
-            return list(cursor.fetchall())
+            cursor = raw.cursor()
+            try:
+                cursor.execute(statement, values, **options)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+        except Exception as error:
+            # Pooled connections are pinged only after being idle (bridge.core.db): one the
+            # server dropped a moment ago fails here. The read changed nothing: retry it once
+            # on a fresh connection.
+            if attempt == 2 or not connection_lost(db.engine, error, raw.driver_connection):
+                raise
+            raw.invalidate(error)
+            if held is not None:
+                del held[id(db)]
+                _release(raw)
         finally:
-            cursor.close()
-    finally:
-        if held is None:
-            _release(raw)
+            if held is None:
+                _release(raw)
+    raise AssertionError("unreachable")
 
 
 def fetch_in(conn: Connection, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

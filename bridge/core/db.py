@@ -13,6 +13,7 @@ import weakref
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -123,11 +124,77 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _sqlite_settings[engine] = {"wal_autocheckpoint": DEFAULT_WAL_AUTOCHECKPOINT}
         _configure_sqlite(engine, _sqlite_settings[engine])
     else:
-        kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _ping_when_idle(engine, IDLE_PING_SECONDS)
     return engine
+
+
+# SQLSTATE classes and codes of a server connection that is gone: connection exceptions and
+# the server shutting down (administrator, crash) or not yet accepting connections.
+_LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_lost_connection(error: BaseException) -> bool:
+    """Whether ``error`` says the database connection is gone (not that a query was wrong)."""
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig
+    if isinstance(error, sqlite3.Error):
+        return False  # a file, not a connection
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate:
+        return sqlstate.startswith(_LOST_SQLSTATES)
+    # psycopg raises OperationalError without SQLSTATE when the socket closed under it.
+    return type(error).__name__ == "OperationalError"
+
+
+def connection_lost(engine: Engine, error: BaseException, dbapi_conn: Any) -> bool:
+    """Whether ``error``, raised by a driver call SQLAlchemy did not make, means the server
+    connection is gone; if so, every pooled connection is replaced (as SQLAlchemy does for the
+    errors it sees), so the caller can retry on a fresh one.
+    """
+    dbapi = engine.dialect.loaded_dbapi
+    if not isinstance(error, dbapi.Error) or not engine.dialect.is_disconnect(error, dbapi_conn, None):
+        return False
+    logger.warning("database connection lost (%s): replacing the pooled connections", error)
+    engine.dispose()
+    return True
+
+
+# A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine, idle: float) -> None:
+    """Check a pooled connection with a ping only when it has been idle ``idle`` seconds.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout: two of the seven round trips of a
+    single-statement POST. A connection used a moment ago is as alive as the ping would say;
+    one left idle (when a server restart or a dropped socket goes unnoticed) is checked. A
+    failed ping replaces every pooled connection, as ``pool_pre_ping`` does. A connection lost
+    while in use is reported by SQLAlchemy (which then replaces the pool) or, for the record
+    store's raw reads, by :func:`connection_lost`.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["gxp_checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get("gxp_checked_in")
+        if checked_in is None or time.monotonic() - checked_in < idle:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_conn, None):
+                raise sa_exc.InvalidatePoolError(f"pooled connection lost: {error}") from error
+            raise
 
 
 class Database:

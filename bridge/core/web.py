@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from bridge.core import audit
 from bridge.core.accounts import UserAccount, authenticate_token, check_credentials
 from bridge.core.actor import Actor
-from bridge.core.db import Database
+from bridge.core.db import Database, is_lost_connection
 from bridge.core.errors import DomainError, Unauthorized
 from bridge.core.settings import Settings
 from bridge.core.uow import UnitOfWork
@@ -69,8 +69,10 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         if request.path.startswith(self.stateless_prefixes):
             return self.null_session_class()
         return super().open_session(app, request)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
-JSON_PREFIXES = ("/api/", "/healthz", "/lti/register")
+JSON_PREFIXES = ("/api/", "/xapi/", "/healthz", "/lti/register")
 
 
 def settings() -> Settings:
@@ -145,11 +147,14 @@ def _domain_error(exc: DomainError) -> Any:
     if wants_json():
         response = jsonify(exc.to_dict())
     else:
-        response = current_app.make_response(render_template_string(
-            "<!doctype html><title>{{ title }}</title><main style='font-family:sans-serif;"
-            "max-width:40em;margin:3em auto'><h1>{{ title }}</h1><p>{{ message }}</p></main>",
-            title=exc.code.replace("_", " ").capitalize(), message=exc.message,
-        ))
+        response = current_app.make_response(
+            render_template_string(
+                "<!doctype html><title>{{ title }}</title><main style='font-family:sans-serif;"
+                "max-width:40em;margin:3em auto'><h1>{{ title }}</h1><p>{{ message }}</p></main>",
+                title=exc.code.replace("_", " ").capitalize(),
+                message=exc.message,
+            )
+        )
     response.status_code = exc.status
     if exc.status == 401 and request.path.startswith("/api/"):
         response.headers["WWW-Authenticate"] = 'Bearer realm="gxpbridge"'
@@ -159,8 +164,7 @@ def _domain_error(exc: DomainError) -> Any:
 def _http_error(exc: HTTPException) -> Any:
     if not wants_json():
         return exc
-    response = jsonify({"error": (exc.name or "error").lower().replace(" ", "_"),
-                        "message": exc.description})
+    response = jsonify({"error": (exc.name or "error").lower().replace(" ", "_"), "message": exc.description})
     response.status_code = exc.code or 500
     return response
 
@@ -168,11 +172,22 @@ def _http_error(exc: HTTPException) -> Any:
 def _unexpected_error(exc: Exception) -> Any:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
-    logger.exception("unhandled error on %s %s", request.method, request.path)
-    body = {"error": "internal_error", "message": "an unexpected error occurred; it was logged"}
+    if is_lost_connection(exc):
+        # A server restart or a dropped socket: the transaction did not complete; the pool has
+        # been replaced, so a retry gets a fresh connection.
+        logger.error("database connection lost on %s %s: %s", request.method, request.path, exc)
+        body = {
+            "error": "database_unavailable",
+            "message": "the database connection was lost during the request; retry it",
+        }
+        status, headers = 503, {"Retry-After": "1"}
+    else:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        body = {"error": "internal_error", "message": "an unexpected error occurred; it was logged"}
+        status, headers = 500, {}
     if wants_json():
-        return jsonify(body), 500
-    return body["message"], 500
+        return jsonify(body), status, headers
+    return body["message"], status, headers
 
 
 @bp.get("/healthz")
@@ -184,8 +199,9 @@ def healthz() -> Any:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         logger.error("health check: database unreachable: %s", exc)
-        return jsonify({"status": "unavailable", "database": "unreachable",
-                        "message": str(exc).splitlines()[0]}), 503
+        return jsonify(
+            {"status": "unavailable", "database": "unreachable", "message": str(exc).splitlines()[0]}
+        ), 503
     from bridge import __version__
 
     return jsonify({"status": "ok", "database": db.dialect, "version": __version__})
@@ -255,7 +271,7 @@ def login() -> Any:
                 user_id = user.id
                 uow.commit()
         except DomainError as exc:
-            error = ("wrong username or password" if exc.code == "wrong_password" else exc.message)
+            error = "wrong username or password" if exc.code == "wrong_password" else exc.message
             return render_template("login.html", error=error, username=username, next=next_url), exc.status
         session.clear()
         session["user_id"] = user_id
@@ -276,9 +292,15 @@ def me() -> Any:
     """The authenticated user."""
     actor = current_actor()
     assert actor is not None
-    return jsonify({"username": actor.username, "display_name": actor.display_name,
-                    "user_id": actor.user_id, "person_id": actor.person_id,
-                    "roles": sorted(actor.roles)})
+    return jsonify(
+        {
+            "username": actor.username,
+            "display_name": actor.display_name,
+            "user_id": actor.user_id,
+            "person_id": actor.person_id,
+            "roles": sorted(actor.roles),
+        }
+    )
 
 
 def init_app(app: Flask, app_settings: Settings) -> None:
