@@ -389,10 +389,13 @@ def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], key
     session.connection().execute(builder(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
-def upsert_activities(session: Session, definitions: dict[str, list[dict[str, Any]]]) -> None:
+def upsert_activities(
+    session: Session, definitions: dict[str, list[dict[str, Any]]], current: dict[str, Any] | None = None
+) -> None:
     """Insert unseen activities and merge new definitions into the canonical ones.
 
-    One unlocked read finds what is new; most batches end there. Rows to write are then
+    One unlocked read finds what is new (``current``, the stored definitions by activity key,
+    when the caller read them already); most batches end there. Rows to write are then
     inserted in key order and existing ones locked in key order (PostgreSQL ``FOR UPDATE``),
     re-read and merged, so concurrent batches naming the same activities queue behind each
     other instead of deadlocking, and no merge is lost.
@@ -401,7 +404,8 @@ def upsert_activities(session: Session, definitions: dict[str, list[dict[str, An
     postgres = conn.dialect.name == "postgresql"
     keyed = {activity_key(activity_id): (activity_id, defs) for activity_id, defs in definitions.items()}
     ordered = sorted(keyed)
-    current = _read_definitions(conn, ordered, lock=False)
+    if current is None:
+        current = _read_definitions(conn, ordered, lock=False)
     missing = [key for key in ordered if key not in current]
     changed = [
         key
@@ -769,8 +773,11 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         if obj.get("objectType") == "StatementRef":
             for key, relation in lent.get(obj["id"].lower(), {}).items():
                 item.rows[key] = min(item.rows.get(key, relation), relation)
+    current_definitions = None
     if conn.dialect.name == "postgresql":
-        _insert_statements_postgres(conn, statement_rows, fresh)
+        # The same statement reads the stored definitions of the batch's activities.
+        definition_keys = sorted(activity_key(activity_id) for activity_id in batch.definitions)
+        current_definitions = _insert_statements_postgres(conn, statement_rows, fresh, definition_keys)
     else:
         seqs = _bulk_insert_statements(conn, statement_rows)
         _bulk_insert_index(
@@ -815,7 +822,7 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         )
 
     if batch.definitions:
-        upsert_activities(session, batch.definitions)
+        upsert_activities(session, batch.definitions, current_definitions)
     uow.publish(StatementsStored(tuple(fresh_ids)))
     logger.debug("stored %d statements for %s", len(fresh), principal.name)
     return [item.statement_id for item in prepared]
@@ -840,10 +847,14 @@ def _pg_array(items: Iterable[str]) -> str:
     return "{" + ",".join(items) + "}"
 
 
-def _insert_statements_postgres(conn: Connection, rows: list[dict[str, Any]], items: list[_Prepared]) -> None:
+def _insert_statements_postgres(
+    conn: Connection, rows: list[dict[str, Any]], items: list[_Prepared], definition_keys: list[str]
+) -> dict[str, Any]:
     # One round trip for the whole batch: the statements (numbered in request order) and, from
     # the sequence numbers they get, their filter rows. A batch shares its stored time and
-    # credential, so those go once.
+    # credential, so those go once. The statement answers the stored definitions of
+    # ``definition_keys`` (activity keys), which upsert_activities would otherwise read with a
+    # round trip of its own.
     index_positions: list[str] = []
     index_keys: list[str] = []
     index_relations: list[str] = []
@@ -861,10 +872,13 @@ def _insert_statements_postgres(conn: Connection, rows: list[dict[str, Any]], it
             "ins AS (INSERT INTO xapi_statement (statement_id, stored, voided, voids, credential_id, "
             "version, body, attachment_sha2s) SELECT i, %s, FALSE, vo, %s, ve, b, a::jsonb FROM t ORDER BY n "
             "RETURNING seq, statement_id), "
-            "numbered AS (SELECT ins.seq, t.n FROM ins JOIN t ON t.i = ins.statement_id) "
-            "INSERT INTO xapi_statement_index (key, seq, relation) SELECT k.key, numbered.seq, k.relation "
+            "numbered AS (SELECT ins.seq, t.n FROM ins JOIN t ON t.i = ins.statement_id), "
+            "filters AS (INSERT INTO xapi_statement_index (key, seq, relation) "
+            "SELECT k.key, numbered.seq, k.relation "
             "FROM unnest(%s::bigint[], %s::text[], %s::smallint[]) AS k(n, key, relation) "
-            "JOIN numbered ON numbered.n = k.n",
+            "JOIN numbered ON numbered.n = k.n) "
+            # A data-modifying WITH runs whether or not the main query reads it.
+            "SELECT key, definition::text FROM xapi_activity WHERE key = ANY(%s::text[]) ORDER BY key",
             (
                 _pg_array(row["statement_id"] for row in rows),
                 _pg_array(row["voids"] or "NULL" for row in rows),
@@ -879,8 +893,10 @@ def _insert_statements_postgres(conn: Connection, rows: list[dict[str, Any]], it
                 _pg_array(index_positions),
                 _pg_array(index_keys),
                 _pg_array(index_relations),
+                _pg_array(definition_keys),
             ),
         )
+        return {key: rawdb.as_json(definition) for key, definition in cursor.fetchall()}
     finally:
         cursor.close()
 
