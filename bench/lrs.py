@@ -309,12 +309,11 @@ def measure_requests(
 ) -> tuple[float, float, float]:
     """Send each client's requests (prepared as bytes before the clock starts) on ``clients``
     connections; return requests/s and the CPU ms per request of the server and of the client."""
-    planned = [
-        [Client(server.port, headers).prepare(*request) for request in requests_of(i)] for i in range(clients)
-    ]
+    connections = [Client(server.port, headers) for _ in range(clients)]
+    planned = [[conn.prepare(*request) for request in requests_of(i)] for i, conn in enumerate(connections)]
 
     def send(i: int) -> None:
-        with Client(server.port, headers) as client:
+        with connections[i] as client:
             for raw in planned[i]:
                 status, _headers, data = client.send(raw)
                 if status != 200:

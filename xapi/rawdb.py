@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bridge.core.db import Database, connection_lost
+from bridge.core.db import Database, replace_pool_if_lost
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def fetch(
             # Pooled connections are pinged only after being idle (bridge.core.db): one the
             # server dropped a moment ago fails here. The read changed nothing: retry it once
             # on a fresh connection.
-            if attempt == 2 or not connection_lost(db.engine, error, raw.driver_connection):
+            if attempt == 2 or not replace_pool_if_lost(db.engine, error, raw.driver_connection):
                 raise
             raw.invalidate(error)
             if held is not None:

@@ -152,7 +152,7 @@ def is_lost_connection(error: BaseException) -> bool:
     return type(error).__name__ == "OperationalError"
 
 
-def connection_lost(engine: Engine, error: BaseException, dbapi_conn: Any) -> bool:
+def replace_pool_if_lost(engine: Engine, error: BaseException, dbapi_conn: Any) -> bool:
     """Whether ``error``, raised by a driver call SQLAlchemy did not make, means the server
     connection is gone; if so, every pooled connection is replaced (as SQLAlchemy does for the
     errors it sees), so the caller can retry on a fresh one.
@@ -177,7 +177,7 @@ def _ping_when_idle(engine: Engine, idle: float) -> None:
     one left idle (when a server restart or a dropped socket goes unnoticed) is checked. A
     failed ping replaces every pooled connection, as ``pool_pre_ping`` does. A connection lost
     while in use is reported by SQLAlchemy (which then replaces the pool) or, for the record
-    store's raw reads, by :func:`connection_lost`.
+    store's raw reads, by :func:`replace_pool_if_lost`.
     """
 
     @event.listens_for(engine, "checkin")

@@ -53,7 +53,7 @@ if PG_URL:
         assert len(pings) == 1
         assert after != before
 
-    def test_a_connection_lost_in_use_fails_once_then_is_replaced(counted_engine, pg_database, monkeypatch):
+    def test_a_connection_lost_in_use_fails_once_then_is_replaced(counted_engine, pg_database):
         engine, pings = counted_engine
         raw = engine.raw_connection()
         terminate_other_backends(_pg_url(pg_database))
