@@ -19,7 +19,10 @@ from bridge.core.actor import SYSTEM, Actor
 from bridge.core.db import Base, Database, make_engine
 from bridge.core.uow import UnitOfWork
 
+# The project's shared design and data, beside the repository (absent from a clone elsewhere).
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+# Real Moodle 4.5 captures, copied from SHARED / "data" / "moodle-4.5" (tests/data/README.md).
+MOODLE_CAPTURES = Path(__file__).resolve().parent / "data" / "moodle-4.5"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_PASSWORD = "Correct-Horse-42"

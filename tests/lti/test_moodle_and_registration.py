@@ -18,11 +18,11 @@ from bridge.core import people
 from bridge.core.accounts import UserAccount
 from bridge.core.audit import AuditEvent
 from lti.models import LtiPlatform, LtiRegistrationToken
-from tests.conftest import SHARED
+from tests.conftest import MOODLE_CAPTURES
 from tests.lti.conftest import follow, launch_via_lms
 from tests.lti.platform import new_rsa_pem
 
-MOODLE = SHARED / "data" / "moodle-4.5"
+MOODLE = MOODLE_CAPTURES
 
 
 def test_moodle_45_launch_capture_is_accepted(app, client, runner, db, tmp_path: Path):

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import SHARED
+from tests.conftest import MOODLE_CAPTURES
 from tests.xapi.conftest import statement
 from xapi.store import StatementIndexRow, StatementRow
 
@@ -22,7 +22,7 @@ def count_statements(db) -> int:
 
 def test_moodle_capture_posted_as_moodle_does(client, lrs_headers, db):
     """Moodle's logstore posts arrays without ids under 1.0.3 and counts only 200 as success."""
-    captured = json.loads((SHARED / "data" / "moodle-4.5" / "logstore_xapi-statements.json").read_text())
+    captured = json.loads((MOODLE_CAPTURES / "logstore_xapi-statements.json").read_text())
     assert all("id" not in s for s in captured)
     response = client.post("/xapi/statements", json=captured, headers=lrs_headers["1.0.3"])
     assert response.status_code == 200, response.json
