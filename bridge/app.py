@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from bridge.core import web as core_web
+from bridge.core.clock import Clock, SystemClock
 from bridge.core.settings import Settings
 
 # Model modules must be imported so the shared metadata (and Alembic) know every table.
@@ -16,16 +17,18 @@ from bridge.core import accounts, audit, outbox, people, signatures  # noqa: F40
 import lti
 import qms
 import xapi
-from bridge import rules
+from bridge import cli, rules
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, **overrides: Any) -> Flask:
     """Build the GxP Bridge application.
 
     Args:
         settings: Settings to use; read from ``GXPBRIDGE_*`` environment variables if omitted.
+        clock: The clock every unit of work reads (``app.clock``); the system's UTC clock if
+            omitted. Tests and the demo pass a :class:`~bridge.core.clock.MovableClock`.
         **overrides: Individual settings to override (tests).
 
     Returns:
@@ -48,12 +51,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         LTI_MAX_TOKEN_AGE=settings.lti_max_token_age,
     )
     logging.getLogger("bridge").setLevel(settings.log_level)
-    core_web.init_app(app, settings)
+    core_web.init_app(app, settings, clock or SystemClock())
     xapi.init_app(app)
     qms.init_app(app)
     lti.init_app(app)
     rules.init_app(app)
-    from bridge import cli
-
     cli.init_app(app)
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import getpass
 import logging
 import os
 import sys
@@ -14,46 +13,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 
 from bridge.core import accounts, audit, outbox
-from bridge.core.actor import Actor
-from bridge.core.errors import DomainError
+from bridge.core.cli import command_errors, transactional_command
+from bridge.core.jobs import sweeps_of
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import database, settings
 
 logger = logging.getLogger(__name__)
-
-
-def cli_actor() -> Actor:
-    """The actor of a CLI command: the operating-system user who ran it."""
-    try:
-        who = getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        who = "unknown"
-    return Actor(kind="system", username=f"cli:{who}", display_name=f"command line ({who})")
-
-
-def command_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn refusals and an unreachable database into a clear message and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except DomainError as exc:
-            raise click.ClickException(f"{exc.message} [{exc.code}]") from exc
-        except OperationalError as exc:
-            first = str(exc.orig or exc).strip().splitlines()[0]
-            url = database().engine.url.render_as_string(hide_password=True)
-            raise click.ClickException(f"cannot reach the database {url}: {first}") from exc
-
-    return wrapper
-
-
-def cli_uow() -> UnitOfWork:
-    """A unit of work acting as the command-line user."""
-    return UnitOfWork(database(), cli_actor())
 
 
 def _create_app(*_args: Any, **_kwargs: Any) -> Flask:
@@ -135,21 +102,20 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--email")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @with_appcontext
-@command_errors
+@transactional_command
 def user_create(username: str, roles: tuple[str, ...], display_name: str | None,
-                email: str | None, password_stdin: bool) -> None:
+                email: str | None, password_stdin: bool, uow: UnitOfWork) -> Any:
     """Create the account USERNAME."""
     for role in roles:
         if role not in accounts.ROLES:
             raise click.BadParameter(f"unknown role {role!r}; one of {', '.join(accounts.ROLES)}",
                                      param_hint="--role")
     password = _read_password(password_stdin)
-    with cli_uow() as uow:
-        user = accounts.create_user(uow, username, roles=list(roles), password=password,
-                                    display_name=display_name, email=email,
-                                    min_password_length=settings().password_min_length)
-        uow.commit()
-        click.echo(f"created user {user.username} (roles: {', '.join(sorted(user.roles))})")
+    user = accounts.create_user(uow, username, roles=list(roles), password=password,
+                                display_name=display_name, email=email,
+                                min_password_length=settings().password_min_length)
+    done = f"created user {user.username} (roles: {', '.join(sorted(user.roles))})"
+    return lambda: click.echo(done)
 
 
 @user_group.command("list")
@@ -167,56 +133,52 @@ def user_list() -> None:
 @click.argument("username")
 @click.option("--label", default="", help="what the token is for")
 @with_appcontext
-@command_errors
-def user_token(username: str, label: str) -> None:
+@transactional_command
+def user_token(username: str, label: str, uow: UnitOfWork) -> Any:
     """Print a new API token for USERNAME (shown once)."""
-    with cli_uow() as uow:
-        user = accounts.get_user(uow.session, username)
-        issued = accounts.issue_token(uow, user, label)
-        uow.commit()
-    click.echo(issued.token)
-    click.echo(f"token id {issued.id}; revoke with: gxpbridge user revoke-token {issued.id}", err=True)
+    user = accounts.get_user(uow.session, username)
+    issued = accounts.issue_token(uow, user, label)
+
+    def show() -> None:
+        click.echo(issued.token)
+        click.echo(f"token id {issued.id}; revoke with: gxpbridge user revoke-token {issued.id}", err=True)
+
+    return show
 
 
 @user_group.command("revoke-token")
 @click.argument("token_id", type=int)
 @click.option("--reason", default="revoked from the command line")
 @with_appcontext
-@command_errors
-def user_revoke_token(token_id: int, reason: str) -> None:
+@transactional_command
+def user_revoke_token(token_id: int, reason: str, uow: UnitOfWork) -> Any:
     """Revoke API token TOKEN_ID at once."""
-    with cli_uow() as uow:
-        accounts.revoke_token(uow, token_id, reason)
-        uow.commit()
-    click.echo(f"token {token_id} revoked")
+    accounts.revoke_token(uow, token_id, reason)
+    return lambda: click.echo(f"token {token_id} revoked")
 
 
 @user_group.command("unlock")
 @click.argument("username")
 @click.option("--reason", required=True, help="why the lock is lifted (audited)")
 @with_appcontext
-@command_errors
-def user_unlock(username: str, reason: str) -> None:
+@transactional_command
+def user_unlock(username: str, reason: str, uow: UnitOfWork) -> Any:
     """Lift the lockout of USERNAME."""
-    with cli_uow() as uow:
-        accounts.unlock(uow, accounts.get_user(uow.session, username), reason)
-        uow.commit()
-    click.echo(f"{username} unlocked")
+    accounts.unlock(uow, accounts.get_user(uow.session, username), reason)
+    return lambda: click.echo(f"{username} unlocked")
 
 
 @user_group.command("set-password")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True)
 @with_appcontext
-@command_errors
-def user_set_password(username: str, password_stdin: bool) -> None:
+@transactional_command
+def user_set_password(username: str, password_stdin: bool, uow: UnitOfWork) -> Any:
     """Set a new password for USERNAME."""
     password = _read_password(password_stdin)
-    with cli_uow() as uow:
-        user = accounts.get_user(uow.session, username)
-        accounts.set_password(uow, user, password, min_length=settings().password_min_length)
-        uow.commit()
-    click.echo(f"password of {username} changed")
+    user = accounts.get_user(uow.session, username)
+    accounts.set_password(uow, user, password, min_length=settings().password_min_length)
+    return lambda: click.echo(f"password of {username} changed")
 
 
 # -- audit -----------------------------------------------------------------------------------
@@ -258,12 +220,12 @@ def worker(once: bool, interval: int) -> None:
         if sent or failed:
             logger.info("outbox relay: %d sent, %d failed", sent, failed)
 
-    sweeps: list[tuple[str, Callable[[], None], int]] = app.extensions.get("gxpbridge.sweeps", [])
+    sweeps = sweeps_of(app)
     if once:
         relay()
-        for name, sweep, _seconds in sweeps:
-            logger.info("running sweep %s", name)
-            sweep()
+        for sweep in sweeps:
+            logger.info("running sweep %s", sweep.name)
+            sweep.run(database())
         return
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -278,11 +240,12 @@ def worker(once: bool, interval: int) -> None:
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(in_context(relay), "interval", seconds=interval, id="outbox", name="outbox relay",
                       max_instances=1, coalesce=True)
-    for name, sweep, seconds in sweeps:
-        scheduler.add_job(in_context(sweep), "interval", seconds=seconds, id=name, name=name,
+    for sweep in sweeps:
+        scheduler.add_job(in_context(functools.partial(sweep.run, database())), "interval",
+                          seconds=sweep.seconds, id=sweep.name, name=sweep.name,
                           max_instances=1, coalesce=True)
     logger.info("worker started: outbox every %ds, sweeps: %s", interval,
-                ", ".join(n for n, _, _ in sweeps) or "none")
+                ", ".join(s.name for s in sweeps) or "none")
     scheduler.start()
 
 

@@ -1,14 +1,13 @@
 """``gxpbridge demo load``: a small demo plant so a newcomer sees the product working.
 
-Each package adds its part of the plant through ``app.extensions["gxpbridge.demo_loaders"]``;
-loaders run in one transaction, in registration order, and are skipped when the demo was
-already loaded.
+Each package adds its part of the plant with ``bridge.core.demo.register_loader``; loaders run
+in one transaction, in registration order, and are skipped when the demo was already loaded.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from typing import Any
 
 import click
 from flask import current_app
@@ -16,6 +15,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bridge.core import accounts
+from bridge.core.cli import transactional_command
+from bridge.core.demo import loaders_of
 from bridge.core.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -32,19 +33,11 @@ DEMO_USERS = (
     ("auditor", "Ada Auditor", ["auditor"], "ada.auditor@demo.example"),
 )
 
-DemoLoader = Callable[[UnitOfWork], None]
-
-
 def load_users(uow: UnitOfWork) -> None:
     """Create the demo accounts."""
     for username, name, roles, email in DEMO_USERS:
         accounts.create_user(uow, username, roles=roles, password=DEMO_PASSWORD,
                              display_name=name, email=email)
-
-
-def register_loader(app: object, loader: DemoLoader) -> None:
-    """Add ``loader`` to the demo plant (called from a package's ``init_app``)."""
-    app.extensions.setdefault("gxpbridge.demo_loaders", []).append(loader)  # type: ignore[attr-defined]
 
 
 @click.group("demo")
@@ -54,22 +47,17 @@ def demo_group() -> None:
 
 @demo_group.command("load")
 @with_appcontext
-def demo_load() -> None:
+@transactional_command
+def demo_load(uow: UnitOfWork) -> Any:
     """Load the demo plant (once; a second run changes nothing)."""
-    from bridge.cli import cli_uow, command_errors
+    if uow.session.scalar(select(accounts.UserAccount.id).where(accounts.UserAccount.username == "admin")):
+        return lambda: click.echo("demo plant already loaded")
+    load_users(uow)
+    for loader in loaders_of(current_app):
+        loader(uow)
 
-    @command_errors
-    def run() -> None:
-        with cli_uow() as uow:
-            if uow.session.scalar(select(accounts.UserAccount.id).where(
-                    accounts.UserAccount.username == "admin")):
-                click.echo("demo plant already loaded")
-                return
-            load_users(uow)
-            for loader in current_app.extensions.get("gxpbridge.demo_loaders", []):
-                loader(uow)
-            uow.commit()
+    def report() -> None:
         click.echo("demo plant loaded")
         click.echo(f"users: {', '.join(u[0] for u in DEMO_USERS)}; password for each: {DEMO_PASSWORD}")
 
-    run()
+    return report

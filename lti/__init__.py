@@ -28,21 +28,15 @@ def _on_training_completed(uow: Any, evt: Any) -> None:
     services.enqueue_scores(uow, evt)
 
 
-def _purge_expired_state(app: Flask) -> Any:
-    def sweep() -> None:
-        from sqlalchemy import delete
+def _purge_expired_state(uow: Any) -> int:
+    from sqlalchemy import delete
 
-        from bridge.core.db import utcnow
-        from lti.models import LtiStateEntry
+    from lti.models import LtiStateEntry
 
-        db = app.extensions["gxpbridge.db"]
-        with db.write_sessions() as session:
-            removed = session.execute(delete(LtiStateEntry).where(LtiStateEntry.expires_at <= utcnow()))
-            session.commit()
-        if removed.rowcount:  # type: ignore[attr-defined]
-            logger.info("purged %d expired LTI state entries", removed.rowcount)  # type: ignore[attr-defined]
-
-    return sweep
+    removed = uow.session.execute(delete(LtiStateEntry).where(LtiStateEntry.expires_at <= uow.clock.now()))
+    if removed.rowcount:
+        logger.info("purged %d expired LTI state entries", removed.rowcount)
+    return int(removed.rowcount or 0)
 
 
 def _demo(uow: Any) -> None:
@@ -55,9 +49,10 @@ def _demo(uow: Any) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the package's routes, commands and event handlers on ``app``."""
-    from bridge import demo
     from bridge.core import outbox
+    from bridge.core.demo import register_loader
     from bridge.core.events import bus
+    from bridge.core.jobs import register_sweep
     from lti import (
         models,  # noqa: F401 - tables for the shared metadata
         services,
@@ -76,6 +71,5 @@ def init_app(app: Flask) -> None:
         bus.subscribe(TrainingCompleted, _on_training_completed)
     outbox.register_sender(services.AGS_TOPIC, services.send_score)
     outbox.register_sender(services.NRPS_TOPIC, services.send_roster_sync)
-    app.extensions.setdefault("gxpbridge.sweeps", []).append(
-        ("lti-purge-expired-state", _purge_expired_state(app), 900))
-    demo.register_loader(app, _demo)
+    register_sweep(app, "lti-purge-expired-state", _purge_expired_state, 900)
+    register_loader(app, _demo)

@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from bridge.cli import cli_uow, command_errors
+from bridge.core.cli import cli_uow, command_errors
 from bridge.core.web import database
 from lti import keys, services, tool_base_url
 from lti.models import LtiContext

@@ -19,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
+from bridge.core.clock import column_now
+from bridge.core.db import Base, JSONType, UTCDateTime
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class LtiPlatform(Base):
     role_map: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     registered_by: Mapped[str] = mapped_column(String(32), nullable=False, default="manual")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     deployments: Mapped[list[LtiDeployment]] = relationship(
         back_populates="platform", cascade="all, delete-orphan", lazy="selectin",
@@ -71,7 +72,7 @@ class LtiDeployment(Base):
                                              nullable=False)
     deployment_id: Mapped[str] = mapped_column(String(255), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     platform: Mapped[LtiPlatform] = relationship(back_populates="deployments")
 
@@ -91,7 +92,7 @@ class LtiToolKey(Base):
     kid: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     private_key_pem: Mapped[str] = mapped_column(Text, nullable=False)
     public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -106,7 +107,7 @@ class LtiRegistrationToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     label: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("lti_platform.id"))
@@ -152,7 +153,7 @@ class LtiLaunch(Base):
     resource_link_id: Mapped[int | None] = mapped_column(ForeignKey("lti_resource_link.id"))
     training_item_id: Mapped[int | None] = mapped_column(Integer)
     claims: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
     platform: Mapped[LtiPlatform] = relationship(lazy="joined")
@@ -173,7 +174,7 @@ class LtiContext(Base):
     deployment_id: Mapped[str] = mapped_column(String(255), nullable=False)
     memberships_url: Mapped[str | None] = mapped_column(String(1000))
     roster_synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     platform: Mapped[LtiPlatform] = relationship(lazy="joined")
 
@@ -196,7 +197,7 @@ class LtiContextMember(Base):
     lti_roles: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="Active")
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="launch")
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     __table_args__ = (
         UniqueConstraint("context_pk", "person_id", name="uq_lti_context_member_context_person"),
@@ -220,7 +221,7 @@ class LtiResourceLink(Base):
     lineitem_url: Mapped[str | None] = mapped_column(String(1000))
     lineitems_url: Mapped[str | None] = mapped_column(String(1000))
     ags_scopes: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     __table_args__ = (
         UniqueConstraint("platform_id", "deployment_id", "resource_link_id",

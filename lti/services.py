@@ -12,7 +12,6 @@ import re
 import secrets
 import typing as t
 from dataclasses import dataclass
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
@@ -557,7 +556,7 @@ def record_launch(uow: UnitOfWork, launch: ToolMessageLaunch) -> RecordedLaunch:
         context = _context(session, platform, claims, deployment_id)
         if context is not None:
             _membership(session, context, person.id, identity.sub, identity.lti_roles, "launch")
-            _request_roster_sync(session, context)
+            _request_roster_sync(uow, context)
         link = _resource_link(session, platform, claims, deployment_id, context)
         handle = secrets.token_urlsafe(32)
         row = LtiLaunch(
@@ -698,7 +697,7 @@ def enqueue_scores(uow: UnitOfWork, evt: t.Any) -> int:
         if SCORE_SCOPE not in (link.ags_scopes or []) or not (link.lineitem_url or link.lineitems_url):
             continue
         scaled = evt.score_scaled
-        outbox.enqueue(session, AGS_TOPIC, {
+        outbox.enqueue(uow, AGS_TOPIC, {
             "platform_id": link.platform_id,
             "resource_link_pk": link.id,
             "lineitem_url": link.lineitem_url,
@@ -724,13 +723,14 @@ def _connector(session: Session, platform: LtiPlatform) -> CachingServiceConnect
     return CachingServiceConnector(ToolRegistration(platform, key), http_session())
 
 
-def send_score(session: Session, payload: dict[str, t.Any]) -> None:
+def send_score(uow: UnitOfWork, payload: dict[str, t.Any]) -> None:
     """Outbox sender: post one score to the platform's line item (client-credentials token).
 
     Raises:
         PermanentFailure: The platform is gone or the link cannot take scores.
         Exception: Anything transient; the outbox relay retries with back-off.
     """
+    session = uow.session
     platform = session.get(LtiPlatform, payload["platform_id"])
     if platform is None or not platform.active:
         raise outbox.PermanentFailure(f"platform {payload['platform_id']} is not registered any more")
@@ -762,18 +762,19 @@ def send_score(session: Session, payload: dict[str, t.Any]) -> None:
 
 # -- rosters (NRPS) ------------------------------------------------------------------------------
 
-def _request_roster_sync(session: Session, context: LtiContext) -> None:
+def _request_roster_sync(uow: UnitOfWork, context: LtiContext) -> None:
+    session = uow.session
     if not context.memberships_url:
         return
     synced = context.roster_synced_at
-    if synced is not None and utcnow() - synced < ROSTER_SYNC_INTERVAL:
+    if synced is not None and uow.clock.now() - synced < ROSTER_SYNC_INTERVAL:
         return
     # One pending request per context is enough.
     pending = session.scalars(select(outbox.OutboxMessage).where(
         outbox.OutboxMessage.topic == NRPS_TOPIC, outbox.OutboxMessage.status == "pending")).all()
     if any(m.payload.get("context_pk") == context.id for m in pending):
         return
-    outbox.enqueue(session, NRPS_TOPIC, {"context_pk": context.id})
+    outbox.enqueue(uow, NRPS_TOPIC, {"context_pk": context.id})
 
 
 @dataclass
@@ -824,35 +825,21 @@ def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
     return RosterResult(len(members), created, inactive)
 
 
-def send_roster_sync(session: Session, payload: dict[str, t.Any]) -> None:
-    """Outbox sender: run a roster sync a launch asked for, in the relay's transaction.
+def send_roster_sync(uow: UnitOfWork, payload: dict[str, t.Any]) -> None:
+    """Outbox sender: run a roster sync a launch asked for, in the relay's unit of work.
 
-    The relay holds the write transaction (SQLite allows one writer), so the sync runs on
-    its session through a unit of work bound to it; its audit rows are sealed here and
-    commit with the relay's bookkeeping.
+    The relay holds the write transaction (SQLite allows one writer) and runs the sender in a
+    savepoint, so the sync's writes (people, memberships and their audit rows) are all or
+    nothing; they are attributed to the platform and commit with the relay's bookkeeping.
     """
-    context = session.get(LtiContext, payload["context_pk"])
+    context = uow.session.get(LtiContext, payload["context_pk"])
     if context is None:
         raise outbox.PermanentFailure(f"no LTI course {payload['context_pk']}")
     if not context.platform.active or not context.memberships_url:
         raise outbox.PermanentFailure(f"the course {context.context_id} has no active roster service")
-    bound = SimpleNamespace(write_sessions=lambda: session, read_sessions=lambda: session)
-    uow = UnitOfWork(bound, launch_actor(context.platform))  # type: ignore[arg-type]
-    # All or nothing: the relay commits its bookkeeping even when we fail, so the sync's own
-    # writes (people, memberships and their audit rows) live in a savepoint.
-    savepoint = session.begin_nested()
-    try:
-        sync_roster(uow, context.id)
-        uow.flush()
-        uow.dispatch_events()
-        audit.seal(uow)
-    except BaseException:
-        savepoint.rollback()
-        raise
-    else:
-        savepoint.commit()
-    finally:
-        session.info.pop("uow", None)
+    uow.act_as(launch_actor(context.platform))
+    sync_roster(uow, context.id)
+    uow.flush()
 
 
 # -- learner and instructor views ----------------------------------------------------------------------

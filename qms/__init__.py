@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask
@@ -23,36 +22,21 @@ def _import_views() -> None:
             importlib.import_module(f"qms.{module.name}")
 
 
-def _sweep_runner(app: Flask, name: str) -> Callable[[], None]:
-    def run() -> None:
-        from bridge.core.actor import SYSTEM
-        from bridge.core.uow import UnitOfWork
-        from bridge.core.web import database
-        from qms import sweeps
-
-        with UnitOfWork(database(), SYSTEM) as uow:
-            outcome = sweeps.SWEEPS[name](uow)
-            uow.commit()
-        logger.info("qms sweep %s: %s", name, outcome)
-
-    run.__name__ = f"qms_{name}_sweep"
-    return run
-
-
 def init_app(app: Flask) -> None:
     """Register the package's routes, sweeps, commands and demo loader on ``app``."""
-    from bridge import demo
-    from qms import cli, demo_plant, models, sweeps  # noqa: F401 - models register their tables
+    from bridge.core.demo import register_loader
+    from bridge.core.jobs import register_sweep
+    from bridge.core.web import register_policy
+    from qms import capa, cli, demo_plant, models, sweeps  # noqa: F401 - models register their tables
     from qms.api import api
+    from qms.policy import QmsPolicy
 
     _import_views()
     app.register_blueprint(api.blueprint())
-    registered = app.extensions.setdefault("gxpbridge.sweeps", [])
+    register_policy(app, QmsPolicy())
     for name, seconds in sweeps.INTERVALS.items():
-        registered.append((f"qms.{name}", _sweep_runner(app, name), seconds))
+        register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)
     if "qms" not in app.cli.commands:
         app.cli.add_command(cli.qms_group)
-    demo.register_loader(app, demo_plant.load)
-    from qms import capa
-
-    demo.register_loader(app, capa.load_demo)
+    register_loader(app, demo_plant.load)
+    register_loader(app, capa.load_demo)

@@ -22,6 +22,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from bridge.core import audit, events, signatures
+from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
 from bridge.core.errors import InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, get_person
@@ -70,7 +71,7 @@ class Capa(Base):
     root_cause: Mapped[str | None] = mapped_column(Text)
     effectiveness_summary: Mapped[str | None] = mapped_column(Text)
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     approval_signature_id: Mapped[int | None] = mapped_column(ForeignKey("electronic_signature.id"))
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -105,7 +106,7 @@ class CapaAction(Base):
     training_item_ids: Mapped[list[int]] = mapped_column(JSONType, nullable=False, default=list)
     person_ids: Mapped[list[int]] = mapped_column(JSONType, nullable=False, default=list)
     job_function_ids: Mapped[list[int]] = mapped_column(JSONType, nullable=False, default=list)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completion_note: Mapped[str | None] = mapped_column(Text)
 

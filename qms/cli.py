@@ -20,7 +20,7 @@ def qms_group() -> None:
 @with_appcontext
 def sweep(name: str) -> None:
     """Run one sweep now (the worker runs them on a schedule)."""
-    from bridge.cli import cli_uow, command_errors
+    from bridge.core.cli import cli_uow, command_errors
     from qms import sweeps
 
     @command_errors

@@ -22,6 +22,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from bridge.core import audit, signatures
+from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, get_person
@@ -54,7 +55,7 @@ class Deviation(Base):
     status: Mapped[str] = mapped_column(String(24), nullable=False, default="open")
     conclusion: Mapped[str | None] = mapped_column(Text)
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     investigation_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closure_signature_id: Mapped[int | None] = mapped_column(ForeignKey("electronic_signature.id"))

@@ -28,7 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
+from bridge.core.clock import column_now
+from bridge.core.db import Base, JSONType, UTCDateTime
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
 
 class JobFunction(Base):
@@ -86,7 +87,7 @@ class JobFunction(Base):
     code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
 
 class Equipment(Base):
@@ -99,7 +100,7 @@ class Equipment(Base):
     code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
 
 class Employment(Base):
@@ -200,7 +201,7 @@ class ControlledFile(Base):
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     media_type: Mapped[str] = mapped_column(String(200), nullable=False)
     content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    stored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    stored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
 
 class Document(Base):
@@ -213,7 +214,7 @@ class Document(Base):
     code: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     title: Mapped[str] = mapped_column(String(300), nullable=False)
     doc_type: Mapped[str] = mapped_column(String(32), nullable=False, default="SOP")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     versions: Mapped[list[DocumentVersion]] = relationship(
@@ -245,7 +246,7 @@ class DocumentVersion(Base):
     file_id: Mapped[int | None] = mapped_column(ForeignKey("qms_controlled_file.id"))
     file_name: Mapped[str | None] = mapped_column(String(255))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     approval_signature_id: Mapped[int | None] = mapped_column(ForeignKey("electronic_signature.id"))
@@ -283,7 +284,7 @@ class TrainingItem(Base):
     requires_signature: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     pass_score: Mapped[float | None] = mapped_column(Float)
     requires_trainer: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     versions: Mapped[list[TrainingItemVersion]] = relationship(
         back_populates="item",
@@ -328,7 +329,7 @@ class TrainingItemVersion(Base):
     min_trained_pct: Mapped[float | None] = mapped_column(Float)
     activity_iris: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
     lms_url: Mapped[str | None] = mapped_column(String(1000))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     approval_signature_id: Mapped[int | None] = mapped_column(ForeignKey("electronic_signature.id"))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -400,7 +401,7 @@ class ChangeControl(Base):
     effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     min_trained_pct: Mapped[float | None] = mapped_column(Float)
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     approval_signature_id: Mapped[int | None] = mapped_column(ForeignKey("electronic_signature.id"))
@@ -483,7 +484,7 @@ class Completion(Base):
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("qms_assignment.id"))
     method: Mapped[str] = mapped_column(String(24), nullable=False)
     completed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     score_scaled: Mapped[float | None] = mapped_column(Float)
     passed: Mapped[bool | None] = mapped_column(Boolean)
     trainer_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
@@ -526,7 +527,7 @@ class ComplianceState(Base):
     last_completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     __table_args__ = (
         UniqueConstraint("person_id", "requirement_id", name="uq_qms_compliance_state_pair"),

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from bridge import migrate
 from bridge.core.actor import SYSTEM, Actor
+from bridge.core.clock import MovableClock
 from bridge.core.db import Base, Database, make_engine
 from bridge.core.uow import UnitOfWork
 
@@ -103,12 +104,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path):
+def clock() -> MovableClock:
+    """The app's clock: runs with the system's until a test moves it (no test sleeps)."""
+    return MovableClock()
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, clock: MovableClock):
     """The application, built through the factory like in production."""
     from bridge.app import create_app
 
     app = create_app(testing=True, database_url=database_url, instance_path=tmp_path / "instance",
-                     secret_key="test-secret-key", password_min_length=12, lockout_threshold=3)
+                     secret_key="test-secret-key", password_min_length=12, lockout_threshold=3,
+                     clock=clock)
     yield app
     app.extensions["gxpbridge.db"].dispose()
 

@@ -19,7 +19,7 @@ VIEW_MODULES = ("xapi.views", "xapi.views_statements", "xapi.views_documents")
 
 def init_app(app: Flask) -> None:
     """Register the ``/xapi`` blueprint, the ``lrs`` commands and the demo loader on ``app``."""
-    from bridge import demo
+    from bridge.core.demo import register_loader
     from xapi.blueprint import bp
     from xapi.cli import lrs_group
 
@@ -36,7 +36,7 @@ def init_app(app: Flask) -> None:
     _tune_sqlite(app)
     from xapi.demo import load_demo
 
-    demo.register_loader(app, load_demo)
+    register_loader(app, load_demo)
 
 
 def _tune_sqlite(app: Flask) -> None:

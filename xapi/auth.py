@@ -22,6 +22,7 @@ from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge.core.actor import Actor
+from bridge.core.clock import column_now
 from bridge.core.db import Base, Database, JSONType, UTCDateTime, utcnow
 from bridge.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from bridge.core.uow import UnitOfWork
@@ -58,7 +59,7 @@ class LrsCredential(Base):
     scopes: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
     # The Agent written as ``authority`` of every statement stored with this credential.
     authority: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -33,7 +33,7 @@ def credentials_group() -> None:
 @with_appcontext
 def credentials_create(name: str, scopes: tuple[str, ...], as_json: bool) -> None:
     """Create the credential NAME and print its key and secret (the secret is shown once)."""
-    from bridge.cli import cli_uow, command_errors
+    from bridge.core.cli import cli_uow, command_errors
 
     @command_errors
     def run() -> auth.IssuedCredential:
@@ -58,7 +58,7 @@ def credentials_create(name: str, scopes: tuple[str, ...], as_json: bool) -> Non
 @with_appcontext
 def credentials_list() -> None:
     """List credentials: name, key, scopes, state."""
-    from bridge.cli import command_errors
+    from bridge.core.cli import command_errors
 
     @command_errors
     def run() -> None:
@@ -76,7 +76,7 @@ def credentials_list() -> None:
 @with_appcontext
 def credentials_revoke(name: str, reason: str) -> None:
     """Revoke the credential NAME (or key) at once."""
-    from bridge.cli import cli_uow, command_errors
+    from bridge.core.cli import cli_uow, command_errors
 
     @command_errors
     def run() -> None:

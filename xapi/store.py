@@ -26,7 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
+from bridge.core.clock import column_now
+from bridge.core.db import Base, JSONType, UTCDateTime
 
 # SQLite makes an INTEGER PRIMARY KEY the rowid (autoincrementing); PostgreSQL gets a bigint.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
@@ -106,7 +107,7 @@ class ActivityRow(Base):
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     activity_id: Mapped[str] = mapped_column(Text, nullable=False)
     definition: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
 
 class AttachmentRow(Base):
@@ -118,4 +119,4 @@ class AttachmentRow(Base):
     content_type: Mapped[str] = mapped_column(String(255), nullable=False)
     length: Mapped[int] = mapped_column(BigInteger, nullable=False)
     content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)

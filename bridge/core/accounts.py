@@ -17,7 +17,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from bridge.core import audit
 from bridge.core.actor import Actor
-from bridge.core.db import Base, UTCDateTime, utcnow
+from bridge.core.clock import column_now
+from bridge.core.db import Base, UTCDateTime
 from bridge.core.errors import AccountLocked, Conflict, NotFound, Unauthorized, ValidationFailed
 from bridge.core.people import Person, create_person
 from bridge.core.uow import UnitOfWork
@@ -67,7 +68,7 @@ class UserAccount(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     person: Mapped[Person] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(
@@ -101,7 +102,7 @@ class UserRole(Base):
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
-    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     user: Mapped[UserAccount] = relationship(back_populates="role_rows")
 
@@ -117,7 +118,7 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     label: Mapped[str] = mapped_column(String(200), nullable=False, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[UserAccount] = relationship(lazy="joined")
@@ -227,7 +228,7 @@ def create_user(
         username=username,
         person=person,
         password_hash=hash_password(password) if password is not None else None,
-        password_changed_at=utcnow() if password is not None else None,
+        password_changed_at=uow.clock.now() if password is not None else None,
     )
     user.role_rows = [UserRole(role=role) for role in sorted(set(roles))]
     session.add(user)
@@ -258,7 +259,7 @@ def set_password(uow: UnitOfWork, user: UserAccount, password: str, *, min_lengt
             user.signing_password_hash = hash_password(password)
         else:
             user.password_hash = hash_password(password)
-            user.password_changed_at = utcnow()
+            user.password_changed_at = uow.clock.now()
 
 
 def unlock(uow: UnitOfWork, user: UserAccount, reason: str) -> None:
@@ -279,7 +280,7 @@ def _failure_writer(user_id: int, threshold: int, context: str):
         with uow.because(f"failed {context}"):
             user.failed_attempts += 1
             if user.failed_attempts >= threshold and user.locked_at is None:
-                user.locked_at = utcnow()
+                user.locked_at = uow.clock.now()
                 audit.record(uow, "account.locked", "user_account", user.id,
                              new={"failed_attempts": user.failed_attempts},
                              reason=f"{user.failed_attempts} failed attempts")
@@ -371,7 +372,7 @@ def revoke_token(uow: UnitOfWork, token_id: int, reason: str = "revoked") -> Api
         uow.actor.require("administrator", action="revoking another user's token")
     if row.revoked_at is None:
         with uow.because(reason):
-            row.revoked_at = utcnow()
+            row.revoked_at = uow.clock.now()
     return row
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, BigInteger, Index, String, Text, event, func, insert, inspect, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bridge.core.db import Base, UTCDateTime, utcnow
+from bridge.core.db import Base, UTCDateTime
 
 if TYPE_CHECKING:
     from bridge.core.uow import UnitOfWork
@@ -139,7 +139,7 @@ def record(
     """
     uow.pending_audit.append(
         {
-            "occurred_at": utcnow(),
+            "occurred_at": uow.clock.now(),
             "action": action,
             "entity_type": entity_type,
             "entity_id": str(entity_id),

@@ -18,6 +18,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from bridge.core.clock import SYSTEM_CLOCK, Clock
+from bridge.core.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 # Named constraints so Alembic migrations are deterministic on every backend.
@@ -201,13 +204,27 @@ class Database:
     """The engine and session factories of one application."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
-        """Open (lazily) the database at ``url``."""
+        """Open (lazily) the database at ``url``, with the system clock and default settings."""
         self.url = url
+        # What every unit of work on this database inherits; the app sets them (configure).
+        self.clock: Clock = SYSTEM_CLOCK
+        self.settings: Settings = Settings.model_construct()
+        self.policies: dict[type, Any] = {}
         self.engine = make_engine(url, **engine_kwargs)
         self.write_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(
             self.engine.execution_options(gxp_readonly=True), expire_on_commit=False
         )
+
+    def configure(self, *, clock: Clock | None = None, settings: Settings | None = None,
+                  policies: dict[type, Any] | None = None) -> None:
+        """Give every unit of work on this database the app's clock, settings and policies."""
+        if clock is not None:
+            self.clock = clock
+        if settings is not None:
+            self.settings = settings
+        if policies is not None:
+            self.policies = policies
 
     @property
     def dialect(self) -> str:

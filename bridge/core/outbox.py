@@ -10,14 +10,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Index, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
 
-from bridge.core.db import Base, Database, JSONType, UTCDateTime, utcnow
+from bridge.core.actor import SYSTEM
+from bridge.core.clock import column_now
+from bridge.core.db import Base, Database, JSONType, UTCDateTime
+from bridge.core.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-Sender = Callable[[Session, dict[str, Any]], None]
+# A sender gets the relay's unit of work (its session, clock and settings) and the payload;
+# it flushes what it changes and never commits: the relay commits the send and its mark together.
+Sender = Callable[[UnitOfWork, dict[str, Any]], None]
 _senders: dict[str, Sender] = {}
 
 
@@ -33,8 +38,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     topic: Mapped[str] = mapped_column(String(64), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
+    available_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -44,15 +49,15 @@ class OutboxMessage(Base):
 
 
 def register_sender(topic: str, sender: Sender) -> None:
-    """Route messages of ``topic`` to ``sender(session, payload)``."""
+    """Route messages of ``topic`` to ``sender(uow, payload)``."""
     _senders[topic] = sender
 
 
-def enqueue(session: Session, topic: str, payload: dict[str, Any],
+def enqueue(uow: UnitOfWork, topic: str, payload: dict[str, Any],
             available_at: dt.datetime | None = None) -> OutboxMessage:
     """Write a message into the outbox, in the caller's transaction."""
-    message = OutboxMessage(topic=topic, payload=payload, available_at=available_at or utcnow())
-    session.add(message)
+    message = OutboxMessage(topic=topic, payload=payload, available_at=available_at or uow.clock.now())
+    uow.session.add(message)
     return message
 
 
@@ -68,11 +73,12 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8) -> tuple
     """
     sent = failed = 0
     while True:
-        with db.write_sessions() as session:
+        with UnitOfWork(db, SYSTEM) as uow:
+            session = uow.session
+            now = uow.clock.now()
             query = (
                 select(OutboxMessage)
-                .where(OutboxMessage.status == "pending",
-                       or_(OutboxMessage.available_at <= utcnow()))
+                .where(OutboxMessage.status == "pending", OutboxMessage.available_at <= now)
                 .order_by(OutboxMessage.id)
                 .limit(1)
             )
@@ -80,14 +86,14 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8) -> tuple
                 query = query.with_for_update(skip_locked=True)
             message = session.scalar(query)
             if message is None:
-                session.rollback()
                 return sent, failed
             sender = _senders.get(message.topic)
             message.attempts += 1
             try:
                 if sender is None:
                     raise PermanentFailure(f"no sender registered for topic {message.topic!r}")
-                sender(session, dict(message.payload))
+                with session.begin_nested():
+                    sender(uow, dict(message.payload))
             except PermanentFailure as exc:
                 message.status = "dead"
                 message.last_error = str(exc)
@@ -98,15 +104,15 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8) -> tuple
                 if message.attempts >= max_attempts:
                     message.status = "dead"
                 else:
-                    message.available_at = utcnow() + _backoff(message.attempts)
+                    message.available_at = now + _backoff(message.attempts)
                 failed += 1
                 logger.warning("outbox message %s attempt %d failed: %s", message.id,
                                message.attempts, exc)
             else:
                 message.status = "sent"
-                message.sent_at = utcnow()
+                message.sent_at = uow.clock.now()
                 message.last_error = None
                 sent += 1
-            session.commit()
+            uow.commit()
         if sent + failed >= batch:
             return sent, failed

@@ -14,7 +14,8 @@ import logging
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from bridge.core.db import Base, UTCDateTime, utcnow
+from bridge.core.clock import column_now
+from bridge.core.db import Base, UTCDateTime
 from bridge.core.errors import Conflict, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     employee_no: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     identities: Mapped[list[PersonIdentity]] = relationship(
         back_populates="person", cascade="all, delete-orphan", lazy="selectin"
@@ -54,7 +55,7 @@ class PersonIdentity(Base):
     kind: Mapped[str] = mapped_column(String(24), nullable=False)
     namespace: Mapped[str] = mapped_column(String(500), nullable=False, default="")
     value: Mapped[str] = mapped_column(String(500), nullable=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
     person: Mapped[Person] = relationship(back_populates="identities")
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge.core import audit
 from bridge.core.accounts import UserAccount, check_credentials
-from bridge.core.db import Base, UTCDateTime, utcnow
+from bridge.core.db import Base, UTCDateTime
 from bridge.core.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from bridge.core.uow import UnitOfWork
 
@@ -123,7 +123,7 @@ def sign(
         username=user.username,
         meaning=meaning,
         meaning_text=MEANINGS[meaning],
-        signed_at=utcnow(),
+        signed_at=uow.clock.now(),
         record_type=record_type,
         record_id=str(record_id),
         content_hash=content_hash(content),

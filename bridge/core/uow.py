@@ -6,26 +6,34 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from bridge.core import clock as clocks
 from bridge.core.actor import Actor
+from bridge.core.clock import Clock
+from bridge.core.errors import DomainError
 from bridge.core.events import DomainEvent, MessageBus, bus
+from bridge.core.settings import Settings
 
 if TYPE_CHECKING:
     from bridge.core.db import Database
+
+P = TypeVar("P")
 
 logger = logging.getLogger(__name__)
 
 
 class UnitOfWork:
-    """A transaction with the actor behind it.
+    """A transaction with the actor, the clock and the site's settings behind it.
 
-    Services receive a unit of work, change records through ``uow.session``, publish
-    events with :meth:`publish` and flush; only the caller (a request or a CLI command)
-    calls :meth:`commit`, once. Committing dispatches pending events to their handlers
-    on the same session, seals the audit rows into the hash chain, then commits.
+    Services receive a unit of work, change records through ``uow.session``, read the time
+    from ``uow.clock`` and the site's rules from ``uow.settings`` / :meth:`policy`, publish
+    events with :meth:`publish` and flush. Only the owner of the unit of work (the request
+    decorator, the CLI decorator, a worker job: all in ``bridge.core``) calls :meth:`commit`,
+    once. Committing dispatches pending events to their handlers on the same session, seals
+    the audit rows into the hash chain, then commits.
     """
 
     def __init__(
@@ -35,12 +43,23 @@ class UnitOfWork:
         *,
         readonly: bool = False,
         message_bus: MessageBus | None = None,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
+        policies: dict[type, Any] | None = None,
     ) -> None:
-        """Open a session on ``db`` acting as ``actor``."""
+        """Open a session on ``db`` acting as ``actor``.
+
+        ``clock``, ``settings`` and ``policies`` default to the ones the app gave ``db``
+        (:meth:`Database.configure`); a bare database has the system clock and the defaults.
+        """
         self.db = db
         self.actor = actor
         self.readonly = readonly
         self.bus = message_bus or bus
+        self.clock: Clock = clock or db.clock
+        self.settings: Settings = settings or db.settings
+        self._policies = policies if policies is not None else db.policies
+        self._clock_token = clocks.bind(self.clock)
         factory = db.read_sessions if readonly else db.write_sessions
         self.session: Session = factory()
         self.session.info["uow"] = self
@@ -63,10 +82,22 @@ class UnitOfWork:
         finally:
             self.close()
 
+    def policy(self, kind: type[P]) -> P:
+        """The site's policy object of type ``kind`` (registered by its package at app start).
+
+        A unit of work without one gets the policy's defaults, never the environment's values.
+        """
+        found = self._policies.get(kind)
+        if found is None:
+            found = kind.model_construct()  # type: ignore[attr-defined]
+        return found  # type: ignore[no-any-return]
+
+    def act_as(self, actor: Actor) -> None:
+        """Attribute what follows to ``actor`` (a launch or sign-in authenticated it mid-request)."""
+        self.actor = actor
+
     def apply_refusal_writes(self, exc: BaseException) -> None:
         """Commit the writes a refusal carries (see ``DomainError.after_rollback``)."""
-        from bridge.core.errors import DomainError
-
         if not isinstance(exc, DomainError) or exc.after_rollback is None or self.readonly:
             return
         writer, exc.after_rollback = exc.after_rollback, None
@@ -116,7 +147,7 @@ class UnitOfWork:
 
     def commit(self) -> None:
         """Dispatch events, seal the audit trail and commit: the one commit of a request."""
-        from bridge.core import audit  # audit imports this module's type only
+        from bridge.core import audit  # audit needs this module's type: import when committing
 
         self.session.flush()
         self.dispatch_events()
@@ -140,3 +171,6 @@ class UnitOfWork:
     def close(self) -> None:
         """Return the connection to the pool."""
         self.session.close()
+        if self._clock_token is not None:
+            clocks.unbind(self._clock_token)
+            self._clock_token = None

@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 from bridge.core import audit
 from bridge.core.accounts import UserAccount, authenticate_token, check_credentials
 from bridge.core.actor import Actor
+from bridge.core.clock import Clock
 from bridge.core.db import Database, is_lost_connection
 from bridge.core.errors import DomainError, Unauthorized
 from bridge.core.settings import Settings
@@ -113,8 +114,55 @@ def current_actor(optional: bool = False) -> Actor | None:
 
 
 def unit_of_work(actor: Actor | None = None, *, readonly: bool = False) -> UnitOfWork:
-    """A unit of work for this request, acting as ``actor`` or the authenticated user."""
+    """A unit of work for this request, acting as ``actor`` or the authenticated user.
+
+    Views do not call this themselves: :func:`transactional` (and the REST registry's route
+    wrapper) open it, hand it over and commit it once.
+    """
     return UnitOfWork(database(), actor or current_actor(), readonly=readonly)
+
+
+T = TypeVar("T")
+
+
+def in_unit_of_work(call: Callable[[UnitOfWork], T], *, readonly: bool = False,
+                    actor: Actor | Callable[[], Actor] | None = None) -> T:
+    """Run ``call(uow)`` in this request's unit of work and commit it once when it returns.
+
+    The one place a request's transaction is committed: on an exception everything rolls
+    back (except the refusal writes a :class:`DomainError` carries); a read-only unit of
+    work is never committed. A Flask response returned by ``call`` is built before the commit,
+    so a failed commit never reaches the client as a success.
+    """
+    who = actor() if callable(actor) else actor
+    with unit_of_work(who, readonly=readonly) as uow:
+        result = call(uow)
+        if not readonly:
+            uow.commit()
+    return result
+
+
+def transactional(view: F | None = None, *, readonly: bool = False,
+                  actor: Callable[[], Actor] | None = None) -> Any:
+    """View decorator: the view receives ``uow`` and the request commits it once on success.
+
+    Args:
+        view: The view (when used bare, ``@transactional``).
+        readonly: Open a read-only unit of work (never committed).
+        actor: Who acts, when it is not the signed-in user or token holder (an LTI launch,
+            an LRS credential, the login attempt itself).
+    """
+
+    def decorate(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return in_unit_of_work(
+                lambda uow: current_app.make_response(func(*args, uow=uow, **kwargs)),
+                readonly=readonly, actor=actor)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(view) if view is not None else decorate
 
 
 def require_roles(*roles: str) -> Callable[[F], F]:
@@ -250,6 +298,15 @@ def home() -> Any:
     return render_template("home.html", services=services)
 
 
+def _sign_in(uow: UnitOfWork, username: str, password: str) -> int:
+    user = uow.session.scalar(select(UserAccount).where(UserAccount.username == username))
+    if user is None or user.password_hash is None:
+        raise Unauthorized("wrong username or password", code="wrong_password")
+    check_credentials(uow, user, password, threshold=settings().lockout_threshold)
+    audit.record(uow, "user.login", "user_account", user.id)
+    return user.id
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     """Console sign-in with lockout after repeated failures (§11.300)."""
@@ -262,14 +319,7 @@ def login() -> Any:
         password = request.form.get("password", "")
         attempt = Actor(kind="user", username=username or "?", display_name=f"login as {username}")
         try:
-            with UnitOfWork(database(), attempt) as uow:
-                user = uow.session.scalar(select(UserAccount).where(UserAccount.username == username))
-                if user is None or user.password_hash is None:
-                    raise Unauthorized("wrong username or password", code="wrong_password")
-                check_credentials(uow, user, password, threshold=settings().lockout_threshold)
-                audit.record(uow, "user.login", "user_account", user.id)
-                user_id = user.id
-                uow.commit()
+            user_id = in_unit_of_work(lambda uow: _sign_in(uow, username, password), actor=attempt)
         except DomainError as exc:
             error = "wrong username or password" if exc.code == "wrong_password" else exc.message
             return render_template("login.html", error=error, username=username, next=next_url), exc.status
@@ -303,10 +353,20 @@ def me() -> Any:
     )
 
 
-def init_app(app: Flask, app_settings: Settings) -> None:
-    """Attach settings, database, error handlers and core routes to ``app``."""
+def register_policy(app: Flask, policy: Any) -> None:
+    """Make ``policy`` (a package's settings object, read once at start) reach every unit of work
+    as ``uow.policy(type(policy))``.
+    """
+    app.extensions["gxpbridge.policies"][type(policy)] = policy
+
+
+def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
+    """Attach settings, clock, database, error handlers and core routes to ``app``."""
     app.extensions["gxpbridge.settings"] = app_settings
+    app.clock = clock  # type: ignore[attr-defined]
+    policies: dict[type, Any] = app.extensions.setdefault("gxpbridge.policies", {})
     db = Database(app_settings.resolved_database_url())
+    db.configure(clock=clock, settings=app_settings, policies=policies)
     app.extensions["gxpbridge.db"] = db
     app.session_interface = ConsoleSessionInterface()
     app.register_error_handler(DomainError, _domain_error)

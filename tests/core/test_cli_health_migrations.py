@@ -87,7 +87,7 @@ def test_events_dispatch_in_same_transaction_and_outbox_sends_after_commit(db):
 
     def on_hired(uow: UnitOfWork, event: PersonHired) -> None:
         seen.append(event.person_id)
-        outbox.enqueue(uow.session, "test.welcome", {"person_id": event.person_id})
+        outbox.enqueue(uow, "test.welcome", {"person_id": event.person_id})
 
     bus.subscribe(PersonHired, on_hired)
     delivered: list[dict] = []
@@ -111,7 +111,7 @@ def test_failing_handler_rolls_back_everything(db):
     bus = MessageBus()
 
     def explode(uow: UnitOfWork, event: PersonHired) -> None:
-        outbox.enqueue(uow.session, "test.welcome", {"person_id": event.person_id})
+        outbox.enqueue(uow, "test.welcome", {"person_id": event.person_id})
         raise RuntimeError("handler failed")
 
     bus.subscribe(PersonHired, explode)
@@ -127,13 +127,15 @@ def test_failing_handler_rolls_back_everything(db):
 
 
 def test_outbox_retries_then_dead_letters(db):
-    def flaky(_session, _payload):
+    from bridge.core.actor import SYSTEM
+
+    def flaky(_uow, _payload):
         raise ConnectionError("LMS unreachable")
 
     outbox.register_sender("test.flaky", flaky)
-    with db.write_sessions() as session:
-        outbox.enqueue(session, "test.flaky", {"n": 1})
-        session.commit()
+    with UnitOfWork(db, SYSTEM) as uow:
+        outbox.enqueue(uow, "test.flaky", {"n": 1})
+        uow.commit()
     assert outbox.relay_once(db, max_attempts=2) == (0, 1)
     with db.write_sessions() as session:
         message = session.scalar(select(outbox.OutboxMessage))

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from bridge.core import outbox
 from bridge.core.db import utcnow
+from bridge.core.jobs import sweeps_of
 from lti.models import LtiPlatform, LtiStateEntry
 from tests.lti.conftest import (
     assign,
@@ -86,8 +87,8 @@ def test_expired_state_is_swept(app, lms, db):
         for row in s.scalars(select(LtiStateEntry)):
             row.expires_at = utcnow() - dt.timedelta(seconds=1)
         s.commit()
-    [sweep] = [fn for name, fn, _ in app.extensions["gxpbridge.sweeps"] if name == "lti-purge-expired-state"]
-    sweep()
+    [sweep] = [s for s in sweeps_of(app) if s.name == "lti-purge-expired-state"]
+    assert sweep.run(db) >= 1
     with db.read_sessions() as s:
         assert s.scalar(select(func.count()).select_from(LtiStateEntry)) == 0
 

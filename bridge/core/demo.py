@@ -1,0 +1,31 @@
+"""The demo plant's registry: each package adds its part with :func:`register_loader`.
+
+``gxpbridge demo load`` (``bridge/demo.py``) runs the loaders in one unit of work, in
+registration order, on the app's clock: a loader may move a :class:`MovableClock` to build
+history, and leaves it where the demo's present is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Flask
+
+from bridge.core.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+DemoLoader = Callable[[UnitOfWork], None]
+
+
+def register_loader(app: Flask, loader: DemoLoader) -> None:
+    """Add ``loader`` to the demo plant (called from a package's ``init_app``)."""
+    loaders: list[DemoLoader] = app.extensions.setdefault("gxpbridge.demo_loaders", [])
+    if loader not in loaders:
+        loaders.append(loader)
+
+
+def loaders_of(app: Flask) -> list[DemoLoader]:
+    """The registered loaders, in order."""
+    return list(app.extensions.get("gxpbridge.demo_loaders", []))

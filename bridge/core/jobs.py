@@ -1,0 +1,50 @@
+"""Background jobs the worker runs (sweeps), each in a unit of work the job runner owns.
+
+Packages register their sweeps with :func:`register_sweep` from ``init_app``; ``gxpbridge
+worker`` schedules them (APScheduler) and ``gxpbridge worker --once`` runs each once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from bridge.core.actor import SYSTEM
+from bridge.core.db import Database
+from bridge.core.uow import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+Job = Callable[[UnitOfWork], Any]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A job run every ``seconds`` by the worker, as the system actor."""
+
+    name: str
+    job: Job
+    seconds: int
+
+    def run(self, db: Database) -> Any:
+        """Run the job in its own unit of work and commit it once; returns the job's outcome."""
+        with UnitOfWork(db, SYSTEM) as uow:
+            outcome = self.job(uow)
+            uow.commit()
+        logger.info("sweep %s: %s", self.name, outcome)
+        return outcome
+
+
+def register_sweep(app: Flask, name: str, job: Job, seconds: int) -> None:
+    """Have the worker run ``job(uow)`` every ``seconds`` (idempotent per name)."""
+    sweeps: dict[str, Sweep] = app.extensions.setdefault("gxpbridge.sweeps", {})
+    sweeps[name] = Sweep(name, job, seconds)
+
+
+def sweeps_of(app: Flask) -> list[Sweep]:
+    """The sweeps registered on ``app``, in registration order."""
+    return list(app.extensions.get("gxpbridge.sweeps", {}).values())
