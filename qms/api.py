@@ -9,6 +9,7 @@ them all before registering the blueprint.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
 from bridge.core.errors import ValidationFailed
-from bridge.core.web import current_actor
+from bridge.core.web import current_actor, in_unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ class ApiRegistry:
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare an endpoint; the view gets path parameters, ``body`` and ``query`` models.
 
+        A view with a ``uow`` parameter gets the request's unit of work: read-only for GET,
+        otherwise committed once after the view returns (the view never commits).
+
         Args:
             method: HTTP method.
             path: Path below ``/api/v1`` with ``{name}`` parameters (integers unless
@@ -174,6 +178,8 @@ class ApiRegistry:
                 path_types=types,
             )
 
+            takes_uow = "uow" in inspect.signature(view).parameters
+
             def handler(**params: Any) -> Any:
                 if not endpoint.public:
                     actor = current_actor()
@@ -196,7 +202,14 @@ class ApiRegistry:
                         kwargs["query"] = endpoint.query.model_validate(request.args.to_dict())
                     except ValidationError as exc:
                         raise validation_error(exc, "query") from exc
-                result = view(**kwargs)
+                if not takes_uow:
+                    return respond(view(**kwargs))
+                # The request owns the unit of work: opened here, committed once after the view
+                # returns (reads never commit), rolled back on any error.
+                return in_unit_of_work(lambda uow: respond(view(uow=uow, **kwargs)),
+                                       readonly=endpoint.method in ("GET", "HEAD"))
+
+            def respond(result: Any) -> Response:
                 if isinstance(result, Response):
                     return result
                 return json_response(result, endpoint.status)
