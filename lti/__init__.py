@@ -22,12 +22,6 @@ def tool_base_url() -> str:
             or current_app.extensions["gxpbridge.settings"].base_url).rstrip("/")
 
 
-def _on_training_completed(uow: Any, evt: Any) -> None:
-    from lti import services
-
-    services.enqueue_scores(uow, evt)
-
-
 def _purge_expired_state(uow: Any) -> int:
     from sqlalchemy import delete
 
@@ -51,7 +45,6 @@ def init_app(app: Flask) -> None:
     """Register the package's routes, commands and event handlers on ``app``."""
     from bridge.core import outbox
     from bridge.core.demo import register_loader
-    from bridge.core.events import bus
     from bridge.core.jobs import register_sweep
     from lti import (
         models,  # noqa: F401 - tables for the shared metadata
@@ -63,12 +56,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     if "lti" not in app.cli.commands:
         app.cli.add_command(lti_group)
-    try:
-        from qms.events import TrainingCompleted
-    except ImportError:  # the quality package is not installed: no completions to report
-        logger.warning("qms.events.TrainingCompleted unavailable: AGS scores will not be sent")
-    else:
-        bus.subscribe(TrainingCompleted, _on_training_completed)
     outbox.register_sender(services.AGS_TOPIC, services.send_score)
     outbox.register_sender(services.NRPS_TOPIC, services.send_roster_sync)
     register_sweep(app, "lti-purge-expired-state", _purge_expired_state, 900)

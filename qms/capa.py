@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from bridge.core import audit, events, signatures
+from bridge.core import audit, signatures
 from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
 from bridge.core.errors import InvalidTransition, NotFound, ValidationFailed
@@ -800,7 +800,6 @@ def cancel_capa(
 # -- a new version in force ----------------------------------------------------------------------
 
 
-@events.subscribe(VersionBecameEffective)
 def carry_training_to_new_version(uow: UnitOfWork, event: VersionBecameEffective) -> None:
     """Move the open CAPA assignments on versions no longer in force to the new effective version.
 
