@@ -92,7 +92,7 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8) -> tuple
             try:
                 if sender is None:
                     raise PermanentFailure(f"no sender registered for topic {message.topic!r}")
-                with session.begin_nested():
+                with uow.savepoint():
                     sender(uow, dict(message.payload))
             except PermanentFailure as exc:
                 message.status = "dead"

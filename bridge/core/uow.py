@@ -123,6 +123,27 @@ class UnitOfWork:
         finally:
             self._reasons.pop()
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """All or nothing inside the block: on an exception its writes, the audit rows they
+        produced, the events they published and a change of actor are undone; the rest of
+        the transaction goes on (the exception propagates).
+        """
+        audit_mark, events_mark, actor = len(self.pending_audit), len(self._events), self.actor
+        nested = self.session.begin_nested()
+        try:
+            yield
+            self.session.flush()
+        except BaseException:
+            nested.rollback()
+            del self.pending_audit[audit_mark:]
+            while len(self._events) > events_mark:
+                self._events.pop()
+            self.actor = actor
+            raise
+        else:
+            nested.commit()
+
     # -- work ------------------------------------------------------------------------
     def publish(self, event: DomainEvent) -> None:
         """Queue ``event``; its handlers run on this session before the commit."""
