@@ -191,7 +191,7 @@ def roster_sync(course_pk: int | None) -> None:
                 result = services.sync_roster(uow, pk)
                 uow.commit()
             click.echo(f"course {pk}: {result.members} members, {result.created} new people, "
-                       f"{result.inactive} inactive")
+                       f"{result.inactive} inactive, {result.removed} removed")
         except Exception as exc:
             failures += 1
             click.echo(f"course {pk}: roster sync failed: {exc}", err=True)

@@ -783,7 +783,8 @@ class RosterResult:
 
     members: int
     created: int
-    inactive: int
+    inactive: int  # members the platform lists with a status other than Active
+    removed: int = 0  # members no longer listed, marked Deleted by this sync
 
 
 def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
@@ -801,7 +802,7 @@ def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
     service = NamesRolesProvisioningService(_connector(session, platform),  # type: ignore[typeddict-item]
                                             {"context_memberships_url": context.memberships_url})
     members = service.get_members()
-    created = inactive = 0
+    created = inactive = removed = 0
     seen: set[int] = set()
     for member in members:
         identity = identity_from_claims(member)  # type: ignore[arg-type]
@@ -819,10 +820,12 @@ def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
         for row in session.scalars(select(LtiContextMember).where(LtiContextMember.context_pk == context.id)):
             if row.person_id not in seen and row.status != "Deleted":
                 row.status = "Deleted"
-        context.roster_synced_at = utcnow()
+                removed += 1
+        context.roster_synced_at = uow.clock.now()
     session.flush()
-    logger.info("roster of %s synced: %d members, %d new", context.context_id, len(members), created)
-    return RosterResult(len(members), created, inactive)
+    logger.info("roster of %s synced: %d members, %d new, %d inactive, %d removed", context.context_id,
+                len(members), created, inactive, removed)
+    return RosterResult(len(members), created, inactive, removed)
 
 
 def send_roster_sync(uow: UnitOfWork, payload: dict[str, t.Any]) -> None:

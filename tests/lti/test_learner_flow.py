@@ -187,6 +187,10 @@ def test_roster_sync_command_provisions_members(lms, db):
     del lms.platform.state.users["9"]
     result = lms.runner.invoke(args=["lti", "roster", "sync"])
     assert result.exit_code == 0, result.output
+    # The summary says what the sync did: one member marked removed, none inactive.
+    assert "2 members, 0 new people, 0 inactive, 1 removed" in result.output
+    again = lms.runner.invoke(args=["lti", "roster", "sync"])
+    assert "2 members, 0 new people, 0 inactive, 0 removed" in again.output
     with db.read_sessions() as s:
         statuses = {m.subject: m.status for m in s.scalars(select(LtiContextMember))}
     assert statuses == {"3": "Active", "2": "Active", "9": "Deleted"}
