@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from bridge.core import audit, outbox, people
 from bridge.core.accounts import ROLES, UserAccount, UserRole, create_user
 from bridge.core.actor import Actor
-from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from bridge.core.uow import UnitOfWork
 from lti import keys
@@ -251,20 +250,20 @@ def create_registration_token(uow: UnitOfWork, *, label: str = "",
     secret = "gxpreg_" + secrets.token_urlsafe(24)
     row = LtiRegistrationToken(token_hash=_digest(secret), label=(label or "")[:200],
                                created_by=uow.actor.username,
-                               expires_at=utcnow() + dt.timedelta(hours=hours))
+                               expires_at=uow.clock.now() + dt.timedelta(hours=hours))
     with uow.because("registration token created for LTI Dynamic Registration"):
         uow.session.add(row)
         uow.session.flush()
     return row, secret
 
 
-def check_registration_token(session: Session, secret: str) -> LtiRegistrationToken:
+def check_registration_token(uow: UnitOfWork, secret: str) -> LtiRegistrationToken:
     """The unused, unexpired registration token ``secret``.
 
     Raises:
         Forbidden: Unknown, used or expired token.
     """
-    row = session.scalar(select(LtiRegistrationToken).where(
+    row = uow.session.scalar(select(LtiRegistrationToken).where(
         LtiRegistrationToken.token_hash == _digest(secret or "")))
     if row is None:
         raise Forbidden("this registration link is not valid: ask an administrator of GxP Bridge for a "
@@ -273,7 +272,7 @@ def check_registration_token(session: Session, secret: str) -> LtiRegistrationTo
     if row.used_at is not None:
         raise Forbidden("this registration link was already used; each link registers one LMS once",
                         field="gxp_token", code="registration_token_used")
-    if row.expires_at <= utcnow():
+    if row.expires_at <= uow.clock.now():
         raise Forbidden("this registration link has expired", field="gxp_token",
                         code="registration_token_expired")
     return row
@@ -282,7 +281,7 @@ def check_registration_token(session: Session, secret: str) -> LtiRegistrationTo
 def redeem_registration_token(uow: UnitOfWork, token: LtiRegistrationToken, platform: LtiPlatform) -> None:
     """Mark the token used by ``platform`` (in the registration's transaction)."""
     with uow.because(f"used to register {platform.issuer}"):
-        token.used_at = utcnow()
+        token.used_at = uow.clock.now()
         token.platform_id = platform.id
 
 
@@ -477,8 +476,9 @@ def _context(session: Session, platform: LtiPlatform, claims: t.Mapping[str, t.A
     return context
 
 
-def _membership(session: Session, context: LtiContext, person_id: int, sub: str, roles: list[str],
+def _membership(uow: UnitOfWork, context: LtiContext, person_id: int, sub: str, roles: list[str],
                 source: str, status: str = "Active") -> LtiContextMember:
+    session = uow.session
     member = session.scalar(select(LtiContextMember).where(LtiContextMember.context_pk == context.id,
                                                            LtiContextMember.person_id == person_id))
     if member is None:
@@ -489,7 +489,7 @@ def _membership(session: Session, context: LtiContext, person_id: int, sub: str,
     if member.status != status:
         member.status = status
     member.source = source
-    member.updated_at = utcnow()
+    member.updated_at = uow.clock.now()
     session.flush()
     return member
 
@@ -555,7 +555,7 @@ def record_launch(uow: UnitOfWork, launch: ToolMessageLaunch) -> RecordedLaunch:
     with uow.because("LTI launch"):
         context = _context(session, platform, claims, deployment_id)
         if context is not None:
-            _membership(session, context, person.id, identity.sub, identity.lti_roles, "launch")
+            _membership(uow, context, person.id, identity.sub, identity.lti_roles, "launch")
             _request_roster_sync(uow, context)
         link = _resource_link(session, platform, claims, deployment_id, context)
         handle = secrets.token_urlsafe(32)
@@ -566,7 +566,7 @@ def record_launch(uow: UnitOfWork, launch: ToolMessageLaunch) -> RecordedLaunch:
             context_id=context.context_id if context else None,
             resource_link_id=link.id if link else None,
             training_item_id=link.training_item_id if link else None,
-            claims=claims, expires_at=utcnow() + LAUNCH_LIFETIME,
+            claims=claims, expires_at=uow.clock.now() + LAUNCH_LIFETIME,
         )
         session.add(row)
         session.flush()
@@ -575,14 +575,14 @@ def record_launch(uow: UnitOfWork, launch: ToolMessageLaunch) -> RecordedLaunch:
     return RecordedLaunch(row, handle)
 
 
-def get_launch(session: Session, handle: str) -> LtiLaunch:
+def get_launch(uow: UnitOfWork, handle: str) -> LtiLaunch:
     """The unexpired launch addressed by ``handle``.
 
     Raises:
         Unauthorized: Unknown or expired: the learner must launch again from the LMS.
     """
-    row = session.scalar(select(LtiLaunch).where(LtiLaunch.handle_hash == _digest(handle or "")))
-    if row is None or row.expires_at <= utcnow():
+    row = uow.session.scalar(select(LtiLaunch).where(LtiLaunch.handle_hash == _digest(handle or "")))
+    if row is None or row.expires_at <= uow.clock.now():
         raise Unauthorized("this training session has expired or is unknown: open the activity again "
                            "from your LMS course", code="launch_expired")
     if not row.platform.active:
@@ -615,7 +615,7 @@ def record_refusal(uow: UnitOfWork, refusal: t.Any, *, stage: str) -> None:
 
 # -- deep linking ----------------------------------------------------------------------------------
 
-def deep_link_settings(launch: LtiLaunch) -> dict[str, t.Any]:
+def deep_link_settings(uow: UnitOfWork, launch: LtiLaunch) -> dict[str, t.Any]:
     """The deep linking settings of a deep-linking launch.
 
     Raises:
@@ -644,7 +644,7 @@ def deep_link_response(uow: UnitOfWork, launch: LtiLaunch, item_ids: t.Sequence[
     """
     from qms import services as qms_services
 
-    settings = deep_link_settings(launch)
+    settings = deep_link_settings(uow, launch)
     if not item_ids:
         raise ValidationFailed("choose at least one training item", field="items")
     accept_multiple = str(settings.get("accept_multiple", True)).lower() != "false"
@@ -814,7 +814,7 @@ def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
         status = str(member.get("status") or "Active")
         inactive += status != "Active"
         with uow.because(f"roster sync of {context.title or context.context_id}"):
-            _membership(session, context, person.id, identity.sub, identity.lti_roles, "nrps", status)
+            _membership(uow, context, person.id, identity.sub, identity.lti_roles, "nrps", status)
         seen.add(person.id)
     with uow.because(f"roster sync of {context.title or context.context_id}: no longer a member"):
         for row in session.scalars(select(LtiContextMember).where(LtiContextMember.context_pk == context.id)):
