@@ -108,6 +108,25 @@ def test_learner_launch_deep_link_sign_and_gradebook(lms, db, make_user):
     assert receipt.status_code == 200
     assert "Stu Dent — I have read and understood this document" in receipt.text
     assert 'id="version">1.0<' in receipt.text
+    # The audit trail holds the signature and the completion, by the learner, bound together.
+    completion_id = int(signed.headers["Location"].rsplit("/", 1)[1])
+    with db.read_sessions() as s:
+        learner = s.scalar(select(UserAccount).where(UserAccount.person_id == person_id))
+        [signature_row] = s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "create", AuditEvent.entity_type == "electronic_signature",
+            AuditEvent.actor_user_id == learner.id)).all()
+        [completion_row] = s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "create", AuditEvent.entity_type == "qms_completion")).all()
+    signature = signature_row.new_values
+    assert signature["meaning"] == "read_and_understood" and signature["printed_name"] == "Stu Dent"
+    assert signature["signer_person_id"] == person_id and signature["username"] == learner.username
+    assert signature["record_type"] == "qms_assignment" and signature["record_id"] == assignment_id
+    assert len(signature["content_hash"]) == 64
+    completion = completion_row.new_values
+    assert completion_row.entity_id == str(completion_id) and completion_row.actor_user_id == learner.id
+    assert completion["person_id"] == person_id and completion["assignment_id"] == int(assignment_id)
+    assert completion["item_version_id"] == sop.item_version_id
+    assert completion["signature_id"] == int(signature_row.entity_id)
 
     # 6. The score goes to the gradebook through the outbox, retried when the LMS fails.
     platform.state.fail_next_scores = 1
@@ -177,7 +196,7 @@ def test_learner_pages_are_bound_to_the_launch(lms, db, make_user, uow_factory):
 
 
 def test_roster_sync_command_provisions_members(lms, db):
-    launch_via_lms(lms, "3")
+    assert launch_via_lms(lms, "3").status_code == 303
     lms.platform.add_user("9", "New Hire", "new.hire@example.com", [LEARNER])
     result = lms.runner.invoke(args=["lti", "roster", "sync"])
     assert result.exit_code == 0, result.output
@@ -199,7 +218,8 @@ def test_roster_sync_command_provisions_members(lms, db):
 
 
 def test_resource_link_records_line_item(lms, db):
-    launch_via_lms(lms, "3", link_id="rl-9", lineitem=lms.platform.add_lineitem("x", "SOP"))
+    launched = launch_via_lms(lms, "3", link_id="rl-9", lineitem=lms.platform.add_lineitem("x", "SOP"))
+    assert launched.status_code == 303, launched.text[:300]
     with db.read_sessions() as s:
         link = s.scalar(select(LtiResourceLink).where(LtiResourceLink.resource_link_id == "rl-9"))
     assert link.lineitem_url.endswith("/lineitems/x/lineitem?type_id=1")

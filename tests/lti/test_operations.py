@@ -49,7 +49,9 @@ def test_platform_key_rotation_is_followed(lms, db):
 
 def test_dynamic_registration_without_deployment(lms, db):
     lms.platform.state.registration_deployment = None
-    url = lms.runner.invoke(args=["lti", "registration-token", "create"]).output.strip().splitlines()[0]
+    created = lms.runner.invoke(args=["lti", "registration-token", "create"])
+    assert created.exit_code == 0, created.output
+    url = created.output.strip().splitlines()[0]
     confirm = requests.get(url, params={
         "openid_configuration": lms.platform.base + "/.well-known/openid-configuration",
         "registration_token": lms.platform.state.registration_token})
@@ -106,8 +108,10 @@ def test_score_refused_by_the_platform_is_dead_lettered(lms, db, make_user):
         person_id = people.find_person_by_identity(s, "lti", lms.platform.issuer, "3").id
     assign(db, person_id, sop.item_version_id)
     handle_base = item_page.url.split("/items/")[0]
-    requests.post(handle_base + "/signing-password", data={"password": "Signing-Pass-2026!",
-                                                          "confirm": "Signing-Pass-2026!"})
+    chosen = requests.post(handle_base + "/signing-password", data={"password": "Signing-Pass-2026!",
+                                                                   "confirm": "Signing-Pass-2026!"},
+                           allow_redirects=False)
+    assert chosen.status_code == 303, chosen.text[:300]
     page = requests.get(item_page.url)
     assignment_id = re.search(r"/assignments/(\d+)/sign", page.text).group(1)
     signed = requests.post(f"{handle_base}/assignments/{assignment_id}/sign",

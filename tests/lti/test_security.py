@@ -116,9 +116,11 @@ def test_azp_differs_from_our_client_with_ours_in_aud(lms, db, runner):
 
 def test_several_audiences_without_azp(lms, db, runner):
     p = lms.platform
-    runner.invoke(args=["lti", "platform", "add", "--issuer", p.issuer, "--client-id", "second-client",
-                        "--deployment-id", "1", "--auth-login-url", p.base + "/auth",
-                        "--auth-token-url", p.base + "/token", "--keyset-url", p.base + "/jwks"])
+    added = runner.invoke(args=["lti", "platform", "add", "--issuer", p.issuer,
+                                "--client-id", "second-client",
+                                "--deployment-id", "1", "--auth-login-url", p.base + "/auth",
+                                "--auth-token-url", p.base + "/token", "--keyset-url", p.base + "/jwks"])
+    assert added.exit_code == 0, added.output
     before = counts(db)
     _l, _t, response = launch_with(lms, {"aud": ["gxp-tool-client", "second-client"], "azp": None})
     assert_refused(lms, db, response, 401, "azp_missing", before)
