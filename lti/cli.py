@@ -116,6 +116,21 @@ def platform_add_deployment(platform_id: int, deployment_id: str, *,
     return lambda: click.echo(f"deployment {deployment_id} added to platform {platform_id}")
 
 
+@platform_group.command("return-origins")
+@click.argument("platform_id", type=int)
+@click.argument("origins", nargs=-1)
+@with_appcontext
+@transactional_command
+def platform_return_origins(platform_id: int, origins: tuple[str, ...], *,
+                            uow: UnitOfWork) -> t.Callable[[], None]:
+    """Set the further ORIGINS (https://host[:port]) PLATFORM_ID's Deep Linking responses may
+    be posted to, beside its issuer, login and token URLs' origins; none clears them.
+    """
+    platform = services.set_return_origins(uow, platform_id, origins)
+    shown = ", ".join(platform.return_origins or []) or "none besides its own"
+    return lambda: click.echo(f"platform {platform_id}: further Deep Linking return origins: {shown}")
+
+
 @lti_group.group("keys")
 def keys_group() -> None:
     """The tool's signing keys (published at /lti/jwks)."""

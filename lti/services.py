@@ -60,12 +60,15 @@ ROSTER_SYNC_INTERVAL = dt.timedelta(hours=1)
 # Context roles (short names) -> GxP Bridge roles. Privileged roles are never granted by an LMS.
 DEFAULT_ROLE_MAP: dict[str, str] = {
     "Learner": "learner",
-    "Instructor": "trainer",
-    "TeachingAssistant": "trainer",
+    "Instructor": "trainer",  # and its sub-roles (TeachingAssistant, Grader, …)
     "Mentor": "supervisor",
     "ContentDeveloper": "qa_author",
 }
 NEVER_FROM_LMS = frozenset({"administrator", "qa_approver", "auditor"})
+# The LIS vocabulary of context (membership) roles, LTI 1.3 appendix A.2.3: only these count.
+LIS_MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+LIS_CONTEXT_ROLES = frozenset({"Administrator", "ContentDeveloper", "Instructor", "Learner", "Mentor",
+                               "Manager", "Member", "Officer"})
 INSTRUCTOR_ROLES = frozenset({"Instructor", "TeachingAssistant", "ContentDeveloper", "Administrator"})
 _URL_RE = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 
@@ -173,6 +176,9 @@ def check_role_map(role_map: dict[str, str]) -> dict[str, str]:
         name = short_role(lti_role)[0]
         if not name:
             raise ValidationFailed(f"empty LTI role in {lti_role!r}", field="role_map")
+        if name not in LIS_CONTEXT_ROLES:
+            raise ValidationFailed(f"{name!r} is not an LIS context role; one of "
+                                   f"{', '.join(sorted(LIS_CONTEXT_ROLES))}", field="role_map")
         if role not in ROLES:
             raise ValidationFailed(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role_map")
         if role in NEVER_FROM_LMS:
@@ -288,7 +294,9 @@ def redeem_registration_token(uow: UnitOfWork, token: LtiRegistrationToken, plat
 # -- people -------------------------------------------------------------------------------------
 
 def short_role(uri: str) -> tuple[str, bool]:
-    """The short name of an LTI role and whether it is a context (membership) role."""
+    """The short name of a role as an administrator writes it in a role map, and whether it
+    names a context role (see :func:`context_role` for the roles a launch carries).
+    """
     uri = uri.strip()
     if "#" in uri:
         return uri.rsplit("#", 1)[1], "/membership" in uri
@@ -297,10 +305,32 @@ def short_role(uri: str) -> tuple[str, bool]:
     return uri, True  # deprecated simple names are context roles
 
 
+def context_role(role: str) -> str | None:
+    """The LIS context role a role of a launch names, or ``None``.
+
+    Only the LIS vocabulary counts: ``http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor``
+    (a principal role) and ``…/membership/Instructor#TeachingAssistant`` (a sub-role, which
+    counts as its principal role, Instructor). LTI 1.3 lets platforms send the deprecated
+    simple name of a *context* role (``Instructor``): it is read as that LIS principal role.
+    Any other URI — another vocabulary that merely contains ``/membership``, institution and
+    system roles, unknown names — grants nothing.
+    """
+    role = role.strip()
+    if role in LIS_CONTEXT_ROLES:
+        return role
+    if role.startswith(LIS_MEMBERSHIP + "#"):
+        name = role[len(LIS_MEMBERSHIP) + 1:]
+        return name if name in LIS_CONTEXT_ROLES else None
+    if role.startswith(LIS_MEMBERSHIP + "/") and "#" in role:
+        principal = role[len(LIS_MEMBERSHIP) + 1:].split("#", 1)[0]
+        return principal if principal in LIS_CONTEXT_ROLES else None
+    return None
+
+
 def context_roles(lti_roles: t.Iterable[str]) -> set[str]:
-    """Short names of the context roles in an LTI roles claim."""
-    shorts = (short_role(r) for r in lti_roles if isinstance(r, str))
-    return {name for name, is_context in shorts if is_context}
+    """The LIS context roles (principal short names) in an LTI roles claim."""
+    found = (context_role(r) for r in lti_roles if isinstance(r, str))
+    return {name for name in found if name}
 
 
 def map_roles(platform: LtiPlatform, lti_roles: t.Iterable[str]) -> list[str]:
@@ -629,10 +659,71 @@ def deep_link_settings(uow: UnitOfWork, launch: LtiLaunch) -> dict[str, t.Any]:
     settings = launch.claims.get(DL_SETTINGS_CLAIM)
     if not isinstance(settings, dict) or not settings.get("deep_link_return_url"):
         raise ValidationFailed("the deep-linking request has no return URL", field="deep_link_return_url")
-    if not _URL_RE.match(str(settings["deep_link_return_url"])):
+    return_url = str(settings["deep_link_return_url"])
+    platform = launch.platform
+    if not _URL_RE.match(return_url):
         # The response is posted there from our origin: only http(s), never javascript: or data:.
-        raise ValidationFailed("the deep-linking return URL must be http(s)", field="deep_link_return_url")
+        raise ValidationFailed("the deep-linking return URL must be http(s)", field="deep_link_return_url",
+                               after_rollback=_deep_link_refusal(launch, return_url, "not http(s)"))
+    if origin_of(return_url) not in platform_origins(platform):
+        # A signed response placed in a course is a credential of sorts: it goes to the
+        # platform that asked for it, never to a page elsewhere that the request names.
+        raise Forbidden(f"the deep-linking return URL is not on an origin registered for "
+                        f"{platform.name or platform.issuer}: an administrator of GxP Bridge can add "
+                        f"the LMS's origin (gxpbridge lti platform return-origins {platform.id} …)",
+                        field="deep_link_return_url", code="deep_link_return_url",
+                        after_rollback=_deep_link_refusal(launch, return_url, "origin not registered"))
     return settings
+
+
+def origin_of(url: str | None) -> tuple[str, str, int] | None:
+    """The origin (scheme, host, port) of an http(s) URL, or ``None``."""
+    try:
+        parts = urlsplit((url or "").strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def platform_origins(platform: LtiPlatform) -> set[tuple[str, str, int]]:
+    """Where a platform may have its Deep Linking response posted: the origins of its issuer,
+    login and token URLs, and those an administrator registered for it.
+    """
+    urls = [platform.issuer, platform.auth_login_url, platform.auth_token_url,
+            *(platform.return_origins or [])]
+    return {o for o in (origin_of(u) for u in urls) if o is not None}
+
+
+def _deep_link_refusal(launch: LtiLaunch, return_url: str, why: str) -> t.Callable[[UnitOfWork], None]:
+    launch_id, platform_id, issuer = launch.id, launch.platform_id, launch.platform.issuer
+
+    def write(uow: UnitOfWork) -> None:
+        audit.record(uow, "lti.deep_link_refused", "lti_launch", launch_id,
+                     new={"return_url": return_url[:1000], "why": why, "platform_id": platform_id,
+                          "issuer": issuer},
+                     reason="deep-linking return URL refused")
+    return write
+
+
+def set_return_origins(uow: UnitOfWork, platform_id: int, origins: t.Sequence[str]) -> LtiPlatform:
+    """Replace the extra origins a platform's Deep Linking return URL may be on."""
+    uow.actor.require("administrator", action="changing an LMS platform's return origins")
+    platform = get_platform(uow.session, platform_id)
+    checked = []
+    for value in origins:
+        origin = origin_of(value)
+        if origin is None or urlsplit(value.strip()).path not in ("", "/"):
+            raise ValidationFailed(f"{value!r} is not an origin (http(s)://host[:port])", field="origin")
+        scheme, host, port = origin
+        default = 443 if scheme == "https" else 80
+        checked.append(f"{scheme}://{host}" + ("" if port == default else f":{port}"))
+    with uow.because("Deep Linking return origins set"):
+        platform.return_origins = sorted(set(checked)) or None
+    return platform
 
 
 def deep_link_response(uow: UnitOfWork, launch: LtiLaunch, item_ids: t.Sequence[int], *,
