@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from bridge.core import people
 from bridge.core.cli import command_errors, transactional_command
 from bridge.core.uow import UnitOfWork
 from lti import keys, services
@@ -250,3 +251,48 @@ def signing_reset(username: str, reason: str, *, uow: UnitOfWork) -> t.Callable[
     user = services.reset_signing_password(uow, username, reason)
     message = f"signing password of {user.username} cleared: they set a new one at their next launch"
     return lambda: click.echo(message)
+
+
+@lti_group.group("identity")
+def identity_group() -> None:
+    """LMS accounts whose e-mail matches a recorded person: links waiting for proof."""
+
+
+@identity_group.command("list")
+@click.option("--all", "include_resolved", is_flag=True, help="include linked and rejected matches")
+@with_appcontext
+@transactional_command(readonly=True)
+def identity_list(include_resolved: bool, *, uow: UnitOfWork) -> None:
+    """List e-mail matches (id, status, LMS, LMS user, e-mail, matched person, own person)."""
+    rows = services.list_matches(uow.session, include_resolved=include_resolved)
+    if not rows:
+        click.echo("no e-mail match waiting")
+    for m in rows:
+        candidate = uow.session.get(people.Person, m.candidate_person_id)
+        name = candidate.display_name if candidate else "?"
+        click.echo(f"{m.id}\t{m.status}\t{m.platform.issuer}\t{m.subject}\t{m.email}\t"
+                   f"person {m.candidate_person_id} ({name})\tmeanwhile person {m.launch_person_id}")
+
+
+@identity_group.command("confirm")
+@click.argument("match_id", type=int)
+@click.option("--reason", required=True, help="the evidence you checked (audited)")
+@with_appcontext
+@transactional_command
+def identity_confirm(match_id: int, reason: str, *, uow: UnitOfWork) -> t.Callable[[], None]:
+    """QA confirms MATCH_ID: the LMS account is linked to the recorded person."""
+    person = services.confirm_match(uow, match_id, reason)
+    message = (f"match {match_id} confirmed: the LMS account is linked to person {person.id} "
+               f"({person.display_name})")
+    return lambda: click.echo(message)
+
+
+@identity_group.command("reject")
+@click.argument("match_id", type=int)
+@click.option("--reason", required=True, help="why (audited)")
+@with_appcontext
+@transactional_command
+def identity_reject(match_id: int, reason: str, *, uow: UnitOfWork) -> t.Callable[[], None]:
+    """QA rules MATCH_ID out: the LMS account keeps a person of its own."""
+    services.reject_match(uow, match_id, reason)
+    return lambda: click.echo(f"match {match_id} rejected")

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, outbox, people
-from bridge.core.accounts import ROLES, UserAccount, UserRole, create_user
+from bridge.core.accounts import ROLES, UserAccount, UserRole, check_credentials, create_user
 from bridge.core.actor import Actor
 from bridge.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from bridge.core.uow import UnitOfWork
@@ -35,6 +35,7 @@ from lti.models import (
     LtiContext,
     LtiContextMember,
     LtiDeployment,
+    LtiIdentityMatch,
     LtiLaunch,
     LtiPlatform,
     LtiRegistrationToken,
@@ -396,38 +397,53 @@ def identity_from_claims(claims: t.Mapping[str, t.Any]) -> Identity:
                     preferred_username=preferred if isinstance(preferred, str) else None)
 
 
+def _placeholder_name(sub: str) -> str:
+    return f"LMS user {sub}"
+
+
 def provision_person(uow: UnitOfWork, platform: LtiPlatform,
                      identity: Identity) -> tuple[people.Person, UserAccount]:
     """Find or create the person (and account) behind an LMS user; link their identities.
 
-    Lookup order: the LTI identity (issuer + sub), then the xAPI account the same LMS
-    uses in its statements (home page + user id). A new person gets an account without a
-    login password: they sign with a signing password they set on first use.
+    Lookup order: the LTI identity (issuer + sub), then the xAPI account the same LMS uses
+    in its statements (home page + user id). An e-mail is a hint, never proof: when it names
+    a person already recorded here, the LMS user gets a person of their own and the match
+    waits (:class:`LtiIdentityMatch`) until the person signs in once with their own password
+    from the launch (:func:`link_by_password`) or QA confirms it (:func:`confirm_match`).
+    The LMS never replaces a person's printed name (the one their signatures show): it may
+    only fill the placeholder a launch without a name left. A new person gets an account
+    without a login password: they sign with a signing password they set on first use.
     """
     session = uow.session
     if not identity.sub:
         raise ValidationFailed("the LMS user has no id ('sub')", field="sub")
     homepage = xapi_homepage(platform)
+    evidence: dict[str, t.Any] | None = None
     person = people.find_person_by_identity(session, "lti", platform.issuer, identity.sub)
     if person is None:
         person = people.find_person_by_identity(session, "xapi_account", homepage, identity.sub)
+        if person is not None:
+            evidence = {"method": "xapi_account", "home_page": homepage, "name": identity.sub}
+    candidate = None
     if person is None and identity.email:
-        # Hired in GxP Bridge with the same e-mail: one person, whichever system names them.
         holder = people.find_person_by_identity(session, "mbox", "", identity.email)
         if holder is not None and not any(i.kind == "lti" and i.namespace == platform.issuer
                                           for i in holder.identities):
-            person = holder
-            audit.record(uow, "lti.identity_linked_by_email", "person", holder.id,
-                         new={"issuer": platform.issuer, "sub": identity.sub, "email": identity.email})
+            candidate = holder
     with uow.because(f"LTI user {identity.sub} of {platform.issuer}"):
         if person is None:
             person = people.create_person(session, identity.name[:200])
             person.email = identity.email
             if identity.email and people.find_person_by_identity(session, "mbox", "", identity.email) is None:
                 people.link_identity(session, person, "mbox", "", identity.email)
-        elif identity.name and person.display_name != identity.name[:200]:
-            person.display_name = identity.name[:200]
-        people.link_identity(session, person, "lti", platform.issuer, identity.sub)
+        elif (person.display_name == _placeholder_name(identity.sub)
+              and identity.name != _placeholder_name(identity.sub)):
+            person.display_name = identity.name[:200]  # fills a missing name, never replaces one
+        if people.find_person_by_identity(session, "lti", platform.issuer, identity.sub) is None:
+            people.link_identity(session, person, "lti", platform.issuer, identity.sub)
+            if evidence is not None:
+                audit.record(uow, "lti.identity_linked", "person", person.id,
+                             new={"issuer": platform.issuer, "sub": identity.sub, "evidence": evidence})
         holder = people.find_person_by_identity(session, "xapi_account", homepage, identity.sub)
         if holder is None:
             people.link_identity(session, person, "xapi_account", homepage, identity.sub)
@@ -437,6 +453,8 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
             audit.record(uow, "lti.identity_conflict", "person", person.id,
                          new={"xapi_account": {"homePage": homepage, "name": identity.sub},
                               "held_by_person": holder.id})
+        if candidate is not None:
+            _flag_match(uow, platform, identity, person, candidate)
         wanted = map_roles(platform, identity.lti_roles)
         user = session.scalar(select(UserAccount).where(UserAccount.person_id == person.id))
         if user is None:
@@ -449,6 +467,153 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
                 user.role_rows.append(UserRole(role=role))
         session.flush()
     return person, user
+
+
+# -- e-mail matches: linking an LMS identity to a recorded person needs proof ---------------------
+
+def _flag_match(uow: UnitOfWork, platform: LtiPlatform, identity: Identity, person: people.Person,
+                candidate: people.Person) -> None:
+    session = uow.session
+    if candidate.id == person.id or session.scalar(select(LtiIdentityMatch.id).where(
+            LtiIdentityMatch.platform_id == platform.id, LtiIdentityMatch.subject == identity.sub,
+            LtiIdentityMatch.candidate_person_id == candidate.id)):
+        return
+    email = (identity.email or "").strip().lower()
+    match = LtiIdentityMatch(platform_id=platform.id, subject=identity.sub, launch_person_id=person.id,
+                             candidate_person_id=candidate.id, email=email[:320], status="pending")
+    session.add(match)
+    session.flush()
+    audit.record(uow, "lti.identity_match_pending", "person", candidate.id,
+                 new={"match_id": match.id, "issuer": platform.issuer, "sub": identity.sub, "email": email,
+                      "candidate_person_id": candidate.id, "launch_person_id": person.id},
+                 reason="the LMS e-mail names a recorded person: linking needs their password or QA")
+    logger.info("LTI user %s of %s matches person %s by e-mail: waiting for proof", identity.sub,
+                platform.issuer, candidate.id)
+
+
+def pending_match(session: Session, launch: LtiLaunch) -> LtiIdentityMatch | None:
+    """The e-mail match of a launch's LMS user still waiting for proof, if any."""
+    return session.scalar(select(LtiIdentityMatch).where(
+        LtiIdentityMatch.platform_id == launch.platform_id, LtiIdentityMatch.subject == launch.subject,
+        LtiIdentityMatch.status == "pending").order_by(LtiIdentityMatch.id).limit(1))
+
+
+def list_matches(session: Session, *, include_resolved: bool = False) -> list[LtiIdentityMatch]:
+    """E-mail matches, oldest first (pending ones only by default)."""
+    query = select(LtiIdentityMatch).order_by(LtiIdentityMatch.id)
+    if not include_resolved:
+        query = query.where(LtiIdentityMatch.status == "pending")
+    return list(session.scalars(query))
+
+
+def _pending(session: Session, match_id: int) -> LtiIdentityMatch:
+    match = session.get(LtiIdentityMatch, match_id)
+    if match is None:
+        raise NotFound(f"no identity match {match_id}", field="match_id")
+    if match.status != "pending":
+        raise Conflict(f"the identity match {match_id} is already {match.status}", field="match_id")
+    return match
+
+
+def link_by_password(uow: UnitOfWork, launch_id: int, username: str, password: str, *,
+                     threshold: int) -> people.Person:
+    """The person proves the match from the launch by signing in once with their own password.
+
+    Raises:
+        Conflict: Nothing waits to be linked for this launch.
+        Unauthorized: Wrong user name or password (failures count toward the lockout).
+        Forbidden: The account is not the person the LMS e-mail matched.
+    """
+    session = uow.session
+    launch = session.get(LtiLaunch, launch_id)
+    match = pending_match(session, launch) if launch is not None else None
+    if launch is None or match is None:
+        raise Conflict("this LMS account has no match waiting to be linked", code="nothing_to_link")
+    wanted = (username or "").strip().lower()
+    user = session.scalar(select(UserAccount).where(UserAccount.username == wanted))
+    if user is None or user.password_hash is None:
+        raise Unauthorized("wrong username or password", field="password", code="wrong_password")
+    check_credentials(uow, user, password, threshold=threshold, context="LMS account link")
+    if user.person_id != match.candidate_person_id:
+        raise Forbidden("this GxP Bridge account is not the person your LMS e-mail matched; Quality "
+                        "Assurance can confirm the match instead", code="not_the_match")
+    return _link(uow, match, evidence={"method": "password", "username": user.username,
+                                       "email": match.email, "match_id": match.id},
+                 by=user.username, reason="the person signed in with their own password from the LMS")
+
+
+def confirm_match(uow: UnitOfWork, match_id: int, reason: str) -> people.Person:
+    """QA confirms that an LMS user is the recorded person their e-mail names."""
+    uow.actor.require("qa_approver", action="confirming that an LMS account is a recorded person")
+    if not (reason or "").strip():
+        raise ValidationFailed("confirming a match needs a reason", field="reason")
+    match = _pending(uow.session, match_id)
+    return _link(uow, match, evidence={"method": "qa", "confirmed_by": uow.actor.username,
+                                       "email": match.email, "match_id": match.id},
+                 by=uow.actor.username, reason=reason)
+
+
+def reject_match(uow: UnitOfWork, match_id: int, reason: str) -> LtiIdentityMatch:
+    """QA rules an e-mail match out: the LMS user keeps a person of their own."""
+    uow.actor.require("qa_approver", action="rejecting an LMS account match")
+    if not (reason or "").strip():
+        raise ValidationFailed("rejecting a match needs a reason", field="reason")
+    match = _pending(uow.session, match_id)
+    with uow.because(reason):
+        match.status, match.method = "rejected", "qa"
+        match.resolved_by, match.resolved_at = uow.actor.username, uow.clock.now()
+    audit.record(uow, "lti.identity_match_rejected", "person", match.candidate_person_id,
+                 new={"match_id": match.id, "sub": match.subject, "email": match.email}, reason=reason)
+    return match
+
+
+def _link(uow: UnitOfWork, match: LtiIdentityMatch, *, evidence: dict[str, t.Any], by: str,
+          reason: str) -> people.Person:
+    """Move the LMS user's identities, courses and launches to the matched person.
+
+    The person of their own the launches used is deactivated (its records, if any, stay with
+    it); the matched person's printed name and console roles are left as they are.
+    """
+    session = uow.session
+    own = people.get_person(session, match.launch_person_id)
+    target = people.get_person(session, match.candidate_person_id)
+    moved = []
+    with uow.because(reason):
+        for identity in [i for i in own.identities if i.kind in ("lti", "xapi_account")]:
+            key = (identity.kind, identity.namespace, identity.value)
+            own.identities.remove(identity)
+            session.flush()
+            people.link_identity(session, target, *key)
+            moved.append({"kind": key[0], "namespace": key[1], "value": key[2]})
+        for member in session.scalars(select(LtiContextMember).where(
+                LtiContextMember.person_id == own.id)).all():
+            if session.scalar(select(LtiContextMember.id).where(
+                    LtiContextMember.context_pk == member.context_pk,
+                    LtiContextMember.person_id == target.id)):
+                session.delete(member)
+            else:
+                member.person_id = target.id
+        own_user = session.scalar(select(UserAccount).where(UserAccount.person_id == own.id))
+        target_user = session.scalar(select(UserAccount).where(UserAccount.person_id == target.id))
+        if target_user is None and own_user is not None:
+            own_user.person_id = target.id  # the LMS-only account now names the matched person
+            target_user = own_user
+        elif own_user is not None:
+            own_user.active = False
+        if target_user is not None:
+            for launch in session.scalars(select(LtiLaunch).where(LtiLaunch.person_id == own.id)).all():
+                launch.person_id, launch.user_id = target.id, target_user.id
+        own.active = False
+        match.status, match.method = "linked", evidence["method"]
+        match.resolved_by, match.resolved_at = by[:200], uow.clock.now()
+        session.flush()
+    audit.record(uow, "lti.identity_linked", "person", target.id,
+                 new={"issuer": match.platform.issuer, "sub": match.subject, "from_person_id": own.id,
+                      "identities": moved, "evidence": evidence},
+                 reason=reason)
+    logger.info("LTI user %s of %s linked to person %s (%s)", match.subject, match.platform.issuer,
+                target.id, evidence["method"])
+    return target
 
 
 def has_own_signing_password(user: UserAccount) -> bool:

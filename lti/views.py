@@ -199,6 +199,7 @@ def with_launch(view: F) -> F:
     def load(uow: UnitOfWork) -> tuple[LtiLaunch, Actor]:
         launch_row = services.get_launch(uow, g.lti_handle)
         actor = services.launch_user_actor(uow.session, launch_row)
+        g.lti_pending_link = services.pending_match(uow.session, launch_row) is not None
         uow.session.expunge(launch_row)
         return launch_row, actor
 
@@ -225,7 +226,8 @@ def _launch() -> LtiLaunch:
 def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]:
     launch_row = _launch()
     return render_template(template, launch=launch_row, handle=g.lti_handle, learner=g.lti_actor,
-                           instructor=services.is_instructor(launch_row.lti_roles), **context), status
+                           instructor=services.is_instructor(launch_row.lti_roles),
+                           pending_link=g.get("lti_pending_link", False), **context), status
 
 
 def _assignments(session: t.Any, person_id: int) -> list[dict[str, t.Any]]:
@@ -382,6 +384,26 @@ def sign(handle: str, assignment_id: int) -> t.Any:
     except DomainError as exc:
         return _item_page(handle, item_id, exc.message, exc.status)
     return redirect(url_for("lti.receipt", handle=handle, completion_id=completion_id), code=303)
+
+
+@bp.route("/s/<handle>/link", methods=["GET", "POST"])
+@with_launch
+def link_identity(handle: str) -> t.Any:
+    """Link this LMS account to the person its e-mail matched: they sign in once with their own
+    GxP Bridge password (the e-mail alone is never proof).
+    """
+    if not g.lti_pending_link:
+        return redirect(url_for("lti.my_training", handle=handle), code=303)
+    if request.method == "GET":
+        return _page("lti/link.html", error=None)
+    username, password = request.form.get("username", ""), request.form.get("password", "")
+    try:
+        in_unit_of_work(lambda uow: services.link_by_password(
+            uow, _launch().id, username, password, threshold=uow.settings.lockout_threshold),
+            actor=_learner)
+    except DomainError as exc:
+        return _page("lti/link.html", exc.status, error=exc.message)
+    return redirect(url_for("lti.my_training", handle=handle), code=303)
 
 
 @bp.get("/s/<handle>/completions/<int:completion_id>")

@@ -4,14 +4,18 @@ posted, which role URIs count, and what an LMS e-mail may link to.
 
 from __future__ import annotations
 
+import re
+
 import requests
 from sqlalchemy import select
 
 from bridge.core import people
 from bridge.core.accounts import UserAccount
 from bridge.core.audit import AuditEvent
-from lti.models import LtiPlatform
-from tests.lti.conftest import follow, launch_via_lms, make_sop
+from lti.models import LtiIdentityMatch, LtiPlatform
+from tests.conftest import TEST_PASSWORD
+from tests.lti.conftest import assign, follow, launch_via_lms, make_sop
+from tests.lti.platform import INSTRUCTOR
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 
@@ -97,3 +101,140 @@ def test_lis_roles_sub_roles_and_simple_names(lms, db):
     launch = launch_via_lms(lms, "3", link_id="course-home")
     assert launch.status_code == 303 and launch.headers["Location"].endswith("/course")
     assert follow(lms, launch).status_code == 200
+
+
+# -- 3. Linking an LMS identity to an existing person ---------------------------------------------------
+
+def test_email_of_a_console_account_needs_its_password(lms, db, make_user):
+    """A launch whose e-mail (any case) is the administrator's does not see their training."""
+    admin = make_user("chief", "administrator", name="Chief Administrator", email="chief@example.com")
+    sop = make_sop(db, make_user)
+    assign(db, admin.person_id, sop.item_version_id)
+    lms.platform.add_user("7", "Mallory", "CHIEF@Example.com", [INSTRUCTOR])
+    browser = requests.Session()
+    launch = launch_via_lms(lms, "7", browser, link_id="home")
+    page = follow(lms, launch, browser)
+    learner_person = person_id_of(db, lms.platform.issuer, "7")
+    assert learner_person is not None and learner_person != admin.person_id
+    home = browser.get(page.url.split("/course")[0] + "/")
+    assert "SOP-014" not in home.text and "To do (0)" in home.text
+    assert "sign in once with your GxP Bridge password" in home.text
+    [match] = match_rows(db)
+    assert (match.status, match.candidate_person_id, match.launch_person_id) == (
+        "pending", admin.person_id, learner_person)
+    [pending] = audit_rows(db, "lti.identity_match_pending")
+    assert pending.new_values["email"] == "chief@example.com"
+    assert pending.new_values["candidate_person_id"] == admin.person_id
+    handle_base = home.url.rstrip("/")
+
+    # A wrong password links nothing and counts toward the lockout.
+    wrong = browser.post(handle_base + "/link", data={"username": "chief", "password": "Not-The-Password-1"})
+    assert wrong.status_code == 401 and "wrong password" in wrong.text
+    assert person_id_of(db, lms.platform.issuer, "7") == learner_person
+    with db.read_sessions() as s:
+        assert s.scalar(select(UserAccount.failed_attempts).where(UserAccount.username == "chief")) == 1
+    # Another account's valid password is not proof for this match.
+    other = make_user("bystander", "learner", email="bystander@example.com")
+    assert other.person_id != admin.person_id
+    stranger = browser.post(handle_base + "/link", data={"username": "bystander", "password": TEST_PASSWORD})
+    assert stranger.status_code == 403
+    assert person_id_of(db, lms.platform.issuer, "7") == learner_person
+
+    # The person's own password links the identity, audited with its evidence.
+    linked = browser.post(handle_base + "/link", data={"username": "chief", "password": TEST_PASSWORD},
+                          allow_redirects=False)
+    assert linked.status_code == 303, linked.text[:300]
+    assert person_id_of(db, lms.platform.issuer, "7") == admin.person_id
+    [link] = audit_rows(db, "lti.identity_linked")
+    assert link.entity_id == str(admin.person_id)
+    assert link.new_values["evidence"]["method"] == "password"
+    assert link.new_values["evidence"]["username"] == "chief"
+    assert link.new_values["evidence"]["email"] == "chief@example.com"
+    assert link.new_values["from_person_id"] == learner_person
+    [match] = match_rows(db)
+    assert (match.status, match.method, match.resolved_by) == ("linked", "password", "chief")
+    mine = browser.get(handle_base + "/")
+    assert "SOP-014" in mine.text and "sign in once" not in mine.text
+    with db.read_sessions() as s:
+        person = s.get(people.Person, admin.person_id)
+        assert person.display_name == "Chief Administrator"  # never the LMS's "Mallory"
+        chief = s.scalar(select(UserAccount).where(UserAccount.username == "chief"))
+        assert chief.roles == {"administrator"}
+        assert s.get(people.Person, learner_person).active is False
+    # The next launch finds the person by the LMS identity; the name stays.
+    again = follow(lms, launch_via_lms(lms, "7", link_id="home"))
+    assert again.status_code == 200 and "Chief Administrator" in again.text
+
+
+def test_email_of_a_person_qa_recorded_waits_for_qa(lms, db, make_user, uow_factory):
+    """QA hired the person first (no account): the match is confirmed by QA, not by the e-mail."""
+    with uow_factory() as uow:
+        hired = people.create_person(uow.session, "Stuart Dent", email="student1@example.com")
+        uow.commit()
+    sop = make_sop(db, make_user)
+    assign(db, hired.id, sop.item_version_id)
+    page = follow(lms, launch_via_lms(lms, "3"))
+    assert "SOP-014" not in page.text and "Quality Assurance" in page.text
+    own = person_id_of(db, lms.platform.issuer, "3")
+    assert own != hired.id
+    listing = lms.runner.invoke(args=["lti", "identity", "list"])
+    assert listing.exit_code == 0, listing.output
+    [match] = match_rows(db)
+    assert f"{match.id}\t" in listing.output and "student1@example.com" in listing.output
+    no_reason = lms.runner.invoke(args=["lti", "identity", "confirm", str(match.id)])
+    assert no_reason.exit_code == 2
+    confirmed = lms.runner.invoke(args=["lti", "identity", "confirm", str(match.id),
+                                        "--reason", "checked against the HR record"])
+    assert confirmed.exit_code == 0, confirmed.output
+    assert person_id_of(db, lms.platform.issuer, "3") == hired.id
+    [link] = audit_rows(db, "lti.identity_linked")
+    assert link.new_values["evidence"]["method"] == "qa"
+    assert link.reason == "checked against the HR record"
+    page = follow(lms, launch_via_lms(lms, "3"))
+    assert "SOP-014" in page.text and "To do (1)" in page.text
+    with db.read_sessions() as s:
+        assert s.get(people.Person, hired.id).display_name == "Stuart Dent"  # not "Stu Dent"
+    twice = lms.runner.invoke(args=["lti", "identity", "confirm", str(match.id), "--reason", "again"])
+    assert twice.exit_code == 1
+
+
+def test_qa_rejects_a_match(lms, db, uow_factory):
+    with uow_factory() as uow:
+        hired = people.create_person(uow.session, "Another Stu", email="student1@example.com")
+        uow.commit()
+    assert launch_via_lms(lms, "3").status_code == 303
+    [match] = match_rows(db)
+    rejected = lms.runner.invoke(args=["lti", "identity", "reject", str(match.id), "--reason", "namesake"])
+    assert rejected.exit_code == 0, rejected.output
+    page = follow(lms, launch_via_lms(lms, "3"))
+    assert "Quality Assurance" not in page.text and "sign in once" not in page.text
+    assert person_id_of(db, lms.platform.issuer, "3") != hired.id
+    [match] = match_rows(db)
+    assert match.status == "rejected"
+
+
+def test_the_lms_fills_a_missing_name_but_never_replaces_one(lms, db):
+    lms.platform.add_user("8", "", "", ["Learner"])
+    assert launch_via_lms(lms, "8").status_code == 303
+    person_id = person_id_of(db, lms.platform.issuer, "8")
+    with db.read_sessions() as s:
+        assert s.get(people.Person, person_id).display_name == "LMS user 8"
+    lms.platform.state.users["8"].name = "Nina Newcomer"
+    assert launch_via_lms(lms, "8").status_code == 303
+    lms.platform.state.users["8"].name = "Somebody Else"
+    assert launch_via_lms(lms, "8").status_code == 303
+    with db.read_sessions() as s:
+        assert s.get(people.Person, person_id).display_name == "Nina Newcomer"
+
+
+def match_rows(db) -> list[LtiIdentityMatch]:
+    with db.read_sessions() as s:
+        return list(s.scalars(select(LtiIdentityMatch).order_by(LtiIdentityMatch.id)))
+
+
+def test_handle_pages_offer_the_link_form(lms, db, make_user):
+    make_user("robin", "qa_approver", name="Robin Approver", email="student1@example.com")
+    page = follow(lms, launch_via_lms(lms, "3"))
+    form = re.search(r'<form method="post" action="([^"]+/link)"', page.text)
+    assert form, page.text[:500]
+    assert requests.get(lms.tool_base + form.group(1)).status_code == 200
