@@ -496,9 +496,11 @@ def register() -> t.Any:
                                registration_token=registration_token or "")
     actor = Actor(kind="system", username="lti-dynamic-registration",
                   display_name="LTI Dynamic Registration (one-time token)")
+    # The platform may read our JWKS while we wait for its answer (our write transaction open):
+    # the first key, if there is none yet, is committed beforehand in a unit of work of its own.
+    in_unit_of_work(keys.ensure_key, actor=SYSTEM_LTI)
 
     def register_platform(uow: UnitOfWork) -> dict[str, t.Any]:
-        keys.ensure_key(uow)  # the platform reads our JWKS right after registering
         platform = dynamic.register_platform(
             uow, gxp_token=gxp_token, openid_configuration=openid_configuration,
             registration_token=registration_token, base_url=_base_url(),
