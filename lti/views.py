@@ -28,7 +28,7 @@ from flask import (
 )
 from sqlalchemy import select
 
-from bridge.core import accounts, signatures
+from bridge.core import accounts, people, signatures
 from bridge.core.actor import Actor
 from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
 from bridge.core.uow import UnitOfWork
@@ -583,6 +583,44 @@ def _admin_action(uow: UnitOfWork) -> tuple[str, str | None]:
         return (f"registration link created (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC)",
                 f"{_base_url().rstrip('/')}/lti/register?gxp_token={secret}")
     abort(400, description="unknown action")
+
+
+@bp.route("/admin/identities", methods=["GET", "POST"])
+def identities() -> t.Any:
+    """QA reviews LMS accounts whose e-mail matches a recorded person: confirm or reject."""
+    actor = current_actor(optional=True)
+    if actor is None:
+        return redirect(url_for("core.login", next=request.path))
+    actor.require("qa_approver", action="reviewing LMS account matches")
+    notice = error = None
+    status = 200
+    if request.method == "POST":
+        check_csrf()
+        action, reason = request.form.get("action", ""), request.form.get("reason", "")
+        match_id = request.form.get("match_id", type=int) or 0
+
+        def resolve(uow: UnitOfWork) -> str:
+            if action == "confirm":
+                person = services.confirm_match(uow, match_id, reason)
+                return f"match {match_id} confirmed: linked to {person.display_name}"
+            if action == "reject":
+                services.reject_match(uow, match_id, reason)
+                return f"match {match_id} rejected"
+            abort(400, description="unknown action")
+
+        try:
+            notice = in_unit_of_work(resolve, actor=actor)
+        except DomainError as exc:
+            error, status = exc.message, exc.status
+
+    def listing(uow: UnitOfWork) -> str:
+        rows = []
+        for m in services.list_matches(uow.session, include_resolved=True):
+            candidate = uow.session.get(people.Person, m.candidate_person_id)
+            rows.append({"m": m, "candidate": candidate.display_name if candidate else "?"})
+        return render_template("lti/identities.html", rows=rows, notice=notice, error=error)
+
+    return in_unit_of_work(listing, readonly=True, actor=actor), status
 
 
 def platform_summary(platform: LtiPlatform) -> dict[str, t.Any]:

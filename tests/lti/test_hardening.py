@@ -238,3 +238,41 @@ def test_handle_pages_offer_the_link_form(lms, db, make_user):
     form = re.search(r'<form method="post" action="([^"]+/link)"', page.text)
     assert form, page.text[:500]
     assert requests.get(lms.tool_base + form.group(1)).status_code == 200
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def _sign_in(client, username: str) -> None:
+    token = _csrf(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"csrf_token": token, "username": username,
+                                           "password": TEST_PASSWORD})
+    assert response.status_code == 302
+
+
+def test_qa_confirms_a_match_in_the_console(lms, db, make_user, uow_factory, app):
+    with uow_factory() as uow:
+        hired = people.create_person(uow.session, "Stuart Dent", email="student1@example.com")
+        uow.commit()
+    assert launch_via_lms(lms, "3").status_code == 303
+    [match] = match_rows(db)
+    client = app.test_client()
+    assert client.get("/lti/admin/identities").status_code == 302  # sign in first
+    make_user("trainee", "learner")
+    _sign_in(client, "trainee")
+    assert client.get("/lti/admin/identities").status_code == 403
+    client = app.test_client()
+    make_user("quality", "qa_approver")
+    _sign_in(client, "quality")
+    page = client.get("/lti/admin/identities").get_data(as_text=True)
+    assert "student1@example.com" in page and "Stuart Dent" in page
+    form = {"csrf_token": _csrf(page), "action": "confirm", "match_id": str(match.id), "reason": ""}
+    blank = client.post("/lti/admin/identities", data=form)
+    assert blank.status_code == 400 and person_id_of(db, lms.platform.issuer, "3") != hired.id
+    done = client.post("/lti/admin/identities", data=form | {"reason": "badge photo matches"})
+    assert done.status_code == 200 and "confirmed" in done.get_data(as_text=True)
+    assert person_id_of(db, lms.platform.issuer, "3") == hired.id
+    [link] = audit_rows(db, "lti.identity_linked")
+    assert link.actor_username == "quality" and link.new_values["evidence"]["confirmed_by"] == "quality"
+    assert link.reason == "badge photo matches"
