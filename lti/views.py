@@ -212,7 +212,6 @@ def with_launch(view: F) -> F:
             return render_template("lti/refused.html", stage="session", message=exc.message,
                                    check=exc.code), exc.status
         g.lti_launch = launch_row
-        g.lti_handle = handle
         g.lti_actor = actor
         return view(handle, *args, **kwargs)
 
