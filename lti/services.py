@@ -521,8 +521,8 @@ def link_by_password(uow: UnitOfWork, launch_id: int, username: str, password: s
 
     Raises:
         Conflict: Nothing waits to be linked for this launch.
-        Unauthorized: Wrong user name or password (failures count toward the lockout).
-        Forbidden: The account is not the person the LMS e-mail matched.
+        Unauthorized: Unknown account, not the matched person's, or a wrong password (failures
+            on the matched person's account count toward its lockout).
     """
     session = uow.session
     launch = session.get(LtiLaunch, launch_id)
@@ -531,12 +531,19 @@ def link_by_password(uow: UnitOfWork, launch_id: int, username: str, password: s
         raise Conflict("this LMS account has no match waiting to be linked", code="nothing_to_link")
     wanted = (username or "").strip().lower()
     user = session.scalar(select(UserAccount).where(UserAccount.username == wanted))
-    if user is None or user.password_hash is None:
-        raise Unauthorized("wrong username or password", field="password", code="wrong_password")
-    check_credentials(uow, user, password, threshold=threshold, context="LMS account link")
-    if user.person_id != match.candidate_person_id:
-        raise Forbidden("this GxP Bridge account is not the person your LMS e-mail matched; Quality "
-                        "Assurance can confirm the match instead", code="not_the_match")
+    # One answer for an unknown account, another person's account and a wrong password: the
+    # form tells nobody which account the e-mail matched, and is no password oracle for others.
+    refusal = ("wrong user name or password (it must be the GxP Bridge account of the person your "
+               "LMS e-mail matched; otherwise Quality Assurance can confirm the match)")
+    if user is None or user.password_hash is None or user.person_id != match.candidate_person_id:
+        raise Unauthorized(refusal, field="password", code="wrong_password")
+    try:
+        check_credentials(uow, user, password, threshold=threshold, context="LMS account link")
+    except Unauthorized as exc:
+        if exc.code != "wrong_password":
+            raise
+        raise Unauthorized(refusal, field="password", code="wrong_password",
+                           after_rollback=exc.after_rollback) from exc
     return _link(uow, match, evidence={"method": "password", "username": user.username,
                                        "email": match.email, "match_id": match.id},
                  by=user.username, reason="the person signed in with their own password from the LMS")
