@@ -551,6 +551,9 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
             raise self._refuse("expired", "the id_token has expired ('exp' is past)", 401)
         if iat > now + skew:
             raise self._refuse("iat_future", "the id_token was issued in the future ('iat')", 401)
+        nbf = body.get("nbf")
+        if nbf is not None and (not _is_number(nbf) or nbf > now + skew):
+            raise self._refuse("iat_future", "the id_token is not valid yet ('nbf')", 401)
         if now - iat > self.policy.max_token_age:
             raise self._refuse("too_old", f"the id_token was issued more than {self.policy.max_token_age} s "
                                "ago", 401)

@@ -77,6 +77,7 @@ CASES = [
     ("expired", {"iat": NOW - 200, "exp": NOW - 100}, 401, "expired"),
     ("too_old", {"iat": NOW - 3600, "exp": NOW + 3600}, 401, "too_old"),
     ("iat_in_future", {"iat": NOW + 3600, "exp": NOW + 7200}, 401, "iat_future"),
+    ("nbf_in_future", {"nbf": NOW + 3600}, 401, "iat_future"),
     ("aud_other_client", {"aud": "someone-else", "azp": None}, 403, "unknown_registration"),
     ("aud_missing_our_client", {"aud": ["someone-else"], "azp": "gxp-tool-client"}, 401, "aud_mismatch"),
     ("aud_untrusted_extra_entry", {"aud": ["gxp-tool-client", "evil-tool"]}, 401, "aud_untrusted"),
