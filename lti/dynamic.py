@@ -17,6 +17,7 @@ import requests
 from pylti1p3.dynamic_registration import DynamicRegistration
 from pylti1p3.exception import LtiException
 
+from bridge.core import audit
 from bridge.core.errors import ValidationFailed
 from bridge.core.uow import UnitOfWork
 from lti import services
@@ -149,7 +150,7 @@ def register_platform(uow: UnitOfWork, *, gxp_token: str, openid_configuration: 
         Forbidden: The one-time token is unknown, used or expired.
         RegistrationFailed: The platform's configuration or answer is unusable.
     """
-    token = services.check_registration_token(uow.session, gxp_token)
+    token = services.check_registration_token(uow, gxp_token)
     if not openid_configuration or not openid_configuration.startswith(("http://", "https://")):
         raise ValidationFailed("the platform did not send its openid_configuration URL",
                                field="openid_configuration")
@@ -180,8 +181,6 @@ def register_platform(uow: UnitOfWork, *, gxp_token: str, openid_configuration: 
         keyset_url=conf["jwks_uri"], auth_audience=conf.get("authorization_server"),
         name=name[:200], registered_by="dynamic")
     services.redeem_registration_token(uow, token, platform)
-    from bridge.core import audit
-
     audit.record(uow, "lti.platform_registered", "lti_platform", platform.id,
                  new={"issuer": platform.issuer, "client_id": platform.client_id,
                       "deployment_id": deployment_id, "openid_configuration": openid_configuration,

@@ -18,7 +18,6 @@ from jwcrypto.jwk import JWK
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bridge.core.db import Database, utcnow
 from bridge.core.uow import UnitOfWork
 from lti.models import LtiToolKey
 
@@ -58,34 +57,32 @@ def create_key(uow: UnitOfWork) -> LtiToolKey:
     return key
 
 
-def ensure_key(db: Database, actor: Any) -> LtiToolKey:
-    """Return the active key, generating the first one in its own transaction if none exists."""
-    with db.read_sessions() as session:
-        key = active_key(session)
-        if key is not None:
-            return key
-    with UnitOfWork(db, actor) as uow:
-        key = active_key(uow.session)
-        if key is None:
-            with uow.because("first start: the LTI tool needs a signing key"):
-                key = create_key(uow)
-        uow.commit()
-        return key
+def ensure_key(uow: UnitOfWork) -> LtiToolKey:
+    """The active key, generating the first one in the caller's unit of work if none exists.
+
+    The caller owns (and commits) the unit of work: the key exists once that request or
+    command commits. Two first requests racing each make a key; the newest is the active one.
+    """
+    key = active_key(uow.session)
+    if key is None:
+        with uow.because("first start: the LTI tool needs a signing key"):
+            key = create_key(uow)
+    return key
 
 
 def rotate(uow: UnitOfWork, reason: str) -> LtiToolKey:
     """Retire the current keys and make a new one active."""
     uow.actor.require("administrator", action="rotating the LTI tool key")
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         for key in uow.session.scalars(select(LtiToolKey).where(LtiToolKey.retired_at.is_(None))):
             key.retired_at = now
         return create_key(uow)
 
 
-def published_keys(session: Session) -> list[LtiToolKey]:
-    """Keys in the JWKS: the active ones and those retired within the grace period."""
-    cutoff = utcnow() - RETIRED_KEY_GRACE
+def published_keys(session: Session, now: dt.datetime) -> list[LtiToolKey]:
+    """Keys in the JWKS at ``now``: the active ones and those retired within the grace period."""
+    cutoff = now - RETIRED_KEY_GRACE
     return list(session.scalars(
         select(LtiToolKey)
         .where(or_(LtiToolKey.retired_at.is_(None), LtiToolKey.retired_at > cutoff))
@@ -93,6 +90,6 @@ def published_keys(session: Session) -> list[LtiToolKey]:
     ))
 
 
-def jwks(session: Session) -> dict[str, list[dict[str, Any]]]:
-    """The public JSON Web Key Set of the tool."""
-    return {"keys": [dict(key.public_jwk) for key in published_keys(session)]}
+def jwks(session: Session, now: dt.datetime) -> dict[str, list[dict[str, Any]]]:
+    """The public JSON Web Key Set of the tool at ``now``."""
+    return {"keys": [dict(key.public_jwk) for key in published_keys(session, now)]}

@@ -44,6 +44,9 @@ class LtiPlatform(Base):
     xapi_homepage: Mapped[str | None] = mapped_column(String(500))
     # LTI role name (short form, e.g. "Instructor") -> GxP Bridge role; None = defaults.
     role_map: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Further origins (scheme://host[:port]) the platform may name as its Deep Linking return
+    # URL, beside those of its issuer, login and token URLs (e.g. Canvas: the school's host).
+    return_origins: Mapped[list[str] | None] = mapped_column(JSONType)
     registered_by: Mapped[str] = mapped_column(String(32), nullable=False, default="manual")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
@@ -227,4 +230,37 @@ class LtiResourceLink(Base):
         UniqueConstraint("platform_id", "deployment_id", "resource_link_id",
                          name="uq_lti_resource_link_platform_link"),
         Index("ix_lti_resource_link_item", "training_item_id"),
+    )
+
+
+class LtiIdentityMatch(Base):
+    """An LMS user whose e-mail names a person already recorded here: a link waiting for proof.
+
+    The e-mail is a hint, never proof. Until the person signs in once from the launch with
+    their own password, or QA confirms the match, the launch works with a person of its own
+    (``launch_person_id``); linking moves the LMS identity to ``candidate_person_id``.
+    """
+
+    __tablename__ = "lti_identity_match"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("lti_platform.id"), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    launch_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), nullable=False)
+    candidate_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    # pending -> linked (by "password" or "qa") | rejected
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    method: Mapped[str | None] = mapped_column(String(16))
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
+
+    platform: Mapped[LtiPlatform] = relationship(lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("platform_id", "subject", "candidate_person_id",
+                         name="uq_lti_identity_match_subject_candidate"),
+        Index("ix_lti_identity_match_status", "status"),
     )

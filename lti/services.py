@@ -26,9 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, outbox, people
-from bridge.core.accounts import ROLES, UserAccount, UserRole, create_user
+from bridge.core.accounts import ROLES, UserAccount, UserRole, check_credentials, create_user
 from bridge.core.actor import Actor
-from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from bridge.core.uow import UnitOfWork
 from lti import keys
@@ -36,6 +35,7 @@ from lti.models import (
     LtiContext,
     LtiContextMember,
     LtiDeployment,
+    LtiIdentityMatch,
     LtiLaunch,
     LtiPlatform,
     LtiRegistrationToken,
@@ -61,12 +61,15 @@ ROSTER_SYNC_INTERVAL = dt.timedelta(hours=1)
 # Context roles (short names) -> GxP Bridge roles. Privileged roles are never granted by an LMS.
 DEFAULT_ROLE_MAP: dict[str, str] = {
     "Learner": "learner",
-    "Instructor": "trainer",
-    "TeachingAssistant": "trainer",
+    "Instructor": "trainer",  # and its sub-roles (TeachingAssistant, Grader, …)
     "Mentor": "supervisor",
     "ContentDeveloper": "qa_author",
 }
 NEVER_FROM_LMS = frozenset({"administrator", "qa_approver", "auditor"})
+# The LIS vocabulary of context (membership) roles, LTI 1.3 appendix A.2.3: only these count.
+LIS_MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+LIS_CONTEXT_ROLES = frozenset({"Administrator", "ContentDeveloper", "Instructor", "Learner", "Mentor",
+                               "Manager", "Member", "Officer"})
 INSTRUCTOR_ROLES = frozenset({"Instructor", "TeachingAssistant", "ContentDeveloper", "Administrator"})
 _URL_RE = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 
@@ -174,6 +177,9 @@ def check_role_map(role_map: dict[str, str]) -> dict[str, str]:
         name = short_role(lti_role)[0]
         if not name:
             raise ValidationFailed(f"empty LTI role in {lti_role!r}", field="role_map")
+        if name not in LIS_CONTEXT_ROLES:
+            raise ValidationFailed(f"{name!r} is not an LIS context role; one of "
+                                   f"{', '.join(sorted(LIS_CONTEXT_ROLES))}", field="role_map")
         if role not in ROLES:
             raise ValidationFailed(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role_map")
         if role in NEVER_FROM_LMS:
@@ -251,20 +257,20 @@ def create_registration_token(uow: UnitOfWork, *, label: str = "",
     secret = "gxpreg_" + secrets.token_urlsafe(24)
     row = LtiRegistrationToken(token_hash=_digest(secret), label=(label or "")[:200],
                                created_by=uow.actor.username,
-                               expires_at=utcnow() + dt.timedelta(hours=hours))
+                               expires_at=uow.clock.now() + dt.timedelta(hours=hours))
     with uow.because("registration token created for LTI Dynamic Registration"):
         uow.session.add(row)
         uow.session.flush()
     return row, secret
 
 
-def check_registration_token(session: Session, secret: str) -> LtiRegistrationToken:
+def check_registration_token(uow: UnitOfWork, secret: str) -> LtiRegistrationToken:
     """The unused, unexpired registration token ``secret``.
 
     Raises:
         Forbidden: Unknown, used or expired token.
     """
-    row = session.scalar(select(LtiRegistrationToken).where(
+    row = uow.session.scalar(select(LtiRegistrationToken).where(
         LtiRegistrationToken.token_hash == _digest(secret or "")))
     if row is None:
         raise Forbidden("this registration link is not valid: ask an administrator of GxP Bridge for a "
@@ -273,7 +279,7 @@ def check_registration_token(session: Session, secret: str) -> LtiRegistrationTo
     if row.used_at is not None:
         raise Forbidden("this registration link was already used; each link registers one LMS once",
                         field="gxp_token", code="registration_token_used")
-    if row.expires_at <= utcnow():
+    if row.expires_at <= uow.clock.now():
         raise Forbidden("this registration link has expired", field="gxp_token",
                         code="registration_token_expired")
     return row
@@ -282,14 +288,16 @@ def check_registration_token(session: Session, secret: str) -> LtiRegistrationTo
 def redeem_registration_token(uow: UnitOfWork, token: LtiRegistrationToken, platform: LtiPlatform) -> None:
     """Mark the token used by ``platform`` (in the registration's transaction)."""
     with uow.because(f"used to register {platform.issuer}"):
-        token.used_at = utcnow()
+        token.used_at = uow.clock.now()
         token.platform_id = platform.id
 
 
 # -- people -------------------------------------------------------------------------------------
 
 def short_role(uri: str) -> tuple[str, bool]:
-    """The short name of an LTI role and whether it is a context (membership) role."""
+    """The short name of a role as an administrator writes it in a role map, and whether it
+    names a context role (see :func:`context_role` for the roles a launch carries).
+    """
     uri = uri.strip()
     if "#" in uri:
         return uri.rsplit("#", 1)[1], "/membership" in uri
@@ -298,10 +306,32 @@ def short_role(uri: str) -> tuple[str, bool]:
     return uri, True  # deprecated simple names are context roles
 
 
+def context_role(role: str) -> str | None:
+    """The LIS context role a role of a launch names, or ``None``.
+
+    Only the LIS vocabulary counts: ``http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor``
+    (a principal role) and ``…/membership/Instructor#TeachingAssistant`` (a sub-role, which
+    counts as its principal role, Instructor). LTI 1.3 lets platforms send the deprecated
+    simple name of a *context* role (``Instructor``): it is read as that LIS principal role.
+    Any other URI — another vocabulary that merely contains ``/membership``, institution and
+    system roles, unknown names — grants nothing.
+    """
+    role = role.strip()
+    if role in LIS_CONTEXT_ROLES:
+        return role
+    if role.startswith(LIS_MEMBERSHIP + "#"):
+        name = role[len(LIS_MEMBERSHIP) + 1:]
+        return name if name in LIS_CONTEXT_ROLES else None
+    if role.startswith(LIS_MEMBERSHIP + "/") and "#" in role:
+        principal = role[len(LIS_MEMBERSHIP) + 1:].split("#", 1)[0]
+        return principal if principal in LIS_CONTEXT_ROLES else None
+    return None
+
+
 def context_roles(lti_roles: t.Iterable[str]) -> set[str]:
-    """Short names of the context roles in an LTI roles claim."""
-    shorts = (short_role(r) for r in lti_roles if isinstance(r, str))
-    return {name for name, is_context in shorts if is_context}
+    """The LIS context roles (principal short names) in an LTI roles claim."""
+    found = (context_role(r) for r in lti_roles if isinstance(r, str))
+    return {name for name in found if name}
 
 
 def map_roles(platform: LtiPlatform, lti_roles: t.Iterable[str]) -> list[str]:
@@ -367,38 +397,53 @@ def identity_from_claims(claims: t.Mapping[str, t.Any]) -> Identity:
                     preferred_username=preferred if isinstance(preferred, str) else None)
 
 
+def _placeholder_name(sub: str) -> str:
+    return f"LMS user {sub}"
+
+
 def provision_person(uow: UnitOfWork, platform: LtiPlatform,
                      identity: Identity) -> tuple[people.Person, UserAccount]:
     """Find or create the person (and account) behind an LMS user; link their identities.
 
-    Lookup order: the LTI identity (issuer + sub), then the xAPI account the same LMS
-    uses in its statements (home page + user id). A new person gets an account without a
-    login password: they sign with a signing password they set on first use.
+    Lookup order: the LTI identity (issuer + sub), then the xAPI account the same LMS uses
+    in its statements (home page + user id). An e-mail is a hint, never proof: when it names
+    a person already recorded here, the LMS user gets a person of their own and the match
+    waits (:class:`LtiIdentityMatch`) until the person signs in once with their own password
+    from the launch (:func:`link_by_password`) or QA confirms it (:func:`confirm_match`).
+    The LMS never replaces a person's printed name (the one their signatures show): it may
+    only fill the placeholder a launch without a name left. A new person gets an account
+    without a login password: they sign with a signing password they set on first use.
     """
     session = uow.session
     if not identity.sub:
         raise ValidationFailed("the LMS user has no id ('sub')", field="sub")
     homepage = xapi_homepage(platform)
+    evidence: dict[str, t.Any] | None = None
     person = people.find_person_by_identity(session, "lti", platform.issuer, identity.sub)
     if person is None:
         person = people.find_person_by_identity(session, "xapi_account", homepage, identity.sub)
+        if person is not None:
+            evidence = {"method": "xapi_account", "home_page": homepage, "name": identity.sub}
+    candidate = None
     if person is None and identity.email:
-        # Hired in GxP Bridge with the same e-mail: one person, whichever system names them.
         holder = people.find_person_by_identity(session, "mbox", "", identity.email)
         if holder is not None and not any(i.kind == "lti" and i.namespace == platform.issuer
                                           for i in holder.identities):
-            person = holder
-            audit.record(uow, "lti.identity_linked_by_email", "person", holder.id,
-                         new={"issuer": platform.issuer, "sub": identity.sub, "email": identity.email})
+            candidate = holder
     with uow.because(f"LTI user {identity.sub} of {platform.issuer}"):
         if person is None:
             person = people.create_person(session, identity.name[:200])
             person.email = identity.email
             if identity.email and people.find_person_by_identity(session, "mbox", "", identity.email) is None:
                 people.link_identity(session, person, "mbox", "", identity.email)
-        elif identity.name and person.display_name != identity.name[:200]:
-            person.display_name = identity.name[:200]
-        people.link_identity(session, person, "lti", platform.issuer, identity.sub)
+        elif (person.display_name == _placeholder_name(identity.sub)
+              and identity.name != _placeholder_name(identity.sub)):
+            person.display_name = identity.name[:200]  # fills a missing name, never replaces one
+        if people.find_person_by_identity(session, "lti", platform.issuer, identity.sub) is None:
+            people.link_identity(session, person, "lti", platform.issuer, identity.sub)
+            if evidence is not None:
+                audit.record(uow, "lti.identity_linked", "person", person.id,
+                             new={"issuer": platform.issuer, "sub": identity.sub, "evidence": evidence})
         holder = people.find_person_by_identity(session, "xapi_account", homepage, identity.sub)
         if holder is None:
             people.link_identity(session, person, "xapi_account", homepage, identity.sub)
@@ -408,6 +453,8 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
             audit.record(uow, "lti.identity_conflict", "person", person.id,
                          new={"xapi_account": {"homePage": homepage, "name": identity.sub},
                               "held_by_person": holder.id})
+        if candidate is not None:
+            _flag_match(uow, platform, identity, person, candidate)
         wanted = map_roles(platform, identity.lti_roles)
         user = session.scalar(select(UserAccount).where(UserAccount.person_id == person.id))
         if user is None:
@@ -420,6 +467,160 @@ def provision_person(uow: UnitOfWork, platform: LtiPlatform,
                 user.role_rows.append(UserRole(role=role))
         session.flush()
     return person, user
+
+
+# -- e-mail matches: linking an LMS identity to a recorded person needs proof ---------------------
+
+def _flag_match(uow: UnitOfWork, platform: LtiPlatform, identity: Identity, person: people.Person,
+                candidate: people.Person) -> None:
+    session = uow.session
+    if candidate.id == person.id or session.scalar(select(LtiIdentityMatch.id).where(
+            LtiIdentityMatch.platform_id == platform.id, LtiIdentityMatch.subject == identity.sub,
+            LtiIdentityMatch.candidate_person_id == candidate.id)):
+        return
+    email = (identity.email or "").strip().lower()
+    match = LtiIdentityMatch(platform_id=platform.id, subject=identity.sub, launch_person_id=person.id,
+                             candidate_person_id=candidate.id, email=email[:320], status="pending")
+    session.add(match)
+    session.flush()
+    audit.record(uow, "lti.identity_match_pending", "person", candidate.id,
+                 new={"match_id": match.id, "issuer": platform.issuer, "sub": identity.sub, "email": email,
+                      "candidate_person_id": candidate.id, "launch_person_id": person.id},
+                 reason="the LMS e-mail names a recorded person: linking needs their password or QA")
+    logger.info("LTI user %s of %s matches person %s by e-mail: waiting for proof", identity.sub,
+                platform.issuer, candidate.id)
+
+
+def pending_match(session: Session, launch: LtiLaunch) -> LtiIdentityMatch | None:
+    """The e-mail match of a launch's LMS user still waiting for proof, if any."""
+    return session.scalar(select(LtiIdentityMatch).where(
+        LtiIdentityMatch.platform_id == launch.platform_id, LtiIdentityMatch.subject == launch.subject,
+        LtiIdentityMatch.status == "pending").order_by(LtiIdentityMatch.id).limit(1))
+
+
+def list_matches(session: Session, *, include_resolved: bool = False) -> list[LtiIdentityMatch]:
+    """E-mail matches, oldest first (pending ones only by default)."""
+    query = select(LtiIdentityMatch).order_by(LtiIdentityMatch.id)
+    if not include_resolved:
+        query = query.where(LtiIdentityMatch.status == "pending")
+    return list(session.scalars(query))
+
+
+def _pending(session: Session, match_id: int) -> LtiIdentityMatch:
+    match = session.get(LtiIdentityMatch, match_id)
+    if match is None:
+        raise NotFound(f"no identity match {match_id}", field="match_id")
+    if match.status != "pending":
+        raise Conflict(f"the identity match {match_id} is already {match.status}", field="match_id")
+    return match
+
+
+def link_by_password(uow: UnitOfWork, launch_id: int, username: str, password: str, *,
+                     threshold: int) -> people.Person:
+    """The person proves the match from the launch by signing in once with their own password.
+
+    Raises:
+        Conflict: Nothing waits to be linked for this launch.
+        Unauthorized: Unknown account, not the matched person's, or a wrong password (failures
+            on the matched person's account count toward its lockout).
+    """
+    session = uow.session
+    launch = session.get(LtiLaunch, launch_id)
+    match = pending_match(session, launch) if launch is not None else None
+    if launch is None or match is None:
+        raise Conflict("this LMS account has no match waiting to be linked", code="nothing_to_link")
+    wanted = (username or "").strip().lower()
+    user = session.scalar(select(UserAccount).where(UserAccount.username == wanted))
+    # One answer for an unknown account, another person's account and a wrong password: the
+    # form tells nobody which account the e-mail matched, and is no password oracle for others.
+    refusal = ("wrong user name or password (it must be the GxP Bridge account of the person your "
+               "LMS e-mail matched; otherwise Quality Assurance can confirm the match)")
+    if user is None or user.password_hash is None or user.person_id != match.candidate_person_id:
+        raise Unauthorized(refusal, field="password", code="wrong_password")
+    try:
+        check_credentials(uow, user, password, threshold=threshold, context="LMS account link")
+    except Unauthorized as exc:
+        if exc.code != "wrong_password":
+            raise
+        raise Unauthorized(refusal, field="password", code="wrong_password",
+                           after_rollback=exc.after_rollback) from exc
+    return _link(uow, match, evidence={"method": "password", "username": user.username,
+                                       "email": match.email, "match_id": match.id},
+                 by=user.username, reason="the person signed in with their own password from the LMS")
+
+
+def confirm_match(uow: UnitOfWork, match_id: int, reason: str) -> people.Person:
+    """QA confirms that an LMS user is the recorded person their e-mail names."""
+    uow.actor.require("qa_approver", action="confirming that an LMS account is a recorded person")
+    if not (reason or "").strip():
+        raise ValidationFailed("confirming a match needs a reason", field="reason")
+    match = _pending(uow.session, match_id)
+    return _link(uow, match, evidence={"method": "qa", "confirmed_by": uow.actor.username,
+                                       "email": match.email, "match_id": match.id},
+                 by=uow.actor.username, reason=reason)
+
+
+def reject_match(uow: UnitOfWork, match_id: int, reason: str) -> LtiIdentityMatch:
+    """QA rules an e-mail match out: the LMS user keeps a person of their own."""
+    uow.actor.require("qa_approver", action="rejecting an LMS account match")
+    if not (reason or "").strip():
+        raise ValidationFailed("rejecting a match needs a reason", field="reason")
+    match = _pending(uow.session, match_id)
+    with uow.because(reason):
+        match.status, match.method = "rejected", "qa"
+        match.resolved_by, match.resolved_at = uow.actor.username, uow.clock.now()
+    audit.record(uow, "lti.identity_match_rejected", "person", match.candidate_person_id,
+                 new={"match_id": match.id, "sub": match.subject, "email": match.email}, reason=reason)
+    return match
+
+
+def _link(uow: UnitOfWork, match: LtiIdentityMatch, *, evidence: dict[str, t.Any], by: str,
+          reason: str) -> people.Person:
+    """Move the LMS user's identities, courses and launches to the matched person.
+
+    The person of their own the launches used is deactivated (its records, if any, stay with
+    it); the matched person's printed name and console roles are left as they are.
+    """
+    session = uow.session
+    own = people.get_person(session, match.launch_person_id)
+    target = people.get_person(session, match.candidate_person_id)
+    moved = []
+    with uow.because(reason):
+        for identity in [i for i in own.identities if i.kind in ("lti", "xapi_account")]:
+            key = (identity.kind, identity.namespace, identity.value)
+            own.identities.remove(identity)
+            session.flush()
+            people.link_identity(session, target, *key)
+            moved.append({"kind": key[0], "namespace": key[1], "value": key[2]})
+        for member in session.scalars(select(LtiContextMember).where(
+                LtiContextMember.person_id == own.id)).all():
+            if session.scalar(select(LtiContextMember.id).where(
+                    LtiContextMember.context_pk == member.context_pk,
+                    LtiContextMember.person_id == target.id)):
+                session.delete(member)
+            else:
+                member.person_id = target.id
+        own_user = session.scalar(select(UserAccount).where(UserAccount.person_id == own.id))
+        target_user = session.scalar(select(UserAccount).where(UserAccount.person_id == target.id))
+        if target_user is None and own_user is not None:
+            own_user.person_id = target.id  # the LMS-only account now names the matched person
+            target_user = own_user
+        elif own_user is not None:
+            own_user.active = False
+        if target_user is not None:
+            for launch in session.scalars(select(LtiLaunch).where(LtiLaunch.person_id == own.id)).all():
+                launch.person_id, launch.user_id = target.id, target_user.id
+        own.active = False
+        match.status, match.method = "linked", evidence["method"]
+        match.resolved_by, match.resolved_at = by[:200], uow.clock.now()
+        session.flush()
+    audit.record(uow, "lti.identity_linked", "person", target.id,
+                 new={"issuer": match.platform.issuer, "sub": match.subject, "from_person_id": own.id,
+                      "identities": moved, "evidence": evidence},
+                 reason=reason)
+    logger.info("LTI user %s of %s linked to person %s (%s)", match.subject, match.platform.issuer,
+                target.id, evidence["method"])
+    return target
 
 
 def has_own_signing_password(user: UserAccount) -> bool:
@@ -477,8 +678,9 @@ def _context(session: Session, platform: LtiPlatform, claims: t.Mapping[str, t.A
     return context
 
 
-def _membership(session: Session, context: LtiContext, person_id: int, sub: str, roles: list[str],
+def _membership(uow: UnitOfWork, context: LtiContext, person_id: int, sub: str, roles: list[str],
                 source: str, status: str = "Active") -> LtiContextMember:
+    session = uow.session
     member = session.scalar(select(LtiContextMember).where(LtiContextMember.context_pk == context.id,
                                                            LtiContextMember.person_id == person_id))
     if member is None:
@@ -489,7 +691,7 @@ def _membership(session: Session, context: LtiContext, person_id: int, sub: str,
     if member.status != status:
         member.status = status
     member.source = source
-    member.updated_at = utcnow()
+    member.updated_at = uow.clock.now()
     session.flush()
     return member
 
@@ -555,7 +757,7 @@ def record_launch(uow: UnitOfWork, launch: ToolMessageLaunch) -> RecordedLaunch:
     with uow.because("LTI launch"):
         context = _context(session, platform, claims, deployment_id)
         if context is not None:
-            _membership(session, context, person.id, identity.sub, identity.lti_roles, "launch")
+            _membership(uow, context, person.id, identity.sub, identity.lti_roles, "launch")
             _request_roster_sync(uow, context)
         link = _resource_link(session, platform, claims, deployment_id, context)
         handle = secrets.token_urlsafe(32)
@@ -566,7 +768,7 @@ def record_launch(uow: UnitOfWork, launch: ToolMessageLaunch) -> RecordedLaunch:
             context_id=context.context_id if context else None,
             resource_link_id=link.id if link else None,
             training_item_id=link.training_item_id if link else None,
-            claims=claims, expires_at=utcnow() + LAUNCH_LIFETIME,
+            claims=claims, expires_at=uow.clock.now() + LAUNCH_LIFETIME,
         )
         session.add(row)
         session.flush()
@@ -575,14 +777,14 @@ def record_launch(uow: UnitOfWork, launch: ToolMessageLaunch) -> RecordedLaunch:
     return RecordedLaunch(row, handle)
 
 
-def get_launch(session: Session, handle: str) -> LtiLaunch:
+def get_launch(uow: UnitOfWork, handle: str) -> LtiLaunch:
     """The unexpired launch addressed by ``handle``.
 
     Raises:
         Unauthorized: Unknown or expired: the learner must launch again from the LMS.
     """
-    row = session.scalar(select(LtiLaunch).where(LtiLaunch.handle_hash == _digest(handle or "")))
-    if row is None or row.expires_at <= utcnow():
+    row = uow.session.scalar(select(LtiLaunch).where(LtiLaunch.handle_hash == _digest(handle or "")))
+    if row is None or row.expires_at <= uow.clock.now():
         raise Unauthorized("this training session has expired or is unknown: open the activity again "
                            "from your LMS course", code="launch_expired")
     if not row.platform.active:
@@ -615,7 +817,7 @@ def record_refusal(uow: UnitOfWork, refusal: t.Any, *, stage: str) -> None:
 
 # -- deep linking ----------------------------------------------------------------------------------
 
-def deep_link_settings(launch: LtiLaunch) -> dict[str, t.Any]:
+def deep_link_settings(uow: UnitOfWork, launch: LtiLaunch) -> dict[str, t.Any]:
     """The deep linking settings of a deep-linking launch.
 
     Raises:
@@ -629,10 +831,71 @@ def deep_link_settings(launch: LtiLaunch) -> dict[str, t.Any]:
     settings = launch.claims.get(DL_SETTINGS_CLAIM)
     if not isinstance(settings, dict) or not settings.get("deep_link_return_url"):
         raise ValidationFailed("the deep-linking request has no return URL", field="deep_link_return_url")
-    if not _URL_RE.match(str(settings["deep_link_return_url"])):
+    return_url = str(settings["deep_link_return_url"])
+    platform = launch.platform
+    if not _URL_RE.match(return_url):
         # The response is posted there from our origin: only http(s), never javascript: or data:.
-        raise ValidationFailed("the deep-linking return URL must be http(s)", field="deep_link_return_url")
+        raise ValidationFailed("the deep-linking return URL must be http(s)", field="deep_link_return_url",
+                               after_rollback=_deep_link_refusal(launch, return_url, "not http(s)"))
+    if origin_of(return_url) not in platform_origins(platform):
+        # A signed response placed in a course is a credential of sorts: it goes to the
+        # platform that asked for it, never to a page elsewhere that the request names.
+        raise Forbidden(f"the deep-linking return URL is not on an origin registered for "
+                        f"{platform.name or platform.issuer}: an administrator of GxP Bridge can add "
+                        f"the LMS's origin (gxpbridge lti platform return-origins {platform.id} …)",
+                        field="deep_link_return_url", code="deep_link_return_url",
+                        after_rollback=_deep_link_refusal(launch, return_url, "origin not registered"))
     return settings
+
+
+def origin_of(url: str | None) -> tuple[str, str, int] | None:
+    """The origin (scheme, host, port) of an http(s) URL, or ``None``."""
+    try:
+        parts = urlsplit((url or "").strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def platform_origins(platform: LtiPlatform) -> set[tuple[str, str, int]]:
+    """Where a platform may have its Deep Linking response posted: the origins of its issuer,
+    login and token URLs, and those an administrator registered for it.
+    """
+    urls = [platform.issuer, platform.auth_login_url, platform.auth_token_url,
+            *(platform.return_origins or [])]
+    return {o for o in (origin_of(u) for u in urls) if o is not None}
+
+
+def _deep_link_refusal(launch: LtiLaunch, return_url: str, why: str) -> t.Callable[[UnitOfWork], None]:
+    launch_id, platform_id, issuer = launch.id, launch.platform_id, launch.platform.issuer
+
+    def write(uow: UnitOfWork) -> None:
+        audit.record(uow, "lti.deep_link_refused", "lti_launch", launch_id,
+                     new={"return_url": return_url[:1000], "why": why, "platform_id": platform_id,
+                          "issuer": issuer},
+                     reason="deep-linking return URL refused")
+    return write
+
+
+def set_return_origins(uow: UnitOfWork, platform_id: int, origins: t.Sequence[str]) -> LtiPlatform:
+    """Replace the extra origins a platform's Deep Linking return URL may be on."""
+    uow.actor.require("administrator", action="changing an LMS platform's return origins")
+    platform = get_platform(uow.session, platform_id)
+    checked = []
+    for value in origins:
+        origin = origin_of(value)
+        if origin is None or urlsplit(value.strip()).path not in ("", "/"):
+            raise ValidationFailed(f"{value!r} is not an origin (http(s)://host[:port])", field="origin")
+        scheme, host, port = origin
+        default = 443 if scheme == "https" else 80
+        checked.append(f"{scheme}://{host}" + ("" if port == default else f":{port}"))
+    with uow.because("Deep Linking return origins set"):
+        platform.return_origins = sorted(set(checked)) or None
+    return platform
 
 
 def deep_link_response(uow: UnitOfWork, launch: LtiLaunch, item_ids: t.Sequence[int], *,
@@ -644,7 +907,7 @@ def deep_link_response(uow: UnitOfWork, launch: LtiLaunch, item_ids: t.Sequence[
     """
     from qms import services as qms_services
 
-    settings = deep_link_settings(launch)
+    settings = deep_link_settings(uow, launch)
     if not item_ids:
         raise ValidationFailed("choose at least one training item", field="items")
     accept_multiple = str(settings.get("accept_multiple", True)).lower() != "false"
@@ -783,7 +1046,8 @@ class RosterResult:
 
     members: int
     created: int
-    inactive: int
+    inactive: int  # members the platform lists with a status other than Active
+    removed: int = 0  # members no longer listed, marked Deleted by this sync
 
 
 def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
@@ -801,7 +1065,7 @@ def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
     service = NamesRolesProvisioningService(_connector(session, platform),  # type: ignore[typeddict-item]
                                             {"context_memberships_url": context.memberships_url})
     members = service.get_members()
-    created = inactive = 0
+    created = inactive = removed = 0
     seen: set[int] = set()
     for member in members:
         identity = identity_from_claims(member)  # type: ignore[arg-type]
@@ -813,16 +1077,18 @@ def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
         status = str(member.get("status") or "Active")
         inactive += status != "Active"
         with uow.because(f"roster sync of {context.title or context.context_id}"):
-            _membership(session, context, person.id, identity.sub, identity.lti_roles, "nrps", status)
+            _membership(uow, context, person.id, identity.sub, identity.lti_roles, "nrps", status)
         seen.add(person.id)
     with uow.because(f"roster sync of {context.title or context.context_id}: no longer a member"):
         for row in session.scalars(select(LtiContextMember).where(LtiContextMember.context_pk == context.id)):
             if row.person_id not in seen and row.status != "Deleted":
                 row.status = "Deleted"
-        context.roster_synced_at = utcnow()
+                removed += 1
+        context.roster_synced_at = uow.clock.now()
     session.flush()
-    logger.info("roster of %s synced: %d members, %d new", context.context_id, len(members), created)
-    return RosterResult(len(members), created, inactive)
+    logger.info("roster of %s synced: %d members, %d new, %d inactive, %d removed", context.context_id,
+                len(members), created, inactive, removed)
+    return RosterResult(len(members), created, inactive, removed)
 
 
 def send_roster_sync(uow: UnitOfWork, payload: dict[str, t.Any]) -> None:

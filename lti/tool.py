@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+from jwcrypto.jwk import JWK
 from pylti1p3.cookie import CookieService
 from pylti1p3.deployment import Deployment
 from pylti1p3.exception import LtiException, LtiKeyException, LtiServiceException, OIDCException
@@ -44,8 +45,8 @@ from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bridge.core.db import utcnow
 from bridge.core.errors import DomainError
+from bridge.core.uow import UnitOfWork
 from lti.models import LtiDeployment, LtiPlatform, LtiStateEntry, LtiToolKey
 
 logger = logging.getLogger(__name__)
@@ -121,12 +122,24 @@ class NoCookies(CookieService):
 
 
 class DatabaseStorage(LaunchDataStorage[t.Any]):
-    """pylti1p3's launch data storage in the ``lti_state_entry`` table (same transaction)."""
+    """pylti1p3's launch data storage in the ``lti_state_entry`` table.
 
-    def __init__(self, session: Session) -> None:
-        """Store through ``session``."""
+    It writes through the unit of work of the request that uses it (the login's or the
+    launch's), never in a transaction of its own: the state and nonce issued at login commit
+    with the login's audit rows, and consuming them at launch commits with the person and
+    launch it creates, or not at all. A refused launch rolls back, so a forged token cannot burn
+    a genuine state. Expiry is read from the unit of work's clock.
+    """
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        """Store through the unit of work ``uow``."""
         super().__init__()
-        self.session = session
+        self.uow = uow
+        self.session: Session = uow.session
+
+    def now(self) -> dt.datetime:
+        """The unit of work's time."""
+        return self.uow.clock.now()
 
     def get_session_cookie_name(self) -> None:
         """Keys are global (unguessable state and nonce values), not per browser."""
@@ -139,13 +152,13 @@ class DatabaseStorage(LaunchDataStorage[t.Any]):
     def get_value(self, key: str) -> t.Any:
         """The unexpired value stored under ``key``, or ``None``."""
         row = self.session.get(LtiStateEntry, self._prepare_key(key))
-        if row is None or row.expires_at <= utcnow():
+        if row is None or row.expires_at <= self.now():
             return None
         return row.value
 
     def set_value(self, key: str, value: t.Any, exp: int | None = None) -> None:
         """Store ``value`` under ``key`` for ``exp`` seconds."""
-        expires = utcnow() + dt.timedelta(seconds=exp or STATE_LIFETIME_SECONDS)
+        expires = self.now() + dt.timedelta(seconds=exp or STATE_LIFETIME_SECONDS)
         self.session.merge(LtiStateEntry(key=self._prepare_key(key), value=value, expires_at=expires))
         self.session.flush()
 
@@ -157,7 +170,7 @@ class DatabaseStorage(LaunchDataStorage[t.Any]):
         """Delete the unexpired entry ``key``; true only for the one caller that deleted it."""
         result = self.session.execute(
             delete(LtiStateEntry).where(LtiStateEntry.key == self._prepare_key(key),
-                                        LtiStateEntry.expires_at > utcnow())
+                                        LtiStateEntry.expires_at > self.now())
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -213,8 +226,6 @@ class ToolRegistration(Registration):
 
 
 def _pem_to_jwk(pem: str) -> dict[str, t.Any]:
-    from jwcrypto.jwk import JWK
-
     key = JWK.from_pem(pem.encode())
     public = json.loads(key.export_public())
     public.setdefault("kid", key.thumbprint())
@@ -330,7 +341,7 @@ def _default_port(scheme: str) -> int | None:
     return {"http": 80, "https": 443}.get(scheme)
 
 
-def initiate_login(session: Session, key: LtiToolKey | None, params: t.Mapping[str, str], *,
+def initiate_login(uow: UnitOfWork, key: LtiToolKey | None, params: t.Mapping[str, str], *,
                    base_url: str, secure: bool) -> LoginResult:
     """Check a login initiation and build the redirect to the platform's authorisation URL.
 
@@ -344,7 +355,7 @@ def initiate_login(session: Session, key: LtiToolKey | None, params: t.Mapping[s
     if not iss or not request.get_param("login_hint"):
         raise LaunchRefused("login_parameters", "the login initiation needs 'iss' and 'login_hint'",
                             issuer=iss or None, client_id=client_id or None)
-    conf = DatabaseToolConf(session, key)
+    conf = DatabaseToolConf(uow.session, key)
     platform = conf.platform(iss, client_id or None)
     if platform is None:
         raise LaunchRefused(
@@ -362,7 +373,7 @@ def initiate_login(session: Session, key: LtiToolKey | None, params: t.Mapping[s
         raise LaunchRefused("target_link_uri", f"the target_link_uri {target!r} is not this tool "
                             f"({base_url})", platform_id=platform.id, issuer=iss,
                             client_id=platform.client_id)
-    storage = DatabaseStorage(session)
+    storage = DatabaseStorage(uow)
     login = ToolOIDCLogin(request, conf, session_service=DatabaseSessionService(storage),
                           cookie_service=NoCookies())
     login.pass_params_to_launch({"iss": iss, "client_id": platform.client_id,
@@ -375,6 +386,10 @@ def initiate_login(session: Session, key: LtiToolKey | None, params: t.Mapping[s
 
 
 # -- launch ---------------------------------------------------------------------------------------
+
+def _is_number(value: t.Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
 
 @dataclass
 class LaunchPolicy:
@@ -428,7 +443,7 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
         row = self.storage.session.get(LtiStateEntry, key)
         if row is None:
             return False
-        age = KEYSET_CACHE_SECONDS - (row.expires_at - utcnow()).total_seconds()
+        age = KEYSET_CACHE_SECONDS - (row.expires_at - self.storage.now()).total_seconds()
         if age < KEYSET_REFRESH_SECONDS:
             return False
         self.storage.session.delete(row)
@@ -509,17 +524,14 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
                 self._get_id_token(), public_key, algorithms=[alg],
                 audience=self.platform.client_id,  # type: ignore[union-attr]
                 leeway=self.policy.clock_skew,
+                # Times are checked below against the unit of work's clock, not the system's.
                 options={"require": ["exp", "iat", "aud", "iss", "sub", "nonce"], "verify_aud": True,
-                         "verify_exp": True, "verify_iat": True},
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.MissingRequiredClaimError as exc:
             check = {"exp": "exp_missing", "iat": "iat_missing", "aud": "aud_mismatch"}.get(
                 exc.claim, "claim_missing")
             raise self._refuse(check, f"the id_token has no '{exc.claim}' claim", 401) from exc
-        except jwt.ExpiredSignatureError as exc:
-            raise self._refuse("expired", "the id_token has expired ('exp' is past)", 401) from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise self._refuse("iat_future", "the id_token was issued in the future ('iat')", 401) from exc
         except jwt.InvalidAudienceError as exc:
             raise self._refuse("aud_mismatch", f"the id_token is not addressed to client id "
                                f"{self.platform.client_id!r}", 401) from exc  # type: ignore[union-attr]
@@ -527,8 +539,22 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
             raise self._refuse("signature", "the id_token signature is invalid", 401) from exc
         except jwt.InvalidTokenError as exc:
             raise self._refuse("signature", f"the id_token cannot be verified: {exc}", 401) from exc
-        iat = self._jwt["body"].get("iat")
-        if not isinstance(iat, int | float) or time.time() - iat > self.policy.max_token_age:
+        body = self._jwt["body"]
+        exp, iat = body.get("exp"), body.get("iat")
+        if not _is_number(exp):
+            raise self._refuse("exp_missing", "the id_token's 'exp' is not a number", 401)
+        if not _is_number(iat):
+            raise self._refuse("iat_missing", "the id_token's 'iat' is not a number", 401)
+        now = self.storage.now().timestamp()
+        skew = self.policy.clock_skew
+        if exp <= now - skew:
+            raise self._refuse("expired", "the id_token has expired ('exp' is past)", 401)
+        if iat > now + skew:
+            raise self._refuse("iat_future", "the id_token was issued in the future ('iat')", 401)
+        nbf = body.get("nbf")
+        if nbf is not None and (not _is_number(nbf) or nbf > now + skew):
+            raise self._refuse("iat_future", "the id_token is not valid yet ('nbf')", 401)
+        if now - iat > self.policy.max_token_age:
             raise self._refuse("too_old", f"the id_token was issued more than {self.policy.max_token_age} s "
                                "ago", 401)
 
@@ -624,45 +650,49 @@ def keyset_cache_key(url: str) -> str:
     return "key-set-url-" + hashlib.md5(url.encode()).hexdigest()  # noqa: S324 - a cache key, not security
 
 
-def prefetch_keyset(db: t.Any, params: t.Mapping[str, str]) -> None:
-    """Read the launching platform's key set before the launch transaction.
+def keyset_to_prefetch(uow: UnitOfWork, params: t.Mapping[str, str]) -> str | None:
+    """The key set URL of the launching platform when it is not cached yet, else ``None``.
 
-    On SQLite the launch transaction holds the write lock: the key set (cached 5 minutes) is
-    fetched first so no lock is held during the HTTP call. Anything odd is left to the
-    launch's own checks, which then refuse it.
+    Anything odd in the token is left to the launch's own checks, which then refuse it.
     """
     parts = (params.get("id_token") or "").split(".")
     if len(parts) != 3:
-        return
+        return None
     try:
         body = json.loads(MessageLaunch.urlsafe_b64decode(parts[1]))
     except Exception:
-        return
+        return None
     if not isinstance(body, dict):
-        return
+        return None
     aud = body.get("aud")
     client_id = body.get("azp") or (aud[0] if isinstance(aud, list) and aud else aud)
     if not isinstance(body.get("iss"), str) or not isinstance(client_id, str):
-        return
-    with db.read_sessions() as session:
-        platform = DatabaseToolConf(session, None).platform(body["iss"], client_id)
-        if platform is None or not platform.keyset_url:
-            return
-        url = platform.keyset_url
-        if DatabaseStorage(session).get_value(keyset_cache_key(url)) is not None:
-            return
+        return None
+    platform = DatabaseToolConf(uow.session, None).platform(body["iss"], client_id)
+    if platform is None or not platform.keyset_url:
+        return None
+    if DatabaseStorage(uow).get_value(keyset_cache_key(platform.keyset_url)) is not None:
+        return None
+    return platform.keyset_url
+
+
+def fetch_keyset(url: str) -> dict[str, t.Any] | None:
+    """Read a platform's key set over HTTP (no database access); ``None`` if unusable."""
     try:
         keyset = http_session().get(url).json()
     except (requests.RequestException, ValueError):
-        return
+        return None
     if not isinstance(keyset, dict) or not isinstance(keyset.get("keys"), list):
-        return
-    with db.write_sessions() as session:
-        DatabaseStorage(session).set_value(keyset_cache_key(url), keyset, KEYSET_CACHE_SECONDS)
-        session.commit()
+        return None
+    return keyset
 
 
-def validate_launch(session: Session, key: LtiToolKey | None, params: t.Mapping[str, str], *,
+def cache_keyset(uow: UnitOfWork, url: str, keyset: dict[str, t.Any]) -> None:
+    """Keep ``keyset`` for :data:`KEYSET_CACHE_SECONDS` where the launch's key lookup finds it."""
+    DatabaseStorage(uow).set_value(keyset_cache_key(url), keyset, KEYSET_CACHE_SECONDS)
+
+
+def validate_launch(uow: UnitOfWork, key: LtiToolKey | None, params: t.Mapping[str, str], *,
                     policy: LaunchPolicy, secure: bool,
                     requests_session: requests.Session | None = None) -> ToolMessageLaunch:
     """Validate a launch POST (``id_token`` and ``state``); return the verified launch.
@@ -670,8 +700,8 @@ def validate_launch(session: Session, key: LtiToolKey | None, params: t.Mapping[
     Raises:
         LaunchRefused: A check failed; nothing of the launch is kept.
     """
-    storage = DatabaseStorage(session)
-    launch = ToolMessageLaunch(ParamsRequest(params, secure=secure), DatabaseToolConf(session, key),
+    storage = DatabaseStorage(uow)
+    launch = ToolMessageLaunch(ParamsRequest(params, secure=secure), DatabaseToolConf(uow.session, key),
                                storage, policy, requests_session=requests_session or http_session())
     return launch.validate()
 
@@ -694,6 +724,9 @@ class CachingServiceConnector(ServiceConnector):
     """pylti1p3's service connector with a per-process access-token cache."""
 
     _tokens: t.ClassVar[dict[str, tuple[str, float]]] = {}
+
+    # Access tokens expire at the platform in real time: this cache reads the system clock on
+    # purpose (the injected clock may be moved by tests and the demo; the platform's is not).
 
     def _get_cached_access_token(self, scope_key: str) -> str | None:
         cached = self._tokens.get(self._cache_key(scope_key))

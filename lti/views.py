@@ -28,15 +28,22 @@ from flask import (
 )
 from sqlalchemy import select
 
-from bridge.core import accounts, signatures
+from bridge.core import accounts, people, signatures
 from bridge.core.actor import Actor
-from bridge.core.db import utcnow
 from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import check_csrf, current_actor, database, settings
-from lti import dynamic, keys, services, tool_base_url
+from bridge.core.web import check_csrf, current_actor, in_unit_of_work, settings, transactional
+from lti import dynamic, keys, services
 from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
-from lti.tool import LaunchPolicy, LaunchRefused, initiate_login, prefetch_keyset, validate_launch
+from lti.tool import (
+    LaunchPolicy,
+    LaunchRefused,
+    cache_keyset,
+    fetch_keyset,
+    initiate_login,
+    keyset_to_prefetch,
+    validate_launch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +53,17 @@ FILE_URL_RE = re.compile(r"/document-versions/(\d+)/file")
 SYSTEM_LTI = Actor(kind="system", username="lti", display_name="LTI tool")
 
 
+def tool_base_url() -> str:
+    """The public base URL of this tool (``LTI_BASE_URL`` in the app config, else the site's)."""
+    return (current_app.config.get("LTI_BASE_URL") or settings().base_url).rstrip("/")
+
+
 def _base_url() -> str:
     return tool_base_url()
+
+
+def _learner() -> Actor:
+    return t.cast(Actor, g.lti_actor)
 
 
 def _policy() -> LaunchPolicy:
@@ -57,11 +73,13 @@ def _policy() -> LaunchPolicy:
 
 
 def _refused_page(exc: DomainError, stage: str) -> tuple[str, int]:
-    """Audit the refusal in its own transaction and show a clear page."""
+    """Audit the refusal and show a clear page.
+
+    The request's own unit of work has rolled back (nothing of a refused launch is kept): the
+    audit row gets a unit of work of its own, opened and committed by the core.
+    """
     try:
-        with UnitOfWork(database(), SYSTEM_LTI) as uow:
-            services.record_refusal(uow, exc, stage=stage)
-            uow.commit()
+        in_unit_of_work(lambda uow: services.record_refusal(uow, exc, stage=stage), actor=SYSTEM_LTI)
     except Exception:
         logger.exception("could not audit the refused %s", stage)
     logger.warning("LTI %s refused: %s (%s)", stage, exc.message, getattr(exc, "check", exc.code))
@@ -79,12 +97,22 @@ def _frame_headers(response: Response) -> Response:
 
 # -- keys, login, launch -----------------------------------------------------------------------
 
+def _jwks(uow: UnitOfWork) -> dict[str, t.Any] | None:
+    if uow.readonly and keys.active_key(uow.session) is None:
+        return None
+    if not uow.readonly:
+        keys.ensure_key(uow)
+    return keys.jwks(uow.session, uow.clock.now())
+
+
 @bp.get("/jwks")
 def jwks() -> t.Any:
-    """The tool's public keys (JWKS)."""
-    keys.ensure_key(database(), SYSTEM_LTI)
-    with database().read_sessions() as session:
-        response = jsonify(keys.jwks(session))
+    """The tool's public keys (JWKS); the first key is generated on first use."""
+    # Read-only unless the first key must be made: platforms read this while our outbox relay
+    # holds the write transaction for the call it makes to them (SQLite has a single writer).
+    keyset = (in_unit_of_work(_jwks, readonly=True, actor=SYSTEM_LTI)
+              or in_unit_of_work(_jwks, actor=SYSTEM_LTI))
+    response = jsonify(keyset)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
@@ -93,14 +121,32 @@ def jwks() -> t.Any:
 def login() -> t.Any:
     """OIDC third-party initiated login: check the platform, redirect to its authorisation."""
     params = request.form if request.method == "POST" else request.args
-    key = keys.ensure_key(database(), SYSTEM_LTI)
     try:
-        with UnitOfWork(database(), SYSTEM_LTI) as uow:
-            result = initiate_login(uow.session, key, params, base_url=_base_url(), secure=request.is_secure)
-            uow.commit()
+        result = in_unit_of_work(
+            lambda uow: initiate_login(uow, keys.ensure_key(uow), params, base_url=_base_url(),
+                                       secure=request.is_secure), actor=SYSTEM_LTI)
     except LaunchRefused as exc:
         return _refused_page(exc, "login")
     return redirect(result.redirect_url, code=302)
+
+
+def _prefetch_keyset(params: t.Mapping[str, str]) -> None:
+    """Read the launching platform's key set before the launch's unit of work is opened.
+
+    On SQLite the launch transaction holds the write lock, so the HTTP call is made outside
+    it. The key set is then cached in a unit of work of its own (opened and committed by the
+    core), not the launch's: a refused launch rolls its own unit of work back, and a cache
+    written there would be lost with it, so forged tokens would make us read the platform's
+    key set again and again.
+    """
+    try:
+        url = in_unit_of_work(lambda uow: keyset_to_prefetch(uow, params), readonly=True,
+                              actor=SYSTEM_LTI)
+        keyset = fetch_keyset(url) if url else None
+        if url and keyset is not None:
+            in_unit_of_work(lambda uow: cache_keyset(uow, url, keyset), actor=SYSTEM_LTI)
+    except Exception:  # the launch reads the key set itself and refuses clearly if it must
+        logger.exception("could not prefetch the platform key set")
 
 
 @bp.route("/launch", methods=["GET", "POST"])
@@ -109,15 +155,17 @@ def launch() -> t.Any:
     if request.method == "GET":
         return _refused_page(LaunchRefused("method", "a launch is a form POST from the LMS; open the "
                                            "activity from your course", status=405), "launch")
-    key = keys.ensure_key(database(), SYSTEM_LTI)
-    prefetch_keyset(database(), request.form)
+    _prefetch_keyset(request.form)
+
+    def accept(uow: UnitOfWork) -> str:
+        verified = validate_launch(uow, keys.ensure_key(uow), request.form, policy=_policy(),
+                                   secure=request.is_secure)
+        uow.act_as(services.launch_actor(verified.platform))
+        recorded = services.record_launch(uow, verified)
+        return _landing(recorded)
+
     try:
-        with UnitOfWork(database(), SYSTEM_LTI) as uow:
-            verified = validate_launch(uow.session, key, request.form, policy=_policy(),
-                                       secure=request.is_secure)
-            uow.actor = services.launch_actor(verified.platform)
-            recorded = services.record_launch(uow, verified)
-            uow.commit()
+        target = in_unit_of_work(accept, actor=SYSTEM_LTI)
     except DomainError as exc:
         return _refused_page(exc, "launch")
     except Exception:
@@ -125,16 +173,19 @@ def launch() -> t.Any:
         logger.exception("unexpected error while processing an LTI launch")
         return _refused_page(LaunchRefused("unprocessable", "this launch could not be processed; the "
                                            "error was logged for the administrator"), "launch")
+    return redirect(target, code=303)
+
+
+def _landing(recorded: services.RecordedLaunch) -> str:
+    """The first page of an accepted launch."""
     row = recorded.launch
     if row.message_type == "LtiDeepLinkingRequest":
-        target = url_for("lti.deep_link", handle=recorded.handle)
-    elif services.is_instructor(row.lti_roles) and row.context_id:
-        target = url_for("lti.course", handle=recorded.handle)
-    elif row.training_item_id is not None:
-        target = url_for("lti.item", handle=recorded.handle, item_id=row.training_item_id)
-    else:
-        target = url_for("lti.my_training", handle=recorded.handle)
-    return redirect(target, code=303)
+        return url_for("lti.deep_link", handle=recorded.handle)
+    if services.is_instructor(row.lti_roles) and row.context_id:
+        return url_for("lti.course", handle=recorded.handle)
+    if row.training_item_id is not None:
+        return url_for("lti.item", handle=recorded.handle, item_id=row.training_item_id)
+    return url_for("lti.my_training", handle=recorded.handle)
 
 
 # -- pages of a launch ---------------------------------------------------------------------------
@@ -145,18 +196,22 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 def with_launch(view: F) -> F:
     """Load the launch named by the URL's handle and its learner (or show the expiry page)."""
 
+    def load(uow: UnitOfWork) -> tuple[LtiLaunch, Actor]:
+        launch_row = services.get_launch(uow, g.lti_handle)
+        actor = services.launch_user_actor(uow.session, launch_row)
+        g.lti_pending_link = services.pending_match(uow.session, launch_row) is not None
+        uow.session.expunge(launch_row)
+        return launch_row, actor
+
     @wraps(view)
     def wrapper(handle: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        with database().read_sessions() as session:
-            try:
-                launch_row = services.get_launch(session, handle)
-                actor = services.launch_user_actor(session, launch_row)
-            except DomainError as exc:
-                return render_template("lti/refused.html", stage="session", message=exc.message,
-                                       check=exc.code), exc.status
-            session.expunge(launch_row)
-        g.lti_launch = launch_row
         g.lti_handle = handle
+        try:
+            launch_row, actor = in_unit_of_work(load, readonly=True, actor=SYSTEM_LTI)
+        except DomainError as exc:
+            return render_template("lti/refused.html", stage="session", message=exc.message,
+                                   check=exc.code), exc.status
+        g.lti_launch = launch_row
         g.lti_actor = actor
         return view(handle, *args, **kwargs)
 
@@ -170,7 +225,8 @@ def _launch() -> LtiLaunch:
 def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]:
     launch_row = _launch()
     return render_template(template, launch=launch_row, handle=g.lti_handle, learner=g.lti_actor,
-                           instructor=services.is_instructor(launch_row.lti_roles), **context), status
+                           instructor=services.is_instructor(launch_row.lti_roles),
+                           pending_link=g.get("lti_pending_link", False), **context), status
 
 
 def _assignments(session: t.Any, person_id: int) -> list[dict[str, t.Any]]:
@@ -181,10 +237,10 @@ def _assignments(session: t.Any, person_id: int) -> list[dict[str, t.Any]]:
 
 @bp.get("/s/<handle>/")
 @with_launch
-def my_training(handle: str) -> t.Any:
+@transactional(readonly=True, actor=_learner)
+def my_training(handle: str, uow: UnitOfWork) -> t.Any:
     """The learner's training: overdue, open, completed, with versions."""
-    with database().read_sessions() as session:
-        rows = _assignments(session, _launch().person_id)
+    rows = _assignments(uow.session, _launch().person_id)
     groups = {
         "overdue": [a for a in rows if a["status"] == "overdue"],
         "open": [a for a in rows if a["status"] in ("open", "content_complete")],
@@ -204,7 +260,8 @@ def _user(session: t.Any) -> accounts.UserAccount:
 def _item_page(handle: str, item_id: int, error: str | None = None, status: int = 200) -> t.Any:
     from qms import services as qms_services
 
-    with database().read_sessions() as session:
+    def build(uow: UnitOfWork) -> t.Any:
+        session = uow.session
         try:
             item = qms_services.get_training_item(session, item_id)
         except NotFound as exc:
@@ -219,9 +276,11 @@ def _item_page(handle: str, item_id: int, error: str | None = None, status: int 
         has_signing_password = services.has_own_signing_password(user)
         console_account = user.password_hash is not None
         item_view = {"id": item.id, "kind": item.kind, "title": item.title, "code": item.code}
-    return _page("lti/item.html", status, item=item_view, assignments=rows, error=error,
-                 open_statuses=OPEN_STATUSES, has_signing_password=has_signing_password,
-                 console_account=console_account)
+        return _page("lti/item.html", status, item=item_view, assignments=rows, error=error,
+                     open_statuses=OPEN_STATUSES, has_signing_password=has_signing_password,
+                     console_account=console_account)
+
+    return in_unit_of_work(build, readonly=True, actor=_learner)
 
 
 @bp.get("/s/<handle>/items/<int:item_id>")
@@ -237,7 +296,8 @@ def controlled_file(handle: str, version_id: int) -> t.Any:
     """The controlled file of a document version the learner must read (read-only)."""
     from qms import documents
 
-    with database().read_sessions() as session:
+    def build(uow: UnitOfWork) -> t.Any:
+        session = uow.session
         try:
             version, stored = documents.read_file(session, g.lti_actor, version_id)
         except DomainError as exc:
@@ -247,15 +307,20 @@ def controlled_file(handle: str, version_id: int) -> t.Any:
         return Response(stored.content, mimetype=stored.media_type, headers={
             "Content-Disposition": f'inline; filename="{name}"', "X-Content-SHA256": stored.sha256})
 
+    return in_unit_of_work(build, readonly=True, actor=_learner)
+
 
 @bp.route("/s/<handle>/signing-password", methods=["GET", "POST"])
 @with_launch
 def signing_password(handle: str) -> t.Any:
     """Set the signing password on first use (the second component of a signature)."""
     next_item = request.values.get("item", type=int)
-    with database().read_sessions() as session:
-        user = _user(session)
-        already, console = user.signing_password_hash is not None, user.password_hash is not None
+
+    def state(uow: UnitOfWork) -> tuple[bool, bool]:
+        user = _user(uow.session)
+        return user.signing_password_hash is not None, user.password_hash is not None
+
+    already, console = in_unit_of_work(state, readonly=True, actor=_learner)
     if console:
         return _page("lti/signing_password.html", 409, already=True, console=True, next_item=next_item,
                      error=None)
@@ -267,14 +332,16 @@ def signing_password(handle: str) -> t.Any:
     if password != request.form.get("confirm", ""):
         return _page("lti/signing_password.html", 400, already=False, next_item=next_item,
                      error="the two passwords differ")
+
+    def set_signing_password(uow: UnitOfWork) -> None:
+        user = _user(uow.session)
+        if user.signing_password_hash is not None:
+            raise Forbidden("the signing password is already set", code="already_set")
+        accounts.set_password(uow, user, password, min_length=uow.settings.password_min_length,
+                              signing=True)
+
     try:
-        with UnitOfWork(database(), g.lti_actor) as uow:
-            user = _user(uow.session)
-            if user.signing_password_hash is not None:
-                raise Forbidden("the signing password is already set", code="already_set")
-            accounts.set_password(uow, user, password, min_length=settings().password_min_length,
-                                  signing=True)
-            uow.commit()
+        in_unit_of_work(set_signing_password, actor=_learner)
     except DomainError as exc:
         return _page("lti/signing_password.html", exc.status, already=False, next_item=next_item,
                      error=exc.message)
@@ -290,10 +357,13 @@ def sign(handle: str, assignment_id: int) -> t.Any:
     from qms import services as qms_services
 
     item_id = request.form.get("item", type=int)
-    with database().read_sessions() as session:
-        rows = {a["id"]: a for a in _assignments(session, _launch().person_id)}
-        user = _user(session)
-        username, has_password = user.username, services.has_own_signing_password(user)
+
+    def state(uow: UnitOfWork) -> tuple[dict[int, t.Any], str, bool]:
+        rows = {a["id"]: a for a in _assignments(uow.session, _launch().person_id)}
+        user = _user(uow.session)
+        return rows, user.username, services.has_own_signing_password(user)
+
+    rows, username, has_password = in_unit_of_work(state, readonly=True, actor=_learner)
     if assignment_id not in rows:
         abort(404, description="this assignment is not yours")
     item_id = item_id or rows[assignment_id]["training_item"]["id"]
@@ -302,40 +372,63 @@ def sign(handle: str, assignment_id: int) -> t.Any:
     if request.form.get("confirm") != "yes":
         return _item_page(handle, item_id, "tick the statement to confirm you read and understood it", 400)
     try:
-        with UnitOfWork(database(), g.lti_actor) as uow:
+        def complete(uow: UnitOfWork) -> int:
             completion = qms_services.complete_read_and_understood(
                 uow, assignment_id, username=username, password=request.form.get("password", ""),
                 lockout_threshold=settings().lockout_threshold)
-            completion_id = completion.id
-            uow.commit()
+            return completion.id
+
+        # Refused (wrong password): rolled back, the failure count kept (refusal writes).
+        completion_id = in_unit_of_work(complete, actor=_learner)
     except DomainError as exc:
         return _item_page(handle, item_id, exc.message, exc.status)
     return redirect(url_for("lti.receipt", handle=handle, completion_id=completion_id), code=303)
 
 
+@bp.route("/s/<handle>/link", methods=["GET", "POST"])
+@with_launch
+def link_identity(handle: str) -> t.Any:
+    """Link this LMS account to the person its e-mail matched: they sign in once with their own
+    GxP Bridge password (the e-mail alone is never proof).
+    """
+    if not g.lti_pending_link:
+        return redirect(url_for("lti.my_training", handle=handle), code=303)
+    if request.method == "GET":
+        return _page("lti/link.html", error=None)
+    username, password = request.form.get("username", ""), request.form.get("password", "")
+    try:
+        in_unit_of_work(lambda uow: services.link_by_password(
+            uow, _launch().id, username, password, threshold=uow.settings.lockout_threshold),
+            actor=_learner)
+    except DomainError as exc:
+        return _page("lti/link.html", exc.status, error=exc.message)
+    return redirect(url_for("lti.my_training", handle=handle), code=303)
+
+
 @bp.get("/s/<handle>/completions/<int:completion_id>")
 @with_launch
-def receipt(handle: str, completion_id: int) -> t.Any:
+@transactional(readonly=True, actor=_learner)
+def receipt(handle: str, completion_id: int, uow: UnitOfWork) -> t.Any:
     """The completion receipt: what was signed, which version, when, with which meaning."""
-    with database().read_sessions() as session:
-        rows = [a for a in _assignments(session, _launch().person_id)
-                if a.get("completion_id") == completion_id]
-        if not rows:
-            abort(404, description="no completion of yours with this number")
-        signed = [{"manifestation": s.manifestation(), "meaning": s.meaning, "hash": s.content_hash,
-                   "id": s.id} for s in signatures.signatures_of(session, "qms_assignment", rows[0]["id"])]
+    session = uow.session
+    rows = [a for a in _assignments(session, _launch().person_id)
+            if a.get("completion_id") == completion_id]
+    if not rows:
+        abort(404, description="no completion of yours with this number")
+    signed = [{"manifestation": s.manifestation(), "meaning": s.meaning, "hash": s.content_hash,
+               "id": s.id} for s in signatures.signatures_of(session, "qms_assignment", rows[0]["id"])]
     return _page("lti/receipt.html", assignment=rows[0], completion_id=completion_id, signed=signed)
 
 
 @bp.get("/s/<handle>/course")
 @with_launch
-def course(handle: str) -> t.Any:
+@transactional(readonly=True, actor=_learner)
+def course(handle: str, uow: UnitOfWork) -> t.Any:
     """Course staff: training compliance of the course roster."""
-    with database().read_sessions() as session:
-        try:
-            rows = services.course_compliance(session, _launch())
-        except DomainError as exc:
-            return _page("lti/refused.html", exc.status, stage="course", message=exc.message, check=exc.code)
+    try:
+        rows = services.course_compliance(uow.session, _launch())
+    except DomainError as exc:
+        return _page("lti/refused.html", exc.status, stage="course", message=exc.message, check=exc.code)
     return _page("lti/course.html", rows=rows)
 
 
@@ -347,26 +440,33 @@ def deep_link(handle: str) -> t.Any:
 
     launch_row = _launch()
     try:
-        settings_claim = services.deep_link_settings(launch_row)
+        # A write unit of work: a refused return URL is audited by the refusal's own writes.
+        settings_claim = in_unit_of_work(
+            lambda uow: services.deep_link_settings(uow, uow.session.get(LtiLaunch, launch_row.id)),
+            actor=_learner)
     except DomainError as exc:
         return _page("lti/refused.html", exc.status, stage="deep linking", message=exc.message,
                      check=exc.code)
     if request.method == "POST":
         chosen = [int(v) for v in request.form.getlist("items") if v.isdigit()]
         try:
-            with UnitOfWork(database(), g.lti_actor) as uow:
-                row = uow.session.get(LtiLaunch, launch_row.id)
-                return_url, token = services.deep_link_response(uow, row, chosen, base_url=_base_url())
-                uow.commit()
+            return_url, token = in_unit_of_work(
+                lambda uow: services.deep_link_response(uow, uow.session.get(LtiLaunch, launch_row.id),
+                                                        chosen, base_url=_base_url()),
+                actor=_learner)
         except DomainError as exc:
             error = exc.message
         else:
             return render_template("lti/deep_link_return.html", return_url=return_url, token=token)
     else:
         error = None
-    with database().read_sessions() as session:
-        items = [{"id": i.id, "kind": i.kind, "title": i.title, "code": i.code}
+
+    def picker(uow: UnitOfWork) -> list[dict[str, t.Any]]:
+        session = uow.session
+        return [{"id": i.id, "kind": i.kind, "title": i.title, "code": i.code}
                  for i in qms_services.list_training_items(session)]
+
+    items = in_unit_of_work(picker, readonly=True, actor=_learner)
     return _page("lti/deep_link.html", 400 if error else 200, items=items, error=error,
                  multiple=str(settings_claim.get("accept_multiple", True)).lower() != "false")
 
@@ -381,11 +481,11 @@ def register() -> t.Any:
     registration_token = request.values.get("registration_token") or None
     if not gxp_token:
         return render_template("lti/register.html", step="no_token", base_url=_base_url()), 403
-    with database().read_sessions() as session:
-        try:
-            services.check_registration_token(session, gxp_token)
-        except DomainError as exc:
-            return _refused_page(exc, "registration")
+    try:
+        in_unit_of_work(lambda uow: services.check_registration_token(uow, gxp_token), readonly=True,
+                        actor=SYSTEM_LTI)
+    except DomainError as exc:
+        return _refused_page(exc, "registration")
     if not openid_configuration:
         return render_template("lti/register.html", step="instructions", base_url=_base_url(),
                                gxp_token=gxp_token)
@@ -395,16 +495,20 @@ def register() -> t.Any:
                                registration_token=registration_token or "")
     actor = Actor(kind="system", username="lti-dynamic-registration",
                   display_name="LTI Dynamic Registration (one-time token)")
-    keys.ensure_key(database(), SYSTEM_LTI)
+    # The platform may read our JWKS while we wait for its answer (our write transaction open):
+    # the first key, if there is none yet, is committed beforehand in a unit of work of its own.
+    in_unit_of_work(keys.ensure_key, actor=SYSTEM_LTI)
+
+    def register_platform(uow: UnitOfWork) -> dict[str, t.Any]:
+        platform = dynamic.register_platform(
+            uow, gxp_token=gxp_token, openid_configuration=openid_configuration,
+            registration_token=registration_token, base_url=_base_url(),
+            site_name=settings().site_name)
+        return {"issuer": platform.issuer, "client_id": platform.client_id,
+                "deployments": platform.deployment_ids, "id": platform.id}
+
     try:
-        with UnitOfWork(database(), actor) as uow:
-            platform = dynamic.register_platform(
-                uow, gxp_token=gxp_token, openid_configuration=openid_configuration,
-                registration_token=registration_token, base_url=_base_url(),
-                site_name=settings().site_name)
-            summary = {"issuer": platform.issuer, "client_id": platform.client_id,
-                       "deployments": platform.deployment_ids, "id": platform.id}
-            uow.commit()
+        summary = in_unit_of_work(register_platform, actor=actor)
     except DomainError as exc:
         return _refused_page(exc, "registration")
     return render_template("lti/register.html", step="done", platform=summary)
@@ -431,47 +535,91 @@ def admin() -> t.Any:
     status = 200
     if request.method == "POST":
         check_csrf()
-        action = request.form.get("action", "")
         try:
-            with UnitOfWork(database(), actor) as uow:
-                if action == "add":
-                    platform = services.add_platform(
-                        uow, issuer=request.form.get("issuer", ""),
-                        client_id=request.form.get("client_id", ""),
-                        deployment_ids=request.form.get("deployment_ids", "").replace(",", " ").split(),
-                        auth_login_url=request.form.get("auth_login_url", ""),
-                        auth_token_url=request.form.get("auth_token_url", ""),
-                        keyset_url=request.form.get("keyset_url") or None,
-                        public_key_pem=request.form.get("public_key") or None,
-                        name=request.form.get("name", ""))
-                    notice = f"platform {platform.issuer} registered (id {platform.id})"
-                elif action == "remove":
-                    platform = services.remove_platform(uow, int(request.form.get("platform_id", "0")),
-                                                        request.form.get("reason", ""))
-                    notice = f"platform {platform.issuer} removed"
-                elif action == "deployment":
-                    services.add_deployment(uow, int(request.form.get("platform_id", "0")),
-                                            request.form.get("deployment_id", ""))
-                    notice = "deployment added"
-                elif action == "token":
-                    row, secret = services.create_registration_token(
-                        uow, label=request.form.get("label", ""), hours=int(request.form.get("hours", "24")))
-                    new_token_url = f"{_base_url().rstrip('/')}/lti/register?gxp_token={secret}"
-                    notice = f"registration link created (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC)"
-                else:
-                    abort(400, description="unknown action")
-                uow.commit()
+            notice, new_token_url = in_unit_of_work(_admin_action, actor=actor)
         except DomainError as exc:
-            error, status, notice, new_token_url = exc.message, exc.status, None, None
+            error, status = exc.message, exc.status
         except ValueError:
             error, status = "a number was expected", 400
-    with database().read_sessions() as session:
+
+    def listing(uow: UnitOfWork) -> str:
+        session = uow.session
         platforms = services.list_platforms(session)
         tokens = list(session.scalars(select(LtiRegistrationToken).order_by(LtiRegistrationToken.id.desc())
                                       .limit(20)))
         rows = [{"p": p, "deployments": p.deployment_ids} for p in platforms]
-    return render_template("lti/admin.html", rows=rows, tokens=tokens, notice=notice, error=error,
-                           new_token_url=new_token_url, now=utcnow(), base_url=_base_url()), status
+        return render_template("lti/admin.html", rows=rows, tokens=tokens, notice=notice, error=error,
+                               new_token_url=new_token_url, now=uow.clock.now(), base_url=_base_url())
+
+    return in_unit_of_work(listing, readonly=True, actor=actor), status
+
+
+def _admin_action(uow: UnitOfWork) -> tuple[str, str | None]:
+    """Carry out the administrator's form; returns the notice and a new registration URL."""
+    action = request.form.get("action", "")
+    if action == "add":
+        platform = services.add_platform(
+            uow, issuer=request.form.get("issuer", ""),
+            client_id=request.form.get("client_id", ""),
+            deployment_ids=request.form.get("deployment_ids", "").replace(",", " ").split(),
+            auth_login_url=request.form.get("auth_login_url", ""),
+            auth_token_url=request.form.get("auth_token_url", ""),
+            keyset_url=request.form.get("keyset_url") or None,
+            public_key_pem=request.form.get("public_key") or None,
+            name=request.form.get("name", ""))
+        return f"platform {platform.issuer} registered (id {platform.id})", None
+    if action == "remove":
+        platform = services.remove_platform(uow, int(request.form.get("platform_id", "0")),
+                                            request.form.get("reason", ""))
+        return f"platform {platform.issuer} removed", None
+    if action == "deployment":
+        services.add_deployment(uow, int(request.form.get("platform_id", "0")),
+                                request.form.get("deployment_id", ""))
+        return "deployment added", None
+    if action == "token":
+        row, secret = services.create_registration_token(
+            uow, label=request.form.get("label", ""), hours=int(request.form.get("hours", "24")))
+        return (f"registration link created (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC)",
+                f"{_base_url().rstrip('/')}/lti/register?gxp_token={secret}")
+    abort(400, description="unknown action")
+
+
+@bp.route("/admin/identities", methods=["GET", "POST"])
+def identities() -> t.Any:
+    """QA reviews LMS accounts whose e-mail matches a recorded person: confirm or reject."""
+    actor = current_actor(optional=True)
+    if actor is None:
+        return redirect(url_for("core.login", next=request.path))
+    actor.require("qa_approver", action="reviewing LMS account matches")
+    notice = error = None
+    status = 200
+    if request.method == "POST":
+        check_csrf()
+        action, reason = request.form.get("action", ""), request.form.get("reason", "")
+        match_id = request.form.get("match_id", type=int) or 0
+
+        def resolve(uow: UnitOfWork) -> str:
+            if action == "confirm":
+                person = services.confirm_match(uow, match_id, reason)
+                return f"match {match_id} confirmed: linked to {person.display_name}"
+            if action == "reject":
+                services.reject_match(uow, match_id, reason)
+                return f"match {match_id} rejected"
+            abort(400, description="unknown action")
+
+        try:
+            notice = in_unit_of_work(resolve, actor=actor)
+        except DomainError as exc:
+            error, status = exc.message, exc.status
+
+    def listing(uow: UnitOfWork) -> str:
+        rows = []
+        for m in services.list_matches(uow.session, include_resolved=True):
+            candidate = uow.session.get(people.Person, m.candidate_person_id)
+            rows.append({"m": m, "candidate": candidate.display_name if candidate else "?"})
+        return render_template("lti/identities.html", rows=rows, notice=notice, error=error)
+
+    return in_unit_of_work(listing, readonly=True, actor=actor), status
 
 
 def platform_summary(platform: LtiPlatform) -> dict[str, t.Any]:

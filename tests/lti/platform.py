@@ -158,8 +158,9 @@ class TestPlatform:
     # -- launch URLs ---------------------------------------------------------------------------------
     def launch_start_url(self, sub: str, *, kind: str = "resource", link_id: str = "1",
                          custom: dict[str, str] | None = None, lineitem: str | None = None,
-                         title: str = "Training") -> str:
-        hint = {"kind": kind, "link": link_id, "custom": custom or {}, "lineitem": lineitem, "title": title}
+                         title: str = "Training", return_url: str | None = None) -> str:
+        hint = {"kind": kind, "link": link_id, "custom": custom or {}, "lineitem": lineitem, "title": title,
+                "return_url": return_url}
         return f"{self.base}/start?{urlencode({'user': sub, 'hint': json.dumps(hint)})}"
 
     # -- the app ----------------------------------------------------------------------------------------
@@ -225,8 +226,8 @@ class TestPlatform:
                                             "GMP101")
             launch.set_nrps(f"{platform.base}/nrps/{platform.course_id}")
             if hint.get("kind") == "deeplink":
-                launch.set_dl(f"{platform.base}/deep-link-return", title="Add training",
-                              accept_types={"ltiResourceLink"})
+                return_url = hint.get("return_url") or f"{platform.base}/deep-link-return"
+                launch.set_dl(return_url, title="Add training", accept_types={"ltiResourceLink"})
             else:
                 launch.set_resource_link_claim(hint.get("link", "1"), title=hint.get("title"))
                 if hint.get("custom"):

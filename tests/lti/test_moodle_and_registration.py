@@ -112,7 +112,9 @@ def test_dynamic_registration_refusals(lms, db):
     forged = requests.get(lms.tool_base + "/lti/register", params={"gxp_token": "gxpreg_forged",
                                                                      "openid_configuration": "http://x"})
     assert forged.status_code == 403
-    url = lms.runner.invoke(args=["lti", "registration-token", "create"]).output.strip().splitlines()[0]
+    created = lms.runner.invoke(args=["lti", "registration-token", "create"])
+    assert created.exit_code == 0, created.output
+    url = created.output.strip().splitlines()[0]
     token = parse_qs(urlsplit(url).query)["gxp_token"][0]
     # The platform refuses our registration (wrong platform token): nothing is stored, the token stays usable.
     bad = requests.post(lms.tool_base + "/lti/register", data={
@@ -163,7 +165,8 @@ def test_platform_cli(runner, db, tmp_path):
     with db.read_sessions() as s:
         role_map = s.scalar(select(LtiPlatform.role_map).where(LtiPlatform.client_id == "e"))
         assert role_map == {"Mentor": "trainer"}
-    runner.invoke(args=["lti", "platform", "remove", "2", "--reason", "test done"])
+    gone = runner.invoke(args=["lti", "platform", "remove", "2", "--reason", "test done"])
+    assert gone.exit_code == 0, gone.output
     listing = runner.invoke(args=["lti", "platform", "list"])
     assert "https://moodle.example\tabc\tdeployments=1,2" in listing.output
     with db.read_sessions() as s:

@@ -4,6 +4,7 @@ over real HTTP. A refusal is a 4xx page naming the check, an audit row, and noth
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 
@@ -76,6 +77,7 @@ CASES = [
     ("expired", {"iat": NOW - 200, "exp": NOW - 100}, 401, "expired"),
     ("too_old", {"iat": NOW - 3600, "exp": NOW + 3600}, 401, "too_old"),
     ("iat_in_future", {"iat": NOW + 3600, "exp": NOW + 7200}, 401, "iat_future"),
+    ("nbf_in_future", {"nbf": NOW + 3600}, 401, "iat_future"),
     ("aud_other_client", {"aud": "someone-else", "azp": None}, 403, "unknown_registration"),
     ("aud_missing_our_client", {"aud": ["someone-else"], "azp": "gxp-tool-client"}, 401, "aud_mismatch"),
     ("aud_untrusted_extra_entry", {"aud": ["gxp-tool-client", "evil-tool"]}, 401, "aud_untrusted"),
@@ -116,9 +118,11 @@ def test_azp_differs_from_our_client_with_ours_in_aud(lms, db, runner):
 
 def test_several_audiences_without_azp(lms, db, runner):
     p = lms.platform
-    runner.invoke(args=["lti", "platform", "add", "--issuer", p.issuer, "--client-id", "second-client",
-                        "--deployment-id", "1", "--auth-login-url", p.base + "/auth",
-                        "--auth-token-url", p.base + "/token", "--keyset-url", p.base + "/jwks"])
+    added = runner.invoke(args=["lti", "platform", "add", "--issuer", p.issuer,
+                                "--client-id", "second-client",
+                                "--deployment-id", "1", "--auth-login-url", p.base + "/auth",
+                                "--auth-token-url", p.base + "/token", "--keyset-url", p.base + "/jwks"])
+    assert added.exit_code == 0, added.output
     before = counts(db)
     _l, _t, response = launch_with(lms, {"aud": ["gxp-tool-client", "second-client"], "azp": None})
     assert_refused(lms, db, response, 401, "azp_missing", before)
@@ -296,3 +300,30 @@ def test_malformed_claims_never_cause_a_server_error(lms, db):
     for name, overrides in MALFORMED:
         _l, _t, response = launch_with(lms, overrides)
         assert response.status_code in (303, 400, 401, 403), (name, response.status_code, response.text[:300])
+
+
+def test_launch_times_follow_the_injected_clock(lms, db, clock):
+    """Token age, state expiry and the launch's lifetime are read from the app's clock."""
+    # A token signed now is too old for a tool whose clock is 10 minutes ahead.
+    login = initiate(lms.platform.base, lms.tool_base, login_params(lms))
+    token = sign(base_claims(lms, login), lms.platform.private_pem, platform_kid(lms.platform))
+    clock.advance(dt.timedelta(minutes=9))
+    before = counts(db)
+    assert_refused(lms, db, post_launch(lms, token, login.state), 401, "expired", before)
+    # The state issued at login expires after 10 minutes of the tool's clock.
+    clock.advance(dt.timedelta(minutes=-9))
+    login = initiate(lms.platform.base, lms.tool_base, login_params(lms))
+    clock.advance(dt.timedelta(minutes=11))
+    fresh = base_claims(lms, login)
+    fresh["iat"], fresh["exp"] = int(clock.now().timestamp()), int(clock.now().timestamp()) + 60
+    token = sign(fresh, lms.platform.private_pem, platform_kid(lms.platform))
+    before = counts(db)
+    assert_refused(lms, db, post_launch(lms, token, login.state), 401, "state_unknown", before)
+    # An accepted launch's pages expire after two hours of the tool's clock.
+    clock.advance(dt.timedelta(minutes=-11))
+    _login, _token, response = launch_with(lms)
+    assert response.status_code == 303
+    page = lms.tool_base + response.headers["Location"]
+    assert requests.get(page).status_code == 200
+    clock.advance(dt.timedelta(hours=2, seconds=1))
+    assert requests.get(page).status_code == 401
