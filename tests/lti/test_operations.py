@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -171,8 +170,6 @@ def test_failed_roster_sync_in_the_worker_leaves_nothing_behind(lms, db, monkeyp
         assert verify_chain(s).ok
 
 
-@pytest.mark.xfail(strict=True, reason="bridge/core/outbox.py: rolling back the sender's savepoint keeps the "
-                   "audit rows it collected in uow.pending_audit, and the relay's commit seals them")
 def test_failed_roster_sync_in_the_worker_leaves_no_audit_rows_behind(lms, db, monkeypatch):
     """The audit trail must not describe people whose creation was rolled back."""
     from bridge.core import people
