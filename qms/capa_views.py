@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 
 from bridge.core.signatures import signatures_of
-from bridge.core.web import settings, unit_of_work
+from bridge.core.uow import UnitOfWork
+from bridge.core.web import settings
 from qms import capa as capas
 from qms.api import api
 from qms.policy import QmsPolicy
@@ -142,19 +143,16 @@ def capa_dict(session: Any, capa: capas.Capa, *, detail: bool = False) -> dict[s
 
 
 @api.route("GET", "/capas", summary="List CAPAs", tags=TAGS, roles=READERS, query=CapaListQuery)
-def list_capas(query: CapaListQuery) -> list[dict[str, Any]]:
+def list_capas(query: CapaListQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Newest first, optionally in one status."""
-    with unit_of_work(readonly=True) as uow:
-        return [capa_dict(uow.session, c) for c in capas.list_capas(uow.session, status=query.status)]
+    return [capa_dict(uow.session, c) for c in capas.list_capas(uow.session, status=query.status)]
 
 
 @api.route("POST", "/capas", summary="Open a CAPA", tags=TAGS, body=CapaCreate, roles=AUTHORS, status=201)
-def create_capa(body: CapaCreate) -> dict[str, Any]:
+def create_capa(body: CapaCreate, uow: UnitOfWork) -> dict[str, Any]:
     """Number assigned by the server; a CAPA from a deviation names it; the due date is in the future."""
-    with unit_of_work() as uow:
-        capa = capas.create_capa(uow, **body.model_dump())
-        result = capa_dict(uow.session, capa)
-        uow.commit()
+    capa = capas.create_capa(uow, **body.model_dump())
+    result = capa_dict(uow.session, capa)
     return result
 
 
@@ -165,21 +163,18 @@ def create_capa(body: CapaCreate) -> dict[str, Any]:
     tags=TAGS,
     roles=READERS,
 )
-def get_capa(capa_id: int) -> dict[str, Any]:
+def get_capa(capa_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The training linkage lists every assignment its training actions rely on."""
-    with unit_of_work(readonly=True) as uow:
-        return capa_dict(uow.session, capas.get_capa(uow.session, capa_id), detail=True)
+    return capa_dict(uow.session, capas.get_capa(uow.session, capa_id), detail=True)
 
 
 @api.route(
     "POST", "/capas/{capa_id}/investigation", summary="Start the investigation", tags=TAGS, roles=AUTHORS
 )
-def start_investigation(capa_id: int) -> dict[str, Any]:
+def start_investigation(capa_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Open → investigation."""
-    with unit_of_work() as uow:
-        capa = capas.start_investigation(uow, capa_id)
-        result = capa_dict(uow.session, capa)
-        uow.commit()
+    capa = capas.start_investigation(uow, capa_id)
+    result = capa_dict(uow.session, capa)
     return result
 
 
@@ -191,12 +186,10 @@ def start_investigation(capa_id: int) -> dict[str, Any]:
     body=RootCause,
     roles=AUTHORS,
 )
-def record_root_cause(capa_id: int, body: RootCause) -> dict[str, Any]:
+def record_root_cause(capa_id: int, body: RootCause, uow: UnitOfWork) -> dict[str, Any]:
     """During the investigation only."""
-    with unit_of_work() as uow:
-        capa = capas.record_root_cause(uow, capa_id, root_cause=body.root_cause)
-        result = capa_dict(uow.session, capa)
-        uow.commit()
+    capa = capas.record_root_cause(uow, capa_id, root_cause=body.root_cause)
+    result = capa_dict(uow.session, capa)
     return result
 
 
@@ -209,12 +202,10 @@ def record_root_cause(capa_id: int, body: RootCause) -> dict[str, Any]:
     roles=AUTHORS,
     status=201,
 )
-def add_action(capa_id: int, body: CapaActionCreate) -> dict[str, Any]:
+def add_action(capa_id: int, body: CapaActionCreate, uow: UnitOfWork) -> dict[str, Any]:
     """A training action's assignments (reason ``capa``, source this CAPA) come in the same transaction."""
-    with unit_of_work() as uow:
-        action, created = capas.add_action(uow, capa_id, **body.model_dump())
-        result = {**action_dict(action), "assignments_created": created}
-        uow.commit()
+    action, created = capas.add_action(uow, capa_id, **body.model_dump())
+    result = {**action_dict(action), "assignments_created": created}
     return result
 
 
@@ -226,12 +217,10 @@ def add_action(capa_id: int, body: CapaActionCreate) -> dict[str, Any]:
     body=ActionDone,
     roles=AUTHORS,
 )
-def complete_action(capa_id: int, action_id: int, body: ActionDone) -> dict[str, Any]:
+def complete_action(capa_id: int, action_id: int, body: ActionDone, uow: UnitOfWork) -> dict[str, Any]:
     """Once the plan is approved; a training action completes by its assignments."""
-    with unit_of_work() as uow:
-        action = capas.complete_action(uow, capa_id, action_id, note=body.note)
-        result = action_dict(action)
-        uow.commit()
+    action = capas.complete_action(uow, capa_id, action_id, note=body.note)
+    result = action_dict(action)
     return result
 
 
@@ -243,19 +232,17 @@ def complete_action(capa_id: int, action_id: int, body: ActionDone) -> dict[str,
     body=Signature,
     roles=APPROVERS,
 )
-def approve_plan(capa_id: int, body: Signature) -> dict[str, Any]:
+def approve_plan(capa_id: int, body: Signature, uow: UnitOfWork) -> dict[str, Any]:
     """Investigation → actions in progress; needs a root cause and at least one action; not by its author."""
-    with unit_of_work() as uow:
-        capa = capas.approve_plan(
-            uow,
-            capa_id,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-            policy=QmsPolicy(),
-        )
-        result = capa_dict(uow.session, capa)
-        uow.commit()
+    capa = capas.approve_plan(
+        uow,
+        capa_id,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+        policy=QmsPolicy(),
+    )
+    result = capa_dict(uow.session, capa)
     return result
 
 
@@ -266,12 +253,10 @@ def approve_plan(capa_id: int, body: Signature) -> dict[str, Any]:
     tags=TAGS,
     roles=AUTHORS,
 )
-def start_effectiveness_check(capa_id: int) -> dict[str, Any]:
+def start_effectiveness_check(capa_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Actions in progress → effectiveness check, once corrective and preventive actions are done."""
-    with unit_of_work() as uow:
-        capa = capas.start_effectiveness_check(uow, capa_id)
-        result = capa_dict(uow.session, capa)
-        uow.commit()
+    capa = capas.start_effectiveness_check(uow, capa_id)
+    result = capa_dict(uow.session, capa)
     return result
 
 
@@ -283,19 +268,17 @@ def start_effectiveness_check(capa_id: int) -> dict[str, Any]:
     body=CapaClose,
     roles=APPROVERS,
 )
-def close_capa(capa_id: int, body: CapaClose) -> dict[str, Any]:
+def close_capa(capa_id: int, body: CapaClose, uow: UnitOfWork) -> dict[str, Any]:
     """Effectiveness check → closed. A 409 ``capa_training_incomplete`` lists the open assignments."""
-    with unit_of_work() as uow:
-        capa = capas.close_capa(
-            uow,
-            capa_id,
-            effectiveness_summary=body.effectiveness_summary,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-        )
-        result = capa_dict(uow.session, capa, detail=True)
-        uow.commit()
+    capa = capas.close_capa(
+        uow,
+        capa_id,
+        effectiveness_summary=body.effectiveness_summary,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+    )
+    result = capa_dict(uow.session, capa, detail=True)
     return result
 
 
@@ -307,17 +290,15 @@ def close_capa(capa_id: int, body: CapaClose) -> dict[str, Any]:
     body=CapaCancel,
     roles=APPROVERS,
 )
-def cancel_capa(capa_id: int, body: CapaCancel) -> dict[str, Any]:
+def cancel_capa(capa_id: int, body: CapaCancel, uow: UnitOfWork) -> dict[str, Any]:
     """Any state but closed → cancelled; the open assignments its actions created are cancelled."""
-    with unit_of_work() as uow:
-        capa = capas.cancel_capa(
-            uow,
-            capa_id,
-            reason=body.reason,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-        )
-        result = capa_dict(uow.session, capa, detail=True)
-        uow.commit()
+    capa = capas.cancel_capa(
+        uow,
+        capa_id,
+        reason=body.reason,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+    )
+    result = capa_dict(uow.session, capa, detail=True)
     return result

@@ -10,7 +10,8 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 
 from bridge.core.signatures import ElectronicSignature, signatures_of
-from bridge.core.web import settings, unit_of_work
+from bridge.core.uow import UnitOfWork
+from bridge.core.web import settings
 from qms import deviations
 from qms.api import api
 from qms.capa_views import capa_dict
@@ -136,13 +137,12 @@ def deviation_dict(session: Any, deviation: deviations.Deviation, *, detail: boo
 @api.route(
     "GET", "/deviations", summary="List deviations", tags=TAGS, roles=READERS, query=DeviationListQuery
 )
-def list_deviations(query: DeviationListQuery) -> list[dict[str, Any]]:
+def list_deviations(query: DeviationListQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Newest first, optionally in one status."""
-    with unit_of_work(readonly=True) as uow:
-        return [
-            deviation_dict(uow.session, d)
-            for d in deviations.list_deviations(uow.session, status=query.status)
-        ]
+    return [
+        deviation_dict(uow.session, d)
+        for d in deviations.list_deviations(uow.session, status=query.status)
+    ]
 
 
 @api.route(
@@ -154,12 +154,10 @@ def list_deviations(query: DeviationListQuery) -> list[dict[str, Any]]:
     roles=AUTHORS,
     status=201,
 )
-def create_deviation(body: DeviationCreate) -> dict[str, Any]:
+def create_deviation(body: DeviationCreate, uow: UnitOfWork) -> dict[str, Any]:
     """``occurred_at`` may be in the past, never in the future; discovery not before occurrence."""
-    with unit_of_work() as uow:
-        deviation = deviations.create_deviation(uow, **body.model_dump())
-        result = deviation_dict(uow.session, deviation)
-        uow.commit()
+    deviation = deviations.create_deviation(uow, **body.model_dump())
+    result = deviation_dict(uow.session, deviation)
     return result
 
 
@@ -170,10 +168,9 @@ def create_deviation(body: DeviationCreate) -> dict[str, Any]:
     tags=TAGS,
     roles=READERS,
 )
-def get_deviation(deviation_id: int) -> dict[str, Any]:
+def get_deviation(deviation_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Each recorded assessment says whether its signature still verifies."""
-    with unit_of_work(readonly=True) as uow:
-        return deviation_dict(uow.session, deviations.get_deviation(uow.session, deviation_id), detail=True)
+    return deviation_dict(uow.session, deviations.get_deviation(uow.session, deviation_id), detail=True)
 
 
 @api.route(
@@ -184,14 +181,12 @@ def get_deviation(deviation_id: int) -> dict[str, Any]:
     body=InvolvedUpdate,
     roles=AUTHORS,
 )
-def set_involved(deviation_id: int, body: InvolvedUpdate) -> dict[str, Any]:
+def set_involved(deviation_id: int, body: InvolvedUpdate, uow: UnitOfWork) -> dict[str, Any]:
     """Not once closed; the reason goes into the audit trail."""
-    with unit_of_work() as uow:
-        deviation = deviations.set_involved(
-            uow, deviation_id, person_ids=body.person_ids, document_ids=body.document_ids, reason=body.reason
-        )
-        result = deviation_dict(uow.session, deviation)
-        uow.commit()
+    deviation = deviations.set_involved(
+        uow, deviation_id, person_ids=body.person_ids, document_ids=body.document_ids, reason=body.reason
+    )
+    result = deviation_dict(uow.session, deviation)
     return result
 
 
@@ -202,12 +197,10 @@ def set_involved(deviation_id: int, body: InvolvedUpdate) -> dict[str, Any]:
     tags=TAGS,
     roles=AUTHORS,
 )
-def start_investigation(deviation_id: int) -> dict[str, Any]:
+def start_investigation(deviation_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Open → under investigation."""
-    with unit_of_work() as uow:
-        deviation = deviations.start_investigation(uow, deviation_id)
-        result = deviation_dict(uow.session, deviation)
-        uow.commit()
+    deviation = deviations.start_investigation(uow, deviation_id)
+    result = deviation_dict(uow.session, deviation)
     return result
 
 
@@ -219,12 +212,10 @@ def start_investigation(deviation_id: int) -> dict[str, Any]:
     body=CapaLink,
     roles=AUTHORS,
 )
-def link_capa(deviation_id: int, body: CapaLink) -> dict[str, Any]:
+def link_capa(deviation_id: int, body: CapaLink, uow: UnitOfWork) -> dict[str, Any]:
     """A CAPA answers at most one deviation; closed or cancelled CAPAs are refused."""
-    with unit_of_work() as uow:
-        deviations.link_capa(uow, deviation_id, body.capa_id)
-        result = deviation_dict(uow.session, deviations.get_deviation(uow.session, deviation_id), detail=True)
-        uow.commit()
+    deviations.link_capa(uow, deviation_id, body.capa_id)
+    result = deviation_dict(uow.session, deviations.get_deviation(uow.session, deviation_id), detail=True)
     return result
 
 
@@ -235,10 +226,9 @@ def link_capa(deviation_id: int, body: CapaLink) -> dict[str, Any]:
     tags=TAGS,
     roles=READERS,
 )
-def training_adequacy(deviation_id: int) -> dict[str, Any]:
+def training_adequacy(deviation_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """For each person × document: trained at ``occurred_at`` on the version effective then? (as-of rule)."""
-    with unit_of_work(readonly=True) as uow:
-        return deviations.training_adequacy(uow.session, deviations.get_deviation(uow.session, deviation_id))
+    return deviations.training_adequacy(uow.session, deviations.get_deviation(uow.session, deviation_id))
 
 
 @api.route(
@@ -250,21 +240,19 @@ def training_adequacy(deviation_id: int) -> dict[str, Any]:
     roles=APPROVERS,
     status=201,
 )
-def record_assessment(deviation_id: int, body: AssessmentRecord) -> dict[str, Any]:
+def record_assessment(deviation_id: int, body: AssessmentRecord, uow: UnitOfWork) -> dict[str, Any]:
     """Freezes the computed result as an immutable snapshot bound to QA's signature."""
-    with unit_of_work() as uow:
-        assessment = deviations.record_assessment(
-            uow,
-            deviation_id,
-            conclusion=body.conclusion,
-            rationale=body.rationale,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-        )
-        deviation = deviations.get_deviation(uow.session, deviation_id)
-        result = assessment_dict(uow.session, deviation, assessment)
-        uow.commit()
+    assessment = deviations.record_assessment(
+        uow,
+        deviation_id,
+        conclusion=body.conclusion,
+        rationale=body.rationale,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+    )
+    deviation = deviations.get_deviation(uow.session, deviation_id)
+    result = assessment_dict(uow.session, deviation, assessment)
     return result
 
 
@@ -275,13 +263,12 @@ def record_assessment(deviation_id: int, body: AssessmentRecord) -> dict[str, An
     tags=TAGS,
     roles=READERS,
 )
-def get_assessment(deviation_id: int, assessment_id: int) -> dict[str, Any]:
+def get_assessment(deviation_id: int, assessment_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The stored snapshot as signed, and whether the signature still verifies."""
-    with unit_of_work(readonly=True) as uow:
-        deviation = deviations.get_deviation(uow.session, deviation_id)
-        return assessment_dict(
-            uow.session, deviation, deviations.get_assessment(uow.session, deviation, assessment_id)
-        )
+    deviation = deviations.get_deviation(uow.session, deviation_id)
+    return assessment_dict(
+        uow.session, deviation, deviations.get_assessment(uow.session, deviation, assessment_id)
+    )
 
 
 @api.route(
@@ -292,17 +279,15 @@ def get_assessment(deviation_id: int, assessment_id: int) -> dict[str, Any]:
     body=DeviationClose,
     roles=APPROVERS,
 )
-def close_deviation(deviation_id: int, body: DeviationClose) -> dict[str, Any]:
+def close_deviation(deviation_id: int, body: DeviationClose, uow: UnitOfWork) -> dict[str, Any]:
     """Under investigation → closed; needs a recorded assessment, and a CAPA if training was inadequate."""
-    with unit_of_work() as uow:
-        deviation = deviations.close_deviation(
-            uow,
-            deviation_id,
-            conclusion=body.conclusion,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-        )
-        result = deviation_dict(uow.session, deviation, detail=True)
-        uow.commit()
+    deviation = deviations.close_deviation(
+        uow,
+        deviation_id,
+        conclusion=body.conclusion,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+    )
+    result = deviation_dict(uow.session, deviation, detail=True)
     return result

@@ -13,7 +13,8 @@ from flask import Response, request
 from pydantic import AwareDatetime, Field
 
 from bridge.core.errors import Forbidden
-from bridge.core.web import current_actor, unit_of_work
+from bridge.core.uow import UnitOfWork
+from bridge.core.web import current_actor
 from qms import reports
 from qms.api import api, json_response
 from qms.roles import READERS
@@ -106,15 +107,14 @@ def respond(report: reports.Report, asked: str | None) -> Response:
     query=FormatQuery,
     response_content=CONTENT,
 )
-def transcript_report(person_id: int, query: FormatQuery) -> Response:
+def transcript_report(person_id: int, query: FormatQuery, uow: UnitOfWork) -> Response:
     """Signed completions, assignments and requirement status; a learner reads only their own."""
     actor = current_actor()
     assert actor is not None
     if actor.person_id != person_id and not actor.has_role(*READERS):
         raise Forbidden("a learner reads only their own transcript", field="person_id", code="not_own_record")
-    with unit_of_work(readonly=True) as uow:
-        report = reports.person_transcript(uow.session, person_id, generated_by=_generated_by())
-        return respond(report, query.format)
+    report = reports.person_transcript(uow.session, person_id, generated_by=_generated_by())
+    return respond(report, query.format)
 
 
 @api.route(
@@ -126,12 +126,11 @@ def transcript_report(person_id: int, query: FormatQuery) -> Response:
     query=FormatQuery,
     response_content=CONTENT,
 )
-def document_training_report(document_id: int, query: FormatQuery) -> Response:
+def document_training_report(document_id: int, query: FormatQuery, uow: UnitOfWork) -> Response:
     """Per version: assigned and trained; each person's current state."""
-    with unit_of_work(readonly=True) as uow:
-        return respond(
-            reports.document_status(uow.session, document_id, generated_by=_generated_by()), query.format
-        )
+    return respond(
+        reports.document_status(uow.session, document_id, generated_by=_generated_by()), query.format
+    )
 
 
 @api.route(
@@ -143,15 +142,14 @@ def document_training_report(document_id: int, query: FormatQuery) -> Response:
     query=DepartmentReportQuery,
     response_content=CONTENT,
 )
-def matrix_compliance_report(query: DepartmentReportQuery) -> Response:
+def matrix_compliance_report(query: DepartmentReportQuery, uow: UnitOfWork) -> Response:
     """From the maintained compliance state, with department totals."""
-    with unit_of_work(readonly=True) as uow:
-        return respond(
-            reports.matrix_compliance(
-                uow.session, department_id=query.department_id, generated_by=_generated_by()
-            ),
-            query.format,
-        )
+    return respond(
+        reports.matrix_compliance(
+            uow.session, department_id=query.department_id, generated_by=_generated_by()
+        ),
+        query.format,
+    )
 
 
 @api.route(
@@ -163,13 +161,12 @@ def matrix_compliance_report(query: DepartmentReportQuery) -> Response:
     query=DepartmentReportQuery,
     response_content=CONTENT,
 )
-def overdue_report(query: DepartmentReportQuery) -> Response:
+def overdue_report(query: DepartmentReportQuery, uow: UnitOfWork) -> Response:
     """Open assignments past their due date, oldest first."""
-    with unit_of_work(readonly=True) as uow:
-        return respond(
-            reports.overdue(uow.session, department_id=query.department_id, generated_by=_generated_by()),
-            query.format,
-        )
+    return respond(
+        reports.overdue(uow.session, department_id=query.department_id, generated_by=_generated_by()),
+        query.format,
+    )
 
 
 @api.route(
@@ -181,15 +178,14 @@ def overdue_report(query: DepartmentReportQuery) -> Response:
     query=CapaReportQuery,
     response_content=CONTENT,
 )
-def capa_training_report(query: CapaReportQuery) -> Response:
+def capa_training_report(query: CapaReportQuery, uow: UnitOfWork) -> Response:
     """Each assignment of each CAPA training action, open ones blocking closure; signatures of one CAPA."""
-    with unit_of_work(readonly=True) as uow:
-        return respond(
-            reports.capa_training(
-                uow.session, capa_id=query.capa_id, status=query.status, generated_by=_generated_by()
-            ),
-            query.format,
-        )
+    return respond(
+        reports.capa_training(
+            uow.session, capa_id=query.capa_id, status=query.status, generated_by=_generated_by()
+        ),
+        query.format,
+    )
 
 
 @api.route(
@@ -201,12 +197,11 @@ def capa_training_report(query: CapaReportQuery) -> Response:
     query=FormatQuery,
     response_content=CONTENT,
 )
-def deviation_adequacy_report(deviation_id: int, query: FormatQuery) -> Response:
+def deviation_adequacy_report(deviation_id: int, query: FormatQuery, uow: UnitOfWork) -> Response:
     """Computed now by the as-of rule, with every recorded assessment and its signature."""
-    with unit_of_work(readonly=True) as uow:
-        return respond(
-            reports.deviation_adequacy(uow.session, deviation_id, generated_by=_generated_by()), query.format
-        )
+    return respond(
+        reports.deviation_adequacy(uow.session, deviation_id, generated_by=_generated_by()), query.format
+    )
 
 
 @api.route(
@@ -218,19 +213,18 @@ def deviation_adequacy_report(deviation_id: int, query: FormatQuery) -> Response
     query=AuditTrailQuery,
     response_content=CONTENT,
 )
-def audit_trail_report(query: AuditTrailQuery) -> Response:
+def audit_trail_report(query: AuditTrailQuery, uow: UnitOfWork) -> Response:
     """Who, when (UTC), what, old and new values, why; oldest first, up to ``limit`` rows."""
-    with unit_of_work(readonly=True) as uow:
-        return respond(
-            reports.audit_trail(
-                uow.session,
-                entity_type=query.entity_type,
-                entity_id=query.entity_id,
-                since=query.since,
-                until=query.until,
-                limit=query.limit,
-                verify=query.verify,
-                generated_by=_generated_by(),
-            ),
-            query.format,
-        )
+    return respond(
+        reports.audit_trail(
+            uow.session,
+            entity_type=query.entity_type,
+            entity_id=query.entity_id,
+            since=query.since,
+            until=query.until,
+            limit=query.limit,
+            verify=query.verify,
+            generated_by=_generated_by(),
+        ),
+        query.format,
+    )

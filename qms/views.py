@@ -13,8 +13,10 @@ from sqlalchemy import inspect, select
 
 from bridge import __version__
 from bridge.core.errors import Forbidden, NotFound, ValidationFailed
-from bridge.core.web import current_actor, settings, unit_of_work
-from qms import assignments, changes, documents, matrix, org, schemas, services
+from bridge.core.signatures import ElectronicSignature
+from bridge.core.uow import UnitOfWork
+from bridge.core.web import current_actor, settings
+from qms import assignments, changes, documents, matrix, org, schemas, services, sweeps
 from qms.api import api
 from qms.models import Assignment, ChangeControl, Completion, Document, TrainingItem
 from qms.policy import QmsPolicy
@@ -70,20 +72,16 @@ def openapi_document() -> dict[str, Any]:
 
 
 def _unit_routes(path: str, kind: str) -> None:
-    def list_units() -> list[dict[str, Any]]:
-        with unit_of_work(readonly=True) as uow:
-            return [as_dict(u) for u in org.list_units(uow.session, kind)]
+    def list_units(uow: UnitOfWork) -> list[dict[str, Any]]:
+        return [as_dict(u) for u in org.list_units(uow.session, kind)]
 
-    def create_unit(body: schemas.UnitCreate) -> dict[str, Any]:
-        with unit_of_work() as uow:
-            unit = org.create_unit(uow, kind, body.code, body.name)
-            result = as_dict(unit)
-            uow.commit()
+    def create_unit(body: schemas.UnitCreate, uow: UnitOfWork) -> dict[str, Any]:
+        unit = org.create_unit(uow, kind, body.code, body.name)
+        result = as_dict(unit)
         return result
 
-    def get_unit(unit_id: int) -> dict[str, Any]:
-        with unit_of_work(readonly=True) as uow:
-            return as_dict(org.get_unit(uow.session, kind, unit_id))
+    def get_unit(unit_id: int, uow: UnitOfWork) -> dict[str, Any]:
+        return as_dict(org.get_unit(uow.session, kind, unit_id))
 
     label = kind.replace("_", " ")
     for func, name in ((list_units, "list"), (create_unit, "create"), (get_unit, "get")):
@@ -119,41 +117,33 @@ for _path, _kind in UNIT_PATHS.items():
     roles=("qa_author", "supervisor"),
     status=201,
 )
-def hire_person(body: schemas.HireRequest) -> dict[str, Any]:
+def hire_person(body: schemas.HireRequest, uow: UnitOfWork) -> dict[str, Any]:
     """New hire: department, job functions and equipment from now; assignments for what they need."""
-    with unit_of_work() as uow:
-        person, created = org.hire(
-            uow,
-            display_name=body.display_name,
-            person_id=body.person_id,
-            email=body.email,
-            employee_no=body.employee_no,
-            department_id=body.department_id,
-            job_function_ids=body.job_function_ids,
-            equipment_ids=body.equipment_ids,
-            policy=QmsPolicy(),
-        )
-        person_id = person.id
-        uow.commit()
-    with unit_of_work(readonly=True) as uow:
-        return {"person": org.person_summary(uow.session, person_id), "assignments_created": created}
+    person, created = org.hire(
+        uow,
+        display_name=body.display_name,
+        person_id=body.person_id,
+        email=body.email,
+        employee_no=body.employee_no,
+        department_id=body.department_id,
+        job_function_ids=body.job_function_ids,
+        equipment_ids=body.equipment_ids,
+        policy=QmsPolicy(),
+    )
+    return {"person": org.person_summary(uow.session, person.id), "assignments_created": created}
 
 
-def _person_event(person_id: int, run: Any) -> dict[str, Any]:
-    with unit_of_work() as uow:
-        created = run(uow)
-        uow.commit()
-    with unit_of_work(readonly=True) as uow:
-        return {"person": org.person_summary(uow.session, person_id), "assignments_created": created or []}
+def _person_event(uow: UnitOfWork, person_id: int, created: Any) -> dict[str, Any]:
+    # Read back in the same transaction: the summary shows what the request changed.
+    return {"person": org.person_summary(uow.session, person_id), "assignments_created": created or []}
 
 
 @api.route(
     "GET", "/people", summary="List people", tags=["organisation"], roles=READERS, query=schemas.PeopleQuery
 )
-def list_people(query: schemas.PeopleQuery) -> list[dict[str, Any]]:
+def list_people(query: schemas.PeopleQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Filter by department, job function or equipment in force now, or by employment."""
-    with unit_of_work(readonly=True) as uow:
-        return org.list_people(uow.session, **query.model_dump())
+    return org.list_people(uow.session, **query.model_dump())
 
 
 @api.route(
@@ -163,13 +153,12 @@ def list_people(query: schemas.PeopleQuery) -> list[dict[str, Any]]:
     tags=["organisation"],
     roles=READERS,
 )
-def get_person(person_id: int) -> dict[str, Any]:
+def get_person(person_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Employment, leave, department, job functions and equipment in force now."""
-    with unit_of_work(readonly=True) as uow:
-        summary = org.person_summary(uow.session, person_id)
-        history = org.membership_history(uow.session, person_id)
-        summary["history"] = {k: [as_dict(m) for m in v] for k, v in history.items()}
-        return summary
+    summary = org.person_summary(uow.session, person_id)
+    history = org.membership_history(uow.session, person_id)
+    summary["history"] = {k: [as_dict(m) for m in v] for k, v in history.items()}
+    return summary
 
 
 @api.route(
@@ -180,10 +169,10 @@ def get_person(person_id: int) -> dict[str, Any]:
     body=schemas.RoleChange,
     roles=("qa_author", "supervisor"),
 )
-def role_change(person_id: int, body: schemas.RoleChange) -> dict[str, Any]:
+def role_change(person_id: int, body: schemas.RoleChange, uow: UnitOfWork) -> dict[str, Any]:
     """Old job functions end now, new ones start; obligations follow in the same transaction."""
     return _person_event(
-        person_id, lambda uow: org.change_roles(uow, person_id, body.job_function_ids, reason=body.reason)
+        uow, person_id, org.change_roles(uow, person_id, body.job_function_ids, reason=body.reason)
     )
 
 
@@ -195,10 +184,10 @@ def role_change(person_id: int, body: schemas.RoleChange) -> dict[str, Any]:
     body=schemas.TransferRequest,
     roles=("qa_author", "supervisor"),
 )
-def transfer_person(person_id: int, body: schemas.TransferRequest) -> dict[str, Any]:
+def transfer_person(person_id: int, body: schemas.TransferRequest, uow: UnitOfWork) -> dict[str, Any]:
     """The department changes now; department requirements follow."""
     return _person_event(
-        person_id, lambda uow: org.transfer(uow, person_id, body.department_id, reason=body.reason)
+        uow, person_id, org.transfer(uow, person_id, body.department_id, reason=body.reason)
     )
 
 
@@ -210,10 +199,10 @@ def transfer_person(person_id: int, body: schemas.TransferRequest) -> dict[str, 
     body=schemas.EquipmentChange,
     roles=("qa_author", "supervisor"),
 )
-def set_equipment(person_id: int, body: schemas.EquipmentChange) -> dict[str, Any]:
+def set_equipment(person_id: int, body: schemas.EquipmentChange, uow: UnitOfWork) -> dict[str, Any]:
     """Equipment qualifications change now; equipment requirements follow."""
     return _person_event(
-        person_id, lambda uow: org.set_equipment(uow, person_id, body.equipment_ids, reason=body.reason)
+        uow, person_id, org.set_equipment(uow, person_id, body.equipment_ids, reason=body.reason)
     )
 
 
@@ -225,9 +214,10 @@ def set_equipment(person_id: int, body: schemas.EquipmentChange) -> dict[str, An
     body=schemas.ReasonOnly,
     roles=("qa_author", "supervisor"),
 )
-def start_leave(person_id: int, body: schemas.ReasonOnly) -> dict[str, Any]:
+def start_leave(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict[str, Any]:
     """The person's requirements show as exempt until they return."""
-    return _person_event(person_id, lambda uow: org.start_leave(uow, person_id, reason=body.reason) and [])
+    return _person_event(
+        uow, person_id, org.start_leave(uow, person_id, reason=body.reason) and [])
 
 
 @api.route(
@@ -238,9 +228,10 @@ def start_leave(person_id: int, body: schemas.ReasonOnly) -> dict[str, Any]:
     body=schemas.ReasonOnly,
     roles=("qa_author", "supervisor"),
 )
-def end_leave(person_id: int, body: schemas.ReasonOnly) -> dict[str, Any]:
+def end_leave(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict[str, Any]:
     """Open assignments that fell due during the leave get a new due date."""
-    return _person_event(person_id, lambda uow: org.end_leave(uow, person_id, reason=body.reason) and [])
+    return _person_event(
+        uow, person_id, org.end_leave(uow, person_id, reason=body.reason) and [])
 
 
 @api.route(
@@ -251,9 +242,10 @@ def end_leave(person_id: int, body: schemas.ReasonOnly) -> dict[str, Any]:
     body=schemas.ReasonOnly,
     roles=("qa_author", "supervisor"),
 )
-def terminate_person(person_id: int, body: schemas.ReasonOnly) -> dict[str, Any]:
+def terminate_person(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict[str, Any]:
     """Memberships end and open assignments are cancelled; the records stay."""
-    return _person_event(person_id, lambda uow: org.terminate(uow, person_id, reason=body.reason) and [])
+    return _person_event(
+        uow, person_id, org.terminate(uow, person_id, reason=body.reason) and [])
 
 
 def _self_or_reader(person_id: int) -> None:
@@ -266,11 +258,10 @@ def _self_or_reader(person_id: int) -> None:
 @api.route(
     "GET", "/people/{person_id}/transcript", summary="A person's training transcript", tags=["compliance"]
 )
-def person_transcript(person_id: int) -> dict[str, Any]:
+def person_transcript(person_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Signed completions, assignments and current requirement status (the person or quality staff)."""
     _self_or_reader(person_id)
-    with unit_of_work(readonly=True) as uow:
-        return services.transcript(uow.session, person_id)
+    return services.transcript(uow.session, person_id)
 
 
 @api.route(
@@ -280,11 +271,10 @@ def person_transcript(person_id: int) -> dict[str, Any]:
     tags=["compliance"],
     query=schemas.AsOfQuery,
 )
-def person_as_of(person_id: int, query: schemas.AsOfQuery) -> dict[str, Any]:
+def person_as_of(person_id: int, query: schemas.AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
     """Computed from the immutable records by the as-of rule, not from the maintained state."""
     _self_or_reader(person_id)
-    with unit_of_work(readonly=True) as uow:
-        return services.as_of_person(uow.session, person_id, query.at)
+    return services.as_of_person(uow.session, person_id, query.at)
 
 
 @api.route(
@@ -295,10 +285,9 @@ def person_as_of(person_id: int, query: schemas.AsOfQuery) -> dict[str, Any]:
     query=schemas.AsOfQuery,
     roles=READERS,
 )
-def department_as_of(department_id: int, query: schemas.AsOfQuery) -> dict[str, Any]:
+def department_as_of(department_id: int, query: schemas.AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
     """Each member at that moment, qualified or not, with what was unmet."""
-    with unit_of_work(readonly=True) as uow:
-        return services.as_of_department(uow.session, department_id, query.at)
+    return services.as_of_department(uow.session, department_id, query.at)
 
 
 # -- documents -------------------------------------------------------------------------------------
@@ -328,10 +317,9 @@ def _version_dict(version: Any) -> dict[str, Any]:
 
 
 @api.route("GET", "/documents", summary="List documents", tags=["documents"], roles=READERS)
-def list_documents() -> list[dict[str, Any]]:
+def list_documents(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Every controlled document with its versions."""
-    with unit_of_work(readonly=True) as uow:
-        return [_document_dict(d) for d in uow.session.scalars(select(Document).order_by(Document.code))]
+    return [_document_dict(d) for d in uow.session.scalars(select(Document).order_by(Document.code))]
 
 
 @api.route(
@@ -343,13 +331,11 @@ def list_documents() -> list[dict[str, Any]]:
     roles=AUTHORS,
     status=201,
 )
-def create_document(body: schemas.DocumentCreate) -> dict[str, Any]:
+def create_document(body: schemas.DocumentCreate, uow: UnitOfWork) -> dict[str, Any]:
     """A new controlled document; versions are added as drafts."""
-    with unit_of_work() as uow:
-        document = documents.create_document(uow, code=body.code, title=body.title, doc_type=body.doc_type)
-        result = _document_dict(document)
-        result["training_item_id"] = documents.item_of_document(uow.session, document.id).id
-        uow.commit()
+    document = documents.create_document(uow, code=body.code, title=body.title, doc_type=body.doc_type)
+    result = _document_dict(document)
+    result["training_item_id"] = documents.item_of_document(uow.session, document.id).id
     return result
 
 
@@ -360,13 +346,12 @@ def create_document(body: schemas.DocumentCreate) -> dict[str, Any]:
     tags=["documents"],
     roles=READERS,
 )
-def get_document(document_id: int) -> dict[str, Any]:
+def get_document(document_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The document, its versions and its training item."""
-    with unit_of_work(readonly=True) as uow:
-        document = documents.get_document(uow.session, document_id)
-        result = _document_dict(document)
-        result["training_item_id"] = documents.item_of_document(uow.session, document.id).id
-        return result
+    document = documents.get_document(uow.session, document_id)
+    result = _document_dict(document)
+    result["training_item_id"] = documents.item_of_document(uow.session, document.id).id
+    return result
 
 
 @api.route(
@@ -378,12 +363,10 @@ def get_document(document_id: int) -> dict[str, Any]:
     roles=AUTHORS,
     status=201,
 )
-def create_version(document_id: int, body: schemas.VersionCreate) -> dict[str, Any]:
+def create_version(document_id: int, body: schemas.VersionCreate, uow: UnitOfWork) -> dict[str, Any]:
     """Major revisions retrain; minor ones only when ``retrain`` is true (with a rationale)."""
-    with unit_of_work() as uow:
-        version = documents.create_version(uow, document_id, **body.model_dump())
-        result = _version_dict(version)
-        uow.commit()
+    version = documents.create_version(uow, document_id, **body.model_dump())
+    result = _version_dict(version)
     return result
 
 
@@ -394,10 +377,9 @@ def create_version(document_id: int, body: schemas.VersionCreate) -> dict[str, A
     tags=["compliance"],
     roles=READERS,
 )
-def document_status(document_id: int) -> dict[str, Any]:
+def document_status(document_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Per version: affected and trained; per person: current status."""
-    with unit_of_work(readonly=True) as uow:
-        return services.document_training_status(uow.session, document_id)
+    return services.document_training_status(uow.session, document_id)
 
 
 @api.route(
@@ -408,10 +390,9 @@ def document_status(document_id: int) -> dict[str, Any]:
     query=schemas.AsOfQuery,
     roles=READERS,
 )
-def document_as_of(document_id: int, query: schemas.AsOfQuery) -> dict[str, Any]:
+def document_as_of(document_id: int, query: schemas.AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
     """For each person who needed it then: trained on the version then in force or not."""
-    with unit_of_work(readonly=True) as uow:
-        return services.as_of_document(uow.session, document_id, query.at)
+    return services.as_of_document(uow.session, document_id, query.at)
 
 
 @api.route(
@@ -421,13 +402,12 @@ def document_as_of(document_id: int, query: schemas.AsOfQuery) -> dict[str, Any]
     tags=["documents"],
     roles=READERS,
 )
-def get_version(version_id: int) -> dict[str, Any]:
+def get_version(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The version, its file, content references and trained figures."""
-    with unit_of_work(readonly=True) as uow:
-        version = documents.get_version(uow.session, version_id)
-        result = _version_dict(version)
-        result["training"] = documents.trained_percentage(uow.session, version.item_version_id)
-        return result
+    version = documents.get_version(uow.session, version_id)
+    result = _version_dict(version)
+    result["training"] = documents.trained_percentage(uow.session, version.item_version_id)
+    return result
 
 
 @api.route(
@@ -438,12 +418,10 @@ def get_version(version_id: int) -> dict[str, Any]:
     body=schemas.VersionUpdate,
     roles=AUTHORS,
 )
-def update_version(version_id: int, body: schemas.VersionUpdate) -> dict[str, Any]:
+def update_version(version_id: int, body: schemas.VersionUpdate, uow: UnitOfWork) -> dict[str, Any]:
     """Only drafts change; every change is audited."""
-    with unit_of_work() as uow:
-        version = documents.update_version(uow, version_id, **body.model_dump(exclude_unset=True))
-        result = _version_dict(version)
-        uow.commit()
+    version = documents.update_version(uow, version_id, **body.model_dump(exclude_unset=True))
+    result = _version_dict(version)
     return result
 
 
@@ -455,15 +433,13 @@ def update_version(version_id: int, body: schemas.VersionUpdate) -> dict[str, An
     roles=AUTHORS,
     request_content=FILE_CONTENT,
 )
-def put_file(version_id: int) -> dict[str, Any]:
+def put_file(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Stored once by SHA-256; refused once the version has left draft."""
     content, name, media_type = upload()
-    with unit_of_work() as uow:
-        version = documents.attach_file(
-            uow, version_id, content=content, file_name=name, media_type=media_type
-        )
-        result = _version_dict(version)
-        uow.commit()
+    version = documents.attach_file(
+        uow, version_id, content=content, file_name=name, media_type=media_type
+    )
+    result = _version_dict(version)
     return result
 
 
@@ -474,22 +450,21 @@ def put_file(version_id: int) -> dict[str, Any]:
     tags=["documents"],
     response_content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
 )
-def get_file(version_id: int) -> Response:
+def get_file(version_id: int, uow: UnitOfWork) -> Response:
     """Quality staff, and learners who must read the document."""
     actor = current_actor()
-    with unit_of_work(readonly=True) as uow:
-        version, stored = documents.read_file(uow.session, actor, version_id)
-        name = (version.file_name or f"{version.document.code}-{version.label}").replace('"', "")
-        return Response(
-            stored.content,
-            mimetype=stored.media_type,
-            headers={
-                "Content-Disposition": f'inline; filename="{name}"',
-                "X-Content-SHA256": stored.sha256,
-                "ETag": f'"{stored.sha256}"',
-                "Cache-Control": "private, no-store",
-            },
-        )
+    version, stored = documents.read_file(uow.session, actor, version_id)
+    name = (version.file_name or f"{version.document.code}-{version.label}").replace('"', "")
+    return Response(
+        stored.content,
+        mimetype=stored.media_type,
+        headers={
+            "Content-Disposition": f'inline; filename="{name}"',
+            "X-Content-SHA256": stored.sha256,
+            "ETag": f'"{stored.sha256}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @api.route(
@@ -500,12 +475,10 @@ def get_file(version_id: int) -> Response:
     body=schemas.SubmitRequest,
     roles=AUTHORS,
 )
-def submit_version(version_id: int, body: schemas.SubmitRequest) -> dict[str, Any]:
+def submit_version(version_id: int, body: schemas.SubmitRequest, uow: UnitOfWork) -> dict[str, Any]:
     """Draft → in_review (needs its controlled file)."""
-    with unit_of_work() as uow:
-        version = documents.submit_version(uow, version_id, effective_at=body.effective_at)
-        result = _version_dict(version)
-        uow.commit()
+    version = documents.submit_version(uow, version_id, effective_at=body.effective_at)
+    result = _version_dict(version)
     return result
 
 
@@ -517,20 +490,18 @@ def submit_version(version_id: int, body: schemas.SubmitRequest) -> dict[str, An
     body=schemas.ApproveRequest,
     roles=("qa_approver",),
 )
-def approve_version(version_id: int, body: schemas.ApproveRequest) -> dict[str, Any]:
+def approve_version(version_id: int, body: schemas.ApproveRequest, uow: UnitOfWork) -> dict[str, Any]:
     """in_review → approved; assignments for everyone who needs it, in the same transaction."""
-    with unit_of_work() as uow:
-        version, created = documents.approve_version(
-            uow,
-            version_id,
-            username=body.username,
-            password=body.password,
-            effective_at=body.effective_at,
-            lockout_threshold=lockout(),
-            policy=QmsPolicy(),
-        )
-        result = {**_version_dict(version), "assignments_created": len(created)}
-        uow.commit()
+    version, created = documents.approve_version(
+        uow,
+        version_id,
+        username=body.username,
+        password=body.password,
+        effective_at=body.effective_at,
+        lockout_threshold=lockout(),
+        policy=QmsPolicy(),
+    )
+    result = {**_version_dict(version), "assignments_created": len(created)}
     return result
 
 
@@ -542,19 +513,17 @@ def approve_version(version_id: int, body: schemas.ApproveRequest) -> dict[str, 
     body=schemas.RejectRequest,
     roles=("qa_approver",),
 )
-def reject_version(version_id: int, body: schemas.RejectRequest) -> dict[str, Any]:
+def reject_version(version_id: int, body: schemas.RejectRequest, uow: UnitOfWork) -> dict[str, Any]:
     """in_review → draft, signed with the meaning 'rejected'."""
-    with unit_of_work() as uow:
-        version = documents.return_to_draft(
-            uow,
-            version_id,
-            username=body.username,
-            password=body.password,
-            comment=body.comment,
-            lockout_threshold=lockout(),
-        )
-        result = _version_dict(version)
-        uow.commit()
+    version = documents.return_to_draft(
+        uow,
+        version_id,
+        username=body.username,
+        password=body.password,
+        comment=body.comment,
+        lockout_threshold=lockout(),
+    )
+    result = _version_dict(version)
     return result
 
 
@@ -566,19 +535,17 @@ def reject_version(version_id: int, body: schemas.RejectRequest) -> dict[str, An
     body=schemas.ObsoleteRequest,
     roles=("qa_approver",),
 )
-def obsolete_version(version_id: int, body: schemas.ObsoleteRequest) -> dict[str, Any]:
+def obsolete_version(version_id: int, body: schemas.ObsoleteRequest, uow: UnitOfWork) -> dict[str, Any]:
     """Effective → obsolete; open assignments on the document are cancelled."""
-    with unit_of_work() as uow:
-        version = documents.make_obsolete(
-            uow,
-            version_id,
-            username=body.username,
-            password=body.password,
-            reason=body.reason,
-            lockout_threshold=lockout(),
-        )
-        result = _version_dict(version)
-        uow.commit()
+    version = documents.make_obsolete(
+        uow,
+        version_id,
+        username=body.username,
+        password=body.password,
+        reason=body.reason,
+        lockout_threshold=lockout(),
+    )
+    result = _version_dict(version)
     return result
 
 
@@ -601,11 +568,10 @@ def _item_dict(item: TrainingItem) -> dict[str, Any]:
     roles=READERS,
     query=schemas.ItemQuery,
 )
-def list_items(query: schemas.ItemQuery) -> list[dict[str, Any]]:
+def list_items(query: schemas.ItemQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Documents' read-and-understand items, courses, sessions and OJT assessments."""
-    with unit_of_work(readonly=True) as uow:
-        kinds = [query.kind] if query.kind else None
-        return [_item_dict(i) for i in services.list_training_items(uow.session, kinds=kinds)]
+    kinds = [query.kind] if query.kind else None
+    return [_item_dict(i) for i in services.list_training_items(uow.session, kinds=kinds)]
 
 
 @api.route(
@@ -617,20 +583,17 @@ def list_items(query: schemas.ItemQuery) -> list[dict[str, Any]]:
     roles=AUTHORS,
     status=201,
 )
-def create_item(body: schemas.TrainingItemCreate) -> dict[str, Any]:
+def create_item(body: schemas.TrainingItemCreate, uow: UnitOfWork) -> dict[str, Any]:
     """With its completion rule: signature, pass score, trainer verification."""
-    with unit_of_work() as uow:
-        item = documents.create_training_item(uow, **body.model_dump())
-        result = _item_dict(item)
-        uow.commit()
+    item = documents.create_training_item(uow, **body.model_dump())
+    result = _item_dict(item)
     return result
 
 
 @api.route("GET", "/training-items/{item_id}", summary="One training item", tags=["training"], roles=READERS)
-def get_item(item_id: int) -> dict[str, Any]:
+def get_item(item_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The item with its versions."""
-    with unit_of_work(readonly=True) as uow:
-        return _item_dict(services.get_training_item(uow.session, item_id))
+    return _item_dict(services.get_training_item(uow.session, item_id))
 
 
 @api.route(
@@ -642,12 +605,10 @@ def get_item(item_id: int) -> dict[str, Any]:
     roles=AUTHORS,
     status=201,
 )
-def create_item_version(item_id: int, body: schemas.ItemVersionCreate) -> dict[str, Any]:
+def create_item_version(item_id: int, body: schemas.ItemVersionCreate, uow: UnitOfWork) -> dict[str, Any]:
     """Documents' versions are made through their document instead."""
-    with unit_of_work() as uow:
-        version = documents.create_item_version(uow, item_id, **body.model_dump())
-        result = as_dict(version)
-        uow.commit()
+    version = documents.create_item_version(uow, item_id, **body.model_dump())
+    result = as_dict(version)
     return result
 
 
@@ -659,20 +620,18 @@ def create_item_version(item_id: int, body: schemas.ItemVersionCreate) -> dict[s
     body=schemas.ApproveRequest,
     roles=("qa_approver",),
 )
-def approve_item_version(version_id: int, body: schemas.ApproveRequest) -> dict[str, Any]:
+def approve_item_version(version_id: int, body: schemas.ApproveRequest, uow: UnitOfWork) -> dict[str, Any]:
     """Draft → approved with an e-signature; assignments follow in the same transaction."""
-    with unit_of_work() as uow:
-        version, created = documents.approve_course_version(
-            uow,
-            version_id,
-            username=body.username,
-            password=body.password,
-            effective_at=body.effective_at,
-            lockout_threshold=lockout(),
-            policy=QmsPolicy(),
-        )
-        result = {**as_dict(version), "assignments_created": len(created)}
-        uow.commit()
+    version, created = documents.approve_course_version(
+        uow,
+        version_id,
+        username=body.username,
+        password=body.password,
+        effective_at=body.effective_at,
+        lockout_threshold=lockout(),
+        policy=QmsPolicy(),
+    )
+    result = {**as_dict(version), "assignments_created": len(created)}
     return result
 
 
@@ -685,20 +644,18 @@ def approve_item_version(version_id: int, body: schemas.ApproveRequest) -> dict[
     roles=("trainer",),
     status=201,
 )
-def sign_attendance(version_id: int, body: schemas.AttendanceRequest) -> dict[str, Any]:
+def sign_attendance(version_id: int, body: schemas.AttendanceRequest, uow: UnitOfWork) -> dict[str, Any]:
     """The trainer signs; each attendee gets an immutable completion."""
-    with unit_of_work() as uow:
-        done = assignments.record_attendance(
-            uow,
-            version_id,
-            person_ids=body.person_ids,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-            session_note=body.note,
-        )
-        result = {"completions": [as_dict(c) for c in done]}
-        uow.commit()
+    done = assignments.record_attendance(
+        uow,
+        version_id,
+        person_ids=body.person_ids,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+        session_note=body.note,
+    )
+    result = {"completions": [as_dict(c) for c in done]}
     return result
 
 
@@ -711,20 +668,18 @@ def sign_attendance(version_id: int, body: schemas.AttendanceRequest) -> dict[st
     roles=("trainer",),
     status=201,
 )
-def ojt_signoff(version_id: int, body: schemas.OjtSignoffRequest) -> dict[str, Any]:
+def ojt_signoff(version_id: int, body: schemas.OjtSignoffRequest, uow: UnitOfWork) -> dict[str, Any]:
     """The trainer verifies competence with an e-signature."""
-    with unit_of_work() as uow:
-        done = assignments.record_ojt_signoff(
-            uow,
-            version_id,
-            person_id=body.person_id,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-            comment=body.comment,
-        )
-        result = as_dict(done)
-        uow.commit()
+    done = assignments.record_ojt_signoff(
+        uow,
+        version_id,
+        person_id=body.person_id,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+        comment=body.comment,
+    )
+    result = as_dict(done)
     return result
 
 
@@ -736,19 +691,17 @@ def ojt_signoff(version_id: int, body: schemas.OjtSignoffRequest) -> dict[str, A
     body=schemas.CourseResultRequest,
     roles=("trainer",),
 )
-def course_result(version_id: int, body: schemas.CourseResultRequest) -> dict[str, Any]:
+def course_result(version_id: int, body: schemas.CourseResultRequest, uow: UnitOfWork) -> dict[str, Any]:
     """Completes (or marks content complete) per the item's rule; a failing score records nothing."""
-    with unit_of_work() as uow:
-        done = assignments.record_course_result(
-            uow,
-            person_id=body.person_id,
-            item_version_id=version_id,
-            score_scaled=body.score_scaled,
-            passed=body.passed,
-            evidence={"statement_ids": body.statement_ids},
-        )
-        result = {"completion": as_dict(done) if done else None}
-        uow.commit()
+    done = assignments.record_course_result(
+        uow,
+        person_id=body.person_id,
+        item_version_id=version_id,
+        score_scaled=body.score_scaled,
+        passed=body.passed,
+        evidence={"statement_ids": body.statement_ids},
+    )
+    result = {"completion": as_dict(done) if done else None}
     return result
 
 
@@ -756,10 +709,9 @@ def course_result(version_id: int, body: schemas.CourseResultRequest) -> dict[st
 
 
 @api.route("GET", "/requirements", summary="The matrix in force", tags=["matrix"], roles=READERS)
-def list_requirements() -> list[dict[str, Any]]:
+def list_requirements(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Every requirement in force (retired ones remain for as-of questions)."""
-    with unit_of_work(readonly=True) as uow:
-        return [as_dict(r) for r in matrix.active_requirements(uow.session)]
+    return [as_dict(r) for r in matrix.active_requirements(uow.session)]
 
 
 @api.route(
@@ -771,12 +723,10 @@ def list_requirements() -> list[dict[str, Any]]:
     roles=AUTHORS,
     status=201,
 )
-def add_requirement(body: schemas.RequirementCreate) -> dict[str, Any]:
+def add_requirement(body: schemas.RequirementCreate, uow: UnitOfWork) -> dict[str, Any]:
     """Everyone in scope who is not trained gets an assignment in the same transaction."""
-    with unit_of_work() as uow:
-        requirement, created = matrix.add_requirement(uow, **body.model_dump(), policy=QmsPolicy())
-        result = {**as_dict(requirement), "assignments_created": len(created)}
-        uow.commit()
+    requirement, created = matrix.add_requirement(uow, **body.model_dump(), policy=QmsPolicy())
+    result = {**as_dict(requirement), "assignments_created": len(created)}
     return result
 
 
@@ -788,12 +738,12 @@ def add_requirement(body: schemas.RequirementCreate) -> dict[str, Any]:
     body=schemas.RequirementUpdate,
     roles=AUTHORS,
 )
-def update_requirement(requirement_id: int, body: schemas.RequirementUpdate) -> dict[str, Any]:
+def update_requirement(
+    requirement_id: int, body: schemas.RequirementUpdate, uow: UnitOfWork
+) -> dict[str, Any]:
     """Interval and grace period; audited with the reason."""
-    with unit_of_work() as uow:
-        requirement = matrix.update_requirement(uow, requirement_id, **body.model_dump())
-        result = as_dict(requirement)
-        uow.commit()
+    requirement = matrix.update_requirement(uow, requirement_id, **body.model_dump())
+    result = as_dict(requirement)
     return result
 
 
@@ -805,12 +755,10 @@ def update_requirement(requirement_id: int, body: schemas.RequirementUpdate) -> 
     body=schemas.ReasonOnly,
     roles=AUTHORS,
 )
-def retire_requirement(requirement_id: int, body: schemas.ReasonOnly) -> dict[str, Any]:
+def retire_requirement(requirement_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict[str, Any]:
     """Kept for the past; obligations only it caused are cancelled."""
-    with unit_of_work() as uow:
-        requirement = matrix.retire_requirement(uow, requirement_id, reason=body.reason)
-        result = as_dict(requirement)
-        uow.commit()
+    requirement = matrix.retire_requirement(uow, requirement_id, reason=body.reason)
+    result = as_dict(requirement)
     return result
 
 
@@ -826,20 +774,19 @@ def retire_requirement(requirement_id: int, body: schemas.ReasonOnly) -> dict[st
         matrix.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}},
     },
 )
-def export_matrix(query: schemas.MatrixFormat) -> Response:
+def export_matrix(query: schemas.MatrixFormat, uow: UnitOfWork) -> Response:
     """Columns: scope, scope_code, item_code, retrain_interval_days, grace_days."""
-    with unit_of_work(readonly=True) as uow:
-        if query.format == "xlsx":
-            return Response(
-                matrix.export_xlsx(uow.session),
-                mimetype=matrix.XLSX_TYPE,
-                headers={"Content-Disposition": 'attachment; filename="training-matrix.xlsx"'},
-            )
+    if query.format == "xlsx":
         return Response(
-            matrix.export_csv(uow.session),
-            mimetype="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="training-matrix.csv"'},
+            matrix.export_xlsx(uow.session),
+            mimetype=matrix.XLSX_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="training-matrix.xlsx"'},
         )
+    return Response(
+        matrix.export_csv(uow.session),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="training-matrix.csv"'},
+    )
 
 
 @api.route(
@@ -855,17 +802,15 @@ def export_matrix(query: schemas.MatrixFormat) -> Response:
         **FILE_CONTENT,
     },
 )
-def import_matrix(query: schemas.MatrixImportQuery) -> dict[str, Any]:
+def import_matrix(query: schemas.MatrixImportQuery, uow: UnitOfWork) -> dict[str, Any]:
     """A bad row is reported with its row number and nothing is imported."""
     content, _name, _media = upload()
     if not content:
         raise ValidationFailed("the file is empty", field="file")
     rows = matrix.parse_xlsx(content) if query.format == "xlsx" else matrix.parse_csv(content)
-    with unit_of_work() as uow:
-        outcome = matrix.import_matrix(
-            uow, rows, content=content, file_format=query.format, replace=query.replace, policy=QmsPolicy()
-        )
-        uow.commit()
+    outcome = matrix.import_matrix(
+        uow, rows, content=content, file_format=query.format, replace=query.replace, policy=QmsPolicy()
+    )
     return outcome.__dict__
 
 
@@ -877,10 +822,9 @@ def import_matrix(query: schemas.MatrixImportQuery) -> dict[str, Any]:
     roles=READERS,
     query=schemas.MatrixReportQuery,
 )
-def matrix_compliance(query: schemas.MatrixReportQuery) -> dict[str, Any]:
+def matrix_compliance(query: schemas.MatrixReportQuery, uow: UnitOfWork) -> dict[str, Any]:
     """From the maintained compliance state: one grouped scan."""
-    with unit_of_work(readonly=True) as uow:
-        return services.matrix_report(uow.session, department_id=query.department_id)
+    return services.matrix_report(uow.session, department_id=query.department_id)
 
 
 # -- change control --------------------------------------------------------------------------------
@@ -891,13 +835,12 @@ def _change_dict(change: ChangeControl) -> dict[str, Any]:
 
 
 @api.route("GET", "/change-controls", summary="List change controls", tags=["change control"], roles=READERS)
-def list_change_controls() -> list[dict[str, Any]]:
+def list_change_controls(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Newest first."""
-    with unit_of_work(readonly=True) as uow:
-        return [
-            _change_dict(c)
-            for c in uow.session.scalars(select(ChangeControl).order_by(ChangeControl.id.desc()))
-        ]
+    return [
+        _change_dict(c)
+        for c in uow.session.scalars(select(ChangeControl).order_by(ChangeControl.id.desc()))
+    ]
 
 
 @api.route(
@@ -909,12 +852,10 @@ def list_change_controls() -> list[dict[str, Any]]:
     roles=AUTHORS,
     status=201,
 )
-def create_change_control(body: schemas.ChangeControlCreate) -> dict[str, Any]:
+def create_change_control(body: schemas.ChangeControlCreate, uow: UnitOfWork) -> dict[str, Any]:
     """Affected document versions, impact, effective date (in the future), optional gate."""
-    with unit_of_work() as uow:
-        change = changes.create_change_control(uow, **body.model_dump())
-        result = _change_dict(change)
-        uow.commit()
+    change = changes.create_change_control(uow, **body.model_dump())
+    result = _change_dict(change)
     return result
 
 
@@ -925,11 +866,10 @@ def create_change_control(body: schemas.ChangeControlCreate) -> dict[str, Any]:
     tags=["change control"],
     roles=READERS,
 )
-def get_change_control(change_control_id: int) -> dict[str, Any]:
+def get_change_control(change_control_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """With its affected versions and their training status."""
-    with unit_of_work(readonly=True) as uow:
-        change = changes.get_change_control(uow.session, change_control_id)
-        return {**_change_dict(change), "training": changes.training_status(uow.session, change)}
+    change = changes.get_change_control(uow.session, change_control_id)
+    return {**_change_dict(change), "training": changes.training_status(uow.session, change)}
 
 
 @api.route(
@@ -939,12 +879,10 @@ def get_change_control(change_control_id: int) -> dict[str, Any]:
     tags=["change control"],
     roles=AUTHORS,
 )
-def submit_change_control(change_control_id: int) -> dict[str, Any]:
+def submit_change_control(change_control_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Draft → submitted; draft versions go to review."""
-    with unit_of_work() as uow:
-        change = changes.submit_change_control(uow, change_control_id)
-        result = _change_dict(change)
-        uow.commit()
+    change = changes.submit_change_control(uow, change_control_id)
+    result = _change_dict(change)
     return result
 
 
@@ -956,21 +894,21 @@ def submit_change_control(change_control_id: int) -> dict[str, Any]:
     body=schemas.Signature,
     roles=("qa_approver",),
 )
-def approve_change_control(change_control_id: int, body: schemas.Signature) -> dict[str, Any]:
+def approve_change_control(
+    change_control_id: int, body: schemas.Signature, uow: UnitOfWork
+) -> dict[str, Any]:
     """Submitted → approved; in the same transaction, assignments for everyone who needs the new
     versions (due before the effective date) and supersession of older open assignments.
     """
-    with unit_of_work() as uow:
-        change, created = changes.approve_change_control(
-            uow,
-            change_control_id,
-            username=body.username,
-            password=body.password,
-            lockout_threshold=lockout(),
-            policy=QmsPolicy(),
-        )
-        result = {**_change_dict(change), "assignments_created": created}
-        uow.commit()
+    change, created = changes.approve_change_control(
+        uow,
+        change_control_id,
+        username=body.username,
+        password=body.password,
+        lockout_threshold=lockout(),
+        policy=QmsPolicy(),
+    )
+    result = {**_change_dict(change), "assignments_created": created}
     return result
 
 
@@ -982,19 +920,19 @@ def approve_change_control(change_control_id: int, body: schemas.Signature) -> d
     body=schemas.RejectRequest,
     roles=("qa_approver",),
 )
-def reject_change_control(change_control_id: int, body: schemas.RejectRequest) -> dict[str, Any]:
+def reject_change_control(
+    change_control_id: int, body: schemas.RejectRequest, uow: UnitOfWork
+) -> dict[str, Any]:
     """Submitted → rejected; versions return to draft."""
-    with unit_of_work() as uow:
-        change = changes.reject_change_control(
-            uow,
-            change_control_id,
-            username=body.username,
-            password=body.password,
-            comment=body.comment,
-            lockout_threshold=lockout(),
-        )
-        result = _change_dict(change)
-        uow.commit()
+    change = changes.reject_change_control(
+        uow,
+        change_control_id,
+        username=body.username,
+        password=body.password,
+        comment=body.comment,
+        lockout_threshold=lockout(),
+    )
+    result = _change_dict(change)
     return result
 
 
@@ -1002,14 +940,13 @@ def reject_change_control(change_control_id: int, body: schemas.RejectRequest) -
 
 
 @api.route("GET", "/me/assignments", summary="My assignments", tags=["assignments"])
-def my_assignments() -> list[dict[str, Any]]:
+def my_assignments(uow: UnitOfWork) -> list[dict[str, Any]]:
     """The signed-in person's assignments with their content references."""
     actor = current_actor()
     assert actor is not None
     if actor.person_id is None:
         raise NotFound("this account is not linked to a person", field="person_id")
-    with unit_of_work(readonly=True) as uow:
-        return services.learner_assignments(uow.session, actor.person_id)
+    return services.learner_assignments(uow.session, actor.person_id)
 
 
 @api.route(
@@ -1020,17 +957,16 @@ def my_assignments() -> list[dict[str, Any]]:
     roles=READERS,
     query=schemas.AssignmentQuery,
 )
-def list_assignments(query: schemas.AssignmentQuery) -> list[dict[str, Any]]:
+def list_assignments(query: schemas.AssignmentQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Filter by person, status or item."""
-    with unit_of_work(readonly=True) as uow:
-        stmt = select(Assignment).order_by(Assignment.id.desc()).limit(query.limit)
-        if query.person_id is not None:
-            stmt = stmt.where(Assignment.person_id == query.person_id)
-        if query.status is not None:
-            stmt = stmt.where(Assignment.status == query.status)
-        if query.training_item_id is not None:
-            stmt = stmt.where(Assignment.training_item_id == query.training_item_id)
-        return [as_dict(a) for a in uow.session.scalars(stmt)]
+    stmt = select(Assignment).order_by(Assignment.id.desc()).limit(query.limit)
+    if query.person_id is not None:
+        stmt = stmt.where(Assignment.person_id == query.person_id)
+    if query.status is not None:
+        stmt = stmt.where(Assignment.status == query.status)
+    if query.training_item_id is not None:
+        stmt = stmt.where(Assignment.training_item_id == query.training_item_id)
+    return [as_dict(a) for a in uow.session.scalars(stmt)]
 
 
 @api.route(
@@ -1042,27 +978,24 @@ def list_assignments(query: schemas.AssignmentQuery) -> list[dict[str, Any]]:
     roles=ASSIGNERS,
     status=201,
 )
-def create_assignments(body: schemas.AssignRequest) -> dict[str, Any]:
+def create_assignments(body: schemas.AssignRequest, uow: UnitOfWork) -> dict[str, Any]:
     """Manual assignment; people holding an open one on the version are skipped."""
-    with unit_of_work() as uow:
-        created = assignments.assign(
-            uow,
-            person_ids=body.person_ids,
-            item_version_id=body.item_version_id,
-            due_at=body.due_at,
-            reason=body.reason,
-        )
-        uow.commit()
+    created = assignments.assign(
+        uow,
+        person_ids=body.person_ids,
+        item_version_id=body.item_version_id,
+        due_at=body.due_at,
+        reason=body.reason,
+    )
     return {"assignment_ids": created}
 
 
 @api.route("GET", "/assignments/{assignment_id}", summary="One assignment", tags=["assignments"])
-def get_assignment(assignment_id: int) -> dict[str, Any]:
+def get_assignment(assignment_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The assignee or quality staff."""
-    with unit_of_work(readonly=True) as uow:
-        assignment = assignments.get_assignment(uow.session, assignment_id)
-        _self_or_reader(assignment.person_id)
-        return as_dict(assignment)
+    assignment = assignments.get_assignment(uow.session, assignment_id)
+    _self_or_reader(assignment.person_id)
+    return as_dict(assignment)
 
 
 @api.route(
@@ -1073,34 +1006,29 @@ def get_assignment(assignment_id: int) -> dict[str, Any]:
     body=schemas.Signature,
     status=201,
 )
-def sign_assignment(assignment_id: int, body: schemas.Signature) -> dict[str, Any]:
+def sign_assignment(assignment_id: int, body: schemas.Signature, uow: UnitOfWork) -> dict[str, Any]:
     """The learner re-enters username and password; an immutable, version-specific completion results."""
-    with unit_of_work() as uow:
-        completion = assignments.complete_with_signature(
-            uow, assignment_id, username=body.username, password=body.password, lockout_threshold=lockout()
-        )
-        result = as_dict(completion)
-        uow.commit()
+    completion = assignments.complete_with_signature(
+        uow, assignment_id, username=body.username, password=body.password, lockout_threshold=lockout()
+    )
+    result = as_dict(completion)
     return result
 
 
 @api.route(
     "GET", "/completions/{completion_id}", summary="One completion with its signatures", tags=["assignments"]
 )
-def get_completion(completion_id: int) -> dict[str, Any]:
+def get_completion(completion_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Immutable; the person or quality staff."""
-    from bridge.core.signatures import ElectronicSignature
-
-    with unit_of_work(readonly=True) as uow:
-        completion = uow.session.get(Completion, completion_id)
-        if completion is None:
-            raise NotFound(f"completion {completion_id} does not exist", field="completion_id")
-        _self_or_reader(completion.person_id)
-        result = as_dict(completion)
-        for key in ("signature_id", "trainer_signature_id"):
-            sig = uow.session.get(ElectronicSignature, result[key]) if result[key] else None
-            result[key.replace("_id", "")] = sig.manifestation() if sig else None
-        return result
+    completion = uow.session.get(Completion, completion_id)
+    if completion is None:
+        raise NotFound(f"completion {completion_id} does not exist", field="completion_id")
+    _self_or_reader(completion.person_id)
+    result = as_dict(completion)
+    for key in ("signature_id", "trainer_signature_id"):
+        sig = uow.session.get(ElectronicSignature, result[key]) if result[key] else None
+        result[key.replace("_id", "")] = sig.manifestation() if sig else None
+    return result
 
 
 # -- sweeps ---------------------------------------------------------------------------------------------
@@ -1114,13 +1042,9 @@ def get_completion(completion_id: int) -> dict[str, Any]:
     roles=("administrator",),
     path_types={"name": str},
 )
-def run_sweep(name: str) -> dict[str, Any]:
+def run_sweep(name: str, uow: UnitOfWork) -> dict[str, Any]:
     """``effective`` (effective-date gating), ``overdue`` or ``periodic`` retraining."""
-    from qms import sweeps
-
     if name not in sweeps.SWEEPS:
         raise NotFound(f"no sweep {name!r}; one of {', '.join(sweeps.SWEEPS)}", field="name")
-    with unit_of_work() as uow:
-        outcome = sweeps.SWEEPS[name](uow)
-        uow.commit()
+    outcome = sweeps.SWEEPS[name](uow)
     return {"sweep": name, "outcome": outcome}
