@@ -17,7 +17,6 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
-from bridge.core.db import utcnow
 from bridge.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import get_person
 from bridge.core.uow import UnitOfWork
@@ -72,7 +71,7 @@ def assign(
             field="item_version_id",
             code="version_not_assignable",
         )
-    if due_at <= utcnow():
+    if due_at <= uow.clock.now():
         raise ValidationFailed("the due date must be in the future", field="due_at", code="due_date_in_past")
     if not person_ids:
         raise ValidationFailed("name at least one person", field="person_ids")
@@ -101,7 +100,7 @@ def assign(
     created = compliance.create_assignments(
         uow, rows, reason=reason, source_type=source_type, source_id=source_id
     )
-    compliance.refresh_states(session, person_ids=sorted(set(person_ids)))
+    compliance.refresh_states(session, person_ids=sorted(set(person_ids)), now=uow.clock.now())
     return created
 
 
@@ -131,7 +130,7 @@ def record_completion(
 ) -> Completion:
     """Record an immutable completion and close the assignments it satisfies."""
     session = uow.session
-    now = utcnow()
+    now = uow.clock.now()
     completion = Completion(
         person_id=person_id,
         training_item_id=version.training_item_id,
@@ -457,7 +456,7 @@ def record_ojt_signoff(
 
 def overdue_sweep(uow: UnitOfWork, *, now: dt.datetime | None = None) -> int:
     """Mark open assignments past their due date overdue, and their state rows."""
-    now = now or utcnow()
+    now = now or uow.clock.now()
     session = uow.session
     late = session.execute(
         select(Assignment.id, Assignment.person_id).where(
@@ -500,8 +499,8 @@ def periodic_sweep(
     uow: UnitOfWork, *, now: dt.datetime | None = None, policy: QmsPolicy | None = None
 ) -> list[int]:
     """Assign periodic retraining that falls due within the lead time."""
-    now = now or utcnow()
-    policy = policy or QmsPolicy()
+    now = now or uow.clock.now()
+    policy = policy or uow.policy(QmsPolicy)
     session = uow.session
     horizon = now + dt.timedelta(days=policy.periodic_lead_days)
     # One indexed query per distinct interval: only the rows falling due are read.

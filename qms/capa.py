@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from bridge.core import audit, signatures
 from bridge.core.clock import column_now
-from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
+from bridge.core.db import Base, JSONType, UTCDateTime
 from bridge.core.errors import InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, get_person
 from bridge.core.uow import UnitOfWork
@@ -283,14 +283,14 @@ def capa_content(capa: Capa) -> dict[str, Any]:
 _NUMBERING_LOCK_KEY = 7_465_432_101
 
 
-def _next_number(session: Session) -> str:
-    return next_number(session, Capa, "CAPA", _NUMBERING_LOCK_KEY)
+def _next_number(session: Session, now: dt.datetime) -> str:
+    return next_number(session, Capa, "CAPA", _NUMBERING_LOCK_KEY, now)
 
 
-def _check_due(due_at: dt.datetime, field: str = "due_at") -> None:
+def _check_due(due_at: dt.datetime, now: dt.datetime, field: str = "due_at") -> None:
     if due_at.tzinfo is None:
         raise ValidationFailed("the due date needs a time zone (e.g. 2026-05-01T00:00:00Z)", field=field)
-    if due_at <= utcnow():
+    if due_at <= now:
         raise ValidationFailed("the due date must be in the future", field=field, code="due_date_in_past")
 
 
@@ -341,10 +341,10 @@ def create_capa(
                 field="deviation_id",
                 code="deviation_closed",
             )
-    _check_due(due_at)
+    _check_due(due_at, uow.clock.now())
     _check_owner(session, owner_person_id, "owner_person_id")
     capa = Capa(
-        number=_next_number(session),
+        number=_next_number(session, uow.clock.now()),
         title=title.strip(),
         description=description,
         source=source,
@@ -457,13 +457,13 @@ def add_action(
         raise ValidationFailed(f"kind must be one of {', '.join(ACTION_KINDS)}", field="kind")
     if not description.strip():
         raise ValidationFailed("describe the action", field="description")
-    _check_due(due_at)
+    _check_due(due_at, uow.clock.now())
     if owner_person_id is not None:
         _check_owner(session, owner_person_id, "owner_person_id")
     item_ids = list(training_item_ids or [])
     people = list(person_ids or [])
     functions = list(job_function_ids or [])
-    now = utcnow()
+    now = uow.clock.now()
     if kind != "training":
         if item_ids or people or functions:
             raise ValidationFailed(
@@ -616,7 +616,7 @@ def complete_action(uow: UnitOfWork, capa_id: int, action_id: int, *, note: str)
     if not note.strip():
         raise ValidationFailed("say what was done", field="note")
     action.status = "done"
-    action.completed_at = utcnow()
+    action.completed_at = uow.clock.now()
     action.completion_note = note.strip()
     session.flush()
     return action
@@ -638,7 +638,7 @@ def approve_plan(
         Forbidden: The approver authored the CAPA (unless the site policy allows it).
     """
     uow.actor.require(*APPROVERS, action="approving a CAPA plan")
-    policy = policy or QmsPolicy()
+    policy = policy or uow.policy(QmsPolicy)
     session = uow.session
     capa = get_capa(session, capa_id, lock=True)
     documents.check_not_self_approval(uow, capa.author_user_id, f"CAPA {capa.number}", policy)
@@ -724,7 +724,7 @@ def close_capa(
             code="capa_training_incomplete",
             details={"open_assignments": blocking},
         )
-    now = utcnow()
+    now = uow.clock.now()
     for action in capa.actions:
         if action.kind == "training" and action.status == "open":
             action.status = "done"
@@ -838,7 +838,7 @@ def carry_training_to_new_version(uow: UnitOfWork, event: VersionBecameEffective
             )
         )
     }
-    now = utcnow()
+    now = uow.clock.now()
     for assignment in stale:
         successor = holding.get(assignment.person_id)
         if successor is None:
@@ -877,8 +877,6 @@ def load_demo(uow: UnitOfWork) -> None:
 
     Runs after :func:`qms.demo_plant.load` (it needs its SOPs, job functions and people).
     """
-    import time
-
     from bridge.core import accounts
     from qms import deviations as devs
     from qms.demo_plant import DEMO_PASSWORD, acting_as
@@ -891,13 +889,8 @@ def load_demo(uow: UnitOfWork) -> None:
     if sop001 is None or sop020 is None or operator is None:
         logger.warning("the qms demo plant is not loaded: no CAPA or deviation demo")
         return
-    in_force = compliance.effective_version(session, documents.item_of_document(session, sop001.id).id)
-    # The demo SOPs become effective a moment after they are approved; a deviation is
-    # recorded at or after that moment so that its assessment meets the version in force.
-    if in_force is not None and in_force.effective_since is not None:
-        wait = (in_force.effective_since - utcnow()).total_seconds()
-        if 0 < wait < 5:
-            time.sleep(wait + 0.01)
+    # The demo plant moved the clock to the moment its SOPs came into force (on a movable
+    # clock), so the deviation recorded now meets the version of SOP-001 in force.
     op1 = accounts.get_user(session, "operator1").person_id
     op2 = accounts.get_user(session, "operator2").person_id
     with acting_as(uow, "qa.author"):
@@ -906,7 +899,7 @@ def load_demo(uow: UnitOfWork) -> None:
             title="Gowning step skipped before entering grade C",
             description="Operator entered the granulation suite without the second pair of gloves.",
             classification="major",
-            occurred_at=utcnow(),
+            occurred_at=uow.clock.now(),
             discovered_at=None,
             person_ids=[op1, op2],
             document_ids=[sop001.id],
@@ -930,7 +923,7 @@ def load_demo(uow: UnitOfWork) -> None:
             source="deviation",
             source_reference=None,
             owner_person_id=accounts.get_user(session, "supervisor").person_id,
-            due_at=utcnow() + dt.timedelta(days=45),
+            due_at=uow.clock.now() + dt.timedelta(days=45),
             deviation_id=deviation.id,
         )
         start_investigation(uow, capa.id)
@@ -942,14 +935,14 @@ def load_demo(uow: UnitOfWork) -> None:
             capa.id,
             kind="preventive",
             description="Line access badge granted only once the gowning SOP is signed.",
-            due_at=utcnow() + dt.timedelta(days=30),
+            due_at=uow.clock.now() + dt.timedelta(days=30),
         )
         add_action(
             uow,
             capa.id,
             kind="training",
             description="Every operator trains on raw-material sampling (SOP-020).",
-            due_at=utcnow() + dt.timedelta(days=21),
+            due_at=uow.clock.now() + dt.timedelta(days=21),
             training_item_ids=[documents.item_of_document(session, sop020.id).id],
             job_function_ids=[operator.id],
         )

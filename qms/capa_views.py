@@ -12,7 +12,6 @@ from bridge.core.uow import UnitOfWork
 from bridge.core.web import settings
 from qms import capa as capas
 from qms.api import api
-from qms.policy import QmsPolicy
 from qms.roles import APPROVERS, AUTHORS, READERS
 from qms.schemas import Signature, Strict
 
@@ -240,7 +239,6 @@ def approve_plan(capa_id: int, body: Signature, uow: UnitOfWork) -> dict[str, An
         username=body.username,
         password=body.password,
         lockout_threshold=lockout(),
-        policy=QmsPolicy(),
     )
     result = capa_dict(uow.session, capa)
     return result

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
-from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.uow import UnitOfWork
 from qms import documents
@@ -37,9 +36,9 @@ def get_change_control(session: Session, change_control_id: int, *, lock: bool =
     return change
 
 
-def _next_number(session: Session) -> str:
+def _next_number(session: Session, now: dt.datetime) -> str:
     count = session.scalar(select(func.count()).select_from(ChangeControl)) or 0
-    return f"CC-{utcnow().year}-{count + 1:04d}"
+    return f"CC-{now.year}-{count + 1:04d}"
 
 
 def _check_affected(session: Session, version_ids: list[int], change_id: int | None) -> list[DocumentVersion]:
@@ -86,10 +85,10 @@ def create_change_control(
     """Open a change control naming its affected document versions."""
     uow.actor.require(*AUTHORS, action="opening a change control")
     session = uow.session
-    documents._check_future(effective_at)
+    documents._check_future(effective_at, uow.clock.now())
     versions = _check_affected(session, document_version_ids, None)
     change = ChangeControl(
-        number=_next_number(session),
+        number=_next_number(session, uow.clock.now()),
         title=title.strip(),
         description=description,
         impact=impact,
@@ -130,8 +129,8 @@ def submit_change_control(uow: UnitOfWork, change_control_id: int) -> ChangeCont
     session = uow.session
     change = get_change_control(session, change_control_id, lock=True)
     _transition(uow, change, ("draft",), "submitted", "submitting")
-    documents._check_future(change.effective_at)
-    change.submitted_at = utcnow()
+    documents._check_future(change.effective_at, uow.clock.now())
+    change.submitted_at = uow.clock.now()
     for link in change.affected:
         version = link.document_version
         if version.status == "draft":
@@ -174,13 +173,13 @@ def approve_change_control(
         The change control and the number of assignments created.
     """
     uow.actor.require(*APPROVERS, action="approving a change control")
-    policy = policy or QmsPolicy()
+    policy = policy or uow.policy(QmsPolicy)
     session = uow.session
     change = get_change_control(session, change_control_id, lock=True)
     documents.check_not_self_approval(uow, change.author_user_id, f"change control {change.number}", policy)
     _transition(uow, change, ("submitted",), "approved", "approving")
-    documents._check_future(change.effective_at)
-    now = utcnow()
+    documents._check_future(change.effective_at, uow.clock.now())
+    now = uow.clock.now()
     signature = signatures.sign(
         uow,
         username=username,
@@ -265,9 +264,8 @@ def reject_change_control(
     return change
 
 
-def training_status(session: Session, change: ChangeControl) -> list[dict[str, Any]]:
+def training_status(session: Session, change: ChangeControl, policy: QmsPolicy) -> list[dict[str, Any]]:
     """Trained percentage of the affected people for each affected version, with its gate."""
-    policy = QmsPolicy()
     rows = []
     for link in change.affected:
         version = link.document_version

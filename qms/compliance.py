@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bridge.core import audit
-from bridge.core.db import UTCDateTime, utcnow
+from bridge.core.db import UTCDateTime
 from bridge.core.errors import NotFound
 from bridge.core.uow import UnitOfWork
 from qms.events import AssignmentsCreated
@@ -242,14 +242,13 @@ def refresh_states(
     *,
     person_ids: Sequence[int] | None = None,
     item_ids: Sequence[int] | None = None,
-    now: dt.datetime | None = None,
+    now: dt.datetime,
 ) -> int:
     """Recompute the maintained state of the rows of some people and/or items.
 
     Returns:
         The number of rows whose values changed.
     """
-    now = now or utcnow()
     if person_ids is not None and len(person_ids) > REFRESH_BATCH:
         # Bounded IN lists (SQLite caps bound parameters) and bounded memory per batch.
         people = sorted(set(person_ids))
@@ -373,8 +372,8 @@ def sync_people(
         The ids of the assignments created.
     """
     session = uow.session
-    now = now or utcnow()
-    policy = policy or QmsPolicy()
+    now = now or uow.clock.now()
+    policy = policy or uow.policy(QmsPolicy)
     person_ids = sorted(set(person_ids))
     if not person_ids:
         return []
@@ -540,7 +539,7 @@ def create_assignments(
     """
     if not rows:
         return []
-    now = now or utcnow()
+    now = now or uow.clock.now()
     values = [
         {
             **row,

@@ -140,8 +140,7 @@ def deviation_dict(session: Any, deviation: deviations.Deviation, *, detail: boo
 def list_deviations(query: DeviationListQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Newest first, optionally in one status."""
     return [
-        deviation_dict(uow.session, d)
-        for d in deviations.list_deviations(uow.session, status=query.status)
+        deviation_dict(uow.session, d) for d in deviations.list_deviations(uow.session, status=query.status)
     ]
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from bridge.core import audit, signatures
 from bridge.core.clock import column_now
-from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
+from bridge.core.db import Base, JSONType, UTCDateTime
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, get_person
 from bridge.core.uow import UnitOfWork
@@ -278,8 +278,8 @@ def assessment_content(assessment: TrainingAdequacyAssessment, deviation_number:
 _NUMBERING_LOCK_KEY = 7_465_432_102
 
 
-def _next_number(session: Session) -> str:
-    return next_number(session, Deviation, "DEV", _NUMBERING_LOCK_KEY)
+def _next_number(session: Session, now: dt.datetime) -> str:
+    return next_number(session, Deviation, "DEV", _NUMBERING_LOCK_KEY, now)
 
 
 def _check_people(session: Session, person_ids: list[int]) -> None:
@@ -332,7 +332,7 @@ def create_deviation(
     """Record a deviation with the people and documents involved."""
     uow.actor.require(*AUTHORS, action="recording a deviation")
     session = uow.session
-    now = utcnow()
+    now = uow.clock.now()
     discovered_at = discovered_at or now
     if classification not in CLASSIFICATIONS:
         raise ValidationFailed(
@@ -342,7 +342,7 @@ def create_deviation(
     _check_people(session, person_ids)
     _check_documents(session, document_ids)
     deviation = Deviation(
-        number=_next_number(session),
+        number=_next_number(session, uow.clock.now()),
         title=title.strip(),
         description=description,
         classification=classification,
@@ -420,7 +420,7 @@ def start_investigation(uow: UnitOfWork, deviation_id: int) -> Deviation:
     uow.actor.require(*AUTHORS, action="starting a deviation investigation")
     deviation = get_deviation(uow.session, deviation_id, lock=True)
     _transition(uow, deviation, ("open",), "under_investigation", "starting the investigation")
-    deviation.investigation_started_at = utcnow()
+    deviation.investigation_started_at = uow.clock.now()
     uow.session.flush()
     return deviation
 
@@ -492,7 +492,7 @@ def record_assessment(
             details={"untrained": [r for r in result["rows"] if not r["trained"]]},
         )
     snapshot = audit.jsonable(result)
-    now = utcnow()
+    now = uow.clock.now()
     assessment = TrainingAdequacyAssessment(
         deviation_id=deviation.id,
         assessed_at=now,

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
-from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.uow import UnitOfWork
 from qms import compliance
@@ -300,9 +299,9 @@ def submit_version(
             "a version goes to review with its controlled file attached", field="file", code="file_required"
         )
     if effective_at is not None:
-        _check_future(effective_at)
+        _check_future(effective_at, uow.clock.now())
     _transition(uow, version, ("draft",), "in_review", "submitting for review")
-    version.submitted_at = utcnow()
+    version.submitted_at = uow.clock.now()
     if effective_at is not None:
         version.effective_at = effective_at
         version.item_version.effective_at = effective_at
@@ -334,12 +333,12 @@ def return_to_draft(
     return version
 
 
-def _check_future(effective_at: dt.datetime) -> None:
+def _check_future(effective_at: dt.datetime, now: dt.datetime) -> None:
     if effective_at.tzinfo is None:
         raise ValidationFailed(
             "the effective date needs a time zone (e.g. 2026-05-01T00:00:00Z)", field="effective_at"
         )
-    if effective_at <= utcnow():
+    if effective_at <= now:
         raise ValidationFailed(
             "the effective date must be in the future", field="effective_at", code="effective_date_in_past"
         )
@@ -444,7 +443,7 @@ def approve_version(
         The version and the ids of the assignments created.
     """
     uow.actor.require(*APPROVERS, action="approving a document version")
-    policy = policy or QmsPolicy()
+    policy = policy or uow.policy(QmsPolicy)
     session = uow.session
     version = get_version(session, version_id, lock=True)
     linked = session.scalar(
@@ -457,12 +456,12 @@ def approve_version(
             field="version_id",
             code="change_control_required",
         )
-    _check_future(effective_at)
+    _check_future(effective_at, uow.clock.now())
     check_not_self_approval(
         uow, version.author_user_id, f"version {version.label} of {version.document.code}", policy
     )
     _transition(uow, version, ("in_review",), "approved", "approving")
-    now = utcnow()
+    now = uow.clock.now()
     version.effective_at = effective_at
     version.approved_at = now
     signature = signatures.sign(
@@ -499,7 +498,7 @@ def make_obsolete(
     if not (reason or "").strip():
         raise ValidationFailed("making a document obsolete needs a reason", field="reason")
     _transition(uow, version, ("effective",), "obsolete", "making obsolete")
-    now = utcnow()
+    now = uow.clock.now()
     version.item_version.ended_at = now
     signatures.sign(
         uow,
@@ -689,7 +688,7 @@ def _carry_over_open_assignments(
             due = (
                 old.due_at
                 if old.due_at is not None and old.due_at > now
-                else now + dt.timedelta(days=QmsPolicy().default_due_days)
+                else now + dt.timedelta(days=uow.policy(QmsPolicy).default_due_days)
             )
             replacement = compliance.create_assignments(
                 uow,
@@ -717,8 +716,8 @@ def effective_sweep(
     uow: UnitOfWork, *, now: dt.datetime | None = None, policy: QmsPolicy | None = None
 ) -> dict[str, list[int]]:
     """Make every approved version whose date has come effective, unless its gate blocks it."""
-    now = now or utcnow()
-    policy = policy or QmsPolicy()
+    now = now or uow.clock.now()
+    policy = policy or uow.policy(QmsPolicy)
     due = uow.session.scalars(
         select(TrainingItemVersion)
         .where(TrainingItemVersion.status == "approved", TrainingItemVersion.effective_at <= now)
@@ -841,7 +840,7 @@ def approve_course_version(
 ) -> tuple[TrainingItemVersion, list[int]]:
     """Approve a draft course/session/OJT version with an e-signature; assignments follow."""
     uow.actor.require(*APPROVERS, action="approving a training item version")
-    policy = policy or QmsPolicy()
+    policy = policy or uow.policy(QmsPolicy)
     version = get_item_version(uow.session, version_id, lock=True)
     if version.item.kind == "read_and_understand":
         raise ValidationFailed(
@@ -851,7 +850,7 @@ def approve_course_version(
         raise InvalidTransition(
             f"approving needs a draft version; {version.label} is {version.status}", field="status"
         )
-    _check_future(effective_at)
+    _check_future(effective_at, uow.clock.now())
     check_not_self_approval(
         uow, version.author_user_id, f"version {version.label} of {version.item.code}", policy
     )
@@ -878,6 +877,6 @@ def approve_course_version(
         source_id=version.id,
         reason="document_revision",
         signature_id=signature.id,
-        now=utcnow(),
+        now=uow.clock.now(),
     )
     return version, created

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit
-from bridge.core.db import utcnow
 from bridge.core.errors import InvalidTransition, NotFound, ValidationFailed
 from bridge.core.uow import UnitOfWork
 from qms import compliance, org
@@ -39,9 +38,8 @@ def get_requirement(session: Session, requirement_id: int) -> Requirement:
     return requirement
 
 
-def active_requirements(session: Session, at: dt.datetime | None = None) -> list[Requirement]:
-    """The requirements in force at ``at`` (now)."""
-    at = at or utcnow()
+def active_requirements(session: Session, at: dt.datetime) -> list[Requirement]:
+    """The requirements in force at ``at``."""
     return list(
         session.scalars(
             select(Requirement).where(compliance._active(Requirement, at)).order_by(Requirement.id)
@@ -111,7 +109,7 @@ def add_requirement(
     requirement = Requirement(
         scope=scope,
         training_item_id=training_item_id,
-        valid_from=utcnow(),
+        valid_from=uow.clock.now(),
         retrain_interval_days=retrain_interval_days,
         grace_days=grace_days,
         **{f"{scope}_id": scope_id},
@@ -120,7 +118,7 @@ def add_requirement(
         session.add(requirement)
     created: list[int] = []
     if sync:
-        people = compliance.people_in_scope(session, requirement, utcnow())
+        people = compliance.people_in_scope(session, requirement, uow.clock.now())
         created = compliance.sync_people(
             uow,
             people,
@@ -146,7 +144,7 @@ def retire_requirement(
         )
     if not (reason or "").strip():
         raise ValidationFailed("retiring a requirement needs a reason", field="reason")
-    now = utcnow()
+    now = uow.clock.now()
     people = compliance.people_in_scope(session, requirement, now)
     with uow.because(reason):
         requirement.valid_to = now
@@ -176,19 +174,19 @@ def update_requirement(
     with uow.because(reason or "training matrix changed"):
         requirement.retrain_interval_days = retrain_interval_days
         requirement.grace_days = grace_days
-    compliance.refresh_states(session, item_ids=[requirement.training_item_id])
+    compliance.refresh_states(session, item_ids=[requirement.training_item_id], now=uow.clock.now())
     return requirement
 
 
 # -- import / export --------------------------------------------------------------------------------
 
 
-def export_rows(session: Session) -> list[dict[str, Any]]:
+def export_rows(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
     """The matrix in force, one dict per requirement, ready for CSV or XLSX."""
     units = {kind: {u.id: u.code for u in org.list_units(session, kind)} for kind in SCOPE_KINDS}
     items = dict(session.execute(select(TrainingItem.id, TrainingItem.code)).all())
     rows = []
-    for requirement in active_requirements(session):
+    for requirement in active_requirements(session, now):
         scope_id = getattr(requirement, f"{requirement.scope}_id")
         rows.append(
             {
@@ -203,23 +201,23 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def export_csv(session: Session) -> str:
+def export_csv(session: Session, now: dt.datetime) -> str:
     """The matrix as CSV text."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in export_rows(session):
+    for row in export_rows(session, now):
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
 
 
-def export_xlsx(session: Session) -> bytes:
+def export_xlsx(session: Session, now: dt.datetime) -> bytes:
     """The matrix as an XLSX workbook."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "matrix"
     sheet.append(list(COLUMNS))
-    for row in export_rows(session):
+    for row in export_rows(session, now):
         sheet.append([row[c] for c in COLUMNS])
     out = io.BytesIO()
     workbook.save(out)
@@ -364,7 +362,7 @@ def import_matrix(
             code="bad_matrix_rows",
             details={"errors": errors},
         )
-    now = utcnow()
+    now = uow.clock.now()
     created = updated = unchanged = retired = 0
     touched: list[Requirement] = []
     wanted_ids: set[int] = set()

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, create_person, get_person
 from bridge.core.uow import UnitOfWork
@@ -85,11 +84,8 @@ def employment_of(session: Session, person_id: int) -> Employment | None:
     )
 
 
-def current_memberships(
-    session: Session, person_id: int, at: dt.datetime | None = None
-) -> dict[str, list[Any]]:
-    """The person's job functions, department and equipment in force at ``at`` (now)."""
-    at = at or utcnow()
+def current_memberships(session: Session, person_id: int, at: dt.datetime) -> dict[str, list[Any]]:
+    """The person's job functions, department and equipment in force at ``at``."""
     found: dict[str, list[Any]] = {}
     for kind, (model, _column) in MEMBERSHIPS.items():
         found[kind] = list(
@@ -162,7 +158,7 @@ def hire(
         if not display_name:
             raise ValidationFailed("a new hire needs a name or an existing person id", field="display_name")
         person = create_person(session, display_name, email=email, employee_no=employee_no)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because("new hire"):
         session.add(Employment(person_id=person.id, hired_at=now))
         session.add(PersonDepartment(person_id=person.id, department_id=department_id, valid_from=now))
@@ -232,7 +228,7 @@ def change_roles(
     if not job_function_ids:
         raise ValidationFailed("a person keeps at least one job function", field="job_function_ids")
     _require_units(session, "job_function", job_function_ids)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         if not _replace_memberships(uow, person_id, "job_function", sorted(set(job_function_ids)), now):
             raise ValidationFailed(
@@ -259,7 +255,7 @@ def transfer(
     session = uow.session
     _require_employed(session, person_id)
     _require_units(session, "department", [department_id])
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         if not _replace_memberships(uow, person_id, "department", [department_id], now):
             raise ValidationFailed(
@@ -278,7 +274,7 @@ def set_equipment(
     session = uow.session
     _require_employed(session, person_id)
     _require_units(session, "equipment", equipment_ids)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         if not _replace_memberships(uow, person_id, "equipment", sorted(set(equipment_ids)), now):
             raise ValidationFailed(
@@ -304,7 +300,7 @@ def start_leave(uow: UnitOfWork, person_id: int, *, reason: str) -> Leave:
         raise InvalidTransition(
             f"person {person_id} is already on leave", field="person_id", code="already_on_leave"
         )
-    now = utcnow()
+    now = uow.clock.now()
     leave = Leave(person_id=person_id, starts_at=now, reason=reason)
     with uow.because(reason):
         session.add(leave)
@@ -316,11 +312,11 @@ def end_leave(uow: UnitOfWork, person_id: int, *, reason: str, policy: QmsPolicy
     """End the person's leave; open assignments that fell due meanwhile get a new due date."""
     uow.actor.require(*ORG_MANAGERS, action="ending a leave")
     session = uow.session
-    policy = policy or QmsPolicy()
+    policy = policy or uow.policy(QmsPolicy)
     leave = session.scalar(select(Leave).where(Leave.person_id == person_id, Leave.ends_at.is_(None)))
     if leave is None:
         raise InvalidTransition(f"person {person_id} is not on leave", field="person_id", code="not_on_leave")
-    now = utcnow()
+    now = uow.clock.now()
     new_due = now + dt.timedelta(days=policy.default_due_days)
     with uow.because(reason):
         leave.ends_at = now
@@ -343,7 +339,7 @@ def terminate(uow: UnitOfWork, person_id: int, *, reason: str) -> Employment:
     uow.actor.require(*ORG_MANAGERS, action="terminating an employment")
     session = uow.session
     employment = _require_employed(session, person_id)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         employment.terminated_at = now
         employment.termination_reason = reason
@@ -385,11 +381,11 @@ def terminate(uow: UnitOfWork, person_id: int, *, reason: str) -> Employment:
     return employment
 
 
-def person_summary(session: Session, person_id: int) -> dict[str, Any]:
-    """The person with their current employment and memberships."""
+def person_summary(session: Session, person_id: int, *, now: dt.datetime) -> dict[str, Any]:
+    """The person with their employment and memberships in force at ``now``."""
     person = get_person(session, person_id)
     employment = employment_of(session, person_id)
-    current = current_memberships(session, person_id)
+    current = current_memberships(session, person_id, now)
     leave = session.scalar(select(Leave).where(Leave.person_id == person_id, Leave.ends_at.is_(None)))
     return {
         "id": person.id,
@@ -415,9 +411,9 @@ def list_people(
     employed: bool | None = None,
     limit: int = 500,
     offset: int = 0,
+    now: dt.datetime,
 ) -> list[dict[str, Any]]:
-    """People, optionally those in a department, job function or equipment now, or (not) employed."""
-    now = utcnow()
+    """People, optionally those in a department, job function or equipment at ``now``, or (not) employed."""
     query = select(Person.id, Person.display_name, Person.employee_no, Person.active).order_by(Person.id)
     for unit_id, (model, column) in (
         (department_id, MEMBERSHIPS["department"]),

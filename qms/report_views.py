@@ -113,7 +113,9 @@ def transcript_report(person_id: int, query: FormatQuery, uow: UnitOfWork) -> Re
     assert actor is not None
     if actor.person_id != person_id and not actor.has_role(*READERS):
         raise Forbidden("a learner reads only their own transcript", field="person_id", code="not_own_record")
-    report = reports.person_transcript(uow.session, person_id, generated_by=_generated_by())
+    report = reports.person_transcript(
+        uow.session, person_id, generated_by=_generated_by(), now=uow.clock.now()
+    )
     return respond(report, query.format)
 
 
@@ -129,7 +131,8 @@ def transcript_report(person_id: int, query: FormatQuery, uow: UnitOfWork) -> Re
 def document_training_report(document_id: int, query: FormatQuery, uow: UnitOfWork) -> Response:
     """Per version: assigned and trained; each person's current state."""
     return respond(
-        reports.document_status(uow.session, document_id, generated_by=_generated_by()), query.format
+        reports.document_status(uow.session, document_id, generated_by=_generated_by(), now=uow.clock.now()),
+        query.format,
     )
 
 
@@ -146,7 +149,7 @@ def matrix_compliance_report(query: DepartmentReportQuery, uow: UnitOfWork) -> R
     """From the maintained compliance state, with department totals."""
     return respond(
         reports.matrix_compliance(
-            uow.session, department_id=query.department_id, generated_by=_generated_by()
+            uow.session, department_id=query.department_id, generated_by=_generated_by(), now=uow.clock.now()
         ),
         query.format,
     )
@@ -164,7 +167,9 @@ def matrix_compliance_report(query: DepartmentReportQuery, uow: UnitOfWork) -> R
 def overdue_report(query: DepartmentReportQuery, uow: UnitOfWork) -> Response:
     """Open assignments past their due date, oldest first."""
     return respond(
-        reports.overdue(uow.session, department_id=query.department_id, generated_by=_generated_by()),
+        reports.overdue(
+            uow.session, department_id=query.department_id, generated_by=_generated_by(), now=uow.clock.now()
+        ),
         query.format,
     )
 
@@ -182,7 +187,11 @@ def capa_training_report(query: CapaReportQuery, uow: UnitOfWork) -> Response:
     """Each assignment of each CAPA training action, open ones blocking closure; signatures of one CAPA."""
     return respond(
         reports.capa_training(
-            uow.session, capa_id=query.capa_id, status=query.status, generated_by=_generated_by()
+            uow.session,
+            capa_id=query.capa_id,
+            status=query.status,
+            generated_by=_generated_by(),
+            now=uow.clock.now(),
         ),
         query.format,
     )
@@ -200,7 +209,10 @@ def capa_training_report(query: CapaReportQuery, uow: UnitOfWork) -> Response:
 def deviation_adequacy_report(deviation_id: int, query: FormatQuery, uow: UnitOfWork) -> Response:
     """Computed now by the as-of rule, with every recorded assessment and its signature."""
     return respond(
-        reports.deviation_adequacy(uow.session, deviation_id, generated_by=_generated_by()), query.format
+        reports.deviation_adequacy(
+            uow.session, deviation_id, generated_by=_generated_by(), now=uow.clock.now()
+        ),
+        query.format,
     )
 
 
@@ -225,6 +237,7 @@ def audit_trail_report(query: AuditTrailQuery, uow: UnitOfWork) -> Response:
             limit=query.limit,
             verify=query.verify,
             generated_by=_generated_by(),
+            now=uow.clock.now(),
         ),
         query.format,
     )

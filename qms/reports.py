@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from bridge.core import audit
 from bridge.core.audit import AuditEvent
-from bridge.core.db import utcnow
 from bridge.core.errors import ValidationFailed
 from bridge.core.people import Person
 from bridge.core.signatures import ElectronicSignature, signatures_of
@@ -63,9 +62,9 @@ class Report:
     filters: dict[str, Any]
     sections: list[Section]
     data: Any
+    generated_at: dt.datetime
     summary: list[tuple[str, Any]] = field(default_factory=list)
     signatures: list[str] = field(default_factory=list)
-    generated_at: dt.datetime = field(default_factory=utcnow)
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -81,11 +80,12 @@ def _manifestations(session: Session, record_type: str, record_id: int) -> list[
     return [_line(s) for s in signatures_of(session, record_type, record_id)]
 
 
-def person_transcript(session: Session, person_id: int, *, generated_by: str) -> Report:
+def person_transcript(session: Session, person_id: int, *, generated_by: str, now: dt.datetime) -> Report:
     """A person's signed completions, assignments and requirement status (``services.transcript``)."""
-    data = services.transcript(session, person_id)
+    data = services.transcript(session, person_id, now=now)
     person = data["person"]
     return Report(
+        generated_at=now,
         key=f"transcript-{person_id}",
         title=f"Training transcript — {person['display_name']}",
         generated_by=generated_by,
@@ -151,7 +151,7 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str) ->
     )
 
 
-def document_status(session: Session, document_id: int, *, generated_by: str) -> Report:
+def document_status(session: Session, document_id: int, *, generated_by: str, now: dt.datetime) -> Report:
     """Per version of a document: assigned and trained; each person's current state."""
     data = services.document_training_status(session, document_id)
     document = data["document"]
@@ -162,6 +162,7 @@ def document_status(session: Session, document_id: int, *, generated_by: str) ->
         .order_by(DocumentVersion.seq)
     ).all()
     return Report(
+        generated_at=now,
         key=f"document-training-{document['code']}",
         title=f"Document training status — {document['code']} {document['title']}",
         generated_by=generated_by,
@@ -208,9 +209,11 @@ def _version_label(session: Session, item_version_id: int | None) -> str | None:
     return version.label if version else None
 
 
-def matrix_compliance(session: Session, *, department_id: int | None, generated_by: str) -> Report:
+def matrix_compliance(
+    session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime
+) -> Report:
     """Matrix compliance by department and job function (``services.matrix_report``), department totals."""
-    data = services.matrix_report(session, department_id=department_id)
+    data = services.matrix_report(session, now=now, department_id=department_id)
     by_department: dict[str, dict[str, Any]] = {}
     for row in data["rows"]:
         total = by_department.setdefault(
@@ -239,6 +242,7 @@ def matrix_compliance(session: Session, *, department_id: int | None, generated_
     ]
     totals = data["totals"]
     return Report(
+        generated_at=now,
         key="matrix-compliance",
         title="Training matrix compliance",
         generated_by=generated_by,
@@ -262,11 +266,8 @@ def matrix_compliance(session: Session, *, department_id: int | None, generated_
     )
 
 
-def overdue(
-    session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime | None = None
-) -> Report:
+def overdue(session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime) -> Report:
     """Open assignments past their due date, oldest due first, with each person's department now."""
-    now = now or utcnow()
     found = session.execute(
         select(Assignment, Person.display_name, TrainingItem.code, TrainingItemVersion.label)
         .join(Person, Person.id == Assignment.person_id)
@@ -300,6 +301,7 @@ def overdue(
             }
         )
     return Report(
+        generated_at=now,
         key="overdue-training",
         title="Overdue training",
         generated_by=generated_by,
@@ -325,7 +327,9 @@ def overdue(
     )
 
 
-def capa_training(session: Session, *, capa_id: int | None, status: str | None, generated_by: str) -> Report:
+def capa_training(
+    session: Session, *, capa_id: int | None, status: str | None, generated_by: str, now: dt.datetime
+) -> Report:
     """Every training assignment of CAPA training actions, and whether it blocks closure."""
     chosen = (
         [capas.get_capa(session, capa_id)]
@@ -351,6 +355,7 @@ def capa_training(session: Session, *, capa_id: int | None, status: str | None, 
         signed.extend(f"{capa.number}: {m}" for m in _manifestations(session, "qms_capa", capa.id))
     title = "CAPA training linkage" + (f" — {chosen[0].number}" if capa_id is not None else "")
     return Report(
+        generated_at=now,
         key=f"capa-training-{chosen[0].number}" if capa_id is not None else "capa-training",
         title=title,
         generated_by=generated_by,
@@ -393,7 +398,7 @@ def capa_training(session: Session, *, capa_id: int | None, status: str | None, 
     )
 
 
-def deviation_adequacy(session: Session, deviation_id: int, *, generated_by: str) -> Report:
+def deviation_adequacy(session: Session, deviation_id: int, *, generated_by: str, now: dt.datetime) -> Report:
     """The training adequacy of a deviation computed now, and every recorded (signed) assessment."""
     deviation = deviations.get_deviation(session, deviation_id)
     result = deviations.training_adequacy(session, deviation)
@@ -430,6 +435,7 @@ def deviation_adequacy(session: Session, deviation_id: int, *, generated_by: str
         for r in result["rows"]
     ]
     return Report(
+        generated_at=now,
         key=f"training-adequacy-{deviation.number}",
         title=f"Training adequacy — {deviation.number} {deviation.title}",
         generated_by=generated_by,
@@ -484,6 +490,7 @@ def audit_trail(
     until: dt.datetime | None,
     limit: int,
     generated_by: str,
+    now: dt.datetime,
     verify: bool = False,
 ) -> Report:
     """Audit rows filtered by record and time, oldest first (at most ``limit``); with
@@ -539,6 +546,7 @@ def audit_trail(
             )
         )
     return Report(
+        generated_at=now,
         key="audit-trail",
         title="Audit trail",
         generated_by=generated_by,

@@ -15,10 +15,9 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from bridge.core.db import utcnow
+from bridge.core.clock import column_now
 from bridge.core.errors import NotFound
 from bridge.core.people import Person, get_person
-from bridge.core.settings import Settings
 from bridge.core.signatures import ElectronicSignature
 from bridge.core.uow import UnitOfWork
 from qms import assignments, changes, compliance, documents, matrix, org
@@ -70,8 +69,14 @@ def list_training_items(
     return list(session.scalars(query))
 
 
-def learner_assignments(session: Session, person_id: int) -> list[dict[str, Any]]:
+def learner_assignments(
+    session: Session, person_id: int, *, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """The person's assignments with their item, version and where to find the content.
+
+    An open assignment past its due date at ``now`` shows as overdue; without ``now`` (a bare
+    read session, as the LTI learner pages hold) the clock of the unit of work open in this
+    context is read, the system's outside one.
 
     One query (columns only, no eager loads): learner pages and transcripts call it often.
     """
@@ -106,7 +111,7 @@ def learner_assignments(session: Session, person_id: int) -> list[dict[str, Any]
         .where(Assignment.person_id == person_id)
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
     ).all()
-    now = utcnow()
+    now = now or column_now()
     result = []
     for row in rows:
         status = row.status
@@ -152,7 +157,7 @@ def complete_read_and_understood(
     Creates the immutable, version-specific completion and publishes
     :class:`qms.events.TrainingCompleted` in the same transaction.
     """
-    threshold = lockout_threshold if lockout_threshold is not None else Settings().lockout_threshold
+    threshold = lockout_threshold if lockout_threshold is not None else uow.settings.lockout_threshold
     return assignments.complete_with_signature(
         uow, assignment_id, username=username, password=password, lockout_threshold=threshold
     )
@@ -161,7 +166,7 @@ def complete_read_and_understood(
 # -- read models -----------------------------------------------------------------------------------
 
 
-def transcript(session: Session, person_id: int) -> dict[str, Any]:
+def transcript(session: Session, person_id: int, *, now: dt.datetime) -> dict[str, Any]:
     """A person's training record: completions (signed), assignments and current state."""
     person = session.execute(
         select(Person.id, Person.display_name, Person.employee_no, Person.active).where(
@@ -220,7 +225,7 @@ def transcript(session: Session, person_id: int) -> dict[str, Any]:
             }
             for c, code, title, label in completions
         ],
-        "assignments": learner_assignments(session, person_id),
+        "assignments": learner_assignments(session, person_id, now=now),
         "requirements": [
             {
                 "requirement_id": s.requirement_id,
@@ -236,15 +241,12 @@ def transcript(session: Session, person_id: int) -> dict[str, Any]:
     }
 
 
-def matrix_report(
-    session: Session, *, now: dt.datetime | None = None, department_id: int | None = None
-) -> dict[str, Any]:
+def matrix_report(session: Session, *, now: dt.datetime, department_id: int | None = None) -> dict[str, Any]:
     """Matrix compliance by department and job function, from the maintained state.
 
     One grouped scan of the state's covering index; time-dependent statuses (a due date
     or an expiry that has just passed) are judged against ``now`` in the query itself.
     """
-    now = now or utcnow()
     state = ComplianceState
     compliant = case(
         (((state.status == "compliant") & (state.expires_at.is_(None) | (state.expires_at > now))), 1),

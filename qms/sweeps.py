@@ -8,14 +8,13 @@ from typing import Any
 
 from bridge.core.uow import UnitOfWork
 from qms import assignments, documents
-from qms.policy import QmsPolicy
 
 logger = logging.getLogger(__name__)
 
 
 def effective(uow: UnitOfWork) -> dict[str, Any]:
     """Make due versions effective (or leave them blocked by their trained-percentage gate)."""
-    return documents.effective_sweep(uow, policy=QmsPolicy())
+    return documents.effective_sweep(uow)
 
 
 def overdue(uow: UnitOfWork) -> dict[str, Any]:
@@ -25,7 +24,7 @@ def overdue(uow: UnitOfWork) -> dict[str, Any]:
 
 def periodic(uow: UnitOfWork) -> dict[str, Any]:
     """Assign periodic retraining falling due within the lead time."""
-    return {"assignments_created": len(assignments.periodic_sweep(uow, policy=QmsPolicy()))}
+    return {"assignments_created": len(assignments.periodic_sweep(uow))}
 
 
 SWEEPS: dict[str, Callable[[UnitOfWork], dict[str, Any]]] = {

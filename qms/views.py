@@ -128,14 +128,19 @@ def hire_person(body: schemas.HireRequest, uow: UnitOfWork) -> dict[str, Any]:
         department_id=body.department_id,
         job_function_ids=body.job_function_ids,
         equipment_ids=body.equipment_ids,
-        policy=QmsPolicy(),
     )
-    return {"person": org.person_summary(uow.session, person.id), "assignments_created": created}
+    return {
+        "person": org.person_summary(uow.session, person.id, now=uow.clock.now()),
+        "assignments_created": created,
+    }
 
 
 def _person_event(uow: UnitOfWork, person_id: int, created: Any) -> dict[str, Any]:
     # Read back in the same transaction: the summary shows what the request changed.
-    return {"person": org.person_summary(uow.session, person_id), "assignments_created": created or []}
+    return {
+        "person": org.person_summary(uow.session, person_id, now=uow.clock.now()),
+        "assignments_created": created or [],
+    }
 
 
 @api.route(
@@ -143,7 +148,7 @@ def _person_event(uow: UnitOfWork, person_id: int, created: Any) -> dict[str, An
 )
 def list_people(query: schemas.PeopleQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Filter by department, job function or equipment in force now, or by employment."""
-    return org.list_people(uow.session, **query.model_dump())
+    return org.list_people(uow.session, **query.model_dump(), now=uow.clock.now())
 
 
 @api.route(
@@ -155,7 +160,7 @@ def list_people(query: schemas.PeopleQuery, uow: UnitOfWork) -> list[dict[str, A
 )
 def get_person(person_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Employment, leave, department, job functions and equipment in force now."""
-    summary = org.person_summary(uow.session, person_id)
+    summary = org.person_summary(uow.session, person_id, now=uow.clock.now())
     history = org.membership_history(uow.session, person_id)
     summary["history"] = {k: [as_dict(m) for m in v] for k, v in history.items()}
     return summary
@@ -186,9 +191,7 @@ def role_change(person_id: int, body: schemas.RoleChange, uow: UnitOfWork) -> di
 )
 def transfer_person(person_id: int, body: schemas.TransferRequest, uow: UnitOfWork) -> dict[str, Any]:
     """The department changes now; department requirements follow."""
-    return _person_event(
-        uow, person_id, org.transfer(uow, person_id, body.department_id, reason=body.reason)
-    )
+    return _person_event(uow, person_id, org.transfer(uow, person_id, body.department_id, reason=body.reason))
 
 
 @api.route(
@@ -216,8 +219,7 @@ def set_equipment(person_id: int, body: schemas.EquipmentChange, uow: UnitOfWork
 )
 def start_leave(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict[str, Any]:
     """The person's requirements show as exempt until they return."""
-    return _person_event(
-        uow, person_id, org.start_leave(uow, person_id, reason=body.reason) and [])
+    return _person_event(uow, person_id, org.start_leave(uow, person_id, reason=body.reason) and [])
 
 
 @api.route(
@@ -230,8 +232,7 @@ def start_leave(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> di
 )
 def end_leave(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict[str, Any]:
     """Open assignments that fell due during the leave get a new due date."""
-    return _person_event(
-        uow, person_id, org.end_leave(uow, person_id, reason=body.reason) and [])
+    return _person_event(uow, person_id, org.end_leave(uow, person_id, reason=body.reason) and [])
 
 
 @api.route(
@@ -244,8 +245,7 @@ def end_leave(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict
 )
 def terminate_person(person_id: int, body: schemas.ReasonOnly, uow: UnitOfWork) -> dict[str, Any]:
     """Memberships end and open assignments are cancelled; the records stay."""
-    return _person_event(
-        uow, person_id, org.terminate(uow, person_id, reason=body.reason) and [])
+    return _person_event(uow, person_id, org.terminate(uow, person_id, reason=body.reason) and [])
 
 
 def _self_or_reader(person_id: int) -> None:
@@ -261,7 +261,7 @@ def _self_or_reader(person_id: int) -> None:
 def person_transcript(person_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Signed completions, assignments and current requirement status (the person or quality staff)."""
     _self_or_reader(person_id)
-    return services.transcript(uow.session, person_id)
+    return services.transcript(uow.session, person_id, now=uow.clock.now())
 
 
 @api.route(
@@ -436,9 +436,7 @@ def update_version(version_id: int, body: schemas.VersionUpdate, uow: UnitOfWork
 def put_file(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Stored once by SHA-256; refused once the version has left draft."""
     content, name, media_type = upload()
-    version = documents.attach_file(
-        uow, version_id, content=content, file_name=name, media_type=media_type
-    )
+    version = documents.attach_file(uow, version_id, content=content, file_name=name, media_type=media_type)
     result = _version_dict(version)
     return result
 
@@ -499,7 +497,6 @@ def approve_version(version_id: int, body: schemas.ApproveRequest, uow: UnitOfWo
         password=body.password,
         effective_at=body.effective_at,
         lockout_threshold=lockout(),
-        policy=QmsPolicy(),
     )
     result = {**_version_dict(version), "assignments_created": len(created)}
     return result
@@ -629,7 +626,6 @@ def approve_item_version(version_id: int, body: schemas.ApproveRequest, uow: Uni
         password=body.password,
         effective_at=body.effective_at,
         lockout_threshold=lockout(),
-        policy=QmsPolicy(),
     )
     result = {**as_dict(version), "assignments_created": len(created)}
     return result
@@ -711,7 +707,7 @@ def course_result(version_id: int, body: schemas.CourseResultRequest, uow: UnitO
 @api.route("GET", "/requirements", summary="The matrix in force", tags=["matrix"], roles=READERS)
 def list_requirements(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Every requirement in force (retired ones remain for as-of questions)."""
-    return [as_dict(r) for r in matrix.active_requirements(uow.session)]
+    return [as_dict(r) for r in matrix.active_requirements(uow.session, uow.clock.now())]
 
 
 @api.route(
@@ -725,7 +721,7 @@ def list_requirements(uow: UnitOfWork) -> list[dict[str, Any]]:
 )
 def add_requirement(body: schemas.RequirementCreate, uow: UnitOfWork) -> dict[str, Any]:
     """Everyone in scope who is not trained gets an assignment in the same transaction."""
-    requirement, created = matrix.add_requirement(uow, **body.model_dump(), policy=QmsPolicy())
+    requirement, created = matrix.add_requirement(uow, **body.model_dump())
     result = {**as_dict(requirement), "assignments_created": len(created)}
     return result
 
@@ -778,12 +774,12 @@ def export_matrix(query: schemas.MatrixFormat, uow: UnitOfWork) -> Response:
     """Columns: scope, scope_code, item_code, retrain_interval_days, grace_days."""
     if query.format == "xlsx":
         return Response(
-            matrix.export_xlsx(uow.session),
+            matrix.export_xlsx(uow.session, uow.clock.now()),
             mimetype=matrix.XLSX_TYPE,
             headers={"Content-Disposition": 'attachment; filename="training-matrix.xlsx"'},
         )
     return Response(
-        matrix.export_csv(uow.session),
+        matrix.export_csv(uow.session, uow.clock.now()),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="training-matrix.csv"'},
     )
@@ -809,7 +805,7 @@ def import_matrix(query: schemas.MatrixImportQuery, uow: UnitOfWork) -> dict[str
         raise ValidationFailed("the file is empty", field="file")
     rows = matrix.parse_xlsx(content) if query.format == "xlsx" else matrix.parse_csv(content)
     outcome = matrix.import_matrix(
-        uow, rows, content=content, file_format=query.format, replace=query.replace, policy=QmsPolicy()
+        uow, rows, content=content, file_format=query.format, replace=query.replace
     )
     return outcome.__dict__
 
@@ -824,7 +820,7 @@ def import_matrix(query: schemas.MatrixImportQuery, uow: UnitOfWork) -> dict[str
 )
 def matrix_compliance(query: schemas.MatrixReportQuery, uow: UnitOfWork) -> dict[str, Any]:
     """From the maintained compliance state: one grouped scan."""
-    return services.matrix_report(uow.session, department_id=query.department_id)
+    return services.matrix_report(uow.session, now=uow.clock.now(), department_id=query.department_id)
 
 
 # -- change control --------------------------------------------------------------------------------
@@ -838,8 +834,7 @@ def _change_dict(change: ChangeControl) -> dict[str, Any]:
 def list_change_controls(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Newest first."""
     return [
-        _change_dict(c)
-        for c in uow.session.scalars(select(ChangeControl).order_by(ChangeControl.id.desc()))
+        _change_dict(c) for c in uow.session.scalars(select(ChangeControl).order_by(ChangeControl.id.desc()))
     ]
 
 
@@ -869,7 +864,8 @@ def create_change_control(body: schemas.ChangeControlCreate, uow: UnitOfWork) ->
 def get_change_control(change_control_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """With its affected versions and their training status."""
     change = changes.get_change_control(uow.session, change_control_id)
-    return {**_change_dict(change), "training": changes.training_status(uow.session, change)}
+    training = changes.training_status(uow.session, change, uow.policy(QmsPolicy))
+    return {**_change_dict(change), "training": training}
 
 
 @api.route(
@@ -906,7 +902,6 @@ def approve_change_control(
         username=body.username,
         password=body.password,
         lockout_threshold=lockout(),
-        policy=QmsPolicy(),
     )
     result = {**_change_dict(change), "assignments_created": created}
     return result
@@ -946,7 +941,7 @@ def my_assignments(uow: UnitOfWork) -> list[dict[str, Any]]:
     assert actor is not None
     if actor.person_id is None:
         raise NotFound("this account is not linked to a person", field="person_id")
-    return services.learner_assignments(uow.session, actor.person_id)
+    return services.learner_assignments(uow.session, actor.person_id, now=uow.clock.now())
 
 
 @api.route(
