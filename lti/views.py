@@ -37,6 +37,8 @@ from bridge.core.web import check_csrf, current_actor, database, settings
 from lti import dynamic, keys, services, tool_base_url
 from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
 from lti.tool import LaunchPolicy, LaunchRefused, initiate_login, prefetch_keyset, validate_launch
+from qms.documents import services as qms_documents
+from qms.training import services as qms_training
 
 logger = logging.getLogger(__name__)
 
@@ -174,9 +176,7 @@ def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]
 
 
 def _assignments(session: t.Any, person_id: int) -> list[dict[str, t.Any]]:
-    from qms import services as qms_services
-
-    return qms_services.learner_assignments(session, person_id)
+    return qms_training.learner_assignments(session, person_id)
 
 
 @bp.get("/s/<handle>/")
@@ -202,11 +202,9 @@ def _user(session: t.Any) -> accounts.UserAccount:
 
 
 def _item_page(handle: str, item_id: int, error: str | None = None, status: int = 200) -> t.Any:
-    from qms import services as qms_services
-
     with database().read_sessions() as session:
         try:
-            item = qms_services.get_training_item(session, item_id)
+            item = qms_documents.get_training_item(session, item_id)
         except NotFound as exc:
             return _page("lti/refused.html", exc.status, stage="item", message=exc.message, check=exc.code)
         rows = [a for a in _assignments(session, _launch().person_id) if a["training_item"]["id"] == item.id]
@@ -235,11 +233,9 @@ def item(handle: str, item_id: int) -> t.Any:
 @with_launch
 def controlled_file(handle: str, version_id: int) -> t.Any:
     """The controlled file of a document version the learner must read (read-only)."""
-    from qms import documents
-
     with database().read_sessions() as session:
         try:
-            version, stored = documents.read_file(session, g.lti_actor, version_id)
+            version, stored = qms_documents.read_file(session, g.lti_actor, version_id)
         except DomainError as exc:
             return _page("lti/refused.html", exc.status, stage="document", message=exc.message,
                          check=exc.code)
@@ -287,8 +283,6 @@ def signing_password(handle: str) -> t.Any:
 @with_launch
 def sign(handle: str, assignment_id: int) -> t.Any:
     """Read and understood: the learner signs with their signing password."""
-    from qms import services as qms_services
-
     item_id = request.form.get("item", type=int)
     with database().read_sessions() as session:
         rows = {a["id"]: a for a in _assignments(session, _launch().person_id)}
@@ -303,7 +297,7 @@ def sign(handle: str, assignment_id: int) -> t.Any:
         return _item_page(handle, item_id, "tick the statement to confirm you read and understood it", 400)
     try:
         with UnitOfWork(database(), g.lti_actor) as uow:
-            completion = qms_services.complete_read_and_understood(
+            completion = qms_training.complete_read_and_understood(
                 uow, assignment_id, username=username, password=request.form.get("password", ""),
                 lockout_threshold=settings().lockout_threshold)
             completion_id = completion.id
@@ -343,8 +337,6 @@ def course(handle: str) -> t.Any:
 @with_launch
 def deep_link(handle: str) -> t.Any:
     """Course staff pick training items to place in the course (Deep Linking)."""
-    from qms import services as qms_services
-
     launch_row = _launch()
     try:
         settings_claim = services.deep_link_settings(launch_row)
@@ -366,7 +358,7 @@ def deep_link(handle: str) -> t.Any:
         error = None
     with database().read_sessions() as session:
         items = [{"id": i.id, "kind": i.kind, "title": i.title, "code": i.code}
-                 for i in qms_services.list_training_items(session)]
+                 for i in qms_documents.list_training_items(session)]
     return _page("lti/deep_link.html", 400 if error else 200, items=items, error=error,
                  multiple=str(settings_claim.get("accept_multiple", True)).lower() != "false")
 

@@ -14,9 +14,13 @@ from sqlalchemy import select
 
 from bridge.core import accounts
 from bridge.core.uow import UnitOfWork
-from qms import assignments, changes, documents, matrix, org
-from qms.models import Assignment
+from qms.changes import services as changes
+from qms.documents import approval, effective_dates
+from qms.documents import services as documents
+from qms.org import services as org
 from qms.policy import QmsPolicy
+from qms.training import completions, matrix
+from qms.training.models import Assignment
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +56,12 @@ def _publish(uow: UnitOfWork, code: str, title: str, iri: str) -> int:
             file_name=f"{code}.pdf",
             media_type="application/pdf",
         )
-        documents.submit_version(uow, version.id)
+        approval.submit_version(uow, version.id)
     # Approval needs a future effective date; leave room for the signature's password check
     # on a busy machine, then make the version effective at that date.
     soon = uow.clock.now() + dt.timedelta(seconds=3)
     with acting_as(uow, "qa.approver"):
-        documents.approve_version(
+        approval.approve_version(
             uow,
             version.id,
             username="qa.approver",
@@ -66,7 +70,7 @@ def _publish(uow: UnitOfWork, code: str, title: str, iri: str) -> int:
             lockout_threshold=5,
         )
     _let_time_pass(uow, soon)
-    documents.make_effective(uow, version.item_version, now=soon, policy=uow.policy(QmsPolicy))
+    effective_dates.make_effective(uow, version.item_version, now=soon, policy=uow.policy(QmsPolicy))
     return document.id
 
 
@@ -138,7 +142,7 @@ def load(uow: UnitOfWork) -> None:
     )
     if first is not None:
         with acting_as(uow, "operator1"):
-            assignments.complete_with_signature(uow, first.id, username="operator1", password=DEMO_PASSWORD)
+            completions.complete_with_signature(uow, first.id, username="operator1", password=DEMO_PASSWORD)
     # A major revision of SOP-014 waits for approval in a change control.
     with acting_as(uow, "qa.author"):
         v2 = documents.create_version(

@@ -195,9 +195,9 @@ def run_effective_sweep(db, at: dt.datetime | None = None) -> dict[str, list[int
     """Run the effective-date sweep as the scheduler would, at ``at`` (the app's now by default)."""
     from bridge.core.actor import SYSTEM
     from bridge.core.uow import UnitOfWork
-    from qms import documents
+    from qms.documents import effective_dates
 
     with UnitOfWork(db, SYSTEM) as uow:
-        outcome = documents.effective_sweep(uow, now=at)
+        outcome = effective_dates.effective_sweep(uow, now=at)
         uow.commit()
     return outcome

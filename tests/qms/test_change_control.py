@@ -11,7 +11,7 @@ from bridge.core import audit
 from bridge.core.events import bus
 from bridge.core.signatures import ElectronicSignature
 from qms.events import ChangeControlApproved
-from qms.models import Assignment
+from qms.training.models import Assignment
 from tests.qms.conftest import future, now, run_effective_sweep
 
 

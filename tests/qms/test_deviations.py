@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bridge.core import audit
-from qms.deviations import Deviation, TrainingAdequacyAssessment
+from qms.deviations.models import Deviation, TrainingAdequacyAssessment
 from tests.qms.conftest import future, now
 
 

@@ -159,7 +159,7 @@ def test_overdue_report_lists_late_assignments(plant, db):
 
     from bridge.core.actor import SYSTEM
     from bridge.core.uow import UnitOfWork
-    from qms.models import Assignment
+    from qms.training.models import Assignment
 
     p = small_plant(plant)
     plant.post(

@@ -1,12 +1,11 @@
-"""The organisation: departments, job functions, equipment, and the events of a working
-life (new hire, role change, transfer, equipment, leave, termination), each of which
-changes obligations in the same transaction.
+"""The organisation: departments, job functions and equipment; hiring, role changes, transfers,
+equipment qualifications, leave and termination. Obligations follow each event in the same
+transaction (``qms.training.compliance.sync_people``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -15,11 +14,7 @@ from sqlalchemy.orm import Session
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, create_person, get_person
 from bridge.core.uow import UnitOfWork
-from qms import compliance
-from qms.models import (
-    OPEN_ASSIGNMENT_STATUSES,
-    Assignment,
-    ComplianceState,
+from qms.org.models import (
     Department,
     Employment,
     Equipment,
@@ -31,10 +26,13 @@ from qms.models import (
 )
 from qms.policy import QmsPolicy
 from qms.roles import ORG_MANAGERS
-
-logger = logging.getLogger(__name__)
+from qms.training import assignments, compliance
+from qms.training import state as compliance_state
+from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, ComplianceState
 
 UNIT_MODELS: dict[str, Any] = {"department": Department, "job_function": JobFunction, "equipment": Equipment}
+
+
 MEMBERSHIPS: dict[str, tuple[Any, str]] = {
     "job_function": (PersonJobFunction, "job_function_id"),
     "department": (PersonDepartment, "department_id"),
@@ -304,7 +302,7 @@ def start_leave(uow: UnitOfWork, person_id: int, *, reason: str) -> Leave:
     leave = Leave(person_id=person_id, starts_at=now, reason=reason)
     with uow.because(reason):
         session.add(leave)
-    compliance.refresh_states(session, person_ids=[person_id], now=now)
+    compliance_state.refresh_states(session, person_ids=[person_id], now=now)
     return leave
 
 
@@ -330,7 +328,7 @@ def end_leave(uow: UnitOfWork, person_id: int, *, reason: str, policy: QmsPolicy
             assignment.due_at = new_due
             if assignment.status == "overdue":
                 assignment.status = "open"
-    compliance.refresh_states(session, person_ids=[person_id], now=now)
+    compliance_state.refresh_states(session, person_ids=[person_id], now=now)
     return leave
 
 
@@ -357,7 +355,7 @@ def terminate(uow: UnitOfWork, person_id: int, *, reason: str) -> Employment:
             )
         ).all()
     )
-    compliance.cancel_assignments(
+    assignments.cancel_assignments(
         uow,
         open_pairs,
         reason=f"employment terminated: {reason}",
@@ -379,73 +377,3 @@ def terminate(uow: UnitOfWork, person_id: int, *, reason: str) -> Employment:
     )
     session.execute(ComplianceState.__table__.delete().where(ComplianceState.person_id == person_id))
     return employment
-
-
-def person_summary(session: Session, person_id: int, *, now: dt.datetime) -> dict[str, Any]:
-    """The person with their employment and memberships in force at ``now``."""
-    person = get_person(session, person_id)
-    employment = employment_of(session, person_id)
-    current = current_memberships(session, person_id, now)
-    leave = session.scalar(select(Leave).where(Leave.person_id == person_id, Leave.ends_at.is_(None)))
-    return {
-        "id": person.id,
-        "display_name": person.display_name,
-        "email": person.email,
-        "employee_no": person.employee_no,
-        "active": person.active,
-        "employed": employment is not None,
-        "hired_at": employment.hired_at if employment else None,
-        "on_leave": leave is not None,
-        "department_ids": [m.department_id for m in current["department"]],
-        "job_function_ids": [m.job_function_id for m in current["job_function"]],
-        "equipment_ids": [m.equipment_id for m in current["equipment"]],
-    }
-
-
-def list_people(
-    session: Session,
-    *,
-    department_id: int | None = None,
-    job_function_id: int | None = None,
-    equipment_id: int | None = None,
-    employed: bool | None = None,
-    limit: int = 500,
-    offset: int = 0,
-    now: dt.datetime,
-) -> list[dict[str, Any]]:
-    """People, optionally those in a department, job function or equipment at ``now``, or (not) employed."""
-    query = select(Person.id, Person.display_name, Person.employee_no, Person.active).order_by(Person.id)
-    for unit_id, (model, column) in (
-        (department_id, MEMBERSHIPS["department"]),
-        (job_function_id, MEMBERSHIPS["job_function"]),
-        (equipment_id, MEMBERSHIPS["equipment"]),
-    ):
-        if unit_id is not None:
-            query = query.where(
-                Person.id.in_(
-                    select(model.person_id).where(
-                        getattr(model, column) == unit_id,
-                        model.valid_from <= now,
-                        or_(model.valid_to.is_(None), model.valid_to > now),
-                    )
-                )
-            )
-    employed_ids = select(Employment.person_id).where(Employment.terminated_at.is_(None))
-    if employed is True:
-        query = query.where(Person.id.in_(employed_ids))
-    elif employed is False:
-        query = query.where(Person.id.not_in(employed_ids))
-    rows = session.execute(query.limit(limit).offset(offset)).all()
-    employed_now = set(
-        session.scalars(employed_ids.where(Employment.person_id.in_([r.id for r in rows] or [0])))
-    )
-    return [
-        {
-            "id": r.id,
-            "display_name": r.display_name,
-            "employee_no": r.employee_no,
-            "active": r.active,
-            "employed": r.id in employed_now,
-        }
-        for r in rows
-    ]

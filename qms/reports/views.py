@@ -7,23 +7,26 @@ transcript.
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 from flask import Response, request
-from pydantic import AwareDatetime, Field
 
 from bridge.core.errors import Forbidden
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import current_actor
-from qms import reports
 from qms.api import api, json_response
+from qms.reports import quality as quality_reports
+from qms.reports import render as rendering
+from qms.reports import services as reports
+from qms.reports.models import FORMATS, Report
+from qms.reports.schemas import AuditTrailQuery, CapaReportQuery, DepartmentReportQuery, FormatQuery
 from qms.roles import READERS
-from qms.schemas import Strict
 
 logger = logging.getLogger(__name__)
 
+
 TAGS = ("reports",)
-FORMAT_DESCRIPTION = "json, csv or pdf; without it the Accept header decides (JSON by default)"
+
+
 CONTENT = {
     "application/json": {"schema": {"type": "object", "description": "metadata, summary, sections and data"}},
     "text/csv": {
@@ -31,47 +34,13 @@ CONTENT = {
     },
     "application/pdf": {"schema": {"type": "string", "format": "binary"}},
 }
-Format = Literal["json", "csv", "pdf"]
-
-
-class FormatQuery(Strict):
-    """The output format."""
-
-    format: Format | None = Field(default=None, description=FORMAT_DESCRIPTION)
-
-
-class DepartmentReportQuery(FormatQuery):
-    """Optional department filter."""
-
-    department_id: int | None = None
-
-
-class CapaReportQuery(FormatQuery):
-    """One CAPA, or every CAPA (optionally in one status)."""
-
-    capa_id: int | None = None
-    status: (
-        Literal["open", "investigation", "actions_in_progress", "effectiveness_check", "closed", "cancelled"]
-        | None
-    ) = None
-
-
-class AuditTrailQuery(FormatQuery):
-    """Which audit rows: by record and by time (``since`` inclusive, ``until`` exclusive)."""
-
-    entity_type: str | None = Field(default=None, min_length=1, max_length=64, description="e.g. qms_capa")
-    entity_id: str | None = Field(default=None, min_length=1, max_length=64)
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
-    limit: int = Field(default=1000, ge=1, le=reports.AUDIT_TRAIL_MAX_ROWS)
-    verify: bool = Field(default=False, description="recompute the whole hash chain and state its integrity")
 
 
 def _format(asked: str | None) -> str:
     if asked:
         return asked
-    best = request.accept_mimetypes.best_match(list(reports.FORMATS.values()), default="application/json")
-    return next((k for k, v in reports.FORMATS.items() if v == best), "json")
+    best = request.accept_mimetypes.best_match(list(FORMATS.values()), default="application/json")
+    return next((k for k, v in FORMATS.items() if v == best), "json")
 
 
 def _generated_by() -> str:
@@ -80,13 +49,13 @@ def _generated_by() -> str:
     return f"{actor.display_name or actor.username} ({actor.username})"
 
 
-def respond(report: reports.Report, asked: str | None) -> Response:
+def respond(report: Report, asked: str | None) -> Response:
     """The report in the format asked for (CSV and PDF as attachments)."""
     fmt = _format(asked)
     logger.info("report %s as %s for %s", report.key, fmt, report.generated_by)
     if fmt == "json":
-        return json_response(reports.to_json(report))
-    content, media_type = reports.render(report, fmt)
+        return json_response(rendering.to_json(report))
+    content, media_type = rendering.render(report, fmt)
     stamp = report.generated_at.strftime("%Y%m%dT%H%M%SZ")
     return Response(
         content,
@@ -186,7 +155,7 @@ def overdue_report(query: DepartmentReportQuery, uow: UnitOfWork) -> Response:
 def capa_training_report(query: CapaReportQuery, uow: UnitOfWork) -> Response:
     """Each assignment of each CAPA training action, open ones blocking closure; signatures of one CAPA."""
     return respond(
-        reports.capa_training(
+        quality_reports.capa_training(
             uow.session,
             capa_id=query.capa_id,
             status=query.status,
@@ -209,7 +178,7 @@ def capa_training_report(query: CapaReportQuery, uow: UnitOfWork) -> Response:
 def deviation_adequacy_report(deviation_id: int, query: FormatQuery, uow: UnitOfWork) -> Response:
     """Computed now by the as-of rule, with every recorded assessment and its signature."""
     return respond(
-        reports.deviation_adequacy(
+        quality_reports.deviation_adequacy(
             uow.session, deviation_id, generated_by=_generated_by(), now=uow.clock.now()
         ),
         query.format,
@@ -228,7 +197,7 @@ def deviation_adequacy_report(deviation_id: int, query: FormatQuery, uow: UnitOf
 def audit_trail_report(query: AuditTrailQuery, uow: UnitOfWork) -> Response:
     """Who, when (UTC), what, old and new values, why; oldest first, up to ``limit`` rows."""
     return respond(
-        reports.audit_trail(
+        quality_reports.audit_trail(
             uow.session,
             entity_type=query.entity_type,
             entity_id=query.entity_id,

@@ -2,83 +2,29 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Literal
-
-from pydantic import AwareDatetime, Field
+from typing import Any
 
 from bridge.core.signatures import signatures_of
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import settings
-from qms import capa as capas
 from qms.api import api
+from qms.capa import actions as capa_actions
+from qms.capa import lifecycle as capa_lifecycle
+from qms.capa import services as capas
+from qms.capa.models import Capa, CapaAction
+from qms.capa.schemas import (
+    ActionDone,
+    CapaActionCreate,
+    CapaCancel,
+    CapaClose,
+    CapaCreate,
+    CapaListQuery,
+    RootCause,
+)
 from qms.roles import APPROVERS, AUTHORS, READERS
-from qms.schemas import Signature, Strict
-
-logger = logging.getLogger(__name__)
+from qms.schemas import Signature
 
 TAGS = ("CAPA",)
-
-
-class CapaCreate(Strict):
-    """A new CAPA."""
-
-    title: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=8000)
-    source: Literal["deviation", "audit", "complaint", "inspection", "trend", "other"]
-    source_reference: str | None = Field(default=None, max_length=200, description="e.g. audit report number")
-    deviation_id: int | None = Field(default=None, description="required when the source is a deviation")
-    owner_person_id: int
-    due_at: AwareDatetime
-
-
-class CapaListQuery(Strict):
-    """Filter of the CAPA list."""
-
-    status: (
-        Literal["open", "investigation", "actions_in_progress", "effectiveness_check", "closed", "cancelled"]
-        | None
-    ) = None
-
-
-class RootCause(Strict):
-    """The root cause found by the investigation."""
-
-    root_cause: str = Field(min_length=1, max_length=8000)
-
-
-class CapaActionCreate(Strict):
-    """A corrective, preventive or training action."""
-
-    kind: Literal["corrective", "preventive", "training"]
-    description: str = Field(min_length=1, max_length=4000)
-    due_at: AwareDatetime
-    owner_person_id: int | None = None
-    training_item_ids: list[int] = Field(
-        default_factory=list, description="training actions: items to train on"
-    )
-    person_ids: list[int] = Field(default_factory=list, description="training actions: people to train")
-    job_function_ids: list[int] = Field(
-        default_factory=list, description="training actions: everyone now holding these job functions"
-    )
-
-
-class ActionDone(Strict):
-    """What was done."""
-
-    note: str = Field(min_length=1, max_length=4000)
-
-
-class CapaClose(Signature):
-    """Closure: how effectiveness was verified, and the signature."""
-
-    effectiveness_summary: str = Field(min_length=1, max_length=8000)
-
-
-class CapaCancel(Signature):
-    """Cancellation with its reason and signature."""
-
-    reason: str = Field(min_length=1, max_length=2000)
 
 
 def lockout() -> int:
@@ -86,7 +32,7 @@ def lockout() -> int:
     return settings().lockout_threshold
 
 
-def action_dict(action: capas.CapaAction) -> dict[str, Any]:
+def action_dict(action: CapaAction) -> dict[str, Any]:
     """An action with the assignments it relies on."""
     return {
         "id": action.id,
@@ -106,7 +52,7 @@ def action_dict(action: capas.CapaAction) -> dict[str, Any]:
     }
 
 
-def capa_dict(session: Any, capa: capas.Capa, *, detail: bool = False) -> dict[str, Any]:
+def capa_dict(session: Any, capa: Capa, *, detail: bool = False) -> dict[str, Any]:
     """A CAPA as JSON; with ``detail``, its training linkage and signatures."""
     data: dict[str, Any] = {
         "id": capa.id,
@@ -168,7 +114,12 @@ def get_capa(capa_id: int, uow: UnitOfWork) -> dict[str, Any]:
 
 
 @api.route(
-    "POST", "/capas/{capa_id}/investigation", summary="Start the investigation", tags=TAGS, roles=AUTHORS
+    "POST",
+    "/capas/{capa_id}/investigation",
+    summary="Start the investigation",
+    tags=TAGS,
+    roles=AUTHORS,
+    operation_id="capa_views_start_investigation",  # as published before CAPA became a subpackage
 )
 def start_investigation(capa_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Open → investigation."""
@@ -203,7 +154,7 @@ def record_root_cause(capa_id: int, body: RootCause, uow: UnitOfWork) -> dict[st
 )
 def add_action(capa_id: int, body: CapaActionCreate, uow: UnitOfWork) -> dict[str, Any]:
     """A training action's assignments (reason ``capa``, source this CAPA) come in the same transaction."""
-    action, created = capas.add_action(uow, capa_id, **body.model_dump())
+    action, created = capa_actions.add_action(uow, capa_id, **body.model_dump())
     result = {**action_dict(action), "assignments_created": created}
     return result
 
@@ -218,7 +169,7 @@ def add_action(capa_id: int, body: CapaActionCreate, uow: UnitOfWork) -> dict[st
 )
 def complete_action(capa_id: int, action_id: int, body: ActionDone, uow: UnitOfWork) -> dict[str, Any]:
     """Once the plan is approved; a training action completes by its assignments."""
-    action = capas.complete_action(uow, capa_id, action_id, note=body.note)
+    action = capa_actions.complete_action(uow, capa_id, action_id, note=body.note)
     result = action_dict(action)
     return result
 
@@ -233,7 +184,7 @@ def complete_action(capa_id: int, action_id: int, body: ActionDone, uow: UnitOfW
 )
 def approve_plan(capa_id: int, body: Signature, uow: UnitOfWork) -> dict[str, Any]:
     """Investigation → actions in progress; needs a root cause and at least one action; not by its author."""
-    capa = capas.approve_plan(
+    capa = capa_lifecycle.approve_plan(
         uow,
         capa_id,
         username=body.username,
@@ -253,7 +204,7 @@ def approve_plan(capa_id: int, body: Signature, uow: UnitOfWork) -> dict[str, An
 )
 def start_effectiveness_check(capa_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Actions in progress → effectiveness check, once corrective and preventive actions are done."""
-    capa = capas.start_effectiveness_check(uow, capa_id)
+    capa = capa_lifecycle.start_effectiveness_check(uow, capa_id)
     result = capa_dict(uow.session, capa)
     return result
 
@@ -268,7 +219,7 @@ def start_effectiveness_check(capa_id: int, uow: UnitOfWork) -> dict[str, Any]:
 )
 def close_capa(capa_id: int, body: CapaClose, uow: UnitOfWork) -> dict[str, Any]:
     """Effectiveness check → closed. A 409 ``capa_training_incomplete`` lists the open assignments."""
-    capa = capas.close_capa(
+    capa = capa_lifecycle.close_capa(
         uow,
         capa_id,
         effectiveness_summary=body.effectiveness_summary,
@@ -290,7 +241,7 @@ def close_capa(capa_id: int, body: CapaClose, uow: UnitOfWork) -> dict[str, Any]
 )
 def cancel_capa(capa_id: int, body: CapaCancel, uow: UnitOfWork) -> dict[str, Any]:
     """Any state but closed → cancelled; the open assignments its actions created are cancelled."""
-    capa = capas.cancel_capa(
+    capa = capa_lifecycle.cancel_capa(
         uow,
         capa_id,
         reason=body.reason,

@@ -4,70 +4,27 @@ adequacy assessment (recomputed on demand, recorded as a signed snapshot) and cl
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Literal
-
-from pydantic import AwareDatetime, Field
+from typing import Any
 
 from bridge.core.signatures import ElectronicSignature, signatures_of
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import settings
-from qms import deviations
 from qms.api import api
-from qms.capa_views import capa_dict
+from qms.capa import views as capa_views
+from qms.deviations import assessments as deviation_assessments
+from qms.deviations import services as deviations
+from qms.deviations.models import Deviation, TrainingAdequacyAssessment
+from qms.deviations.schemas import (
+    AssessmentRecord,
+    CapaLink,
+    DeviationClose,
+    DeviationCreate,
+    DeviationListQuery,
+    InvolvedUpdate,
+)
 from qms.roles import APPROVERS, AUTHORS, READERS
-from qms.schemas import Signature, Strict
-
-logger = logging.getLogger(__name__)
 
 TAGS = ("deviations",)
-
-
-class DeviationCreate(Strict):
-    """A deviation: what happened, when, who and which documents were involved."""
-
-    title: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=8000)
-    classification: Literal["minor", "major", "critical"]
-    occurred_at: AwareDatetime = Field(description="when it happened (now or in the past)")
-    discovered_at: AwareDatetime | None = Field(
-        default=None, description="when it was found (now by default)"
-    )
-    person_ids: list[int] = Field(default_factory=list)
-    document_ids: list[int] = Field(default_factory=list)
-
-
-class DeviationListQuery(Strict):
-    """Filter of the deviation list."""
-
-    status: Literal["open", "under_investigation", "closed"] | None = None
-
-
-class InvolvedUpdate(Strict):
-    """The new people and documents involved, and why they change."""
-
-    person_ids: list[int]
-    document_ids: list[int]
-    reason: str = Field(min_length=1, max_length=2000)
-
-
-class CapaLink(Strict):
-    """An existing CAPA to link."""
-
-    capa_id: int
-
-
-class AssessmentRecord(Signature):
-    """QA's conclusion on the computed training adequacy, signed."""
-
-    conclusion: Literal["adequate", "inadequate"]
-    rationale: str = Field(min_length=1, max_length=8000)
-
-
-class DeviationClose(Signature):
-    """Closure: the investigation's conclusion, signed."""
-
-    conclusion: str = Field(min_length=1, max_length=8000)
 
 
 def lockout() -> int:
@@ -77,8 +34,8 @@ def lockout() -> int:
 
 def assessment_dict(
     session: Any,
-    deviation: deviations.Deviation,
-    assessment: deviations.TrainingAdequacyAssessment,
+    deviation: Deviation,
+    assessment: TrainingAdequacyAssessment,
     *,
     full: bool = True,
 ) -> dict[str, Any]:
@@ -95,14 +52,14 @@ def assessment_dict(
         "rationale": assessment.rationale,
         "signature_id": assessment.signature_id,
         "signature": signature.manifestation() if signature else None,
-        "signature_valid": deviations.verify_assessment(session, deviation, assessment),
+        "signature_valid": deviation_assessments.verify_assessment(session, deviation, assessment),
     }
     if full:
         data["result"] = assessment.result
     return data
 
 
-def deviation_dict(session: Any, deviation: deviations.Deviation, *, detail: bool = False) -> dict[str, Any]:
+def deviation_dict(session: Any, deviation: Deviation, *, detail: bool = False) -> dict[str, Any]:
     """A deviation as JSON; with ``detail``, its CAPAs, assessments and signatures."""
     data: dict[str, Any] = {
         "id": deviation.id,
@@ -122,7 +79,9 @@ def deviation_dict(session: Any, deviation: deviations.Deviation, *, detail: boo
         "document_ids": [d.document_id for d in deviation.documents],
     }
     if detail:
-        data["capas"] = [capa_dict(session, c) for c in deviations.linked_capas(session, deviation.id)]
+        data["capas"] = [
+            capa_views.capa_dict(session, c) for c in deviations.linked_capas(session, deviation.id)
+        ]
         data["assessments"] = [
             assessment_dict(session, deviation, a, full=False)
             for a in deviations.assessments_of(session, deviation.id)
@@ -195,6 +154,7 @@ def set_involved(deviation_id: int, body: InvolvedUpdate, uow: UnitOfWork) -> di
     summary="Start the investigation",
     tags=TAGS,
     roles=AUTHORS,
+    operation_id="deviation_views_start_investigation",  # as published before deviations/ existed
 )
 def start_investigation(deviation_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Open → under investigation."""
@@ -227,7 +187,9 @@ def link_capa(deviation_id: int, body: CapaLink, uow: UnitOfWork) -> dict[str, A
 )
 def training_adequacy(deviation_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """For each person × document: trained at ``occurred_at`` on the version effective then? (as-of rule)."""
-    return deviations.training_adequacy(uow.session, deviations.get_deviation(uow.session, deviation_id))
+    return deviation_assessments.training_adequacy(
+        uow.session, deviations.get_deviation(uow.session, deviation_id)
+    )
 
 
 @api.route(
@@ -241,7 +203,7 @@ def training_adequacy(deviation_id: int, uow: UnitOfWork) -> dict[str, Any]:
 )
 def record_assessment(deviation_id: int, body: AssessmentRecord, uow: UnitOfWork) -> dict[str, Any]:
     """Freezes the computed result as an immutable snapshot bound to QA's signature."""
-    assessment = deviations.record_assessment(
+    assessment = deviation_assessments.record_assessment(
         uow,
         deviation_id,
         conclusion=body.conclusion,
