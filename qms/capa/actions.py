@@ -39,7 +39,7 @@ def _job_function_members(session: Session, job_function_ids: list[int], at: dt.
             .join(Person, Person.id == PersonJobFunction.person_id)
             .where(
                 PersonJobFunction.job_function_id.in_(job_function_ids),
-                in_scope._active(PersonJobFunction, at),
+                in_scope.active_at(PersonJobFunction, at),
                 Person.active.is_(True),
             )
         )
@@ -88,9 +88,9 @@ def add_action(
         raise ValidationFailed(f"kind must be one of {', '.join(ACTION_KINDS)}", field="kind")
     if not description.strip():
         raise ValidationFailed("describe the action", field="description")
-    capas._check_due(due_at, uow.clock.now())
+    capas.check_due(due_at, uow.clock.now())
     if owner_person_id is not None:
-        capas._check_owner(session, owner_person_id, "owner_person_id")
+        capas.check_owner(session, owner_person_id, "owner_person_id")
     item_ids = list(training_item_ids or [])
     people = list(person_ids or [])
     functions = list(job_function_ids or [])
@@ -184,7 +184,7 @@ def _assign_training(
         # them (the identity map keeps weak references) so that those checks hit it.
         held = [
             person
-            for chunk in in_scope._chunks(trainees)
+            for chunk in in_scope.chunks(trainees)
             for person in session.scalars(select(Person).where(Person.id.in_(chunk)))
         ]
         new_ids = assignments.assign(

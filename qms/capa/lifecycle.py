@@ -41,7 +41,7 @@ def approve_plan(
     session = uow.session
     capa = capas.get_capa(session, capa_id, lock=True)
     approval.check_not_self_approval(uow, capa.author_user_id, f"CAPA {capa.number}", policy)
-    capas._transition(uow, capa, ("investigation",), "actions_in_progress", "approving the plan")
+    capas.transition(uow, capa, ("investigation",), "actions_in_progress", "approving the plan")
     if not capa.root_cause:
         raise InvalidTransition(
             f"{capa.number} has no root cause: record it before approving the plan",
@@ -75,7 +75,7 @@ def start_effectiveness_check(uow: UnitOfWork, capa_id: int) -> Capa:
     uow.actor.require(*AUTHORS, action="starting a CAPA effectiveness check")
     session = uow.session
     capa = capas.get_capa(session, capa_id, lock=True)
-    capas._transition(
+    capas.transition(
         uow, capa, ("actions_in_progress",), "effectiveness_check", "starting the effectiveness check"
     )
     pending = [a for a in capa.actions if a.kind != "training" and a.status == "open"]
@@ -111,7 +111,7 @@ def close_capa(
     uow.actor.require(*APPROVERS, action="closing a CAPA")
     session = uow.session
     capa = capas.get_capa(session, capa_id, lock=True)
-    capas._transition(uow, capa, ("effectiveness_check",), "closed", "closing")
+    capas.transition(uow, capa, ("effectiveness_check",), "closed", "closing")
     if not effectiveness_summary.strip():
         raise ValidationFailed("state how effectiveness was verified", field="effectiveness_summary")
     blocking = capas.open_training(session, capa)
@@ -156,7 +156,7 @@ def cancel_capa(
     capa = capas.get_capa(session, capa_id, lock=True)
     if not reason.strip():
         raise ValidationFailed("a cancellation needs a reason", field="reason")
-    capas._transition(
+    capas.transition(
         uow,
         capa,
         ("open", "investigation", "actions_in_progress", "effectiveness_check"),

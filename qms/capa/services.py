@@ -69,7 +69,7 @@ def _current_assignments(session: Session, assignment_ids: list[int]) -> dict[in
     queried: set[int] = set()
     frontier = set(assignment_ids)
     while frontier:
-        for chunk in in_scope._chunks(sorted(frontier)):
+        for chunk in in_scope.chunks(sorted(frontier)):
             loaded.update(
                 (a.id, a) for a in session.scalars(select(Assignment).where(Assignment.id.in_(chunk)))
             )
@@ -177,14 +177,16 @@ def _next_number(session: Session, now: dt.datetime) -> str:
     return next_number(session, Capa, "CAPA", _NUMBERING_LOCK_KEY, now)
 
 
-def _check_due(due_at: dt.datetime, now: dt.datetime, field: str = "due_at") -> None:
+def check_due(due_at: dt.datetime, now: dt.datetime, field: str = "due_at") -> None:
+    """Refuse a due date without a time zone or not after ``now``."""
     if due_at.tzinfo is None:
         raise ValidationFailed("the due date needs a time zone (e.g. 2026-05-01T00:00:00Z)", field=field)
     if due_at <= now:
         raise ValidationFailed("the due date must be in the future", field=field, code="due_date_in_past")
 
 
-def _check_owner(session: Session, person_id: int, field: str) -> None:
+def check_owner(session: Session, person_id: int, field: str) -> None:
+    """Refuse an unknown or inactive person as the owner named in ``field``."""
     try:
         person = get_person(session, person_id)
     except NotFound as exc:
@@ -229,8 +231,8 @@ def create_capa(
                 field="deviation_id",
                 code="deviation_closed",
             )
-    _check_due(due_at, uow.clock.now())
-    _check_owner(session, owner_person_id, "owner_person_id")
+    check_due(due_at, uow.clock.now())
+    check_owner(session, owner_person_id, "owner_person_id")
     capa = Capa(
         number=_next_number(session, uow.clock.now()),
         title=title.strip(),
@@ -249,7 +251,8 @@ def create_capa(
     return capa
 
 
-def _transition(uow: UnitOfWork, capa: Capa, expected: tuple[str, ...], new: str, action: str) -> None:
+def transition(uow: UnitOfWork, capa: Capa, expected: tuple[str, ...], new: str, action: str) -> None:
+    """Move ``capa`` from one of ``expected`` to ``new``, or refuse the step out of order."""
     if capa.status not in expected:
         raise InvalidTransition(
             f"{action} needs a CAPA in status {' or '.join(expected)}; {capa.number} is {capa.status}",
@@ -263,7 +266,7 @@ def start_investigation(uow: UnitOfWork, capa_id: int) -> Capa:
     """Open → investigation."""
     uow.actor.require(*AUTHORS, action="starting a CAPA investigation")
     capa = get_capa(uow.session, capa_id, lock=True)
-    _transition(uow, capa, ("open",), "investigation", "starting the investigation")
+    transition(uow, capa, ("open",), "investigation", "starting the investigation")
     uow.session.flush()
     return capa
 

@@ -87,7 +87,7 @@ def create_change_control(
     """Open a change control naming its affected document versions."""
     uow.actor.require(*AUTHORS, action="opening a change control")
     session = uow.session
-    approval._check_future(effective_at, uow.clock.now())
+    approval.check_future(effective_at, uow.clock.now())
     versions = _check_affected(session, document_version_ids, None)
     change = ChangeControl(
         number=_next_number(session, uow.clock.now()),
@@ -131,7 +131,7 @@ def submit_change_control(uow: UnitOfWork, change_control_id: int) -> ChangeCont
     session = uow.session
     change = get_change_control(session, change_control_id, lock=True)
     _transition(uow, change, ("draft",), "submitted", "submitting")
-    approval._check_future(change.effective_at, uow.clock.now())
+    approval.check_future(change.effective_at, uow.clock.now())
     change.submitted_at = uow.clock.now()
     for link in change.affected:
         version = link.document_version
@@ -180,7 +180,7 @@ def approve_change_control(
     change = get_change_control(session, change_control_id, lock=True)
     approval.check_not_self_approval(uow, change.author_user_id, f"change control {change.number}", policy)
     _transition(uow, change, ("submitted",), "approved", "approving")
-    approval._check_future(change.effective_at, uow.clock.now())
+    approval.check_future(change.effective_at, uow.clock.now())
     now = uow.clock.now()
     signature = signatures.sign(
         uow,
@@ -203,7 +203,7 @@ def approve_change_control(
                 f"version {version.label} of {version.document.code} is {version.status}, not in review",
                 field="document_version_ids",
             )
-        approval._transition(uow, version, ("in_review",), "approved", "approving")
+        approval.transition(uow, version, ("in_review",), "approved", "approving")
         version.approved_at = now
         version.effective_at = change.effective_at
         version.approval_signature_id = signature.id
@@ -261,7 +261,7 @@ def reject_change_control(
     )
     for link in change.affected:
         if link.document_version.status == "in_review":
-            approval._transition(uow, link.document_version, ("in_review",), "draft", "rejecting")
+            approval.transition(uow, link.document_version, ("in_review",), "draft", "rejecting")
     uow.session.flush()
     return change
 

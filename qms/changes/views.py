@@ -22,7 +22,7 @@ from qms.schemas import Signature
 def _change_dict(change: ChangeControl) -> dict[str, Any]:
     return {
         **qms_views.as_dict(change),
-        "affected": [document_views._version_dict(link.document_version) for link in change.affected],
+        "affected": [document_views.version_dict(link.document_version) for link in change.affected],
     }
 
 

@@ -123,7 +123,7 @@ def record_assessment(
     uow.actor.require(*APPROVERS, action="recording a training adequacy assessment")
     session = uow.session
     deviation = deviations.get_deviation(session, deviation_id, lock=True)
-    deviations._require_not_closed(deviation, "recording a training adequacy assessment")
+    deviations.require_not_closed(deviation, "recording a training adequacy assessment")
     if conclusion not in ADEQUACY_CONCLUSIONS:
         raise ValidationFailed(
             f"conclusion must be one of {', '.join(ADEQUACY_CONCLUSIONS)}", field="conclusion"

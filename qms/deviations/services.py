@@ -190,7 +190,8 @@ def create_deviation(
     return deviation
 
 
-def _require_not_closed(deviation: Deviation, action: str) -> None:
+def require_not_closed(deviation: Deviation, action: str) -> None:
+    """Refuse ``action`` on a closed deviation."""
     if deviation.status == "closed":
         raise InvalidTransition(f"{action}: deviation {deviation.number} is closed", field="status")
 
@@ -202,7 +203,7 @@ def set_involved(
     uow.actor.require(*AUTHORS, action="changing who and what a deviation involves")
     session = uow.session
     deviation = get_deviation(session, deviation_id, lock=True)
-    _require_not_closed(deviation, "changing the people and documents involved")
+    require_not_closed(deviation, "changing the people and documents involved")
     if not reason.strip():
         raise ValidationFailed("say why the people or documents involved change", field="reason")
     _check_people(session, person_ids)
@@ -257,7 +258,7 @@ def link_capa(uow: UnitOfWork, deviation_id: int, capa_id: int) -> Any:
     uow.actor.require(*AUTHORS, action="linking a CAPA to a deviation")
     session = uow.session
     deviation = get_deviation(session, deviation_id, lock=True)
-    _require_not_closed(deviation, "linking a CAPA")
+    require_not_closed(deviation, "linking a CAPA")
     capa = capas.get_capa(session, capa_id, lock=True)
     if capa.deviation_id == deviation.id:
         raise Conflict(

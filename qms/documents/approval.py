@@ -30,9 +30,10 @@ from qms.training.models import (
 )
 
 
-def _transition(
+def transition(
     uow: UnitOfWork, version: DocumentVersion, expected: tuple[str, ...], new: str, action: str
 ) -> None:
+    """Move ``version`` (and its item version) from one of ``expected`` to ``new``, or refuse."""
     if version.status not in expected:
         raise InvalidTransition(
             f"{action} needs a version in status {' or '.join(expected)}; version {version.label} of "
@@ -65,8 +66,8 @@ def submit_version(
             "a version goes to review with its controlled file attached", field="file", code="file_required"
         )
     if effective_at is not None:
-        _check_future(effective_at, uow.clock.now())
-    _transition(uow, version, ("draft",), "in_review", "submitting for review")
+        check_future(effective_at, uow.clock.now())
+    transition(uow, version, ("draft",), "in_review", "submitting for review")
     version.submitted_at = uow.clock.now()
     if effective_at is not None:
         version.effective_at = effective_at
@@ -83,7 +84,7 @@ def return_to_draft(
     version = documents.get_version(uow.session, version_id, lock=True)
     if not (comment or "").strip():
         raise ValidationFailed("a rejection needs a comment", field="comment")
-    _transition(uow, version, ("in_review",), "draft", "rejecting")
+    transition(uow, version, ("in_review",), "draft", "rejecting")
     signatures.sign(
         uow,
         username=username,
@@ -99,7 +100,8 @@ def return_to_draft(
     return version
 
 
-def _check_future(effective_at: dt.datetime, now: dt.datetime) -> None:
+def check_future(effective_at: dt.datetime, now: dt.datetime) -> None:
+    """Refuse an effective date without a time zone or not after ``now``."""
     if effective_at.tzinfo is None:
         raise ValidationFailed(
             "the effective date needs a time zone (e.g. 2026-05-01T00:00:00Z)", field="effective_at"
@@ -222,11 +224,11 @@ def approve_version(
             field="version_id",
             code="change_control_required",
         )
-    _check_future(effective_at, uow.clock.now())
+    check_future(effective_at, uow.clock.now())
     check_not_self_approval(
         uow, version.author_user_id, f"version {version.label} of {version.document.code}", policy
     )
-    _transition(uow, version, ("in_review",), "approved", "approving")
+    transition(uow, version, ("in_review",), "approved", "approving")
     now = uow.clock.now()
     version.effective_at = effective_at
     version.approved_at = now
@@ -263,7 +265,7 @@ def make_obsolete(
     version = documents.get_version(session, version_id, lock=True)
     if not (reason or "").strip():
         raise ValidationFailed("making a document obsolete needs a reason", field="reason")
-    _transition(uow, version, ("effective",), "obsolete", "making obsolete")
+    transition(uow, version, ("effective",), "obsolete", "making obsolete")
     now = uow.clock.now()
     version.item_version.ended_at = now
     signatures.sign(
@@ -339,7 +341,7 @@ def approve_course_version(
         raise InvalidTransition(
             f"approving needs a draft version; {version.label} is {version.status}", field="status"
         )
-    _check_future(effective_at, uow.clock.now())
+    check_future(effective_at, uow.clock.now())
     check_not_self_approval(
         uow, version.author_user_id, f"version {version.label} of {version.item.code}", policy
     )

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.uow import UnitOfWork
-from qms.documents import services as documents
 from qms.documents.models import TrainingItem, TrainingItemVersion
 from qms.roles import AUTHORS
 from qms.training import scope as in_scope
@@ -25,6 +22,13 @@ def require_item(session: Session, item_id: int) -> TrainingItem:
     if item is None:
         raise NotFound(f"training item {item_id} does not exist", field="training_item_id")
     return item
+
+
+def baseline_seq(previous: list[TrainingItemVersion], seq: int, retrain: bool) -> int:
+    """The ``baseline_seq`` of a new version ``seq`` after ``previous`` (a retraining one starts anew)."""
+    if retrain or not previous:
+        return seq
+    return previous[-1].baseline_seq
 
 
 def effective_version(session: Session, item_id: int) -> TrainingItemVersion | None:
@@ -40,7 +44,7 @@ def target_versions(session: Session, item_ids: Iterable[int]) -> dict[int, Trai
     """The version each item's learners should train on: the latest approved or effective."""
     ids = sorted(set(item_ids))
     found: dict[int, TrainingItemVersion] = {}
-    for chunk in in_scope._chunks(ids):
+    for chunk in in_scope.chunks(ids):
         for version in session.scalars(
             select(TrainingItemVersion)
             .where(
@@ -136,7 +140,7 @@ def create_item_version(
         seq=seq,
         label=label,
         retrain=retrain,
-        baseline_seq=documents._baseline(list(item.versions), seq, retrain),
+        baseline_seq=baseline_seq(list(item.versions), seq, retrain),
         status="draft",
         activity_iris=list(activity_iris or []),
         lms_url=lms_url,

@@ -31,7 +31,7 @@ def trained_percentage(session: Session, item_version_id: int) -> dict[str, Any]
             select(Assignment.status, func.count())
             .where(
                 Assignment.item_version_id == item_version_id,
-                Assignment.status.in_(("open", "content_complete", "overdue", "completed")),
+                Assignment.status.in_((*OPEN_ASSIGNMENT_STATUSES, "completed")),
             )
             .group_by(Assignment.status)
         ).all()

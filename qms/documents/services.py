@@ -71,12 +71,6 @@ def get_version(session: Session, version_id: int, *, lock: bool = False) -> Doc
     return version
 
 
-def _baseline(previous: list[TrainingItemVersion], seq: int, retrain: bool) -> int:
-    if retrain or not previous:
-        return seq
-    return previous[-1].baseline_seq
-
-
 def create_version(
     uow: UnitOfWork,
     document_id: int,
@@ -128,7 +122,7 @@ def create_version(
         seq=seq,
         label=label,
         retrain=retrain,
-        baseline_seq=_baseline(list(item.versions), seq, retrain),
+        baseline_seq=catalog.baseline_seq(list(item.versions), seq, retrain),
         status="draft",
         activity_iris=list(activity_iris or []),
         lms_url=lms_url,

@@ -28,10 +28,11 @@ from qms.views import FILE_CONTENT
 
 
 def _document_dict(document: Document) -> dict[str, Any]:
-    return {**qms_views.as_dict(document), "versions": [_version_dict(v) for v in document.versions]}
+    return {**qms_views.as_dict(document), "versions": [version_dict(v) for v in document.versions]}
 
 
-def _version_dict(version: Any) -> dict[str, Any]:
+def version_dict(version: Any) -> dict[str, Any]:
+    """A document version as the API shows it: columns, file and content references."""
     data = qms_views.as_dict(version)
     data["document_code"] = version.document.code
     data["file"] = (
@@ -100,7 +101,7 @@ def get_document(document_id: int, uow: UnitOfWork) -> dict[str, Any]:
 def create_version(document_id: int, body: VersionCreate, uow: UnitOfWork) -> dict[str, Any]:
     """Major revisions retrain; minor ones only when ``retrain`` is true (with a rationale)."""
     version = documents.create_version(uow, document_id, **body.model_dump())
-    result = _version_dict(version)
+    result = version_dict(version)
     return result
 
 
@@ -114,7 +115,7 @@ def create_version(document_id: int, body: VersionCreate, uow: UnitOfWork) -> di
 def get_version(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The version, its file, content references and trained figures."""
     version = documents.get_version(uow.session, version_id)
-    result = _version_dict(version)
+    result = version_dict(version)
     result["training"] = effective_dates.trained_percentage(uow.session, version.item_version_id)
     return result
 
@@ -130,7 +131,7 @@ def get_version(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
 def update_version(version_id: int, body: VersionUpdate, uow: UnitOfWork) -> dict[str, Any]:
     """Only drafts change; every change is audited."""
     version = documents.update_version(uow, version_id, **body.model_dump(exclude_unset=True))
-    result = _version_dict(version)
+    result = version_dict(version)
     return result
 
 
@@ -146,7 +147,7 @@ def put_file(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Stored once by SHA-256; refused once the version has left draft."""
     content, name, media_type = qms_views.upload()
     version = documents.attach_file(uow, version_id, content=content, file_name=name, media_type=media_type)
-    result = _version_dict(version)
+    result = version_dict(version)
     return result
 
 
@@ -185,7 +186,7 @@ def get_file(version_id: int, uow: UnitOfWork) -> Response:
 def submit_version(version_id: int, body: SubmitRequest, uow: UnitOfWork) -> dict[str, Any]:
     """Draft → in_review (needs its controlled file)."""
     version = approval.submit_version(uow, version_id, effective_at=body.effective_at)
-    result = _version_dict(version)
+    result = version_dict(version)
     return result
 
 
@@ -207,7 +208,7 @@ def approve_version(version_id: int, body: ApproveRequest, uow: UnitOfWork) -> d
         effective_at=body.effective_at,
         lockout_threshold=qms_views.lockout(),
     )
-    result = {**_version_dict(version), "assignments_created": len(created)}
+    result = {**version_dict(version), "assignments_created": len(created)}
     return result
 
 
@@ -229,7 +230,7 @@ def reject_version(version_id: int, body: RejectRequest, uow: UnitOfWork) -> dic
         comment=body.comment,
         lockout_threshold=qms_views.lockout(),
     )
-    result = _version_dict(version)
+    result = version_dict(version)
     return result
 
 
@@ -251,5 +252,5 @@ def obsolete_version(version_id: int, body: ObsoleteRequest, uow: UnitOfWork) ->
         reason=body.reason,
         lockout_threshold=qms_views.lockout(),
     )
-    result = _version_dict(version)
+    result = version_dict(version)
     return result

@@ -28,7 +28,7 @@ from qms.policy import QmsPolicy
 from qms.roles import ORG_MANAGERS
 from qms.training import assignments, compliance
 from qms.training import state as compliance_state
-from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, ComplianceState
+from qms.training.models import ASSIGNMENT_REASONS, OPEN_ASSIGNMENT_STATUSES, Assignment, ComplianceState
 
 UNIT_MODELS: dict[str, Any] = {"department": Department, "job_function": JobFunction, "equipment": Equipment}
 
@@ -360,20 +360,7 @@ def terminate(uow: UnitOfWork, person_id: int, *, reason: str) -> Employment:
         open_pairs,
         reason=f"employment terminated: {reason}",
         now=now,
-        reasons=(
-            "matrix",
-            "new_hire",
-            "role_change",
-            "transfer",
-            "equipment",
-            "change_control",
-            "document_revision",
-            "periodic",
-            "return_from_leave",
-            "capa",
-            "deviation",
-            "manual",
-        ),
+        reasons=ASSIGNMENT_REASONS,
     )
     session.execute(ComplianceState.__table__.delete().where(ComplianceState.person_id == person_id))
     return employment

@@ -46,7 +46,7 @@ def capa_training(
             }
         )
         rows.extend({**r, "capa": capa.number, "capa_status": capa.status} for r in linkage)
-        signed.extend(f"{capa.number}: {m}" for m in reports._manifestations(session, "qms_capa", capa.id))
+        signed.extend(f"{capa.number}: {m}" for m in reports.manifestations(session, "qms_capa", capa.id))
     title = "CAPA training linkage" + (f" — {chosen[0].number}" if capa_id is not None else "")
     return Report(
         generated_at=now,
@@ -141,7 +141,7 @@ def deviation_adequacy(session: Session, deviation_id: int, *, generated_by: str
             ("Trained at that moment", result["trained"]),
             ("Not trained", result["untrained"]),
         ],
-        signatures=reports._manifestations(session, "qms_deviation", deviation.id),
+        signatures=reports.manifestations(session, "qms_deviation", deviation.id),
         sections=[
             Section(
                 "Was each person trained on the version effective at that moment?",

@@ -26,7 +26,8 @@ def _line(signature: ElectronicSignature) -> str:
     return f"{line} ({signature.comment})" if signature.comment else line
 
 
-def _manifestations(session: Session, record_type: str, record_id: int) -> list[str]:
+def manifestations(session: Session, record_type: str, record_id: int) -> list[str]:
+    """The signature manifestations of a signed record, one line each."""
     return [_line(s) for s in signatures_of(session, record_type, record_id)]
 
 

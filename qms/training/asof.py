@@ -10,10 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    or_,
-    select,
-)
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bridge.core.people import Person, get_person
@@ -47,7 +44,7 @@ def _versions_in_force(
     session: Session, item_ids: Sequence[int], at: dt.datetime
 ) -> dict[int, TrainingItemVersion]:
     found: dict[int, TrainingItemVersion] = {}
-    for chunk in in_scope._chunks(sorted(set(item_ids))):
+    for chunk in in_scope.chunks(sorted(set(item_ids))):
         for version in session.scalars(
             select(TrainingItemVersion).where(
                 TrainingItemVersion.training_item_id.in_(chunk),
@@ -79,12 +76,12 @@ def evaluate_as_of(
     ]
     requirements = {
         r.id: r
-        for chunk in in_scope._chunks(sorted({n.requirement_id for n in needs}))
+        for chunk in in_scope.chunks(sorted({n.requirement_id for n in needs}))
         for r in session.scalars(select(Requirement).where(Requirement.id.in_(chunk)))
     }
     in_force = _versions_in_force(session, [n.training_item_id for n in needs], at)
     versions: dict[int, TrainingItemVersion] = {}
-    for chunk in in_scope._chunks(sorted({n.training_item_id for n in needs})):
+    for chunk in in_scope.chunks(sorted({n.training_item_id for n in needs})):
         versions.update(
             {
                 v.id: v
@@ -94,7 +91,7 @@ def evaluate_as_of(
             }
         )
     completions: dict[tuple[int, int], list[Completion]] = defaultdict(list)
-    for chunk in in_scope._chunks(person_ids):
+    for chunk in in_scope.chunks(person_ids):
         for completion in session.scalars(
             select(Completion).where(
                 Completion.person_id.in_(chunk), Completion.completed_at <= at, Completion.recorded_at <= at
@@ -261,7 +258,6 @@ def as_of_document(session: Session, document_id: int, at: dt.datetime) -> dict[
 
 
 def _historic_scope(session: Session, item_id: int) -> set[int]:
-
     found: set[int] = set()
     for membership, member_col, req_col in (
         (PersonJobFunction, PersonJobFunction.job_function_id, Requirement.job_function_id),
@@ -286,7 +282,7 @@ def as_of_department(session: Session, department_id: int, at: dt.datetime) -> d
         set(
             session.scalars(
                 select(PersonDepartment.person_id).where(
-                    PersonDepartment.department_id == department_id, in_scope._active(PersonDepartment, at)
+                    PersonDepartment.department_id == department_id, in_scope.active_at(PersonDepartment, at)
                 )
             )
         )

@@ -9,16 +9,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    String,
-    bindparam,
-    func,
-    insert,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from bridge.core import audit
@@ -103,7 +94,8 @@ def assign(
     return created
 
 
-def _usable_version(version: TrainingItemVersion) -> None:
+def usable_version(version: TrainingItemVersion) -> None:
+    """Refuse a version that is neither approved nor effective (training is recorded on those)."""
     if version.status not in ("approved", "effective"):
         raise InvalidTransition(
             f"version {version.label} of {version.item.code} is {version.status}: training is "
@@ -275,7 +267,7 @@ def supersede_set_based(
     )
     ids = [row.id for row in old]
     by_id: dict[int, int | None] = {}
-    for chunk in in_scope._chunks(ids, 5000):
+    for chunk in in_scope.chunks(ids, 5000):
         session.execute(
             update(table)
             .where(table.c.id.in_(list(chunk)))
@@ -360,7 +352,7 @@ def cancel_assignments(
     pairs = set(pairs)
     people = sorted({p for p, _ in pairs})
     found = []
-    for chunk in in_scope._chunks(people):
+    for chunk in in_scope.chunks(people):
         found.extend(
             row
             for row in session.execute(

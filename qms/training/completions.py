@@ -140,7 +140,7 @@ def complete_with_signature(
             field="status",
             code="content_not_complete",
         )
-    assignments._usable_version(version)
+    assignments.usable_version(version)
     # Both a document and a signed course end with the learner attesting they read and understood it.
     meaning = "read_and_understood"
     signature = signatures.sign(
@@ -186,7 +186,7 @@ def record_course_result(
     item = version.item
     if item.kind != "course":
         raise ValidationFailed(f"{item.code} is not a course", field="item_version_id")
-    assignments._usable_version(version)
+    assignments.usable_version(version)
     if passed is False or (
         item.pass_score is not None and (score_scaled is None or score_scaled < item.pass_score)
     ):
@@ -248,7 +248,7 @@ def record_attendance(
         raise ValidationFailed(
             f"{version.item.code} is not an instructor-led session", field="item_version_id"
         )
-    assignments._usable_version(version)
+    assignments.usable_version(version)
     if not person_ids or len(set(person_ids)) != len(person_ids):
         raise ValidationFailed("the roster names each attendee once", field="person_ids")
     if uow.actor.person_id in person_ids:
@@ -316,7 +316,7 @@ def record_ojt_signoff(
         raise ValidationFailed(
             f"{version.item.code} is not an on-the-job assessment", field="item_version_id"
         )
-    assignments._usable_version(version)
+    assignments.usable_version(version)
     get_person(session, person_id)
     if uow.actor.person_id == person_id:
         raise Forbidden(

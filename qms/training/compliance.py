@@ -7,13 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import (
-    bindparam,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from bridge.core.uow import UnitOfWork
 from qms.documents import catalog
@@ -54,7 +48,7 @@ def sync_people(
     needs = in_scope.needs_of(session, person_ids, now, requirement_ids=requirement_ids)
     wanted = {(n.person_id, n.requirement_id): n for n in needs}
     existing = {}
-    for chunk in in_scope._chunks(person_ids):
+    for chunk in in_scope.chunks(person_ids):
         stmt = select(
             ComplianceState.id,
             ComplianceState.person_id,
@@ -68,7 +62,7 @@ def sync_people(
             existing[(row.person_id, row.requirement_id)] = row
     gone = [row for key, row in existing.items() if key not in wanted]
     if gone:
-        for chunk in in_scope._chunks([r.id for r in gone]):
+        for chunk in in_scope.chunks([r.id for r in gone]):
             session.execute(delete(ComplianceState).where(ComplianceState.id.in_(chunk)))
     # A transfer changes the department copied on the person's remaining rows.
     moved = [
@@ -101,7 +95,7 @@ def sync_people(
     # An item stays needed while any state row (of any requirement) still names it.
     candidates = {(r.person_id, r.training_item_id) for r in gone}
     remaining: set[tuple[int, int]] = set()
-    for chunk in in_scope._chunks(sorted({p for p, _ in candidates})):
+    for chunk in in_scope.chunks(sorted({p for p, _ in candidates})):
         remaining.update(
             (row[0], row[1])
             for row in session.execute(
@@ -148,7 +142,7 @@ def assign_missing(
     people = sorted({p for p, _ in pairs})
     compliant: set[tuple[int, int]] = set()
     has_open: set[tuple[int, int]] = set()
-    for chunk in in_scope._chunks(people):
+    for chunk in in_scope.chunks(people):
         compliant.update(
             session.execute(
                 select(ComplianceState.person_id, ComplianceState.training_item_id).where(

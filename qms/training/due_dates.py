@@ -18,6 +18,9 @@ from qms.training import scope as in_scope
 from qms.training import state as compliance_state
 from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, ComplianceState, Requirement
 
+# Open assignments that are not marked overdue yet.
+NOT_YET_OVERDUE = tuple(s for s in OPEN_ASSIGNMENT_STATUSES if s != "overdue")
+
 
 def overdue_sweep(uow: UnitOfWork, *, now: dt.datetime | None = None) -> int:
     """Mark open assignments past their due date overdue, and their state rows."""
@@ -25,7 +28,7 @@ def overdue_sweep(uow: UnitOfWork, *, now: dt.datetime | None = None) -> int:
     session = uow.session
     late = session.execute(
         select(Assignment.id, Assignment.person_id).where(
-            Assignment.status.in_(("open", "content_complete")), Assignment.due_at < now
+            Assignment.status.in_(NOT_YET_OVERDUE), Assignment.due_at < now
         )
     ).all()
     if late:
@@ -98,7 +101,7 @@ def periodic_sweep(
         return []
     people = sorted({p for p, _ in due})
     has_open: set[tuple[int, int]] = set()
-    for chunk in in_scope._chunks(people):
+    for chunk in in_scope.chunks(people):
         has_open.update(
             session.execute(
                 select(Assignment.person_id, Assignment.training_item_id).where(

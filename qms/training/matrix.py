@@ -32,11 +32,14 @@ def get_requirement(session: Session, requirement_id: int) -> Requirement:
 def active_requirements(session: Session, at: dt.datetime) -> list[Requirement]:
     """The requirements in force at ``at``."""
     return list(
-        session.scalars(select(Requirement).where(in_scope._active(Requirement, at)).order_by(Requirement.id))
+        session.scalars(
+            select(Requirement).where(in_scope.active_at(Requirement, at)).order_by(Requirement.id)
+        )
     )
 
 
-def _check_interval(interval: int | None, grace: int, field_prefix: str = "") -> None:
+def check_interval(interval: int | None, grace: int, field_prefix: str = "") -> None:
+    """Refuse a non-positive interval, a negative grace period, or a grace period without interval."""
     if interval is not None and interval <= 0:
         raise ValidationFailed(
             "the retraining interval is a positive number of days",
@@ -50,7 +53,8 @@ def _check_interval(interval: int | None, grace: int, field_prefix: str = "") ->
         )
 
 
-def _duplicate(session: Session, scope: str, scope_id: int, item_id: int) -> Requirement | None:
+def duplicate_of(session: Session, scope: str, scope_id: int, item_id: int) -> Requirement | None:
+    """The requirement in force for the same scope and item, if any."""
     column = {
         "job_function": Requirement.job_function_id,
         "department": Requirement.department_id,
@@ -88,8 +92,8 @@ def add_requirement(
         raise ValidationFailed(f"scope is one of {', '.join(SCOPE_KINDS)}", field="scope")
     org.get_unit(session, scope, scope_id)
     catalog.require_item(session, training_item_id)
-    _check_interval(retrain_interval_days, grace_days)
-    if _duplicate(session, scope, scope_id, training_item_id) is not None:
+    check_interval(retrain_interval_days, grace_days)
+    if duplicate_of(session, scope, scope_id, training_item_id) is not None:
         raise InvalidTransition(
             "this requirement is already in the matrix",
             field="training_item_id",
@@ -159,7 +163,7 @@ def update_requirement(
     requirement = get_requirement(session, requirement_id)
     if requirement.valid_to is not None:
         raise InvalidTransition("a retired requirement cannot change", field="requirement_id")
-    _check_interval(retrain_interval_days, grace_days)
+    check_interval(retrain_interval_days, grace_days)
     with uow.because(reason or "training matrix changed"):
         requirement.retrain_interval_days = retrain_interval_days
         requirement.grace_days = grace_days

@@ -191,7 +191,7 @@ def import_matrix(
             fail("grace_days", "the grace period is a whole number of days")
             continue
         try:
-            matrix._check_interval(interval, grace)
+            matrix.check_interval(interval, grace)
         except ValidationFailed as exc:
             fail(exc.field or "retrain_interval_days", exc.message)
             continue
@@ -218,7 +218,7 @@ def import_matrix(
     digest = hashlib.sha256(content).hexdigest()
     with uow.because(f"training matrix imported ({file_format}, sha256 {digest[:12]})"):
         for scope, scope_id, item_id, interval, grace in parsed:
-            existing = matrix._duplicate(session, scope, scope_id, item_id)
+            existing = matrix.duplicate_of(session, scope, scope_id, item_id)
             if existing is None:
                 requirement = Requirement(
                     scope=scope,

@@ -26,13 +26,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime
 
+# -- vocabularies (each spelled here only) -------------------------------------------------------
+
 ASSIGNMENT_STATUSES = ("open", "content_complete", "completed", "overdue", "superseded", "cancelled")
-
-
+# An assignment still to be done, late or not.
 OPEN_ASSIGNMENT_STATUSES = ("open", "content_complete", "overdue")
-
-
-ASSIGNMENT_REASONS = (
+# Assignments that exist because of the matrix; the others (CAPA, deviation, manual) stay
+# when a person leaves the scope of a requirement.
+MATRIX_REASONS = (
     "matrix",
     "new_hire",
     "role_change",
@@ -40,20 +41,13 @@ ASSIGNMENT_REASONS = (
     "equipment",
     "change_control",
     "document_revision",
-    "capa",
-    "deviation",
     "periodic",
-    "manual",
     "return_from_leave",
 )
-
-
+# Why an assignment was made: the matrix's reasons and the quality records outside it.
+ASSIGNMENT_REASONS = (*MATRIX_REASONS, "capa", "deviation", "manual")
 COMPLIANCE_STATUSES = ("compliant", "due", "overdue", "exempt")
-
-
 SCOPE_KINDS = ("job_function", "department", "equipment")
-
-
 COMPLETION_METHODS = ("read_and_understood", "course", "attendance", "ojt_signoff")
 
 
@@ -201,18 +195,3 @@ class ComplianceState(Base):
             "expires_at",
         ),
     )
-
-
-# Assignments that exist because of the matrix; the others (CAPA, deviation, manual) stay
-# when a person leaves the scope of a requirement.
-MATRIX_REASONS = (
-    "matrix",
-    "new_hire",
-    "role_change",
-    "transfer",
-    "equipment",
-    "change_control",
-    "document_revision",
-    "periodic",
-    "return_from_leave",
-)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from qms.schemas import Reason, Signature, Strict
+from qms.training.models import ASSIGNMENT_STATUSES
 
 
 class AttendanceRequest(Signature):
@@ -76,9 +77,7 @@ class AssignmentQuery(Strict):
     """Filters of the assignment list."""
 
     person_id: int | None = None
-    status: Literal["open", "content_complete", "completed", "overdue", "superseded", "cancelled"] | None = (
-        None
-    )
+    status: Literal[ASSIGNMENT_STATUSES] | None = None
     training_item_id: int | None = None
     limit: int = Field(default=200, ge=1, le=2000)
 

@@ -9,11 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    and_,
-    or_,
-    select,
-)
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from qms.documents.models import TrainingItemVersion
@@ -21,12 +17,14 @@ from qms.org.models import Employment, Leave, PersonDepartment, PersonEquipment,
 from qms.training.models import Requirement
 
 
-def _chunks(values: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+def chunks(values: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    """``values`` in slices of ``size`` (bounded IN lists: SQLite caps bound parameters)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-def _active(model: Any, at: dt.datetime) -> Any:
+def active_at(model: Any, at: dt.datetime) -> Any:
+    """The condition that a dated row (``valid_from``/``valid_to``) is in force at ``at``."""
     return and_(model.valid_from <= at, or_(model.valid_to.is_(None), model.valid_to > at))
 
 
@@ -44,10 +42,10 @@ class Need:
 def current_departments(session: Session, person_ids: Sequence[int], at: dt.datetime) -> dict[int, int]:
     """The department of each person at ``at``."""
     found: dict[int, int] = {}
-    for chunk in _chunks(list(person_ids)):
+    for chunk in chunks(list(person_ids)):
         for pid, dept in session.execute(
             select(PersonDepartment.person_id, PersonDepartment.department_id).where(
-                PersonDepartment.person_id.in_(chunk), _active(PersonDepartment, at)
+                PersonDepartment.person_id.in_(chunk), active_at(PersonDepartment, at)
             )
         ):
             found[pid] = dept
@@ -57,7 +55,7 @@ def current_departments(session: Session, person_ids: Sequence[int], at: dt.date
 def employed_people(session: Session, person_ids: Sequence[int], at: dt.datetime) -> set[int]:
     """The people among ``person_ids`` employed at ``at``."""
     found: set[int] = set()
-    for chunk in _chunks(list(person_ids)):
+    for chunk in chunks(list(person_ids)):
         found.update(
             session.scalars(
                 select(Employment.person_id).where(
@@ -88,7 +86,7 @@ def needs_of(
         (PersonDepartment, PersonDepartment.department_id, Requirement.department_id),
         (PersonEquipment, PersonEquipment.equipment_id, Requirement.equipment_id),
     )
-    for chunk in _chunks(sorted(people)):
+    for chunk in chunks(sorted(people)):
         for membership, member_col, req_col in scopes:
             stmt = (
                 select(
@@ -98,7 +96,7 @@ def needs_of(
                     Requirement.job_function_id,
                 )
                 .join(Requirement, req_col == member_col)
-                .where(membership.person_id.in_(chunk), _active(membership, at), _active(Requirement, at))
+                .where(membership.person_id.in_(chunk), active_at(membership, at), active_at(Requirement, at))
             )
             if requirement_ids is not None:
                 stmt = stmt.where(Requirement.id.in_(list(requirement_ids)))
@@ -111,15 +109,15 @@ def people_in_scope(session: Session, requirement: Requirement, at: dt.datetime)
     """The people whose membership puts them in a requirement's scope at ``at``."""
     if requirement.scope == "job_function":
         query = select(PersonJobFunction.person_id).where(
-            PersonJobFunction.job_function_id == requirement.job_function_id, _active(PersonJobFunction, at)
+            PersonJobFunction.job_function_id == requirement.job_function_id, active_at(PersonJobFunction, at)
         )
     elif requirement.scope == "department":
         query = select(PersonDepartment.person_id).where(
-            PersonDepartment.department_id == requirement.department_id, _active(PersonDepartment, at)
+            PersonDepartment.department_id == requirement.department_id, active_at(PersonDepartment, at)
         )
     else:
         query = select(PersonEquipment.person_id).where(
-            PersonEquipment.equipment_id == requirement.equipment_id, _active(PersonEquipment, at)
+            PersonEquipment.equipment_id == requirement.equipment_id, active_at(PersonEquipment, at)
         )
     return sorted(set(session.scalars(query)))
 
@@ -127,7 +125,7 @@ def people_in_scope(session: Session, requirement: Requirement, at: dt.datetime)
 def on_leave(session: Session, person_ids: Sequence[int], at: dt.datetime) -> set[int]:
     """The people among ``person_ids`` on leave at ``at``."""
     found: set[int] = set()
-    for chunk in _chunks(list(person_ids)):
+    for chunk in chunks(list(person_ids)):
         found.update(
             session.scalars(
                 select(Leave.person_id).where(

@@ -10,13 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    bindparam,
-    func,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import bindparam, func, select, true, update
 from sqlalchemy.orm import Session
 
 from qms.documents.models import TrainingItemVersion
@@ -62,7 +56,7 @@ def refresh_states(
     people = sorted({r[0].person_id for r in rows})
     items = sorted({r[0].training_item_id for r in rows})
     effective: dict[int, TrainingItemVersion] = {}
-    for chunk in in_scope._chunks(items):
+    for chunk in in_scope.chunks(items):
         for version in session.scalars(
             select(TrainingItemVersion).where(
                 TrainingItemVersion.training_item_id.in_(chunk), TrainingItemVersion.status == "effective"
@@ -70,7 +64,7 @@ def refresh_states(
         ):
             effective[version.training_item_id] = version
     seqs: dict[int, int] = {}
-    for chunk in in_scope._chunks(items):
+    for chunk in in_scope.chunks(items):
         seqs.update(
             session.execute(
                 select(TrainingItemVersion.id, TrainingItemVersion.seq).where(
@@ -81,7 +75,7 @@ def refresh_states(
     completions: dict[tuple[int, int], list[tuple[int, int, dt.datetime]]] = defaultdict(list)
     open_due: dict[tuple[int, int], dt.datetime | None] = {}
     item_filter = Completion.training_item_id.in_(items) if len(items) <= 900 else true()
-    for chunk in in_scope._chunks(people):
+    for chunk in in_scope.chunks(people):
         for cid, pid, iid, vid, at in session.execute(
             select(
                 Completion.id,
