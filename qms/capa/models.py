@@ -11,17 +11,9 @@ from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime
 
 CAPA_STATUSES = ("open", "investigation", "actions_in_progress", "effectiveness_check", "closed", "cancelled")
-
-
 CAPA_SOURCES = ("deviation", "audit", "complaint", "inspection", "trend", "other")
-
-
 ACTION_KINDS = ("corrective", "preventive", "training")
-
-
 ACTION_STATUSES = ("open", "done", "cancelled")
-
-
 # States in which actions may still be added (the plan is frozen from the effectiveness check on).
 PLANNING_STATUSES = ("open", "investigation", "actions_in_progress")
 

@@ -14,11 +14,7 @@ from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime
 
 DEVIATION_STATUSES = ("open", "under_investigation", "closed")
-
-
 CLASSIFICATIONS = ("minor", "major", "critical")
-
-
 ADEQUACY_CONCLUSIONS = ("adequate", "inadequate")
 
 

@@ -24,14 +24,8 @@ from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime
 
 DOCUMENT_STATUSES = ("draft", "in_review", "approved", "effective", "superseded", "obsolete")
-
-
 VERSION_STATUSES = ("draft", "in_review", "approved", "effective", "superseded", "obsolete")
-
-
 REVISION_KINDS = ("major", "minor")
-
-
 ITEM_KINDS = ("read_and_understand", "course", "instructor_led", "ojt")
 
 

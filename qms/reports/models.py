@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FORMATS = {"json": "application/json", "csv": "text/csv", "pdf": "application/pdf"}
-
-
 AUDIT_TRAIL_MAX_ROWS = 10_000
 
 

@@ -10,8 +10,6 @@ from qms.reports.models import AUDIT_TRAIL_MAX_ROWS
 from qms.schemas import Strict
 
 FORMAT_DESCRIPTION = "json, csv or pdf; without it the Accept header decides (JSON by default)"
-
-
 Format = Literal["json", "csv", "pdf"]
 
 
