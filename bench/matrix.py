@@ -373,8 +373,9 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> None:
     from bridge.core import accounts
     from bridge.core.actor import SYSTEM
     from bridge.core.uow import UnitOfWork
-    from qms import changes, documents
-    from qms.models import TrainingItemVersion
+    from qms.changes import services as changes
+    from qms.documents import services as documents
+    from qms.documents.models import TrainingItemVersion
 
     logging.getLogger("bridge").setLevel(logging.WARNING)
     logging.getLogger("qms").setLevel(logging.WARNING)

@@ -42,6 +42,8 @@ from lti.models import (
     LtiResourceLink,
 )
 from lti.tool import CachingServiceConnector, ToolMessageLaunch, ToolRegistration, http_session
+from qms.documents import services as qms_documents
+from qms.training import services as qms_training
 
 logger = logging.getLogger(__name__)
 
@@ -700,15 +702,14 @@ def resolve_training_item(session: Session, ref: t.Any) -> int | None:
     """The id of the training item a custom parameter names (its id or its code)."""
     if ref is None or str(ref).strip() == "":
         return None
-    from qms import services as qms_services
 
     ref = str(ref).strip()
     if ref.isdigit():
         try:
-            return qms_services.get_training_item(session, int(ref)).id
+            return qms_documents.get_training_item(session, int(ref)).id
         except NotFound:
             return None
-    for item in qms_services.list_training_items(session):
+    for item in qms_documents.list_training_items(session):
         if getattr(item, "code", None) == ref:
             return item.id
     return None
@@ -905,8 +906,6 @@ def deep_link_response(uow: UnitOfWork, launch: LtiLaunch, item_ids: t.Sequence[
     Each item becomes an LTI resource link with a line item, so the LMS creates a
     gradebook column that completions are reported to.
     """
-    from qms import services as qms_services
-
     settings = deep_link_settings(uow, launch)
     if not item_ids:
         raise ValidationFailed("choose at least one training item", field="items")
@@ -923,7 +922,7 @@ def deep_link_response(uow: UnitOfWork, launch: LtiLaunch, item_ids: t.Sequence[
     resources = []
     placed = []
     for item_id in item_ids:
-        item = qms_services.get_training_item(uow.session, int(item_id))
+        item = qms_documents.get_training_item(uow.session, int(item_id))
         lineitem = (LineItem().set_label(f"{item.code} {item.title}"[:255].strip())
                     .set_score_maximum(100).set_resource_id(f"gxp-training-item-{item.id}")
                     .set_tag("gxp-training"))
@@ -1112,8 +1111,6 @@ def send_roster_sync(uow: UnitOfWork, payload: dict[str, t.Any]) -> None:
 
 def course_compliance(session: Session, launch: LtiLaunch) -> list[dict[str, t.Any]]:
     """Training status of every learner of the launch's course (instructors only)."""
-    from qms import services as qms_services
-
     if not is_instructor(launch.lti_roles):
         raise Forbidden("the course roster is shown to course staff only", code="role_required")
     if launch.context_id is None:
@@ -1131,7 +1128,7 @@ def course_compliance(session: Session, launch: LtiLaunch) -> list[dict[str, t.A
         if is_instructor(member.lti_roles) and "Learner" not in context_roles(member.lti_roles):
             continue
         person = session.get(people.Person, member.person_id)
-        assignments = qms_services.learner_assignments(session, member.person_id)
+        assignments = qms_training.learner_assignments(session, member.person_id)
         if linked_items:
             assignments = [a for a in assignments if a["training_item"]["id"] in linked_items]
         counts = {s: 0 for s in ("open", "content_complete", "overdue", "completed")}

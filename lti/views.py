@@ -44,6 +44,8 @@ from lti.tool import (
     keyset_to_prefetch,
     validate_launch,
 )
+from qms.documents import services as qms_documents
+from qms.training import services as qms_training
 
 logger = logging.getLogger(__name__)
 
@@ -230,9 +232,7 @@ def _page(template: str, status: int = 200, **context: t.Any) -> tuple[str, int]
 
 
 def _assignments(session: t.Any, person_id: int) -> list[dict[str, t.Any]]:
-    from qms import services as qms_services
-
-    return qms_services.learner_assignments(session, person_id)
+    return qms_training.learner_assignments(session, person_id)
 
 
 @bp.get("/s/<handle>/")
@@ -258,12 +258,10 @@ def _user(session: t.Any) -> accounts.UserAccount:
 
 
 def _item_page(handle: str, item_id: int, error: str | None = None, status: int = 200) -> t.Any:
-    from qms import services as qms_services
-
     def build(uow: UnitOfWork) -> t.Any:
         session = uow.session
         try:
-            item = qms_services.get_training_item(session, item_id)
+            item = qms_documents.get_training_item(session, item_id)
         except NotFound as exc:
             return _page("lti/refused.html", exc.status, stage="item", message=exc.message, check=exc.code)
         rows = [a for a in _assignments(session, _launch().person_id) if a["training_item"]["id"] == item.id]
@@ -294,12 +292,10 @@ def item(handle: str, item_id: int) -> t.Any:
 @with_launch
 def controlled_file(handle: str, version_id: int) -> t.Any:
     """The controlled file of a document version the learner must read (read-only)."""
-    from qms import documents
-
     def build(uow: UnitOfWork) -> t.Any:
         session = uow.session
         try:
-            version, stored = documents.read_file(session, g.lti_actor, version_id)
+            version, stored = qms_documents.read_file(session, g.lti_actor, version_id)
         except DomainError as exc:
             return _page("lti/refused.html", exc.status, stage="document", message=exc.message,
                          check=exc.code)
@@ -354,8 +350,6 @@ def signing_password(handle: str) -> t.Any:
 @with_launch
 def sign(handle: str, assignment_id: int) -> t.Any:
     """Read and understood: the learner signs with their signing password."""
-    from qms import services as qms_services
-
     item_id = request.form.get("item", type=int)
 
     def state(uow: UnitOfWork) -> tuple[dict[int, t.Any], str, bool]:
@@ -373,7 +367,7 @@ def sign(handle: str, assignment_id: int) -> t.Any:
         return _item_page(handle, item_id, "tick the statement to confirm you read and understood it", 400)
     try:
         def complete(uow: UnitOfWork) -> int:
-            completion = qms_services.complete_read_and_understood(
+            completion = qms_training.complete_read_and_understood(
                 uow, assignment_id, username=username, password=request.form.get("password", ""),
                 lockout_threshold=settings().lockout_threshold)
             return completion.id
@@ -436,8 +430,6 @@ def course(handle: str, uow: UnitOfWork) -> t.Any:
 @with_launch
 def deep_link(handle: str) -> t.Any:
     """Course staff pick training items to place in the course (Deep Linking)."""
-    from qms import services as qms_services
-
     launch_row = _launch()
     try:
         # A write unit of work: a refused return URL is audited by the refusal's own writes.
@@ -464,7 +456,7 @@ def deep_link(handle: str) -> t.Any:
     def picker(uow: UnitOfWork) -> list[dict[str, t.Any]]:
         session = uow.session
         return [{"id": i.id, "kind": i.kind, "title": i.title, "code": i.code}
-                 for i in qms_services.list_training_items(session)]
+                 for i in qms_documents.list_training_items(session)]
 
     items = in_unit_of_work(picker, readonly=True, actor=_learner)
     return _page("lti/deep_link.html", 400 if error else 200, items=items, error=error,

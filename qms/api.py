@@ -2,9 +2,9 @@
 request models, roles and responses; Flask routes and ``/api/v1/openapi.json`` are both
 generated from the declarations, so the description cannot drift from the code.
 
-Other modules add endpoints with ``@api.route(...)`` in a module of ``qms`` whose name
-ends in ``views`` (``qms/views.py``, ``qms/capa_views.py``...): ``qms.init_app`` imports
-them all before registering the blueprint.
+Each feature adds its endpoints with ``@api.route(...)`` in its views modules
+(``qms/documents/views.py``, ``qms/capa/views.py``...); ``qms/__init__.py`` imports them all
+before ``init_app`` registers the blueprint.
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ class Endpoint:
     response_content: dict[str, Any] | None = None
     description: str = ""
     path_types: dict[str, type] = field(default_factory=dict)
+    operation_id: str | None = None
 
 
 class ApiRegistry:
@@ -134,6 +135,7 @@ class ApiRegistry:
         request_content: dict[str, Any] | None = None,
         response_content: dict[str, Any] | None = None,
         path_types: dict[str, type] | None = None,
+        operation_id: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare an endpoint; the view gets path parameters, ``body`` and ``query`` models.
 
@@ -156,6 +158,8 @@ class ApiRegistry:
             request_content: Non-JSON request media types for the OpenAPI document.
             response_content: Non-JSON response media types for the OpenAPI document.
             path_types: Types of path parameters that are not integers.
+            operation_id: The OpenAPI ``operationId`` when the view's name is not the one to
+                publish (it stays stable when a view moves to another module).
         """
         types = path_types or {}
 
@@ -176,6 +180,7 @@ class ApiRegistry:
                 response_content=response_content,
                 description=(view.__doc__ or "").strip(),
                 path_types=types,
+                operation_id=operation_id,
             )
 
             takes_uow = "uow" in inspect.signature(view).parameters
@@ -206,8 +211,9 @@ class ApiRegistry:
                     return respond(view(**kwargs))
                 # The request owns the unit of work: opened here, committed once after the view
                 # returns (reads never commit), rolled back on any error.
-                return in_unit_of_work(lambda uow: respond(view(uow=uow, **kwargs)),
-                                       readonly=endpoint.method in ("GET", "HEAD"))
+                return in_unit_of_work(
+                    lambda uow: respond(view(uow=uow, **kwargs)), readonly=endpoint.method in ("GET", "HEAD")
+                )
 
             def respond(result: Any) -> Response:
                 if isinstance(result, Response):
@@ -255,6 +261,8 @@ class ApiRegistry:
 
         def operation_id(endpoint: Endpoint) -> str:
             # Unique across modules: qualified by the module only where two views share a name.
+            if endpoint.operation_id:
+                return endpoint.operation_id
             name = endpoint.view.__name__
             if names.count(name) == 1:
                 return name

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import click
 from flask.cli import with_appcontext
+
+from bridge.core.cli import transactional_command
+from bridge.core.uow import UnitOfWork
+from qms import sweeps
 
 logger = logging.getLogger(__name__)
 
@@ -18,16 +23,12 @@ def qms_group() -> None:
 @qms_group.command("sweep")
 @click.argument("name", type=click.Choice(["effective", "overdue", "periodic"]))
 @with_appcontext
-def sweep(name: str) -> None:
+@transactional_command
+def sweep(name: str, uow: UnitOfWork) -> Callable[[], None]:
     """Run one sweep now (the worker runs them on a schedule)."""
-    from bridge.core.cli import cli_uow, command_errors
-    from qms import sweeps
+    outcome = sweeps.SWEEPS[name](uow)
 
-    @command_errors
-    def run() -> None:
-        with cli_uow() as uow:
-            outcome = sweeps.SWEEPS[name](uow)
-            uow.commit()
+    def report() -> None:  # printed once the sweep's work is committed
         click.echo(f"{name}: {outcome}")
 
-    run()
+    return report

@@ -13,10 +13,14 @@ from contextlib import contextmanager
 from sqlalchemy import select
 
 from bridge.core import accounts
-from bridge.core.db import utcnow
 from bridge.core.uow import UnitOfWork
-from qms import assignments, changes, documents, matrix, org
-from qms.models import Assignment
+from qms.changes import services as changes
+from qms.documents import approval, effective_dates
+from qms.documents import services as documents
+from qms.org import services as org
+from qms.policy import QmsPolicy
+from qms.training import completions, matrix
+from qms.training.models import Assignment
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +56,12 @@ def _publish(uow: UnitOfWork, code: str, title: str, iri: str) -> int:
             file_name=f"{code}.pdf",
             media_type="application/pdf",
         )
-        documents.submit_version(uow, version.id)
+        approval.submit_version(uow, version.id)
     # Approval needs a future effective date; leave room for the signature's password check
     # on a busy machine, then make the version effective at that date.
-    soon = utcnow() + dt.timedelta(seconds=3)
+    soon = uow.clock.now() + dt.timedelta(seconds=3)
     with acting_as(uow, "qa.approver"):
-        documents.approve_version(
+        approval.approve_version(
             uow,
             version.id,
             username="qa.approver",
@@ -65,14 +69,21 @@ def _publish(uow: UnitOfWork, code: str, title: str, iri: str) -> int:
             effective_at=soon,
             lockout_threshold=5,
         )
-    documents.make_effective(uow, version.item_version, now=soon, policy=_policy())
+    _let_time_pass(uow, soon)
+    effective_dates.make_effective(uow, version.item_version, now=soon, policy=uow.policy(QmsPolicy))
     return document.id
 
 
-def _policy():
-    from qms.policy import QmsPolicy
+def _let_time_pass(uow: UnitOfWork, until: dt.datetime) -> None:
+    """Move a movable clock (tests, a demo on a :class:`MovableClock`) on to ``until``.
 
-    return QmsPolicy()
+    The demo's present is then the moment its SOPs came into force, so the records made
+    after them (the CAPA demo's deviation) meet the versions in force. The system clock
+    does not move: there the versions come into force a few seconds after the demo's records.
+    """
+    move = getattr(uow.clock, "set", None)
+    if move is not None and uow.clock.now() < until:
+        move(until)
 
 
 def load(uow: UnitOfWork) -> None:
@@ -131,7 +142,7 @@ def load(uow: UnitOfWork) -> None:
     )
     if first is not None:
         with acting_as(uow, "operator1"):
-            assignments.complete_with_signature(uow, first.id, username="operator1", password=DEMO_PASSWORD)
+            completions.complete_with_signature(uow, first.id, username="operator1", password=DEMO_PASSWORD)
     # A major revision of SOP-014 waits for approval in a change control.
     with acting_as(uow, "qa.author"):
         v2 = documents.create_version(
@@ -154,7 +165,7 @@ def load(uow: UnitOfWork) -> None:
             title="Change of cleaning agent for GRAN-01",
             description="Supplier change of detergent.",
             impact="Cleaning procedure steps 4-7 change: operators must retrain.",
-            effective_at=utcnow() + dt.timedelta(days=14),
+            effective_at=uow.clock.now() + dt.timedelta(days=14),
             document_version_ids=[v2.id],
             min_trained_pct=80,
         )

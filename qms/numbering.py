@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bridge.core.db import utcnow
 
-
-def next_number(session: Session, model: Any, prefix: str, lock_key: int) -> str:
-    """The next number of ``model``'s records, e.g. ``CAPA-2026-0007``.
+def next_number(session: Session, model: Any, prefix: str, lock_key: int, now: dt.datetime) -> str:
+    """The next number of ``model``'s records in the year of ``now``, e.g. ``CAPA-2026-0007``.
 
     On PostgreSQL an advisory transaction lock keyed by ``lock_key`` serialises numbering until
     commit (SQLite writers are serialised already), so two requests never draw the same number;
@@ -20,4 +19,4 @@ def next_number(session: Session, model: Any, prefix: str, lock_key: int) -> str
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(lock_key)))
     count = session.scalar(select(func.count()).select_from(model)) or 0
-    return f"{prefix}-{utcnow().year}-{count + 1:04d}"
+    return f"{prefix}-{now.year}-{count + 1:04d}"

@@ -7,25 +7,25 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.core.uow import UnitOfWork
-from qms import assignments, documents
-from qms.policy import QmsPolicy
+from qms.documents import effective_dates
+from qms.training import due_dates
 
 logger = logging.getLogger(__name__)
 
 
 def effective(uow: UnitOfWork) -> dict[str, Any]:
     """Make due versions effective (or leave them blocked by their trained-percentage gate)."""
-    return documents.effective_sweep(uow, policy=QmsPolicy())
+    return effective_dates.effective_sweep(uow)
 
 
 def overdue(uow: UnitOfWork) -> dict[str, Any]:
     """Mark late assignments overdue."""
-    return {"overdue": assignments.overdue_sweep(uow)}
+    return {"overdue": due_dates.overdue_sweep(uow)}
 
 
 def periodic(uow: UnitOfWork) -> dict[str, Any]:
     """Assign periodic retraining falling due within the lead time."""
-    return {"assignments_created": len(assignments.periodic_sweep(uow, policy=QmsPolicy()))}
+    return {"assignments_created": len(due_dates.periodic_sweep(uow))}
 
 
 SWEEPS: dict[str, Callable[[UnitOfWork], dict[str, Any]]] = {

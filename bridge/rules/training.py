@@ -6,7 +6,7 @@ import logging
 
 from bridge.core.uow import UnitOfWork
 from lti import services as lti_services
-from qms import capa
+from qms.capa import handlers as capa_handlers
 from qms.events import TrainingCompleted, VersionBecameEffective
 
 logger = logging.getLogger(__name__)
@@ -27,4 +27,4 @@ def carry_capa_training_to_the_new_version(uow: UnitOfWork, event: VersionBecame
     The superseded version can no longer be signed, so a CAPA whose trainees are outside the
     matrix could otherwise never close.
     """
-    capa.carry_training_to_new_version(uow, event)
+    capa_handlers.carry_training_to_new_version(uow, event)

@@ -210,7 +210,8 @@ def make_sop(db: t.Any, make_user: t.Any, code: str = "SOP-014", title: str = "G
 
     from bridge.core.db import utcnow
     from bridge.core.uow import UnitOfWork
-    from qms import documents
+    from qms.documents import approval
+    from qms.documents import services as documents
     from tests.conftest import TEST_PASSWORD
 
     author = make_user(f"author.{code.lower()}", "qa_author")
@@ -220,12 +221,12 @@ def make_sop(db: t.Any, make_user: t.Any, code: str = "SOP-014", title: str = "G
         version = documents.create_version(uow, document.id, label="1.0", revision="major")
         documents.attach_file(uow, version.id, content=PDF, file_name=f"{code}.pdf",
                               media_type="application/pdf")
-        documents.submit_version(uow, version.id)
+        approval.submit_version(uow, version.id)
         ids = (document.id, version.id, version.item_version_id)
         uow.commit()
     with UnitOfWork(db, approver) as uow:
-        documents.approve_version(uow, ids[1], username=approver.username, password=TEST_PASSWORD,
-                                  effective_at=utcnow() + dt.timedelta(days=1), lockout_threshold=3)
+        approval.approve_version(uow, ids[1], username=approver.username, password=TEST_PASSWORD,
+                                 effective_at=utcnow() + dt.timedelta(days=1), lockout_threshold=3)
         item_id = documents.item_of_document(uow.session, ids[0]).id
         uow.commit()
     return Sop(document_id=ids[0], item_id=item_id, item_version_id=ids[2], version_id=ids[1])
@@ -237,7 +238,7 @@ def assign(db: t.Any, person_id: int, item_version_id: int, days: float = 10) ->
     from bridge.core.actor import SYSTEM
     from bridge.core.db import utcnow
     from bridge.core.uow import UnitOfWork
-    from qms import assignments
+    from qms.training import assignments
 
     with UnitOfWork(db, SYSTEM) as uow:
         created = assignments.assign(uow, person_ids=[person_id], item_version_id=item_version_id,

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from bridge.core.db import utcnow
+from bridge.core.clock import MovableClock
 from tests.conftest import TEST_PASSWORD
 
 PDF = b"%PDF-1.4\n% test controlled file\n%%EOF\n"
 
 
+_CLOCK = MovableClock()
+
+
+@pytest.fixture(autouse=True)
+def _app_clock(clock: MovableClock) -> None:
+    """Let :func:`now` and :func:`future` read the app's clock, which tests move instead of sleeping."""
+    global _CLOCK
+    _CLOCK = clock
+
+
+def now() -> dt.datetime:
+    """The app's current time."""
+    return _CLOCK.now()
+
+
 def future(days: float = 10) -> str:
-    return (utcnow() + dt.timedelta(days=days)).isoformat()
+    return (now() + dt.timedelta(days=days)).isoformat()
 
 
 @dataclass
@@ -96,7 +110,7 @@ class Plant:
     def _approve_at_a_moment(self, version_id: int, seconds: float) -> tuple[dict[str, Any], dt.datetime]:
         """Approve with an effective date a moment away (a longer one if the machine is busy)."""
         for attempt in range(5):
-            at = utcnow() + dt.timedelta(seconds=seconds * 2**attempt)
+            at = now() + dt.timedelta(seconds=seconds * 2**attempt)
             response = self.post(
                 f"/document-versions/{version_id}/approve",
                 "approver",
@@ -109,12 +123,12 @@ class Plant:
 
     @staticmethod
     def _wait_until(at: dt.datetime) -> None:
-        wait = (at - utcnow()).total_seconds()
-        if wait > 0:
-            time.sleep(wait + 0.01)
+        """Move the app's clock on to ``at`` (no test sleeps)."""
+        if _CLOCK.now() < at:
+            _CLOCK.set(at)
 
     def approve_soon(self, version_id: int, seconds: float = 0.3) -> dict[str, Any]:
-        """Approve with an effective date a moment away, then wait for it."""
+        """Approve with an effective date a moment away, then move the clock to it."""
         approved, at = self._approve_at_a_moment(version_id, seconds)
         self._wait_until(at)
         return approved
@@ -122,7 +136,7 @@ class Plant:
     def publish_many(self, document_ids: list[int]) -> list[dict[str, Any]]:
         """Publish version 1.0 of several documents, then make them effective in one sweep."""
         approved = []
-        latest = utcnow()
+        latest = now()
         for document_id in document_ids:
             version = self.draft(document_id, "1.0")
             self.post(f"/document-versions/{version['id']}/submit", "author", {}, expect=200)
@@ -178,12 +192,12 @@ def plant(client, make_user, api_token) -> Plant:
 
 
 def run_effective_sweep(db, at: dt.datetime | None = None) -> dict[str, list[int]]:
-    """Run the effective-date sweep as the scheduler would, at ``at`` (now by default)."""
+    """Run the effective-date sweep as the scheduler would, at ``at`` (the app's now by default)."""
     from bridge.core.actor import SYSTEM
     from bridge.core.uow import UnitOfWork
-    from qms import documents
+    from qms.documents import effective_dates
 
     with UnitOfWork(db, SYSTEM) as uow:
-        outcome = documents.effective_sweep(uow, now=at or utcnow())
+        outcome = effective_dates.effective_sweep(uow, now=at)
         uow.commit()
     return outcome

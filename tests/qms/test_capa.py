@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bridge.core import audit
-from qms.capa import Capa, CapaActionAssignment
-from qms.models import Assignment
+from qms.capa.models import Capa, CapaActionAssignment
+from qms.training.models import Assignment
 from tests.qms.conftest import future
 
 

@@ -8,20 +8,23 @@ from bridge import demo
 from bridge.core import accounts
 from bridge.core.actor import SYSTEM
 from bridge.core.uow import UnitOfWork
-from qms import capa, demo_plant, deviations
-from qms.models import Assignment
+from qms import demo_plant
+from qms.capa import demo as capa_demo
+from qms.capa.models import Capa
+from qms.deviations.models import Deviation
+from qms.training.models import Assignment
 
 
 def test_demo_loader_adds_a_capa_with_open_training_and_an_assessed_deviation(db, client, api_token):
     with UnitOfWork(db, SYSTEM) as uow:
         demo.load_users(uow)
         demo_plant.load(uow)
-        capa.load_demo(uow)
+        capa_demo.load_demo(uow)
         uow.commit()
     with db.read_sessions() as session:
-        (record,) = session.scalars(select(capa.Capa))
+        (record,) = session.scalars(select(Capa))
         assert record.status == "actions_in_progress" and record.approval_signature_id
-        (deviation,) = session.scalars(select(deviations.Deviation))
+        (deviation,) = session.scalars(select(Deviation))
         assert deviation.status == "under_investigation"
         assert {
             a.reason for a in session.scalars(select(Assignment).where(Assignment.source_type == "capa"))

@@ -8,12 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bridge.core import audit
-from bridge.core.db import utcnow
 from bridge.core.events import bus
 from bridge.core.signatures import ElectronicSignature
 from qms.events import ChangeControlApproved
-from qms.models import Assignment
-from tests.qms.conftest import future, run_effective_sweep
+from qms.training.models import Assignment
+from tests.qms.conftest import future, now, run_effective_sweep
 
 
 @pytest.fixture
@@ -222,7 +221,7 @@ def test_effective_date_gating_blocks_below_threshold(site, db):
     site.post(f"/change-controls/{change['id']}/submit", "author", expect=200)
     site.post(f"/change-controls/{change['id']}/approve", "approver", site.sign("approver"), expect=200)
     item_version_id = site.get(f"/document-versions/{version['id']}")["item_version_id"]
-    later = utcnow() + dt.timedelta(days=15)
+    later = now() + dt.timedelta(days=15)
     # 0 of 2 trained: the 50 % gate blocks the sweep; the old version stays effective.
     assert run_effective_sweep(db, later) == {"effective": [], "blocked": [item_version_id]}
     assert site.get(f"/document-versions/{version['id']}")["status"] == "approved"
@@ -283,7 +282,7 @@ def test_open_assignments_on_older_versions_move_to_the_version_in_force(site, d
     ann_new = next(a for a in site.get("/me/assignments", "ann") if a["version"]["label"] == "2.0")
     site.post(f"/assignments/{ann_new['id']}/sign", "ann", site.sign("ann"), expect=201)
     item_version_id = site.get(f"/document-versions/{version['id']}")["item_version_id"]
-    assert run_effective_sweep(db, utcnow() + dt.timedelta(days=15))["effective"] == [item_version_id]
+    assert run_effective_sweep(db, now() + dt.timedelta(days=15))["effective"] == [item_version_id]
     old = site.get(f"/assignments/{manual}")
     assert old["status"] == "superseded" and old["superseded_by_id"]
     moved = site.get(f"/assignments/{old['superseded_by_id']}")

@@ -8,9 +8,12 @@ import re
 from sqlalchemy import select
 
 from bridge.core.actor import SYSTEM
-from bridge.core.db import utcnow
-from qms import assignments, services
-from qms.models import Assignment, ChangeControl, Completion, ComplianceState
+from qms.changes.models import ChangeControl
+from qms.training import due_dates
+from qms.training import services as training
+from qms.training import state as compliance_state
+from qms.training.models import Assignment, Completion, ComplianceState
+from tests.qms.conftest import now
 
 
 def at(moment: dt.datetime) -> str:
@@ -28,16 +31,16 @@ def test_as_of_rule_across_minor_and_major_revisions(plant, db):
         expect=201,
     )
     plant.publish(doc["id"])
-    before_hire = utcnow()
+    before_hire = now()
     ann = plant.hire("Ann", prod, [op], person_id=plant.people["ann"])["person"]["id"]
-    untrained = utcnow()
+    untrained = now()
     assignment = plant.get("/me/assignments", "ann")[0]
     plant.post(f"/assignments/{assignment['id']}/sign", "ann", plant.sign("ann"), expect=201)
-    trained = utcnow()
+    trained = now()
     plant.publish(doc["id"], "1.1", "minor", change_summary="typo")
-    after_minor = utcnow()
+    after_minor = now()
     plant.publish(doc["id"], "2.0", "major")
-    after_major = utcnow()
+    after_major = now()
 
     def ask(moment):
         return plant.get(f"/people/{ann}/compliance?at={at(moment)}")
@@ -92,16 +95,16 @@ def test_periodic_retraining_and_overdue_sweeps(plant, db, uow_factory):
     bob = plant.hire("Bob", prod, [op], person_id=plant.people["bob"])["person"]["id"]
     assignment = plant.get("/me/assignments", "ann")[0]
     plant.post(f"/assignments/{assignment['id']}/sign", "ann", plant.sign("ann"), expect=201)
-    now = utcnow()
+    today = now()
     with uow_factory(SYSTEM) as uow:
-        assert assignments.periodic_sweep(uow, now=now + dt.timedelta(days=1)) == []
-        created = assignments.periodic_sweep(uow, now=now + dt.timedelta(days=80))
+        assert due_dates.periodic_sweep(uow, now=today + dt.timedelta(days=1)) == []
+        created = due_dates.periodic_sweep(uow, now=today + dt.timedelta(days=80))
         assert len(created) == 1
         # Bob never trained: 30 days later his assignment is overdue.
-        assert assignments.overdue_sweep(uow, now=now + dt.timedelta(days=31)) == 1
+        assert due_dates.overdue_sweep(uow, now=today + dt.timedelta(days=31)) == 1
         uow.commit()
     with uow_factory(SYSTEM) as uow:
-        assert assignments.periodic_sweep(uow, now=now + dt.timedelta(days=81)) == []  # already assigned
+        assert due_dates.periodic_sweep(uow, now=today + dt.timedelta(days=81)) == []  # already assigned
         uow.commit()
     with db.read_sessions() as session:
         periodic = session.get(Assignment, created[0])
@@ -113,7 +116,7 @@ def test_periodic_retraining_and_overdue_sweeps(plant, db, uow_factory):
         assert bob_state.status == "overdue"
         bob_assignment = session.scalar(select(Assignment).where(Assignment.person_id == bob))
         assert bob_assignment.status == "overdue"
-        report = services.matrix_report(session, now=now + dt.timedelta(days=105))
+        report = training.matrix_report(session, now=today + dt.timedelta(days=105))
         assert report["totals"] == {
             "pairs": 2,
             "compliant": 1,
@@ -121,7 +124,7 @@ def test_periodic_retraining_and_overdue_sweeps(plant, db, uow_factory):
             "exempt": 0,
             "compliance_pct": 50.0,
         }
-        lapsed = services.matrix_report(session, now=now + dt.timedelta(days=111))
+        lapsed = training.matrix_report(session, now=today + dt.timedelta(days=111))
         assert lapsed["totals"]["compliant"] == 0 and lapsed["totals"]["overdue"] == 2
         row = lapsed["rows"][0]
         assert row["department"] == "PROD" and row["job_function"] is None
@@ -196,8 +199,6 @@ def test_openapi_lists_are_arrays(plant):
 
 
 def test_state_refresh_in_batches_matches(plant, uow_factory, monkeypatch):
-    from qms import compliance
-
     prod = plant.unit("departments", "PROD")
     op = plant.unit("job-functions", "OP")
     doc = plant.document("SOP-70")
@@ -211,11 +212,12 @@ def test_state_refresh_in_batches_matches(plant, uow_factory, monkeypatch):
     people = [plant.hire(n, prod, [op], person_id=plant.people[n])["person"]["id"] for n in ("ann", "bob")]
     assignment = plant.get("/me/assignments", "ann")[0]
     plant.post(f"/assignments/{assignment['id']}/sign", "ann", plant.sign("ann"), expect=201)
-    monkeypatch.setattr(compliance, "REFRESH_BATCH", 1)
+    monkeypatch.setattr(compliance_state, "REFRESH_BATCH", 1)
     with uow_factory(SYSTEM) as uow:
-        assert compliance.refresh_states(uow.session, person_ids=people) == 0  # already current
+        moment = uow.clock.now()
+        assert compliance_state.refresh_states(uow.session, person_ids=people, now=moment) == 0  # current
         uow.session.execute(ComplianceState.__table__.update().values(status="due", trained_version_id=None))
-        assert compliance.refresh_states(uow.session, person_ids=people) == 1  # Ann's row restored
+        assert compliance_state.refresh_states(uow.session, person_ids=people, now=moment) == 1  # restored
         uow.commit()
     statuses = {r["department"]: r for r in plant.get("/matrix/compliance")["rows"]}
     assert statuses["PROD"]["compliant"] == 1 and statuses["PROD"]["due"] == 1

@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bridge.core import audit
-from bridge.core.db import utcnow
-from qms.deviations import Deviation, TrainingAdequacyAssessment
-from tests.qms.conftest import future
+from qms.deviations.models import Deviation, TrainingAdequacyAssessment
+from tests.qms.conftest import future, now
 
 
 def trained_history(plant) -> dict[str, Any]:
@@ -35,11 +34,11 @@ def trained_history(plant) -> dict[str, Any]:
     plant.hire("Bob", prod, [op], person_id=plant.people["bob"])
     ann = plant.get("/me/assignments", "ann")[0]
     ann_done = plant.post(f"/assignments/{ann['id']}/sign", "ann", plant.sign("ann"), expect=201).json
-    moment_a = utcnow()
+    moment_a = now()
     bob = plant.get("/me/assignments", "bob")[0]
     plant.post(f"/assignments/{bob['id']}/sign", "bob", plant.sign("bob"), expect=201)
     v2 = plant.publish(doc["id"], "2.0", "major")
-    moment_b = utcnow()
+    moment_b = now()
     return {
         "prod": prod,
         "op": op,

@@ -7,7 +7,7 @@ import hashlib
 from sqlalchemy import func, select
 
 from bridge.core import audit
-from qms.models import ControlledFile, DocumentVersion
+from qms.documents.models import ControlledFile, DocumentVersion
 from tests.qms.conftest import PDF, future
 
 

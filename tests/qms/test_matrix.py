@@ -9,7 +9,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from bridge.core import audit
-from qms.models import Assignment, Requirement
+from qms.training.models import Assignment, Requirement
 
 HEADER = "scope,scope_code,item_code,retrain_interval_days,grace_days\n"
 

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from bridge.core import audit
-from qms.models import Assignment, ComplianceState, PersonJobFunction
+from qms.org.models import PersonJobFunction
+from qms.training.models import Assignment, ComplianceState
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from qms.models import Assignment, Document, TrainingItem
+from qms.documents.models import Document, TrainingItem
+from qms.training.models import Assignment
 from tests.qms.conftest import PDF, future
 
 

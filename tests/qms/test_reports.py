@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from bridge.core.db import utcnow
-from tests.qms.conftest import future
+from tests.qms.conftest import future, now
 from tests.qms.test_capa import open_capa, small_plant, to_investigation
 
 
@@ -50,7 +49,7 @@ def quality_records(plant) -> dict[str, Any]:
         {
             "title": "Glove change skipped",
             "classification": "minor",
-            "occurred_at": utcnow().isoformat(),
+            "occurred_at": now().isoformat(),
             "person_ids": [plant.people["ann"], plant.people["bob"]],
             "document_ids": [p["doc"]["id"]],
         },
@@ -160,7 +159,7 @@ def test_overdue_report_lists_late_assignments(plant, db):
 
     from bridge.core.actor import SYSTEM
     from bridge.core.uow import UnitOfWork
-    from qms.models import Assignment
+    from qms.training.models import Assignment
 
     p = small_plant(plant)
     plant.post(
@@ -171,7 +170,7 @@ def test_overdue_report_lists_late_assignments(plant, db):
     )
     # Time passes: the due date of Ann's assignment is now behind us.
     with UnitOfWork(db, SYSTEM) as uow:
-        uow.session.execute(update(Assignment).values(due_at=utcnow().replace(year=2025)))
+        uow.session.execute(update(Assignment).values(due_at=now().replace(year=2025)))
         uow.commit()
     report = fetch(plant, f"overdue?department_id={p['prod']}", "json").json
     assert [(r["person"], r["item"], r["version"], r["department"]) for r in report["data"]["rows"]] == [
@@ -250,7 +249,7 @@ def test_openapi_describes_every_report(plant):
 def test_audit_trail_filters_by_time_and_verifies_the_chain(plant):
     small_plant(plant)
     first = open_capa(plant)
-    middle = utcnow()
+    middle = now()
     second = open_capa(plant, title="Second")
     later = fetch(
         plant, f"audit-trail?entity_type=qms_capa&since={middle.isoformat().replace('+00:00', 'Z')}", "json"

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from bridge.core import audit
 from bridge.core.errors import Forbidden, InvalidTransition
 from bridge.core.events import bus
-from qms import services
+from qms.documents import services as documents
 from qms.events import TrainingCompleted
-from qms.models import Completion
+from qms.training import services as training
+from qms.training.models import Completion
 from tests.conftest import TEST_PASSWORD
 from tests.qms.conftest import future
 
@@ -46,9 +47,9 @@ def site(plant):
 def test_learner_assignments_and_contract_completion(site, uow_factory, db):
     ids = site.ids
     with db.read_sessions() as session:
-        listed = services.learner_assignments(session, ids["ann"])
-        items = services.list_training_items(session, kinds=["read_and_understand"])
-        item = services.get_training_item(session, ids["item"])
+        listed = training.learner_assignments(session, ids["ann"])
+        items = documents.list_training_items(session, kinds=["read_and_understand"])
+        item = documents.get_training_item(session, ids["item"])
         assert item.current_version.label == "1.0" and [i.code for i in items] == ["SOP-7"]
     assert len(listed) == 1
     entry = listed[0]
@@ -75,9 +76,9 @@ def test_learner_assignments_and_contract_completion(site, uow_factory, db):
         bob_actor = accounts.get_user(session, "bob").actor()
     try:
         with uow_factory(bob_actor) as uow, pytest.raises(Forbidden, match="only the assigned person"):
-            services.complete_read_and_understood(uow, entry["id"], username="bob", password=TEST_PASSWORD)
+            training.complete_read_and_understood(uow, entry["id"], username="bob", password=TEST_PASSWORD)
         with uow_factory(ann_actor) as uow:
-            completion = services.complete_read_and_understood(
+            completion = training.complete_read_and_understood(
                 uow, entry["id"], username="ann", password=TEST_PASSWORD, lockout_threshold=3
             )
             uow.commit()
@@ -86,14 +87,14 @@ def test_learner_assignments_and_contract_completion(site, uow_factory, db):
     assert len(events) == 1 and events[0].completion_id == completion.id
     assert events[0].person_id == ids["ann"] and events[0].item_version_id == completion.item_version_id
     with db.read_sessions() as session:
-        done = services.learner_assignments(session, ids["ann"])[0]
+        done = training.learner_assignments(session, ids["ann"])[0]
         assert done["status"] == "completed" and done["completion_id"] == completion.id
         assert done["completed_at"] is not None
         stored = session.get(Completion, completion.id)
         assert stored.signature_id is not None and stored.method == "read_and_understood"
         assert audit.history(session, "qms_completion", completion.id)[0].action == "create"
     with uow_factory(ann_actor) as uow, pytest.raises(InvalidTransition, match="completed"):
-        services.complete_read_and_understood(uow, entry["id"], username="ann", password=TEST_PASSWORD)
+        training.complete_read_and_understood(uow, entry["id"], username="ann", password=TEST_PASSWORD)
 
 
 def test_completions_are_immutable(site, uow_factory):

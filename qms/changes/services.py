@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
-from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.uow import UnitOfWork
-from qms import documents
+from qms.changes.models import ChangeControl, ChangeControlDocument
+from qms.documents import approval, effective_dates
+from qms.documents import services as documents
+from qms.documents.models import DocumentVersion
 from qms.events import ChangeControlApproved
-from qms.models import ChangeControl, ChangeControlDocument, DocumentVersion
 from qms.policy import QmsPolicy
 from qms.roles import APPROVERS, AUTHORS
 
@@ -37,9 +38,9 @@ def get_change_control(session: Session, change_control_id: int, *, lock: bool =
     return change
 
 
-def _next_number(session: Session) -> str:
+def _next_number(session: Session, now: dt.datetime) -> str:
     count = session.scalar(select(func.count()).select_from(ChangeControl)) or 0
-    return f"CC-{utcnow().year}-{count + 1:04d}"
+    return f"CC-{now.year}-{count + 1:04d}"
 
 
 def _check_affected(session: Session, version_ids: list[int], change_id: int | None) -> list[DocumentVersion]:
@@ -86,10 +87,10 @@ def create_change_control(
     """Open a change control naming its affected document versions."""
     uow.actor.require(*AUTHORS, action="opening a change control")
     session = uow.session
-    documents._check_future(effective_at)
+    approval.check_future(effective_at, uow.clock.now())
     versions = _check_affected(session, document_version_ids, None)
     change = ChangeControl(
-        number=_next_number(session),
+        number=_next_number(session, uow.clock.now()),
         title=title.strip(),
         description=description,
         impact=impact,
@@ -130,12 +131,12 @@ def submit_change_control(uow: UnitOfWork, change_control_id: int) -> ChangeCont
     session = uow.session
     change = get_change_control(session, change_control_id, lock=True)
     _transition(uow, change, ("draft",), "submitted", "submitting")
-    documents._check_future(change.effective_at)
-    change.submitted_at = utcnow()
+    approval.check_future(change.effective_at, uow.clock.now())
+    change.submitted_at = uow.clock.now()
     for link in change.affected:
         version = link.document_version
         if version.status == "draft":
-            documents.submit_version(uow, version.id, effective_at=change.effective_at)
+            approval.submit_version(uow, version.id, effective_at=change.effective_at)
         else:
             version.effective_at = change.effective_at
             version.item_version.effective_at = change.effective_at
@@ -151,7 +152,7 @@ def change_content(change: ChangeControl) -> dict[str, Any]:
         "impact": change.impact,
         "effective_at": change.effective_at,
         "min_trained_pct": change.min_trained_pct,
-        "affected": [documents.version_content(link.document_version) for link in change.affected],
+        "affected": [approval.version_content(link.document_version) for link in change.affected],
     }
 
 
@@ -174,13 +175,13 @@ def approve_change_control(
         The change control and the number of assignments created.
     """
     uow.actor.require(*APPROVERS, action="approving a change control")
-    policy = policy or QmsPolicy()
+    policy = policy or uow.policy(QmsPolicy)
     session = uow.session
     change = get_change_control(session, change_control_id, lock=True)
-    documents.check_not_self_approval(uow, change.author_user_id, f"change control {change.number}", policy)
+    approval.check_not_self_approval(uow, change.author_user_id, f"change control {change.number}", policy)
     _transition(uow, change, ("submitted",), "approved", "approving")
-    documents._check_future(change.effective_at)
-    now = utcnow()
+    approval.check_future(change.effective_at, uow.clock.now())
+    now = uow.clock.now()
     signature = signatures.sign(
         uow,
         username=username,
@@ -202,14 +203,14 @@ def approve_change_control(
                 f"version {version.label} of {version.document.code} is {version.status}, not in review",
                 field="document_version_ids",
             )
-        documents._transition(uow, version, ("in_review",), "approved", "approving")
+        approval.transition(uow, version, ("in_review",), "approved", "approving")
         version.approved_at = now
         version.effective_at = change.effective_at
         version.approval_signature_id = signature.id
         if change.min_trained_pct is not None:
             version.min_trained_pct = change.min_trained_pct
             version.item_version.min_trained_pct = change.min_trained_pct
-        created = documents.approve_item_version(
+        created = approval.approve_item_version(
             uow,
             version.item_version,
             effective_at=change.effective_at,
@@ -260,18 +261,17 @@ def reject_change_control(
     )
     for link in change.affected:
         if link.document_version.status == "in_review":
-            documents._transition(uow, link.document_version, ("in_review",), "draft", "rejecting")
+            approval.transition(uow, link.document_version, ("in_review",), "draft", "rejecting")
     uow.session.flush()
     return change
 
 
-def training_status(session: Session, change: ChangeControl) -> list[dict[str, Any]]:
+def training_status(session: Session, change: ChangeControl, policy: QmsPolicy) -> list[dict[str, Any]]:
     """Trained percentage of the affected people for each affected version, with its gate."""
-    policy = QmsPolicy()
     rows = []
     for link in change.affected:
         version = link.document_version
-        figures = documents.trained_percentage(session, version.item_version_id)
+        figures = effective_dates.trained_percentage(session, version.item_version_id)
         rows.append(
             {
                 "document_version_id": version.id,
@@ -279,7 +279,7 @@ def training_status(session: Session, change: ChangeControl) -> list[dict[str, A
                 "label": version.label,
                 "status": version.status,
                 **figures,
-                "gate_pct": documents.effective_gate(version.item_version, policy),
+                "gate_pct": effective_dates.effective_gate(version.item_version, policy),
             }
         )
     return rows

@@ -18,113 +18,27 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
-from bridge.core.clock import column_now
-from bridge.core.db import Base, JSONType, UTCDateTime, utcnow
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from bridge.core.people import Person, get_person
+from bridge.core.people import get_person
 from bridge.core.uow import UnitOfWork
-from qms import compliance, documents
-from qms.models import Document, DocumentVersion
+from qms.capa import services as capas
+from qms.capa.models import Capa
+from qms.deviations.models import (
+    CLASSIFICATIONS,
+    Deviation,
+    DeviationDocument,
+    DeviationPerson,
+    TrainingAdequacyAssessment,
+)
+from qms.documents.models import Document
 from qms.numbering import next_number
 from qms.roles import APPROVERS, AUTHORS
 
 logger = logging.getLogger(__name__)
-
-DEVIATION_STATUSES = ("open", "under_investigation", "closed")
-CLASSIFICATIONS = ("minor", "major", "critical")
-ADEQUACY_CONCLUSIONS = ("adequate", "inadequate")
-
-
-class Deviation(Base):
-    """An unplanned departure from an approved procedure or specification."""
-
-    __tablename__ = "qms_deviation"
-    __audited__ = True
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    number: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
-    title: Mapped[str] = mapped_column(String(300), nullable=False)
-    description: Mapped[str | None] = mapped_column(Text)
-    classification: Mapped[str] = mapped_column(String(16), nullable=False)
-    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    discovered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    status: Mapped[str] = mapped_column(String(24), nullable=False, default="open")
-    conclusion: Mapped[str | None] = mapped_column(Text)
-    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
-    investigation_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    closure_signature_id: Mapped[int | None] = mapped_column(ForeignKey("electronic_signature.id"))
-
-    people: Mapped[list[DeviationPerson]] = relationship(
-        order_by="DeviationPerson.person_id", lazy="selectin"
-    )
-    documents: Mapped[list[DeviationDocument]] = relationship(
-        order_by="DeviationDocument.document_id", lazy="selectin"
-    )
-
-    __table_args__ = (Index("ix_qms_deviation_status", "status", "occurred_at"),)
-
-
-class DeviationPerson(Base):
-    """A person involved in a deviation."""
-
-    __tablename__ = "qms_deviation_person"
-    __audited__ = True
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deviation_id: Mapped[int] = mapped_column(ForeignKey("qms_deviation.id"), nullable=False)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), nullable=False)
-
-    __table_args__ = (UniqueConstraint("deviation_id", "person_id", name="uq_qms_deviation_person_pair"),)
-
-
-class DeviationDocument(Base):
-    """A controlled document involved in a deviation."""
-
-    __tablename__ = "qms_deviation_document"
-    __audited__ = True
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deviation_id: Mapped[int] = mapped_column(ForeignKey("qms_deviation.id"), nullable=False)
-    document_id: Mapped[int] = mapped_column(ForeignKey("qms_document.id"), nullable=False)
-
-    __table_args__ = (UniqueConstraint("deviation_id", "document_id", name="uq_qms_deviation_document_pair"),)
-
-
-class TrainingAdequacyAssessment(Base):
-    """A recorded, signed snapshot of a deviation's training adequacy. Immutable."""
-
-    __tablename__ = "qms_training_assessment"
-    __audited__ = True
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    deviation_id: Mapped[int] = mapped_column(ForeignKey("qms_deviation.id"), nullable=False)
-    assessed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    pairs: Mapped[int] = mapped_column(Integer, nullable=False)
-    trained: Mapped[int] = mapped_column(Integer, nullable=False)
-    conclusion: Mapped[str] = mapped_column(String(16), nullable=False)
-    rationale: Mapped[str] = mapped_column(Text, nullable=False)
-    result: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
-    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    signature_id: Mapped[int] = mapped_column(ForeignKey("electronic_signature.id"), nullable=False)
-    assessed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-
-    __table_args__ = (Index("ix_qms_training_assessment_deviation", "deviation_id", "assessed_at"),)
-
-
-@event.listens_for(TrainingAdequacyAssessment, "before_update")
-@event.listens_for(TrainingAdequacyAssessment, "before_delete")
-def _assessments_are_immutable(_mapper: Any, _connection: Any, target: TrainingAdequacyAssessment) -> None:
-    raise RuntimeError(f"training adequacy assessment {target.id} is immutable: record a new one")
-
-
-# -- reading ------------------------------------------------------------------------------------
 
 
 def get_deviation(session: Session, deviation_id: int, *, lock: bool = False) -> Deviation:
@@ -168,80 +82,7 @@ def assessments_of(session: Session, deviation_id: int) -> list[TrainingAdequacy
 
 def linked_capas(session: Session, deviation_id: int) -> list[Any]:
     """The CAPAs raised from (or linked to) a deviation."""
-    from qms.capa import Capa
-
     return list(session.scalars(select(Capa).where(Capa.deviation_id == deviation_id).order_by(Capa.id)))
-
-
-def training_adequacy(session: Session, deviation: Deviation) -> dict[str, Any]:
-    """For each person × document involved: trained at ``occurred_at`` on the version then effective?
-
-    Every answer comes from :func:`qms.compliance.trained_on_document_as_of`; this adds the
-    names, the document version label and the completion's version id for the report.
-    """
-    at = deviation.occurred_at
-    person_ids = [p.person_id for p in deviation.people]
-    document_ids = [d.document_id for d in deviation.documents]
-    names = dict(
-        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(person_ids or [0]))).all()
-    )
-    rows = []
-    for document_id in document_ids:
-        document = documents.get_document(session, document_id)
-        item = documents.item_of_document(session, document_id)
-        labels = {
-            dv.item_version_id: (dv.id, dv.label)
-            for dv in session.scalars(
-                select(DocumentVersion).where(DocumentVersion.document_id == document_id)
-            )
-        }
-        for person_id in person_ids:
-            answer = compliance.trained_on_document_as_of(session, person_id, item.id, at)
-            in_force = answer["version_in_force"]
-            completion = None
-            if answer["completion_id"] is not None:
-                from qms.models import Completion
-
-                done = session.get(Completion, answer["completion_id"])
-                assert done is not None
-                completion = {
-                    "id": done.id,
-                    "item_version_id": done.item_version_id,
-                    "version": answer["completed_version"],
-                    "completed_at": answer["completed_at"],
-                    "method": done.method,
-                }
-            rows.append(
-                {
-                    "person_id": person_id,
-                    "person": names.get(person_id),
-                    "document_id": document.id,
-                    "document": document.code,
-                    "training_item_id": item.id,
-                    "version_in_force": (
-                        {
-                            "item_version_id": in_force["id"],
-                            "label": in_force["label"],
-                            "document_version_id": labels.get(in_force["id"], (None, None))[0],
-                        }
-                        if in_force
-                        else None
-                    ),
-                    "trained": answer["trained"],
-                    "completion": completion,
-                    "explanation": answer["explanation"],
-                }
-            )
-    trained = sum(1 for r in rows if r["trained"])
-    return {
-        "deviation": {"id": deviation.id, "number": deviation.number, "title": deviation.title},
-        "occurred_at": at,
-        "pairs": len(rows),
-        "trained": trained,
-        "untrained": len(rows) - trained,
-        "adequate": bool(rows) and trained == len(rows),
-        "rows": rows,
-    }
 
 
 def deviation_content(deviation: Deviation) -> dict[str, Any]:
@@ -259,27 +100,13 @@ def deviation_content(deviation: Deviation) -> dict[str, Any]:
     }
 
 
-def assessment_content(assessment: TrainingAdequacyAssessment, deviation_number: str) -> dict[str, Any]:
-    """What the QA signature on an assessment binds to (the stored snapshot and the conclusion)."""
-    return {
-        "deviation": deviation_number,
-        "as_of": assessment.as_of,
-        "conclusion": assessment.conclusion,
-        "rationale": assessment.rationale,
-        "result": assessment.result,
-    }
-
-
-# -- changes --------------------------------------------------------------------------------------
-
-
 # Arbitrary key of the PostgreSQL advisory lock that serialises numbering (SQLite writers
 # are serialised already by BEGIN IMMEDIATE).
 _NUMBERING_LOCK_KEY = 7_465_432_102
 
 
-def _next_number(session: Session) -> str:
-    return next_number(session, Deviation, "DEV", _NUMBERING_LOCK_KEY)
+def _next_number(session: Session, now: dt.datetime) -> str:
+    return next_number(session, Deviation, "DEV", _NUMBERING_LOCK_KEY, now)
 
 
 def _check_people(session: Session, person_ids: list[int]) -> None:
@@ -332,7 +159,7 @@ def create_deviation(
     """Record a deviation with the people and documents involved."""
     uow.actor.require(*AUTHORS, action="recording a deviation")
     session = uow.session
-    now = utcnow()
+    now = uow.clock.now()
     discovered_at = discovered_at or now
     if classification not in CLASSIFICATIONS:
         raise ValidationFailed(
@@ -342,7 +169,7 @@ def create_deviation(
     _check_people(session, person_ids)
     _check_documents(session, document_ids)
     deviation = Deviation(
-        number=_next_number(session),
+        number=_next_number(session, uow.clock.now()),
         title=title.strip(),
         description=description,
         classification=classification,
@@ -363,7 +190,8 @@ def create_deviation(
     return deviation
 
 
-def _require_not_closed(deviation: Deviation, action: str) -> None:
+def require_not_closed(deviation: Deviation, action: str) -> None:
+    """Refuse ``action`` on a closed deviation."""
     if deviation.status == "closed":
         raise InvalidTransition(f"{action}: deviation {deviation.number} is closed", field="status")
 
@@ -375,7 +203,7 @@ def set_involved(
     uow.actor.require(*AUTHORS, action="changing who and what a deviation involves")
     session = uow.session
     deviation = get_deviation(session, deviation_id, lock=True)
-    _require_not_closed(deviation, "changing the people and documents involved")
+    require_not_closed(deviation, "changing the people and documents involved")
     if not reason.strip():
         raise ValidationFailed("say why the people or documents involved change", field="reason")
     _check_people(session, person_ids)
@@ -420,20 +248,18 @@ def start_investigation(uow: UnitOfWork, deviation_id: int) -> Deviation:
     uow.actor.require(*AUTHORS, action="starting a deviation investigation")
     deviation = get_deviation(uow.session, deviation_id, lock=True)
     _transition(uow, deviation, ("open",), "under_investigation", "starting the investigation")
-    deviation.investigation_started_at = utcnow()
+    deviation.investigation_started_at = uow.clock.now()
     uow.session.flush()
     return deviation
 
 
 def link_capa(uow: UnitOfWork, deviation_id: int, capa_id: int) -> Any:
     """Link an existing CAPA to the deviation (a CAPA answers at most one deviation)."""
-    from qms.capa import get_capa
-
     uow.actor.require(*AUTHORS, action="linking a CAPA to a deviation")
     session = uow.session
     deviation = get_deviation(session, deviation_id, lock=True)
-    _require_not_closed(deviation, "linking a CAPA")
-    capa = get_capa(session, capa_id, lock=True)
+    require_not_closed(deviation, "linking a CAPA")
+    capa = capas.get_capa(session, capa_id, lock=True)
     if capa.deviation_id == deviation.id:
         raise Conflict(
             f"{capa.number} is already linked to {deviation.number}", field="capa_id", code="already_linked"
@@ -447,81 +273,6 @@ def link_capa(uow: UnitOfWork, deviation_id: int, capa_id: int) -> Any:
     capa.deviation_id = deviation.id
     session.flush()
     return capa
-
-
-def record_assessment(
-    uow: UnitOfWork,
-    deviation_id: int,
-    *,
-    conclusion: str,
-    rationale: str,
-    username: str,
-    password: str,
-    lockout_threshold: int,
-) -> TrainingAdequacyAssessment:
-    """QA records the training adequacy assessment: the computed result, frozen and signed.
-
-    Raises:
-        InvalidTransition: The deviation is closed.
-        ValidationFailed: Nobody or no document is involved; the conclusion says
-            ``adequate`` while someone was not trained; no rationale.
-    """
-    uow.actor.require(*APPROVERS, action="recording a training adequacy assessment")
-    session = uow.session
-    deviation = get_deviation(session, deviation_id, lock=True)
-    _require_not_closed(deviation, "recording a training adequacy assessment")
-    if conclusion not in ADEQUACY_CONCLUSIONS:
-        raise ValidationFailed(
-            f"conclusion must be one of {', '.join(ADEQUACY_CONCLUSIONS)}", field="conclusion"
-        )
-    if not rationale.strip():
-        raise ValidationFailed("give the rationale of the conclusion", field="rationale")
-    result = training_adequacy(session, deviation)
-    if not result["pairs"]:
-        raise ValidationFailed(
-            f"{deviation.number} names no person or no document: nothing to assess",
-            field="person_ids",
-            code="nothing_to_assess",
-        )
-    if conclusion == "adequate" and not result["adequate"]:
-        raise ValidationFailed(
-            f"{result['untrained']} person × document pair(s) were not trained when the deviation occurred: "
-            "the training cannot be concluded adequate",
-            field="conclusion",
-            code="conclusion_contradicts_result",
-            details={"untrained": [r for r in result["rows"] if not r["trained"]]},
-        )
-    snapshot = audit.jsonable(result)
-    now = utcnow()
-    assessment = TrainingAdequacyAssessment(
-        deviation_id=deviation.id,
-        assessed_at=now,
-        as_of=deviation.occurred_at,
-        pairs=result["pairs"],
-        trained=result["trained"],
-        conclusion=conclusion,
-        rationale=rationale.strip(),
-        result=snapshot,
-        content_hash="",
-        assessed_by_user_id=uow.actor.user_id,
-    )
-    content = assessment_content(assessment, deviation.number)
-    signature = signatures.sign(
-        uow,
-        username=username,
-        password=password,
-        meaning="approved",
-        record_type="qms_deviation",
-        record_id=deviation.id,
-        content=content,
-        lockout_threshold=lockout_threshold,
-        comment=f"training adequacy: {conclusion}",
-    )
-    assessment.signature_id = signature.id
-    assessment.content_hash = signature.content_hash
-    session.add(assessment)
-    session.flush()
-    return assessment
 
 
 def close_deviation(
@@ -576,10 +327,3 @@ def close_deviation(
     deviation.closure_signature_id = signature.id
     session.flush()
     return deviation
-
-
-def verify_assessment(session: Session, deviation: Deviation, assessment: TrainingAdequacyAssessment) -> bool:
-    """Whether the stored snapshot still hashes to what QA signed."""
-    return signatures.verify(
-        session, assessment.signature_id, assessment_content(assessment, deviation.number)
-    ).valid

@@ -1,6 +1,4 @@
-"""The training matrix: requirements by job function, department or equipment, their
-periodic retraining, and import/export as CSV and XLSX (all rows or none).
-"""
+"""The matrix as a file: CSV and XLSX export, and an import that applies all rows or none."""
 
 from __future__ import annotations
 
@@ -8,7 +6,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,178 +14,28 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit
-from bridge.core.db import utcnow
-from bridge.core.errors import InvalidTransition, NotFound, ValidationFailed
+from bridge.core.errors import ValidationFailed
 from bridge.core.uow import UnitOfWork
-from qms import compliance, org
-from qms.models import SCOPE_KINDS, Requirement, TrainingItem
+from qms.documents.models import TrainingItem
+from qms.org import services as org
 from qms.policy import QmsPolicy
 from qms.roles import AUTHORS
-
-logger = logging.getLogger(__name__)
+from qms.training import compliance, matrix
+from qms.training import scope as in_scope
+from qms.training.models import SCOPE_KINDS, Requirement
 
 COLUMNS = ("scope", "scope_code", "item_code", "retrain_interval_days", "grace_days")
+
+
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def get_requirement(session: Session, requirement_id: int) -> Requirement:
-    """Return requirement ``requirement_id`` or raise :class:`NotFound`."""
-    requirement = session.get(Requirement, requirement_id)
-    if requirement is None:
-        raise NotFound(f"requirement {requirement_id} does not exist", field="requirement_id")
-    return requirement
-
-
-def active_requirements(session: Session, at: dt.datetime | None = None) -> list[Requirement]:
-    """The requirements in force at ``at`` (now)."""
-    at = at or utcnow()
-    return list(
-        session.scalars(
-            select(Requirement).where(compliance._active(Requirement, at)).order_by(Requirement.id)
-        )
-    )
-
-
-def _check_interval(interval: int | None, grace: int, field_prefix: str = "") -> None:
-    if interval is not None and interval <= 0:
-        raise ValidationFailed(
-            "the retraining interval is a positive number of days",
-            field=f"{field_prefix}retrain_interval_days",
-        )
-    if grace < 0:
-        raise ValidationFailed("the grace period is zero or more days", field=f"{field_prefix}grace_days")
-    if grace and interval is None:
-        raise ValidationFailed(
-            "a grace period needs a retraining interval", field=f"{field_prefix}grace_days"
-        )
-
-
-def _duplicate(session: Session, scope: str, scope_id: int, item_id: int) -> Requirement | None:
-    column = {
-        "job_function": Requirement.job_function_id,
-        "department": Requirement.department_id,
-        "equipment": Requirement.equipment_id,
-    }[scope]
-    return session.scalar(
-        select(Requirement).where(
-            Requirement.scope == scope,
-            column == scope_id,
-            Requirement.training_item_id == item_id,
-            Requirement.valid_to.is_(None),
-        )
-    )
-
-
-def add_requirement(
-    uow: UnitOfWork,
-    *,
-    scope: str,
-    scope_id: int,
-    training_item_id: int,
-    retrain_interval_days: int | None = None,
-    grace_days: int = 0,
-    policy: QmsPolicy | None = None,
-    sync: bool = True,
-) -> tuple[Requirement, list[int]]:
-    """Add a matrix cell; everyone in its scope who is not trained gets an assignment.
-
-    Returns:
-        The requirement and the ids of the assignments created.
-    """
-    uow.actor.require(*AUTHORS, action="changing the training matrix")
-    session = uow.session
-    if scope not in SCOPE_KINDS:
-        raise ValidationFailed(f"scope is one of {', '.join(SCOPE_KINDS)}", field="scope")
-    org.get_unit(session, scope, scope_id)
-    compliance.require_item(session, training_item_id)
-    _check_interval(retrain_interval_days, grace_days)
-    if _duplicate(session, scope, scope_id, training_item_id) is not None:
-        raise InvalidTransition(
-            "this requirement is already in the matrix",
-            field="training_item_id",
-            code="duplicate_requirement",
-        )
-    requirement = Requirement(
-        scope=scope,
-        training_item_id=training_item_id,
-        valid_from=utcnow(),
-        retrain_interval_days=retrain_interval_days,
-        grace_days=grace_days,
-        **{f"{scope}_id": scope_id},
-    )
-    with uow.because("training matrix changed"):
-        session.add(requirement)
-    created: list[int] = []
-    if sync:
-        people = compliance.people_in_scope(session, requirement, utcnow())
-        created = compliance.sync_people(
-            uow,
-            people,
-            reason="matrix",
-            source_type="requirement",
-            source_id=requirement.id,
-            policy=policy,
-            requirement_ids=[requirement.id],
-        )
-    return requirement, created
-
-
-def retire_requirement(
-    uow: UnitOfWork, requirement_id: int, *, reason: str, sync: bool = True
-) -> Requirement:
-    """Retire a matrix cell (kept for as-of questions); obligations only it caused end."""
-    uow.actor.require(*AUTHORS, action="changing the training matrix")
-    session = uow.session
-    requirement = get_requirement(session, requirement_id)
-    if requirement.valid_to is not None:
-        raise InvalidTransition(
-            f"requirement {requirement.id} is already retired", field="requirement_id", code="already_retired"
-        )
-    if not (reason or "").strip():
-        raise ValidationFailed("retiring a requirement needs a reason", field="reason")
-    now = utcnow()
-    people = compliance.people_in_scope(session, requirement, now)
-    with uow.because(reason):
-        requirement.valid_to = now
-    if sync:
-        compliance.sync_people(
-            uow,
-            people,
-            reason="matrix",
-            source_type="requirement",
-            source_id=requirement.id,
-            now=now,
-            requirement_ids=[requirement.id],
-        )
-    return requirement
-
-
-def update_requirement(
-    uow: UnitOfWork, requirement_id: int, *, retrain_interval_days: int | None, grace_days: int, reason: str
-) -> Requirement:
-    """Change a requirement's periodic retraining (audited); states are recomputed."""
-    uow.actor.require(*AUTHORS, action="changing the training matrix")
-    session = uow.session
-    requirement = get_requirement(session, requirement_id)
-    if requirement.valid_to is not None:
-        raise InvalidTransition("a retired requirement cannot change", field="requirement_id")
-    _check_interval(retrain_interval_days, grace_days)
-    with uow.because(reason or "training matrix changed"):
-        requirement.retrain_interval_days = retrain_interval_days
-        requirement.grace_days = grace_days
-    compliance.refresh_states(session, item_ids=[requirement.training_item_id])
-    return requirement
-
-
-# -- import / export --------------------------------------------------------------------------------
-
-
-def export_rows(session: Session) -> list[dict[str, Any]]:
+def export_rows(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
     """The matrix in force, one dict per requirement, ready for CSV or XLSX."""
     units = {kind: {u.id: u.code for u in org.list_units(session, kind)} for kind in SCOPE_KINDS}
     items = dict(session.execute(select(TrainingItem.id, TrainingItem.code)).all())
     rows = []
-    for requirement in active_requirements(session):
+    for requirement in matrix.active_requirements(session, now):
         scope_id = getattr(requirement, f"{requirement.scope}_id")
         rows.append(
             {
@@ -203,23 +50,23 @@ def export_rows(session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def export_csv(session: Session) -> str:
+def export_csv(session: Session, now: dt.datetime) -> str:
     """The matrix as CSV text."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in export_rows(session):
+    for row in export_rows(session, now):
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
 
 
-def export_xlsx(session: Session) -> bytes:
+def export_xlsx(session: Session, now: dt.datetime) -> bytes:
     """The matrix as an XLSX workbook."""
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "matrix"
     sheet.append(list(COLUMNS))
-    for row in export_rows(session):
+    for row in export_rows(session, now):
         sheet.append([row[c] for c in COLUMNS])
     out = io.BytesIO()
     workbook.save(out)
@@ -344,7 +191,7 @@ def import_matrix(
             fail("grace_days", "the grace period is a whole number of days")
             continue
         try:
-            _check_interval(interval, grace)
+            matrix.check_interval(interval, grace)
         except ValidationFailed as exc:
             fail(exc.field or "retrain_interval_days", exc.message)
             continue
@@ -364,14 +211,14 @@ def import_matrix(
             code="bad_matrix_rows",
             details={"errors": errors},
         )
-    now = utcnow()
+    now = uow.clock.now()
     created = updated = unchanged = retired = 0
     touched: list[Requirement] = []
     wanted_ids: set[int] = set()
     digest = hashlib.sha256(content).hexdigest()
     with uow.because(f"training matrix imported ({file_format}, sha256 {digest[:12]})"):
         for scope, scope_id, item_id, interval, grace in parsed:
-            existing = _duplicate(session, scope, scope_id, item_id)
+            existing = matrix.duplicate_of(session, scope, scope_id, item_id)
             if existing is None:
                 requirement = Requirement(
                     scope=scope,
@@ -396,14 +243,14 @@ def import_matrix(
                 else:
                     unchanged += 1
         if replace:
-            for requirement in active_requirements(session, now):
+            for requirement in matrix.active_requirements(session, now):
                 if requirement.id not in wanted_ids:
                     requirement.valid_to = now
                     touched.append(requirement)
                     retired += 1
     people: set[int] = set()
     for requirement in touched:
-        people.update(compliance.people_in_scope(session, requirement, now))
+        people.update(in_scope.people_in_scope(session, requirement, now))
     assignments = compliance.sync_people(
         uow,
         sorted(people),

@@ -1,118 +1,25 @@
-"""Assignments and completions: manual assignment, signed read-and-understood, course
-results, instructor-led attendance rosters, on-the-job sign-off, overdue and periodic
-retraining sweeps.
-
-Completions are immutable and name the exact version completed; recording one closes the
-person's open assignments on that version or older, refreshes their maintained state and
-publishes :class:`qms.events.TrainingCompleted` in the same transaction.
+"""Completions: immutable, version-specific records of a read-and-understood signature, an
+eLearning result, an attended session or an OJT sign-off.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
-from bridge.core.db import utcnow
-from bridge.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from bridge.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from bridge.core.people import get_person
 from bridge.core.uow import UnitOfWork
-from qms import compliance, documents
+from qms.documents import catalog
+from qms.documents.models import DocumentVersion, TrainingItemVersion
 from qms.events import TrainingCompleted
-from qms.models import (
-    OPEN_ASSIGNMENT_STATUSES,
-    Assignment,
-    Completion,
-    ComplianceState,
-    Requirement,
-    TrainingItemVersion,
-)
-from qms.policy import QmsPolicy
-from qms.roles import ASSIGNERS, TRAINERS
-
-logger = logging.getLogger(__name__)
-
-
-def get_assignment(session: Session, assignment_id: int, *, lock: bool = False) -> Assignment:
-    """Return assignment ``assignment_id`` or raise :class:`NotFound`."""
-    assignment = session.get(Assignment, assignment_id, with_for_update={"of": Assignment} if lock else None)
-    if assignment is None:
-        raise NotFound(f"assignment {assignment_id} does not exist", field="assignment_id")
-    return assignment
-
-
-def assign(
-    uow: UnitOfWork,
-    *,
-    person_ids: list[int],
-    item_version_id: int,
-    due_at: dt.datetime,
-    reason: str = "manual",
-    source_type: str | None = None,
-    source_id: int | None = None,
-) -> list[int]:
-    """Assign a training item version to people (CAPA, deviation or manual assignments).
-
-    People who already hold an open assignment on this version are skipped.
-
-    Returns:
-        The ids of the assignments created.
-    """
-    uow.actor.require(*ASSIGNERS, action="assigning training")
-    session = uow.session
-    version = documents.get_item_version(session, item_version_id)
-    if version.status not in ("approved", "effective"):
-        raise InvalidTransition(
-            f"version {version.label} of {version.item.code} is {version.status}: only an "
-            "approved or effective version can be assigned",
-            field="item_version_id",
-            code="version_not_assignable",
-        )
-    if due_at <= utcnow():
-        raise ValidationFailed("the due date must be in the future", field="due_at", code="due_date_in_past")
-    if not person_ids:
-        raise ValidationFailed("name at least one person", field="person_ids")
-    for person_id in person_ids:
-        if not get_person(session, person_id).active:
-            raise ValidationFailed(f"person {person_id} is inactive", field="person_ids")
-    holding = set(
-        session.scalars(
-            select(Assignment.person_id).where(
-                Assignment.item_version_id == version.id,
-                Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
-                Assignment.person_id.in_(person_ids),
-            )
-        )
-    )
-    rows = [
-        {
-            "person_id": pid,
-            "training_item_id": version.training_item_id,
-            "item_version_id": version.id,
-            "due_at": due_at,
-        }
-        for pid in sorted(set(person_ids))
-        if pid not in holding
-    ]
-    created = compliance.create_assignments(
-        uow, rows, reason=reason, source_type=source_type, source_id=source_id
-    )
-    compliance.refresh_states(session, person_ids=sorted(set(person_ids)))
-    return created
-
-
-def _usable_version(version: TrainingItemVersion) -> None:
-    if version.status not in ("approved", "effective"):
-        raise InvalidTransition(
-            f"version {version.label} of {version.item.code} is {version.status}: training is "
-            "recorded on an approved or effective version",
-            field="item_version_id",
-            code="version_not_trainable",
-        )
+from qms.roles import TRAINERS
+from qms.training import assignments
+from qms.training import state as compliance_state
+from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Completion
 
 
 def record_completion(
@@ -131,7 +38,7 @@ def record_completion(
 ) -> Completion:
     """Record an immutable completion and close the assignments it satisfies."""
     session = uow.session
-    now = utcnow()
+    now = uow.clock.now()
     completion = Completion(
         person_id=person_id,
         training_item_id=version.training_item_id,
@@ -168,7 +75,9 @@ def record_completion(
             assignment.closed_at = now
             assignment.completion_id = completion.id
     session.flush()
-    compliance.refresh_states(session, person_ids=[person_id], item_ids=[version.training_item_id], now=now)
+    compliance_state.refresh_states(
+        session, person_ids=[person_id], item_ids=[version.training_item_id], now=now
+    )
     uow.publish(
         TrainingCompleted(
             completion_id=completion.id,
@@ -186,8 +95,6 @@ def signed_content(assignment: Assignment, version: TrainingItemVersion, session
     """What a learner's signature on an assignment binds to: the item, the version, the file."""
     file_sha = None
     if version.item.document_id is not None:
-        from qms.models import DocumentVersion
-
         dv = session.scalar(select(DocumentVersion).where(DocumentVersion.item_version_id == version.id))
         file_sha = dv.file.sha256 if dv is not None and dv.file is not None else None
     return {
@@ -210,7 +117,7 @@ def complete_with_signature(
             content is not complete yet.
     """
     session = uow.session
-    assignment = get_assignment(session, assignment_id, lock=True)
+    assignment = assignments.get_assignment(session, assignment_id, lock=True)
     if uow.actor.person_id is None or uow.actor.person_id != assignment.person_id:
         raise Forbidden(
             "only the assigned person signs their own training", field="assignment_id", code="not_assignee"
@@ -219,7 +126,7 @@ def complete_with_signature(
         raise InvalidTransition(
             f"assignment {assignment.id} is {assignment.status}", field="status", code="assignment_closed"
         )
-    version = documents.get_item_version(session, assignment.item_version_id)
+    version = catalog.get_item_version(session, assignment.item_version_id)
     item = version.item
     if item.requires_trainer:
         raise InvalidTransition(
@@ -233,7 +140,7 @@ def complete_with_signature(
             field="status",
             code="content_not_complete",
         )
-    _usable_version(version)
+    assignments.usable_version(version)
     # Both a document and a signed course end with the learner attesting they read and understood it.
     meaning = "read_and_understood"
     signature = signatures.sign(
@@ -275,11 +182,11 @@ def record_course_result(
         The completion, or ``None`` when none was recorded.
     """
     session = uow.session
-    version = documents.get_item_version(session, item_version_id)
+    version = catalog.get_item_version(session, item_version_id)
     item = version.item
     if item.kind != "course":
         raise ValidationFailed(f"{item.code} is not a course", field="item_version_id")
-    _usable_version(version)
+    assignments.usable_version(version)
     if passed is False or (
         item.pass_score is not None and (score_scaled is None or score_scaled < item.pass_score)
     ):
@@ -336,12 +243,12 @@ def record_attendance(
     """The trainer signs the attendance roster of an instructor-led session: one completion each."""
     uow.actor.require(*TRAINERS, action="signing an attendance roster")
     session = uow.session
-    version = documents.get_item_version(session, item_version_id)
+    version = catalog.get_item_version(session, item_version_id)
     if version.item.kind != "instructor_led":
         raise ValidationFailed(
             f"{version.item.code} is not an instructor-led session", field="item_version_id"
         )
-    _usable_version(version)
+    assignments.usable_version(version)
     if not person_ids or len(set(person_ids)) != len(person_ids):
         raise ValidationFailed("the roster names each attendee once", field="person_ids")
     if uow.actor.person_id in person_ids:
@@ -404,12 +311,12 @@ def record_ojt_signoff(
     """The trainer verifies an on-the-job assessment with an e-signature."""
     uow.actor.require(*TRAINERS, action="signing off an on-the-job assessment")
     session = uow.session
-    version = documents.get_item_version(session, item_version_id)
+    version = catalog.get_item_version(session, item_version_id)
     if version.item.kind != "ojt":
         raise ValidationFailed(
             f"{version.item.code} is not an on-the-job assessment", field="item_version_id"
         )
-    _usable_version(version)
+    assignments.usable_version(version)
     get_person(session, person_id)
     if uow.actor.person_id == person_id:
         raise Forbidden(
@@ -450,117 +357,3 @@ def record_ojt_signoff(
         trainer_signature_id=signature.id,
         evidence={"comment": comment},
     )
-
-
-# -- sweeps --------------------------------------------------------------------------------------
-
-
-def overdue_sweep(uow: UnitOfWork, *, now: dt.datetime | None = None) -> int:
-    """Mark open assignments past their due date overdue, and their state rows."""
-    now = now or utcnow()
-    session = uow.session
-    late = session.execute(
-        select(Assignment.id, Assignment.person_id).where(
-            Assignment.status.in_(("open", "content_complete")), Assignment.due_at < now
-        )
-    ).all()
-    if late:
-        session.execute(
-            update(Assignment.__table__).where(Assignment.__table__.c.id == bindparam("b_id")),
-            [{"b_id": row.id, "status": "overdue"} for row in late],
-        )
-        for row in late:
-            audit.record(
-                uow,
-                "update",
-                "qms_assignment",
-                row.id,
-                old={"status": "open"},
-                new={"status": "overdue"},
-                reason="due date passed",
-            )
-    people = sorted(
-        {row.person_id for row in late}
-        | set(
-            session.scalars(
-                select(ComplianceState.person_id)
-                .where(
-                    ComplianceState.status.in_(("due", "compliant")),
-                    ((ComplianceState.due_at < now) | (ComplianceState.expires_at <= now)),
-                )
-                .distinct()
-            )
-        )
-    )
-    compliance.refresh_states(session, person_ids=people, now=now)
-    return len(late)
-
-
-def periodic_sweep(
-    uow: UnitOfWork, *, now: dt.datetime | None = None, policy: QmsPolicy | None = None
-) -> list[int]:
-    """Assign periodic retraining that falls due within the lead time."""
-    now = now or utcnow()
-    policy = policy or QmsPolicy()
-    session = uow.session
-    horizon = now + dt.timedelta(days=policy.periodic_lead_days)
-    # One indexed query per distinct interval: only the rows falling due are read.
-    intervals = session.scalars(
-        select(Requirement.retrain_interval_days)
-        .where(Requirement.retrain_interval_days.is_not(None))
-        .distinct()
-    ).all()
-    due: dict[tuple[int, int], tuple[dt.datetime, int]] = {}
-    for interval in intervals:
-        for person_id, item_id, last, requirement_id in session.execute(
-            select(
-                ComplianceState.person_id,
-                ComplianceState.training_item_id,
-                ComplianceState.last_completed_at,
-                ComplianceState.requirement_id,
-            )
-            .join(Requirement, Requirement.id == ComplianceState.requirement_id)
-            .where(
-                Requirement.retrain_interval_days == interval,
-                ComplianceState.last_completed_at <= horizon - dt.timedelta(days=interval),
-                ComplianceState.status.in_(("compliant", "due", "overdue")),
-            )
-        ):
-            falls_due = last + dt.timedelta(days=interval)
-            key = (person_id, item_id)
-            if key not in due or falls_due < due[key][0]:
-                due[key] = (falls_due, requirement_id)
-    if not due:
-        return []
-    people = sorted({p for p, _ in due})
-    has_open: set[tuple[int, int]] = set()
-    for chunk in compliance._chunks(people):
-        has_open.update(
-            session.execute(
-                select(Assignment.person_id, Assignment.training_item_id).where(
-                    Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
-                )
-            ).all()
-        )
-    targets = compliance.target_versions(session, [i for _, i in due])
-    by_requirement: dict[int, list[dict[str, Any]]] = {}
-    for (person_id, item_id), (falls_due, requirement_id) in sorted(due.items()):
-        if (person_id, item_id) in has_open or item_id not in targets:
-            continue
-        by_requirement.setdefault(requirement_id, []).append(
-            {
-                "person_id": person_id,
-                "training_item_id": item_id,
-                "item_version_id": targets[item_id].id,
-                "due_at": max(falls_due, now),
-            }
-        )
-    created: list[int] = []
-    for requirement_id, rows in sorted(by_requirement.items()):
-        created.extend(
-            compliance.create_assignments(
-                uow, rows, reason="periodic", source_type="requirement", source_id=requirement_id, now=now
-            )
-        )
-    compliance.refresh_states(session, person_ids=people, now=now)
-    return created

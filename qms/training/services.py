@@ -1,77 +1,37 @@
-"""The quality system's service surface: what views, the CLI and other packages call.
-
-Domain operations live in sibling modules (``org``, ``documents``, ``changes``, ``matrix``,
-``assignments``, ``compliance``); this module re-exports them and adds the read models
-(transcript, matrix compliance, document training status) and the functions of the
-contract with ``lti/`` and ``bridge/rules`` (see ``docs/qms.md``).
+"""The training service surface other packages use (``lti/``): a learner's assignments and the
+read-and-understood signature; and the read models of training (transcript, matrix
+compliance, a document's training status).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from bridge.core.db import utcnow
+from bridge.core.clock import column_now
 from bridge.core.errors import NotFound
-from bridge.core.people import Person, get_person
-from bridge.core.settings import Settings
+from bridge.core.people import Person
 from bridge.core.signatures import ElectronicSignature
 from bridge.core.uow import UnitOfWork
-from qms import assignments, changes, compliance, documents, matrix, org
-from qms.models import (
-    Assignment,
-    Completion,
-    ComplianceState,
-    Department,
-    DocumentVersion,
-    JobFunction,
-    TrainingItem,
-    TrainingItemVersion,
-)
-
-logger = logging.getLogger(__name__)
-
-__all__ = [
-    "assignments",
-    "changes",
-    "complete_read_and_understood",
-    "compliance",
-    "document_training_status",
-    "documents",
-    "get_training_item",
-    "learner_assignments",
-    "list_training_items",
-    "matrix",
-    "matrix_report",
-    "org",
-    "transcript",
-]
+from qms.documents import effective_dates
+from qms.documents import services as documents
+from qms.documents.models import DocumentVersion, TrainingItem, TrainingItemVersion
+from qms.org.models import Department, JobFunction
+from qms.training import completions as training_completions
+from qms.training.models import Assignment, Completion, ComplianceState
 
 
-# -- contract with lti/ and bridge/rules ------------------------------------------------------------
-
-
-def get_training_item(session: Session, item_id: int) -> TrainingItem:
-    """Return training item ``item_id`` (``current_version`` is its effective version)."""
-    return compliance.require_item(session, item_id)
-
-
-def list_training_items(
-    session: Session, *, kinds: list[str] | tuple[str, ...] | None = None
-) -> list[TrainingItem]:
-    """Every training item, by code, optionally of some kinds only."""
-    query = select(TrainingItem).order_by(TrainingItem.code)
-    if kinds:
-        query = query.where(TrainingItem.kind.in_(list(kinds)))
-    return list(session.scalars(query))
-
-
-def learner_assignments(session: Session, person_id: int) -> list[dict[str, Any]]:
+def learner_assignments(
+    session: Session, person_id: int, *, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """The person's assignments with their item, version and where to find the content.
+
+    An open assignment past its due date at ``now`` shows as overdue; without ``now`` (a bare
+    read session, as the LTI learner pages hold) the clock of the unit of work open in this
+    context is read, the system's outside one.
 
     One query (columns only, no eager loads): learner pages and transcripts call it often.
     """
@@ -106,7 +66,7 @@ def learner_assignments(session: Session, person_id: int) -> list[dict[str, Any]
         .where(Assignment.person_id == person_id)
         .order_by(Assignment.assigned_at.desc(), Assignment.id.desc())
     ).all()
-    now = utcnow()
+    now = now or column_now()
     result = []
     for row in rows:
         status = row.status
@@ -152,16 +112,13 @@ def complete_read_and_understood(
     Creates the immutable, version-specific completion and publishes
     :class:`qms.events.TrainingCompleted` in the same transaction.
     """
-    threshold = lockout_threshold if lockout_threshold is not None else Settings().lockout_threshold
-    return assignments.complete_with_signature(
+    threshold = lockout_threshold if lockout_threshold is not None else uow.settings.lockout_threshold
+    return training_completions.complete_with_signature(
         uow, assignment_id, username=username, password=password, lockout_threshold=threshold
     )
 
 
-# -- read models -----------------------------------------------------------------------------------
-
-
-def transcript(session: Session, person_id: int) -> dict[str, Any]:
+def transcript(session: Session, person_id: int, *, now: dt.datetime) -> dict[str, Any]:
     """A person's training record: completions (signed), assignments and current state."""
     person = session.execute(
         select(Person.id, Person.display_name, Person.employee_no, Person.active).where(
@@ -220,7 +177,7 @@ def transcript(session: Session, person_id: int) -> dict[str, Any]:
             }
             for c, code, title, label in completions
         ],
-        "assignments": learner_assignments(session, person_id),
+        "assignments": learner_assignments(session, person_id, now=now),
         "requirements": [
             {
                 "requirement_id": s.requirement_id,
@@ -236,15 +193,12 @@ def transcript(session: Session, person_id: int) -> dict[str, Any]:
     }
 
 
-def matrix_report(
-    session: Session, *, now: dt.datetime | None = None, department_id: int | None = None
-) -> dict[str, Any]:
+def matrix_report(session: Session, *, now: dt.datetime, department_id: int | None = None) -> dict[str, Any]:
     """Matrix compliance by department and job function, from the maintained state.
 
     One grouped scan of the state's covering index; time-dependent statuses (a due date
     or an expiry that has just passed) are judged against ``now`` in the query itself.
     """
-    now = now or utcnow()
     state = ComplianceState
     compliant = case(
         (((state.status == "compliant") & (state.expires_at.is_(None) | (state.expires_at > now))), 1),
@@ -314,7 +268,9 @@ def document_training_status(session: Session, document_id: int) -> dict[str, An
     versions = []
     for version in document.versions:
         figures = (
-            documents.trained_percentage(session, version.item_version_id) if version.item_version_id else {}
+            effective_dates.trained_percentage(session, version.item_version_id)
+            if version.item_version_id
+            else {}
         )
         versions.append(
             {
@@ -361,123 +317,4 @@ def document_training_status(session: Session, document_id: int) -> dict[str, An
             }
             for p in people
         ],
-    }
-
-
-def as_of_person(session: Session, person_id: int, at: dt.datetime) -> dict[str, Any]:
-    """Was this person qualified at ``at``? Every requirement then in force, met or not."""
-    person = get_person(session, person_id)
-    result = compliance.evaluate_as_of(session, [person_id], at)[person_id]
-    codes = dict(session.execute(select(TrainingItem.id, TrainingItem.code)).all())
-    return {
-        "person": {"id": person.id, "display_name": person.display_name},
-        "at": at,
-        "employed": result["employed"],
-        "on_leave": result["on_leave"],
-        "qualified": result["qualified"],
-        "requirements": [
-            {**r.__dict__, "item_code": codes.get(r.training_item_id)} for r in result["requirements"]
-        ],
-    }
-
-
-def as_of_document(session: Session, document_id: int, at: dt.datetime) -> dict[str, Any]:
-    """Who needed a document at ``at`` and whether each was trained on the version then in force."""
-    document = documents.get_document(session, document_id)
-    item = documents.item_of_document(session, document_id)
-    candidates = sorted(
-        set(
-            session.scalars(
-                select(ComplianceState.person_id).where(ComplianceState.training_item_id == item.id)
-            )
-        )
-        | set(session.scalars(select(Completion.person_id).where(Completion.training_item_id == item.id)))
-        | set(session.scalars(select(Assignment.person_id).where(Assignment.training_item_id == item.id)))
-        | _historic_scope(session, item.id)
-    )
-    evaluated = compliance.evaluate_as_of(session, candidates, at, item_ids=[item.id])
-    names = dict(
-        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(candidates or [0]))).all()
-    )
-    people = []
-    for pid, result in evaluated.items():
-        for r in result["requirements"]:
-            people.append(
-                {
-                    "person_id": pid,
-                    "display_name": names.get(pid),
-                    "on_leave": result["on_leave"],
-                    **{k: v for k, v in r.__dict__.items() if k not in ("training_item_id",)},
-                }
-            )
-    trained = sum(1 for p in people if p["met"])
-    return {
-        "document": {"id": document.id, "code": document.code},
-        "at": at,
-        "required": len(people),
-        "trained": trained,
-        "people": people,
-    }
-
-
-def _historic_scope(session: Session, item_id: int) -> set[int]:
-    from qms.models import PersonDepartment, PersonEquipment, PersonJobFunction, Requirement
-
-    found: set[int] = set()
-    for membership, member_col, req_col in (
-        (PersonJobFunction, PersonJobFunction.job_function_id, Requirement.job_function_id),
-        (PersonDepartment, PersonDepartment.department_id, Requirement.department_id),
-        (PersonEquipment, PersonEquipment.equipment_id, Requirement.equipment_id),
-    ):
-        found.update(
-            session.scalars(
-                select(membership.person_id)
-                .join(Requirement, req_col == member_col)
-                .where(Requirement.training_item_id == item_id)
-                .distinct()
-            )
-        )
-    return found
-
-
-def as_of_department(session: Session, department_id: int, at: dt.datetime) -> dict[str, Any]:
-    """The qualification of each member of a department at ``at``."""
-    from qms.models import PersonDepartment
-
-    department = org.get_unit(session, "department", department_id)
-    members = sorted(
-        set(
-            session.scalars(
-                select(PersonDepartment.person_id).where(
-                    PersonDepartment.department_id == department_id, compliance._active(PersonDepartment, at)
-                )
-            )
-        )
-    )
-    evaluated = compliance.evaluate_as_of(session, members, at)
-    names = dict(
-        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(members or [0]))).all()
-    )
-    people = [
-        {
-            "person_id": pid,
-            "display_name": names.get(pid),
-            "qualified": r["qualified"],
-            "on_leave": r["on_leave"],
-            "requirements": len(r["requirements"]),
-            "met": sum(1 for x in r["requirements"] if x.met),
-            "unmet": [
-                {"training_item_id": x.training_item_id, "explanation": x.explanation}
-                for x in r["requirements"]
-                if not x.met
-            ],
-        }
-        for pid, r in evaluated.items()
-    ]
-    return {
-        "department": {"id": department.id, "code": department.code},
-        "at": at,
-        "members": len(people),
-        "qualified": sum(1 for p in people if p["qualified"]),
-        "people": people,
     }

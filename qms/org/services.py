@@ -1,26 +1,20 @@
-"""The organisation: departments, job functions, equipment, and the events of a working
-life (new hire, role change, transfer, equipment, leave, termination), each of which
-changes obligations in the same transaction.
+"""The organisation: departments, job functions and equipment; hiring, role changes, transfers,
+equipment qualifications, leave and termination. Obligations follow each event in the same
+transaction (``qms.training.compliance.sync_people``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bridge.core.db import utcnow
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from bridge.core.people import Person, create_person, get_person
 from bridge.core.uow import UnitOfWork
-from qms import compliance
-from qms.models import (
-    OPEN_ASSIGNMENT_STATUSES,
-    Assignment,
-    ComplianceState,
+from qms.org.models import (
     Department,
     Employment,
     Equipment,
@@ -32,10 +26,13 @@ from qms.models import (
 )
 from qms.policy import QmsPolicy
 from qms.roles import ORG_MANAGERS
-
-logger = logging.getLogger(__name__)
+from qms.training import assignments, compliance
+from qms.training import state as compliance_state
+from qms.training.models import ASSIGNMENT_REASONS, OPEN_ASSIGNMENT_STATUSES, Assignment, ComplianceState
 
 UNIT_MODELS: dict[str, Any] = {"department": Department, "job_function": JobFunction, "equipment": Equipment}
+
+
 MEMBERSHIPS: dict[str, tuple[Any, str]] = {
     "job_function": (PersonJobFunction, "job_function_id"),
     "department": (PersonDepartment, "department_id"),
@@ -85,11 +82,8 @@ def employment_of(session: Session, person_id: int) -> Employment | None:
     )
 
 
-def current_memberships(
-    session: Session, person_id: int, at: dt.datetime | None = None
-) -> dict[str, list[Any]]:
-    """The person's job functions, department and equipment in force at ``at`` (now)."""
-    at = at or utcnow()
+def current_memberships(session: Session, person_id: int, at: dt.datetime) -> dict[str, list[Any]]:
+    """The person's job functions, department and equipment in force at ``at``."""
     found: dict[str, list[Any]] = {}
     for kind, (model, _column) in MEMBERSHIPS.items():
         found[kind] = list(
@@ -162,7 +156,7 @@ def hire(
         if not display_name:
             raise ValidationFailed("a new hire needs a name or an existing person id", field="display_name")
         person = create_person(session, display_name, email=email, employee_no=employee_no)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because("new hire"):
         session.add(Employment(person_id=person.id, hired_at=now))
         session.add(PersonDepartment(person_id=person.id, department_id=department_id, valid_from=now))
@@ -232,7 +226,7 @@ def change_roles(
     if not job_function_ids:
         raise ValidationFailed("a person keeps at least one job function", field="job_function_ids")
     _require_units(session, "job_function", job_function_ids)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         if not _replace_memberships(uow, person_id, "job_function", sorted(set(job_function_ids)), now):
             raise ValidationFailed(
@@ -259,7 +253,7 @@ def transfer(
     session = uow.session
     _require_employed(session, person_id)
     _require_units(session, "department", [department_id])
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         if not _replace_memberships(uow, person_id, "department", [department_id], now):
             raise ValidationFailed(
@@ -278,7 +272,7 @@ def set_equipment(
     session = uow.session
     _require_employed(session, person_id)
     _require_units(session, "equipment", equipment_ids)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         if not _replace_memberships(uow, person_id, "equipment", sorted(set(equipment_ids)), now):
             raise ValidationFailed(
@@ -304,11 +298,11 @@ def start_leave(uow: UnitOfWork, person_id: int, *, reason: str) -> Leave:
         raise InvalidTransition(
             f"person {person_id} is already on leave", field="person_id", code="already_on_leave"
         )
-    now = utcnow()
+    now = uow.clock.now()
     leave = Leave(person_id=person_id, starts_at=now, reason=reason)
     with uow.because(reason):
         session.add(leave)
-    compliance.refresh_states(session, person_ids=[person_id], now=now)
+    compliance_state.refresh_states(session, person_ids=[person_id], now=now)
     return leave
 
 
@@ -316,11 +310,11 @@ def end_leave(uow: UnitOfWork, person_id: int, *, reason: str, policy: QmsPolicy
     """End the person's leave; open assignments that fell due meanwhile get a new due date."""
     uow.actor.require(*ORG_MANAGERS, action="ending a leave")
     session = uow.session
-    policy = policy or QmsPolicy()
+    policy = policy or uow.policy(QmsPolicy)
     leave = session.scalar(select(Leave).where(Leave.person_id == person_id, Leave.ends_at.is_(None)))
     if leave is None:
         raise InvalidTransition(f"person {person_id} is not on leave", field="person_id", code="not_on_leave")
-    now = utcnow()
+    now = uow.clock.now()
     new_due = now + dt.timedelta(days=policy.default_due_days)
     with uow.because(reason):
         leave.ends_at = now
@@ -334,7 +328,7 @@ def end_leave(uow: UnitOfWork, person_id: int, *, reason: str, policy: QmsPolicy
             assignment.due_at = new_due
             if assignment.status == "overdue":
                 assignment.status = "open"
-    compliance.refresh_states(session, person_ids=[person_id], now=now)
+    compliance_state.refresh_states(session, person_ids=[person_id], now=now)
     return leave
 
 
@@ -343,7 +337,7 @@ def terminate(uow: UnitOfWork, person_id: int, *, reason: str) -> Employment:
     uow.actor.require(*ORG_MANAGERS, action="terminating an employment")
     session = uow.session
     employment = _require_employed(session, person_id)
-    now = utcnow()
+    now = uow.clock.now()
     with uow.because(reason):
         employment.terminated_at = now
         employment.termination_reason = reason
@@ -361,95 +355,12 @@ def terminate(uow: UnitOfWork, person_id: int, *, reason: str) -> Employment:
             )
         ).all()
     )
-    compliance.cancel_assignments(
+    assignments.cancel_assignments(
         uow,
         open_pairs,
         reason=f"employment terminated: {reason}",
         now=now,
-        reasons=(
-            "matrix",
-            "new_hire",
-            "role_change",
-            "transfer",
-            "equipment",
-            "change_control",
-            "document_revision",
-            "periodic",
-            "return_from_leave",
-            "capa",
-            "deviation",
-            "manual",
-        ),
+        reasons=ASSIGNMENT_REASONS,
     )
     session.execute(ComplianceState.__table__.delete().where(ComplianceState.person_id == person_id))
     return employment
-
-
-def person_summary(session: Session, person_id: int) -> dict[str, Any]:
-    """The person with their current employment and memberships."""
-    person = get_person(session, person_id)
-    employment = employment_of(session, person_id)
-    current = current_memberships(session, person_id)
-    leave = session.scalar(select(Leave).where(Leave.person_id == person_id, Leave.ends_at.is_(None)))
-    return {
-        "id": person.id,
-        "display_name": person.display_name,
-        "email": person.email,
-        "employee_no": person.employee_no,
-        "active": person.active,
-        "employed": employment is not None,
-        "hired_at": employment.hired_at if employment else None,
-        "on_leave": leave is not None,
-        "department_ids": [m.department_id for m in current["department"]],
-        "job_function_ids": [m.job_function_id for m in current["job_function"]],
-        "equipment_ids": [m.equipment_id for m in current["equipment"]],
-    }
-
-
-def list_people(
-    session: Session,
-    *,
-    department_id: int | None = None,
-    job_function_id: int | None = None,
-    equipment_id: int | None = None,
-    employed: bool | None = None,
-    limit: int = 500,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
-    """People, optionally those in a department, job function or equipment now, or (not) employed."""
-    now = utcnow()
-    query = select(Person.id, Person.display_name, Person.employee_no, Person.active).order_by(Person.id)
-    for unit_id, (model, column) in (
-        (department_id, MEMBERSHIPS["department"]),
-        (job_function_id, MEMBERSHIPS["job_function"]),
-        (equipment_id, MEMBERSHIPS["equipment"]),
-    ):
-        if unit_id is not None:
-            query = query.where(
-                Person.id.in_(
-                    select(model.person_id).where(
-                        getattr(model, column) == unit_id,
-                        model.valid_from <= now,
-                        or_(model.valid_to.is_(None), model.valid_to > now),
-                    )
-                )
-            )
-    employed_ids = select(Employment.person_id).where(Employment.terminated_at.is_(None))
-    if employed is True:
-        query = query.where(Person.id.in_(employed_ids))
-    elif employed is False:
-        query = query.where(Person.id.not_in(employed_ids))
-    rows = session.execute(query.limit(limit).offset(offset)).all()
-    employed_now = set(
-        session.scalars(employed_ids.where(Employment.person_id.in_([r.id for r in rows] or [0])))
-    )
-    return [
-        {
-            "id": r.id,
-            "display_name": r.display_name,
-            "employee_no": r.employee_no,
-            "active": r.active,
-            "employed": r.id in employed_now,
-        }
-        for r in rows
-    ]

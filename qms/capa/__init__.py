@@ -1,0 +1,1 @@
+"""CAPA: corrective and preventive actions, their training, and the lifecycle that closes them."""

@@ -1,0 +1,1 @@
+"""Change control: affected document versions, training impact, approval by e-signature."""

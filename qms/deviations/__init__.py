@@ -1,0 +1,1 @@
+"""Deviations and their training adequacy assessments."""

@@ -1,0 +1,3 @@
+"""Reports on demand (HTML/JSON, CSV and PDF): transcripts, document training status, matrix
+compliance, overdue, CAPA training linkage, deviation adequacy and the audit trail.
+"""

@@ -1,0 +1,278 @@
+"""Reports on training: a person's transcript, a document's training status, matrix compliance
+and overdue assignments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bridge.core.people import Person
+from bridge.core.signatures import ElectronicSignature, signatures_of
+from qms.documents.models import DocumentVersion, TrainingItem, TrainingItemVersion
+from qms.org.models import Department
+from qms.reports.models import Report, Section
+from qms.training import scope as in_scope
+from qms.training import services as training
+from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment
+
+
+def _line(signature: ElectronicSignature) -> str:
+    """The §11.50 manifestation, with the signer's comment when there is one."""
+    line = signature.manifestation()
+    return f"{line} ({signature.comment})" if signature.comment else line
+
+
+def manifestations(session: Session, record_type: str, record_id: int) -> list[str]:
+    """The signature manifestations of a signed record, one line each."""
+    return [_line(s) for s in signatures_of(session, record_type, record_id)]
+
+
+def person_transcript(session: Session, person_id: int, *, generated_by: str, now: dt.datetime) -> Report:
+    """A person's signed completions, assignments and requirement status (``services.transcript``)."""
+    data = training.transcript(session, person_id, now=now)
+    person = data["person"]
+    return Report(
+        generated_at=now,
+        key=f"transcript-{person_id}",
+        title=f"Training transcript — {person['display_name']}",
+        generated_by=generated_by,
+        filters={"person_id": person_id},
+        summary=[
+            (
+                "Person",
+                f"{person['display_name']} (id {person['id']}, employee no. {person['employee_no'] or '—'})",
+            ),
+            ("Active", "yes" if person["active"] else "no"),
+            ("Completions", len(data["completions"])),
+            ("Assignments", len(data["assignments"])),
+        ],
+        sections=[
+            Section(
+                "Completions (each names the exact version and its signatures)",
+                [
+                    ("item_code", "Item"),
+                    ("version_label", "Version"),
+                    ("method", "Method"),
+                    ("completed_at", "Completed (UTC)"),
+                    ("score_scaled", "Score"),
+                    ("signature", "Signature"),
+                    ("trainer_signature", "Trainer signature"),
+                ],
+                data["completions"],
+            ),
+            Section(
+                "Assignments",
+                [
+                    ("item", "Item"),
+                    ("version", "Version"),
+                    ("reason", "Reason"),
+                    ("source", "Source"),
+                    ("status", "Status"),
+                    ("assigned_at", "Assigned (UTC)"),
+                    ("due_at", "Due (UTC)"),
+                    ("completed_at", "Completed (UTC)"),
+                ],
+                [
+                    {
+                        **a,
+                        "item": a["training_item"]["code"],
+                        "version": a["version"]["label"],
+                        "source": f"{a['source_type']} {a['source_id']}" if a["source_type"] else "",
+                    }
+                    for a in data["assignments"]
+                ],
+            ),
+            Section(
+                "Requirements (current state)",
+                [
+                    ("item_code", "Item"),
+                    ("status", "Status"),
+                    ("last_completed_at", "Last completed (UTC)"),
+                    ("due_at", "Due (UTC)"),
+                    ("expires_at", "Expires (UTC)"),
+                ],
+                data["requirements"],
+            ),
+        ],
+        data=data,
+    )
+
+
+def document_status(session: Session, document_id: int, *, generated_by: str, now: dt.datetime) -> Report:
+    """Per version of a document: assigned and trained; each person's current state."""
+    data = training.document_training_status(session, document_id)
+    document = data["document"]
+    approvals = session.execute(
+        select(DocumentVersion.label, ElectronicSignature)
+        .join(ElectronicSignature, ElectronicSignature.id == DocumentVersion.approval_signature_id)
+        .where(DocumentVersion.document_id == document_id)
+        .order_by(DocumentVersion.seq)
+    ).all()
+    return Report(
+        generated_at=now,
+        key=f"document-training-{document['code']}",
+        title=f"Document training status — {document['code']} {document['title']}",
+        generated_by=generated_by,
+        filters={"document_id": document_id},
+        summary=[(f"People {status}", count) for status, count in sorted(data["state_counts"].items())],
+        signatures=[f"{document['code']} {label}: {_line(signature)}" for label, signature in approvals],
+        sections=[
+            Section(
+                "Versions",
+                [
+                    ("label", "Version"),
+                    ("status", "Status"),
+                    ("revision", "Revision"),
+                    ("retrain", "Retrain"),
+                    ("effective_at", "Effective (UTC)"),
+                    ("affected", "Assigned"),
+                    ("trained", "Trained"),
+                    ("trained_pct", "Trained %"),
+                ],
+                data["versions"],
+            ),
+            Section(
+                "People who need it",
+                [
+                    ("display_name", "Person"),
+                    ("status", "Status"),
+                    ("trained_version", "Trained on"),
+                    ("due_at", "Due (UTC)"),
+                ],
+                [
+                    {**p, "trained_version": _version_label(session, p["trained_version_id"])}
+                    for p in data["people"]
+                ],
+            ),
+        ],
+        data=data,
+    )
+
+
+def _version_label(session: Session, item_version_id: int | None) -> str | None:
+    if item_version_id is None:
+        return None
+    version = session.get(TrainingItemVersion, item_version_id)
+    return version.label if version else None
+
+
+def matrix_compliance(
+    session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime
+) -> Report:
+    """Matrix compliance by department and job function (``services.matrix_report``), department totals."""
+    data = training.matrix_report(session, now=now, department_id=department_id)
+    by_department: dict[str, dict[str, Any]] = {}
+    for row in data["rows"]:
+        total = by_department.setdefault(
+            row["department"] or "(none)",
+            {
+                "department": row["department"] or "(none)",
+                "pairs": 0,
+                "compliant": 0,
+                "due": 0,
+                "overdue": 0,
+                "exempt": 0,
+            },
+        )
+        for key in ("pairs", "compliant", "due", "overdue", "exempt"):
+            total[key] += row[key]
+    for total in by_department.values():
+        counted = total["pairs"] - total["exempt"]
+        total["compliance_pct"] = round(100.0 * total["compliant"] / counted, 2) if counted else 100.0
+    columns = [
+        ("pairs", "Person × requirement"),
+        ("compliant", "Compliant"),
+        ("due", "Due"),
+        ("overdue", "Overdue"),
+        ("exempt", "Exempt"),
+        ("compliance_pct", "Compliance %"),
+    ]
+    totals = data["totals"]
+    return Report(
+        generated_at=now,
+        key="matrix-compliance",
+        title="Training matrix compliance",
+        generated_by=generated_by,
+        filters={"department_id": department_id, "as_of": data["as_of"]},
+        summary=[
+            ("Person × requirement pairs", totals["pairs"]),
+            ("Compliant", totals["compliant"]),
+            ("Overdue", totals["overdue"]),
+            ("Exempt", totals["exempt"]),
+            ("Compliance %", totals["compliance_pct"]),
+        ],
+        sections=[
+            Section("By department", [("department", "Department"), *columns], list(by_department.values())),
+            Section(
+                "By department and job function",
+                [("department", "Department"), ("job_function", "Job function"), *columns],
+                data["rows"],
+            ),
+        ],
+        data={**data, "departments": list(by_department.values())},
+    )
+
+
+def overdue(session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime) -> Report:
+    """Open assignments past their due date, oldest due first, with each person's department now."""
+    found = session.execute(
+        select(Assignment, Person.display_name, TrainingItem.code, TrainingItemVersion.label)
+        .join(Person, Person.id == Assignment.person_id)
+        .join(TrainingItem, TrainingItem.id == Assignment.training_item_id)
+        .join(TrainingItemVersion, TrainingItemVersion.id == Assignment.item_version_id)
+        .where(Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES), Assignment.due_at < now)
+        .order_by(Assignment.due_at, Assignment.id)
+    ).all()
+    departments_of = in_scope.current_departments(session, sorted({a.person_id for a, *_ in found}), now)
+    codes = dict(session.execute(select(Department.id, Department.code)).all())
+    rows = []
+    for assignment, name, item_code, label in found:
+        dept = departments_of.get(assignment.person_id)
+        if department_id is not None and dept != department_id:
+            continue
+        rows.append(
+            {
+                "assignment_id": assignment.id,
+                "person_id": assignment.person_id,
+                "person": name,
+                "department": codes.get(dept) if dept else None,
+                "item": item_code,
+                "version": label,
+                "reason": assignment.reason,
+                "source": f"{assignment.source_type} {assignment.source_id}"
+                if assignment.source_type
+                else "",
+                "status": "overdue",
+                "due_at": assignment.due_at,
+                "days_overdue": (now - assignment.due_at).days,
+            }
+        )
+    return Report(
+        generated_at=now,
+        key="overdue-training",
+        title="Overdue training",
+        generated_by=generated_by,
+        filters={"department_id": department_id, "as_of": now},
+        summary=[("Overdue assignments", len(rows)), ("People", len({r["person_id"] for r in rows}))],
+        sections=[
+            Section(
+                "Overdue assignments",
+                [
+                    ("person", "Person"),
+                    ("department", "Department"),
+                    ("item", "Item"),
+                    ("version", "Version"),
+                    ("reason", "Reason"),
+                    ("source", "Source"),
+                    ("due_at", "Due (UTC)"),
+                    ("days_overdue", "Days late"),
+                ],
+                rows,
+            )
+        ],
+        data={"as_of": now, "rows": rows},
+    )

@@ -1,0 +1,3 @@
+"""Training: the matrix, assignments, completions, the maintained compliance state and the
+as-of rule.
+"""
