@@ -213,7 +213,7 @@ def check_configuration() -> Check:
     status = "pass"
     detail = f"{len(config)} settings recorded (secrets redacted)"
     if config.get("testing") == "True":
-        status, detail = "fail", detail + "; testing mode is on"
+        status, detail = "warn", detail + "; testing mode is on (not for production)"
     return Check("configuration", status, detail, [[key, value] for key, value in config.items()])
 
 
@@ -473,7 +473,8 @@ td,th{{border:1px solid #999;padding:3px 6px;text-align:left;vertical-align:top}
 .warn,.procedural,.skipped{{color:#850}}</style></head><body>
 <h1>{title}</h1>
 <p><b>Result: <span class="{result}">{result_upper}</span></b> — IQ {iq}, OQ {oq};
-{total} requirements, {gaps} gaps. Evidence SHA-256 <code>{evidence_hash}</code>.</p>
+{total} requirements, {gaps} gaps, {clause_gaps} clauses not covered.
+Evidence SHA-256 <code>{evidence_hash}</code>.</p>
 <h2>Executor and signature</h2>{signature}
 <h2>Environment</h2>{environment}
 <h2>Installation qualification (IQ)</h2>{iq_table}
@@ -523,6 +524,7 @@ def render_html(evidence: dict[str, Any], signature_lines: list[list[str]]) -> s
         title=html.escape(evidence["title"]), result=evidence["result"],
         result_upper=evidence["result"].upper(),
         iq=evidence["iq"]["result"], oq=oq["result"], total=oq["requirements_total"], gaps=oq["gaps"],
+        clause_gaps=oq["clause_gaps"],
         evidence_hash=evidence_sha256(evidence),
         signature=_table(["", ""], signature_lines),
         environment=_table(["", ""], [[k, v] for k, v in evidence["environment"].items()]),
@@ -572,7 +574,8 @@ def render_pdf(evidence: dict[str, Any], signature_lines: list[list[str]]) -> by
     story: list[Any] = [
         Paragraph(html.escape(title), styles["Title"]),
         Paragraph(f"<b>Result: {evidence['result'].upper()}</b> — IQ {evidence['iq']['result']}, "
-                  f"OQ {oq['result']}; {oq['requirements_total']} requirements, {oq['gaps']} gaps.",
+                  f"OQ {oq['result']}; {oq['requirements_total']} requirements, {oq['gaps']} gaps, "
+                  f"{oq['clause_gaps']} clauses not covered.",
                   styles["BodyText"]),
         Spacer(1, 4 * mm), Paragraph("Executor and electronic signature", styles["Heading2"]),
         table(["", ""], signature_lines, [60, 200]),
@@ -743,7 +746,7 @@ def validate_run(username: str, password_stdin: bool, meaning: str, tests_dir: P
                "requirements_sha256": hashlib.sha256(requirements_file.read_bytes()).hexdigest(),
                "tests_dir": str(tests_dir.resolve()), "command": results.get("command", ""),
                "pytest_exitstatus": results.get("exitstatus"),
-               "requirements_total": len(rows), "gaps": len(gaps) + len(clause_gaps),
+               "requirements_total": len(rows), "gaps": len(gaps), "clause_gaps": len(clause_gaps),
                "matrix": rows, "clauses": coverage},
     }
     evidence_hash = evidence_sha256(evidence)
@@ -782,7 +785,7 @@ def validate_run(username: str, password_stdin: bool, meaning: str, tests_dir: P
                f"{run_id}; signature {signature.id}")
     click.echo(f"Reports: {output_dir / stem}.html, {output_dir / stem}.pdf (SHA-256 {pdf_hash})")
     click.echo(f"RESULT {evidence['result'].upper()}: IQ {iq_result}, OQ {oq_result}, "
-               f"{len(rows)} requirements, {evidence['oq']['gaps']} gaps")
+               f"{len(rows)} requirements, {len(gaps)} gaps, {len(clause_gaps)} clauses not covered")
     if evidence["result"] != "pass":
         sys.exit(1)
 
