@@ -37,3 +37,11 @@ def post_worker_init(worker: Any) -> None:
     extensions = getattr(app, "extensions", {})
     if "gxpbridge.db" in extensions:
         extensions["gxpbridge.db"].start_background_checkpoints()
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """Drop a dead worker's figures from the shared metrics (PROMETHEUS_MULTIPROC_DIR, bridge/metrics.py)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
