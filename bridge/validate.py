@@ -26,6 +26,7 @@ import base64
 import datetime as dt
 import hashlib
 import html
+import importlib
 import importlib.metadata as metadata
 import io
 import json
@@ -373,10 +374,10 @@ def run_linked_tests(tests_dir: Path, node_ids: list[str], *, oq_database_url: s
         env.update(GXPBRIDGE_OQ_SELECT=str(select_file), GXPBRIDGE_OQ_RESULTS=str(results_file))
         if oq_database_url:
             env["TEST_DATABASE_URL"] = oq_database_url
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "pytest", "-p", "bridge.validate_pytest", "-p", "no:cacheprovider",
-                   "-o", "addopts=", "--rootdir", str(root), "-q", "--tb=line", "--basetemp",
-                   str(Path(scratch) / "tmp")]
+        # -P: the working directory (the test tree's root) must not shadow the installed packages.
+        command = [sys.executable, "-P", "-m", "pytest", "-p", "bridge.validate_pytest",
+                   "-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", str(root), "-q", "--tb=line",
+                   "--basetemp", str(Path(scratch) / "tmp")]
         if workers > 1:
             command += ["-n", str(workers)]
         command += present
@@ -384,7 +385,7 @@ def run_linked_tests(tests_dir: Path, node_ids: list[str], *, oq_database_url: s
                               timeout=timeout, check=False)
         results = (json.loads(results_file.read_text(encoding="utf-8")) if results_file.exists()
                    else {"exitstatus": done.returncode, "tests": {}})
-    results["command"] = " ".join(["pytest", *command[3:]])
+    results["command"] = " ".join(["pytest", *command[4:]])
     results["output"] = (done.stdout + done.stderr)[-4000:]
     return results
 
@@ -455,6 +456,7 @@ def environment() -> dict[str, str]:
         "host": platform.node(),
         "operating system": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "application package": str(Path(__file__).resolve().parent),
         "instance path": str(settings().instance_path),
         "working directory": str(Path.cwd()),
     }
@@ -480,7 +482,7 @@ Evidence SHA-256 <code>{evidence_hash}</code>.</p>
 <h2>Installation qualification (IQ)</h2>{iq_table}
 <h2>Operational qualification (OQ): traceability matrix</h2>
 <p>Requirements: {req_title} {req_version} ({req_file}); test tree: {tests_dir};
-command: <code>{command}</code>.</p>{matrix}
+command: <code>{command}</code>; the tests exercised the package at {tested_package}.</p>{matrix}
 <h2>Clauses in scope</h2>{clauses}
 {details}
 </body></html>
@@ -531,7 +533,7 @@ def render_html(evidence: dict[str, Any], signature_lines: list[list[str]]) -> s
         iq_table=_table(["check", "status", "detail"], iq_rows, 1),
         req_title=html.escape(oq["requirements_title"]), req_version=html.escape(oq["requirements_version"]),
         req_file=html.escape(oq["requirements_file"]), tests_dir=html.escape(oq["tests_dir"]),
-        command=html.escape(oq["command"]),
+        command=html.escape(oq["command"]), tested_package=html.escape(oq.get("tested_package") or "?"),
         matrix=_table(["requirement", "title", "clauses", "tests → result", "status"],
                       _matrix_rows(evidence), 4),
         clauses=_table(["clause", "requirements", "status"], clauses, 2),
@@ -586,7 +588,8 @@ def render_pdf(evidence: dict[str, Any], signature_lines: list[list[str]]) -> by
               [[c["name"], c["status"], c["detail"]] for c in evidence["iq"]["checks"]], [50, 20, 190]),
         Paragraph("Operational qualification (OQ): traceability matrix", styles["Heading2"]),
         Paragraph(html.escape(f"Requirements: {oq['requirements_title']} {oq['requirements_version']} "
-                              f"({oq['requirements_file']}); test tree {oq['tests_dir']}"), small),
+                              f"({oq['requirements_file']}); test tree {oq['tests_dir']}; the tests "
+                              f"exercised the package at {oq.get('tested_package') or '?'}"), small),
         table(["requirement", "title", "clauses", "tests → result", "status"], _matrix_rows(evidence),
               [22, 55, 28, 135, 20]),
         Paragraph("Clauses in scope", styles["Heading2"]),
@@ -647,6 +650,15 @@ def validate_iq(verbose: bool) -> None:
     click.echo(f"IQ {result.upper()}")
     if result != "pass":
         sys.exit(1)
+
+
+def installed_packages() -> dict[str, str]:
+    """Where this process imports each application package from."""
+    found = {}
+    for name in ("bridge", "qms", "xapi", "lti"):
+        module = importlib.import_module(name)
+        found[name] = str(Path(module.__file__ or "").resolve().parent)
+    return found
 
 
 def default_tests_dir() -> Path | None:
@@ -715,6 +727,15 @@ def validate_run(username: str, password_stdin: bool, meaning: str, tests_dir: P
     rows = trace(reqs, results["tests"])
     coverage = clause_coverage(reqs, rows)
     gaps = [r for r in rows if r["status"] in ("gap", "failed")]
+    # The tests must have exercised this installed copy, not a source tree's packages beside them.
+    installed = installed_packages()
+    tested = results.get("tested_packages") or {}
+    foreign = sorted(name for name, where in tested.items()
+                     if where and Path(where).resolve() != Path(installed.get(name, "")).resolve())
+    for name in foreign:
+        click.echo(f"  [FAIL] the OQ tests imported {name} from {tested[name]}, not from the installed copy "
+                   f"{installed.get(name)}: use a test tree without the application's packages", err=True)
+    tested_package = ", ".join(f"{n}: {w}" for n, w in sorted(tested.items())) or "none imported"
     clause_gaps = [c for c in coverage if c["status"] == "gap"]
     for row in rows:
         mark = {"verified": "ok", "procedural": "PQ"}.get(row["status"], row["status"].upper())
@@ -724,13 +745,16 @@ def validate_run(username: str, password_stdin: bool, meaning: str, tests_dir: P
                 click.echo(f"           {t['test']}: {t['result']}")
             if not row["tests"]:
                 click.echo("           no test linked")
+    status_of = {row["id"]: row["status"] for row in rows}
     for c in clause_gaps:
-        click.echo(f"  [GAP ] clause {c['clause']}: no verified requirement")
+        open_reqs = [r for r in c["requirements"] if status_of[r] not in ("verified", "procedural")]
+        click.echo(f"  [GAP ] clause {c['clause']}: " + (f"not verified: {', '.join(open_reqs)}" if open_reqs
+                                                          else "no requirement serves it"))
     if results.get("exitstatus") not in (0, 1, 5, None):
         click.echo(f"  pytest ended with status {results['exitstatus']}:\n{results['output'][-1500:]}",
                    err=True)
     iq_result = overall([c.status for c in checks])
-    oq_result = "fail" if gaps or clause_gaps else "pass"
+    oq_result = "fail" if gaps or clause_gaps or foreign else "pass"
     info = build_info()
     evidence = {
         "title": f"GxP Bridge {info['version']} — IQ/OQ validation evidence",
@@ -745,6 +769,7 @@ def validate_run(username: str, password_stdin: bool, meaning: str, tests_dir: P
                "requirements_title": reqs.title, "requirements_version": reqs.version,
                "requirements_sha256": hashlib.sha256(requirements_file.read_bytes()).hexdigest(),
                "tests_dir": str(tests_dir.resolve()), "command": results.get("command", ""),
+               "tested_package": tested_package, "foreign_packages": foreign,
                "pytest_exitstatus": results.get("exitstatus"),
                "requirements_total": len(rows), "gaps": len(gaps), "clause_gaps": len(clause_gaps),
                "matrix": rows, "clauses": coverage},

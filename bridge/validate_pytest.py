@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
+PACKAGES = ("bridge", "qms", "xapi", "lti")
 _outcomes: dict[str, str] = {}
 _durations: dict[str, float] = {}
 
@@ -63,5 +65,8 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
         return
     data = {nodeid: {"outcome": outcome, "duration": round(_durations.get(nodeid, 0.0), 3)}
             for nodeid, outcome in _outcomes.items()}
+    # Which copy of the application the tests exercised (the installed one, not a source tree).
+    tested = {name: os.path.dirname(getattr(sys.modules[name], "__file__", "") or "")
+              for name in PACKAGES if name in sys.modules}
     with open(results_file, "w", encoding="utf-8") as handle:
-        json.dump({"exitstatus": int(exitstatus), "tests": data}, handle)
+        json.dump({"exitstatus": int(exitstatus), "tests": data, "tested_packages": tested}, handle)

@@ -218,3 +218,21 @@ def test_sample_tree_is_valid_yaml(tmp_path):
     _, requirements = sample_tree(tmp_path, with_gap=True)
     assert len(load_requirements(requirements).requirements) == 5
     assert textwrap.dedent(SAMPLE_TESTS).count("def test_") == 3
+
+
+def test_oq_fails_when_the_tests_exercise_a_source_tree_instead_of_the_installed_copy(
+        runner, make_user, db, tmp_path, monkeypatch):
+    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)
+    make_user("qa.lead", "qa_approver")
+    tests_dir, _ = sample_tree(tmp_path, with_gap=False)
+    # A full source tree beside the tests: its qms package would shadow the installed one.
+    (tests_dir.parent / "qms").mkdir()
+    (tests_dir.parent / "qms" / "__init__.py").write_text("")
+    sample = tests_dir / "test_sample.py"
+    sample.write_text("import qms  # noqa: F401\n" + sample.read_text())
+    result = runner.invoke(args=["validate", "run", "--username", "qa.lead", "--password-stdin",
+                                 "--tests", str(tests_dir), "--output", str(tmp_path / "out")],
+                           input=TEST_PASSWORD + "\n")
+    assert result.exit_code == 1, result.output
+    assert "the OQ tests imported qms from" in result.output
+    assert "RESULT FAIL: IQ pass, OQ fail" in result.output
