@@ -57,16 +57,22 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
-    """Write the outcomes (on the controlling process only when tests run in parallel)."""
-    if hasattr(session.config, "workerinput"):
-        return
+    """Write the outcomes (on the controlling process only when tests run in parallel).
+
+    Every process, parallel workers included, also writes where it imported the application's
+    packages from (``<results>.packages-<pid>``).
+    """
     results_file = os.environ.get("GXPBRIDGE_OQ_RESULTS")
     if not results_file:
+        return
+    imported = {name: os.path.dirname(getattr(sys.modules[name], "__file__", "") or "")
+                for name in PACKAGES if name in sys.modules}
+    with open(f"{results_file}.packages-{os.getpid()}", "w", encoding="utf-8") as handle:
+        json.dump(imported, handle)
+    if hasattr(session.config, "workerinput"):
         return
     data = {nodeid: {"outcome": outcome, "duration": round(_durations.get(nodeid, 0.0), 3)}
             for nodeid, outcome in _outcomes.items()}
     # Which copy of the application the tests exercised (the installed one, not a source tree).
-    tested = {name: os.path.dirname(getattr(sys.modules[name], "__file__", "") or "")
-              for name in PACKAGES if name in sys.modules}
     with open(results_file, "w", encoding="utf-8") as handle:
-        json.dump({"exitstatus": int(exitstatus), "tests": data, "tested_packages": tested}, handle)
+        json.dump({"exitstatus": int(exitstatus), "tests": data}, handle)
