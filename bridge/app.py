@@ -57,4 +57,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     lti.init_app(app)
     rules.init_app(app)
     cli.init_app(app)
+    __import__("bridge.metrics").metrics.init_app(app)  # /metrics (Prometheus)
     return app

@@ -328,3 +328,4 @@ def init_app(app: Flask) -> None:
 
     if "demo" not in app.cli.commands:
         app.cli.add_command(demo.demo_group)
+    app.cli.add_command(__import__("bridge.validate").validate.validate_group)  # IQ/OQ evidence
