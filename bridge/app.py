@@ -17,7 +17,7 @@ from bridge.core import accounts, audit, outbox, people, signatures  # noqa: F40
 import lti
 import qms
 import xapi
-from bridge import cli, rules
+from bridge import cli, metrics, rules
 
 logger = logging.getLogger(__name__)
 
@@ -57,5 +57,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     lti.init_app(app)
     rules.init_app(app)
     cli.init_app(app)
-    __import__("bridge.metrics").metrics.init_app(app)  # /metrics (Prometheus)
+    metrics.init_app(app)  # /metrics (Prometheus)
     return app
