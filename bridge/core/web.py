@@ -5,10 +5,12 @@ and ``/healthz``. Domain modules never import this; views and CLI commands do.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -271,11 +273,22 @@ def check_csrf() -> None:
         abort(400, description="the form expired or was not sent from this site; reload and retry")
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login would help phishing.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("core.home")
+_SAFE_PATH = re.compile(r"/(?![/\\])[!-~]*")
+
+
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """``target`` when it is a same-origin relative path, else ``default`` (the home page).
+
+    An open redirect after login would help phishing. Only printable ASCII without spaces is
+    accepted (a tab or newline is dropped by browsers, so ``/%09/evil.example`` would become
+    ``//evil.example``, and a newline in ``Location`` is an error), the path must start with
+    one ``/`` not followed by another or by a backslash, and no scheme or host may be parsed from it.
+    """
+    if target and _SAFE_PATH.fullmatch(target) and "\\" not in target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return default or url_for("core.home")
 
 
 # Paths a newcomer may want, shown on the home page when the package providing them is wired.
@@ -325,7 +338,7 @@ def login() -> Any:
             return render_template("login.html", error=error, username=username, next=next_url), exc.status
         session.clear()
         session["user_id"] = user_id
-        return redirect(_safe_next(next_url))
+        return redirect(safe_next(next_url))
     return render_template("login.html", error=error, username=username, next=next_url)
 
 
