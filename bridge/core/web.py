@@ -30,7 +30,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, text
 from werkzeug.exceptions import HTTPException
 
-from bridge.core import audit
+from bridge.core import audit, headers
 from bridge.core.accounts import UserAccount, authenticate_token, check_credentials
 from bridge.core.actor import Actor
 from bridge.core.clock import Clock
@@ -386,6 +386,7 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.register_blueprint(bp)
+    headers.init_app(app)
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
