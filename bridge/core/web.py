@@ -31,7 +31,12 @@ from sqlalchemy import select, text
 from werkzeug.exceptions import HTTPException
 
 from bridge.core import audit, headers
-from bridge.core.accounts import UserAccount, authenticate_token, check_credentials
+from bridge.core.accounts import (
+    UserAccount,
+    authenticate_token,
+    burn_password_check,
+    check_credentials,
+)
 from bridge.core.actor import Actor
 from bridge.core.clock import Clock
 from bridge.core.db import Database, is_lost_connection
@@ -314,10 +319,14 @@ def home() -> Any:
 def _sign_in(uow: UnitOfWork, username: str, password: str) -> int:
     user = uow.session.scalar(select(UserAccount).where(UserAccount.username == username))
     if user is None or user.password_hash is None:
+        burn_password_check(password)  # as slow as a real check: the timing names no account
         raise Unauthorized("wrong username or password", code="wrong_password")
     check_credentials(uow, user, password, threshold=settings().lockout_threshold)
     audit.record(uow, "user.login", "user_account", user.id)
     return user.id
+
+
+SIGN_IN_REFUSALS = frozenset({"wrong_password", "account_locked", "account_inactive"})
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -334,8 +343,13 @@ def login() -> Any:
         try:
             user_id = in_unit_of_work(lambda uow: _sign_in(uow, username, password), actor=attempt)
         except DomainError as exc:
-            error = "wrong username or password" if exc.code == "wrong_password" else exc.message
-            return render_template("login.html", error=error, username=username, next=next_url), exc.status
+            if exc.code not in SIGN_IN_REFUSALS:
+                raise
+            # One answer for an unknown user, a wrong password and a locked or deactivated
+            # account: the sign-in page never tells whether an account exists or is locked (the
+            # lock and the refused attempt are audited).
+            return render_template("login.html", error="wrong username or password",
+                                   username=username, next=next_url), 401
         session.clear()
         session["user_id"] = user_id
         return redirect(safe_next(next_url))
