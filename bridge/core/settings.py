@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     # Oldest LTI id_token (seconds since its iat) a launch accepts.
     lti_max_token_age: int = 300
+    # Console sessions (server-side): signed out after this many idle minutes, and at the latest
+    # this many hours after sign-in (Part 11 §11.10(d), §11.300).
+    session_idle_minutes: int = Field(default=15, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Port/-Prefix headers
+    # are trusted (werkzeug ProxyFix); 0 trusts none. Set to 1 behind the nginx of deploy/.
+    trusted_proxies: int = Field(default=0, ge=0)
     testing: bool = False
     log_level: str = "INFO"
 

@@ -4,6 +4,7 @@ and ``/healthz``. Domain modules never import this; views and CLI commands do.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import secrets
@@ -29,8 +30,9 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, text
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bridge.core import audit, headers
+from bridge.core import audit, headers, sessions
 from bridge.core.accounts import (
     UserAccount,
     authenticate_token,
@@ -40,7 +42,8 @@ from bridge.core.accounts import (
 from bridge.core.actor import Actor
 from bridge.core.clock import Clock
 from bridge.core.db import Database, is_lost_connection
-from bridge.core.errors import DomainError, Unauthorized
+from bridge.core.errors import DomainError, Forbidden, Unauthorized
+from bridge.core.jobs import register_sweep
 from bridge.core.settings import Settings
 from bridge.core.uow import UnitOfWork
 
@@ -78,6 +81,12 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
             return self.null_session_class()
         return super().open_session(app, request)
 
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """``Secure`` whenever the request came over HTTPS (directly or through a trusted proxy)
+        or the site's base URL is HTTPS.
+        """
+        return bool(super().get_cookie_secure(app) or (request and request.is_secure))
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_PREFIXES = ("/api/", "/xapi/", "/healthz", "/lti/register")
@@ -107,17 +116,59 @@ def current_actor(optional: bool = False) -> Actor | None:
     if header.lower().startswith("bearer "):
         with db.read_sessions() as db_session:
             actor = authenticate_token(db_session, header[7:].strip()).actor()
-    elif session.get("user_id"):
+    elif session.get("sid"):
+        now = current_app.clock.now()  # type: ignore[attr-defined]
+        config = settings()
         with db.read_sessions() as db_session:
-            user = db_session.get(UserAccount, session["user_id"])
-            if user is not None and user.active and user.locked_at is None:
+            row = sessions.live(db_session, session["sid"], now,
+                                idle=dt.timedelta(minutes=config.session_idle_minutes),
+                                absolute=dt.timedelta(hours=config.session_absolute_hours))
+            user = db_session.get(UserAccount, row.user_id) if row is not None else None
+            if row is not None and user is not None and user.active and user.locked_at is None:
                 actor = user.actor()
+                if sessions.needs_touch(row, now):
+                    g.gxp_touch_session = row.id
             else:
                 session.clear()
+        if actor is not None:
+            _check_cookie_write()
+    elif session:
+        session.clear()  # a cookie from before server-side sessions, or a forged one
     if actor is None and not optional:
         raise Unauthorized("sign in or send 'Authorization: Bearer <API token>'")
     g.gxp_actor = actor
     return actor
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(origin: str) -> bool:
+    """Whether ``origin`` (an ``Origin`` header) is this site's own."""
+    if not origin or origin == "null":
+        return False
+    own = {f"{request.scheme}://{request.host}".lower(), headers.origin_of(settings().base_url)}
+    return origin.rstrip("/").lower() in own
+
+
+def _check_cookie_write() -> None:
+    """Refuse a write to the REST API authenticated by the console cookie alone (CSRF).
+
+    A browser sends the cookie with any site's form or script, so such a write must also carry
+    the session's CSRF token in ``X-CSRF-Token`` or come from a page of this site (``Origin``).
+    Bearer-token requests never reach here.
+    """
+    if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
+        return
+    sent = request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf_token", "")
+    if sent and expected and secrets.compare_digest(sent, expected):
+        return
+    if same_origin(request.headers.get("Origin", "")):
+        return
+    raise Forbidden("a write authenticated by the console session needs its CSRF token in the "
+                    "X-CSRF-Token header (or send 'Authorization: Bearer <API token>')",
+                    code="csrf_failed")
 
 
 def unit_of_work(actor: Actor | None = None, *, readonly: bool = False) -> UnitOfWork:
@@ -316,14 +367,14 @@ def home() -> Any:
     return render_template("home.html", services=services)
 
 
-def _sign_in(uow: UnitOfWork, username: str, password: str) -> int:
+def _sign_in(uow: UnitOfWork, username: str, password: str) -> str:
     user = uow.session.scalar(select(UserAccount).where(UserAccount.username == username))
     if user is None or user.password_hash is None:
         burn_password_check(password)  # as slow as a real check: the timing names no account
         raise Unauthorized("wrong username or password", code="wrong_password")
     check_credentials(uow, user, password, threshold=settings().lockout_threshold)
     audit.record(uow, "user.login", "user_account", user.id)
-    return user.id
+    return sessions.start(uow.session, user.id, uow.clock.now())
 
 
 SIGN_IN_REFUSALS = frozenset({"wrong_password", "account_locked", "account_inactive"})
@@ -341,7 +392,7 @@ def login() -> Any:
         password = request.form.get("password", "")
         attempt = Actor(kind="user", username=username or "?", display_name=f"login as {username}")
         try:
-            user_id = in_unit_of_work(lambda uow: _sign_in(uow, username, password), actor=attempt)
+            token = in_unit_of_work(lambda uow: _sign_in(uow, username, password), actor=attempt)
         except DomainError as exc:
             if exc.code not in SIGN_IN_REFUSALS:
                 raise
@@ -350,8 +401,8 @@ def login() -> Any:
             # lock and the refused attempt are audited).
             return render_template("login.html", error="wrong username or password",
                                    username=username, next=next_url), 401
-        session.clear()
-        session["user_id"] = user_id
+        session.clear()  # a new session (and CSRF token): nothing survives from before sign-in
+        session["sid"] = token
         return redirect(safe_next(next_url))
     return render_template("login.html", error=error, username=username, next=next_url)
 
@@ -360,7 +411,13 @@ def login() -> Any:
 def logout() -> Any:
     """Sign out of the console."""
     check_csrf()
+    token = session.get("sid")
+    if token:
+        with database().write_sessions() as db_session:
+            sessions.revoke(db_session, token, current_app.clock.now())  # type: ignore[attr-defined]
+            db_session.commit()
     session.clear()
+    g.pop("gxp_touch_session", None)
     return redirect(url_for("core.login"))
 
 
@@ -380,6 +437,26 @@ def me() -> Any:
     )
 
 
+def _touch_session(response: Any) -> Any:
+    """After the request's own transaction: note that the console session was used."""
+    session_id = g.pop("gxp_touch_session", None)
+    if session_id is not None:
+        try:
+            with database().write_sessions() as db_session:
+                sessions.touch(db_session, session_id, current_app.clock.now())  # type: ignore[attr-defined]
+                db_session.commit()
+        except Exception:
+            logger.exception("could not record the use of a console session")
+    return response
+
+
+def _purge_sessions(uow: UnitOfWork) -> int:
+    config = uow.settings
+    return sessions.purge(uow.session, uow.clock.now(),
+                          idle=dt.timedelta(minutes=config.session_idle_minutes),
+                          absolute=dt.timedelta(hours=config.session_absolute_hours))
+
+
 def register_policy(app: Flask, policy: Any) -> None:
     """Make ``policy`` (a package's settings object, read once at start) reach every unit of work
     as ``uow.policy(type(policy))``.
@@ -396,6 +473,14 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
     db.configure(clock=clock, settings=app_settings, policies=policies)
     app.extensions["gxpbridge.db"] = db
     app.session_interface = ConsoleSessionInterface()
+    if app_settings.base_url.startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    if app_settings.trusted_proxies:
+        hops = app_settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops, x_port=hops, x_prefix=hops)
+    app.after_request(_touch_session)
+    register_sweep(app, "core.console_sessions_purge", _purge_sessions, 3600)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
