@@ -192,15 +192,35 @@ def audit_group() -> None:
 @with_appcontext
 @command_errors
 def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first bad row if any."""
+    """Recompute the keyed hash chain and check its signed checkpoints; exit 1 naming the first
+    bad row if any.
+    """
     with database().read_sessions() as session:
         report = audit.verify_chain(session)
     if report.ok:
-        click.echo(f"audit trail intact: {report.count} rows verified")
+        click.echo(f"audit trail intact: {report.count} rows verified, "
+                   f"{report.checkpoints} signed checkpoint(s)")
+        if report.last_checkpoint_seq is None:
+            click.echo("no signed checkpoint yet: run `gxpbridge audit checkpoint` (the worker "
+                       "writes them periodically)", err=True)
+        elif report.unanchored:
+            click.echo(f"{report.unanchored} row(s) after the last checkpoint (row "
+                       f"{report.last_checkpoint_seq}) are not yet anchored by a signed checkpoint",
+                       err=True)
         return
     click.echo(f"audit trail BROKEN at row {report.first_bad_seq}: {report.problem} "
                f"({report.count} rows verified before it)", err=True)
     sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+@transactional_command
+def audit_checkpoint(uow: UnitOfWork) -> Any:
+    """Sign the chain's head now (the worker also does it periodically)."""
+    seq = audit.write_checkpoint(uow)
+    return lambda: click.echo(f"checkpoint written at row {seq}" if seq is not None
+                              else "the last checkpoint already signs the head")
 
 
 # -- worker and server -----------------------------------------------------------------------------
