@@ -29,6 +29,7 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, text
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -272,12 +273,27 @@ def _http_error(exc: HTTPException) -> Any:
         return exc
     response = jsonify({"error": (exc.name or "error").lower().replace(" ", "_"), "message": exc.description})
     response.status_code = exc.code or 500
+    # The exception's own headers: Allow on a 405, WWW-Authenticate, Retry-After...
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
+
+
+def _out_of_range(exc: Exception) -> bool:
+    """A number too large for the database column (an id beyond 64 bits that slipped through)."""
+    if isinstance(exc, OverflowError):
+        return True
+    return isinstance(exc, DataError) and "out of range" in str(exc.orig or exc).lower()
 
 
 def _unexpected_error(exc: Exception) -> Any:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
+    if _out_of_range(exc):
+        logger.warning("number out of range on %s %s: %s", request.method, request.path, exc)
+        body = {"error": "out_of_range", "message": "a number in the request is out of range"}
+        return (jsonify(body) if wants_json() else body["message"]), 400
     if is_lost_connection(exc):
         # A server restart or a dropped socket: the transaction did not complete; the pool has
         # been replaced, so a retry gets a fresh connection.
