@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bridge.core import headers
 from bridge.core import web as core_web
-from bridge.core.clock import Clock, SystemClock
+from bridge.core.clock import Clock
 from bridge.core.settings import Settings
 
 # Model modules must be imported so the shared metadata (and Alembic) know every table.
@@ -58,24 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     Returns:
         The configured Flask application.
     """
-    if settings is None:
-        settings = Settings(**overrides)
-    elif overrides:
-        # Validate the overrides like environment values (paths, URLs), not as raw attributes.
-        settings = Settings.model_validate({**settings.model_dump(), **overrides})
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
-    app = Flask("bridge", instance_path=str(settings.instance_path.resolve()))
-    app.config.update(
-        SECRET_KEY=settings.resolved_secret_key(),
-        TESTING=settings.testing,
-        JSON_SORT_KEYS=False,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=256 * 1024 * 1024,
-        LTI_MAX_TOKEN_AGE=settings.lti_max_token_age,
-    )
-    logging.getLogger("bridge").setLevel(settings.log_level)
-    core_web.init_app(app, settings, clock or SystemClock())
+    app = core_web.create_core_app(settings, clock=clock, **overrides)
     xapi.init_app(app)
     qms.init_app(app)
     lti.init_app(app)

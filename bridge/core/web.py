@@ -41,7 +41,7 @@ from bridge.core.accounts import (
     check_credentials,
 )
 from bridge.core.actor import Actor
-from bridge.core.clock import Clock
+from bridge.core.clock import Clock, SystemClock
 from bridge.core.db import Database, is_lost_connection
 from bridge.core.errors import DomainError, Forbidden, Unauthorized
 from bridge.core.jobs import register_sweep
@@ -513,3 +513,32 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
         except DomainError:
             actor = None
         return {"site_name": app_settings.site_name, "csrf_token": csrf_token, "actor": actor}
+
+
+def create_core_app(settings: Settings | None = None, *, clock: Clock | None = None,
+                    **overrides: Any) -> Flask:
+    """A Flask app with the core only: settings, clock, database, sessions, headers, core routes.
+
+    :func:`bridge.app.create_app` adds every package to it. The command line builds this one
+    alone for the commands that touch nothing but core records (``user token`` and the like):
+    importing and wiring every package costs seconds a one-line command should not pay.
+    """
+    if settings is None:
+        settings = Settings(**overrides)
+    elif overrides:
+        # Validate the overrides like environment values (paths, URLs), not as raw attributes.
+        settings = Settings.model_validate({**settings.model_dump(), **overrides})
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask("bridge", instance_path=str(settings.instance_path.resolve()))
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        TESTING=settings.testing,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=256 * 1024 * 1024,
+        LTI_MAX_TOKEN_AGE=settings.lti_max_token_age,
+    )
+    logging.getLogger("bridge").setLevel(settings.log_level)
+    init_app(app, settings, clock or SystemClock())
+    return app
