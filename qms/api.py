@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 _PARAM = re.compile(r"{(\w+)}")
-# Integer path parameters are database ids: beyond 64 bits the route does not match (404).
-_INT_CONVERTER = f"int(max={INT64_MAX}):"
+# Integer path parameters are database ids: beyond 64 bits the route does not match (404;
+# bridge.core.web.IdConverter).
+_INT_CONVERTER = "id:"
 _ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX}
 
 

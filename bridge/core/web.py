@@ -32,6 +32,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from bridge.core import audit, headers, sessions
 from bridge.core.accounts import (
@@ -46,6 +47,7 @@ from bridge.core.db import Database, is_lost_connection
 from bridge.core.errors import DomainError, Forbidden, Unauthorized
 from bridge.core.jobs import register_sweep
 from bridge.core.settings import Settings
+from bridge.core.types import INT64_MAX
 from bridge.core.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,16 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         or the site's base URL is HTTPS.
         """
         return bool(super().get_cookie_secure(app) or (request and request.is_secure))
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a database id in a path, 0 to 2^63 - 1; a larger number matches no route
+    (404) instead of overflowing the database driver (500).
+    """
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT64_MAX)
+        super().__init__(map, *args, **kwargs)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -489,6 +501,7 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
     db.configure(clock=clock, settings=app_settings, policies=policies)
     app.extensions["gxpbridge.db"] = db
     app.session_interface = ConsoleSessionInterface()
+    app.url_map.converters["id"] = IdConverter
     if app_settings.base_url.startswith("https://"):
         app.config["SESSION_COOKIE_SECURE"] = True
     if app_settings.trusted_proxies:
