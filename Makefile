@@ -17,15 +17,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The site announces the port it serves on (LTI tool URLs, the LRS home page) unless
+# GXPBRIDGE_BASE_URL is set: make demo PORT=8010 advertises :8010.
+DEMO_BASE_URL = $${GXPBRIDGE_BASE_URL:-http://$(HOST):$(PORT)}
+
 demo: $(STAMP)
-	$(BIN)/gxpbridge db upgrade
-	$(BIN)/gxpbridge demo load
-	@echo ""
-	@echo "GxP Bridge demo on http://$(HOST):$(PORT)/  (health: http://$(HOST):$(PORT)/healthz)"
-	@echo "Sign in as admin, qa.author, qa.approver, trainer, supervisor, operator1 or auditor"
-	@echo "with the password Demo-Password-2026.  Ctrl-C stops the server and the worker."
-	@echo ""
-	@$(BIN)/gxpbridge worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@export GXPBRIDGE_BASE_URL="$(DEMO_BASE_URL)"; set -e; \
+	  $(BIN)/gxpbridge db upgrade; \
+	  $(BIN)/gxpbridge demo load; \
+	  echo ""; \
+	  echo "GxP Bridge demo on $$GXPBRIDGE_BASE_URL/  (health: $$GXPBRIDGE_BASE_URL/healthz)"; \
+	  echo "Sign in as admin, qa.author, qa.approver, trainer, supervisor, operator1 or auditor"; \
+	  echo "with the password Demo-Password-2026.  Ctrl-C stops the server and the worker."; \
+	  echo ""; \
+	  $(BIN)/gxpbridge worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/gxpbridge serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
+from sqlalchemy import select
 
+from bridge.core import headers
 from bridge.core import web as core_web
-from bridge.core.clock import Clock, SystemClock
+from bridge.core.clock import Clock
 from bridge.core.settings import Settings
 
 # Model modules must be imported so the shared metadata (and Alembic) know every table.
@@ -18,8 +20,30 @@ import lti
 import qms
 import xapi
 from bridge import cli, metrics, rules
+from lti.models import LtiPlatform
 
 logger = logging.getLogger(__name__)
+
+
+def _lti_page_policy() -> dict[str, str]:
+    """What the LTI pages need from the Content-Security-Policy (see bridge.core.headers).
+
+    Transitional wiring, to move into ``lti.init_app``: launch pages open inside the LMS page, so
+    the active platforms' origins may frame them and receive their forms (deep-linking return);
+    the Dynamic Registration page is framed by the platform registering. ``'unsafe-inline'``
+    keeps the two inline scripts of the LTI templates running until they carry
+    ``nonce="{{ csp_nonce() }}"`` (browsers ignore it as soon as a nonce is present).
+    """
+    if request.path.startswith("/lti/admin/"):
+        return {}
+    with core_web.database().read_sessions() as session:
+        rows = session.execute(
+            select(LtiPlatform.issuer, LtiPlatform.auth_login_url).where(LtiPlatform.active)
+        ).all()
+    origins = [url for row in rows for url in row]
+    if request.path.startswith("/lti/register"):
+        origins.append(request.values.get("openid_configuration", ""))
+    return {**headers.frame_and_post_to(origins), "script-src": "'self' 'unsafe-inline'"}
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, **overrides: Any) -> Flask:
@@ -34,28 +58,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     Returns:
         The configured Flask application.
     """
-    if settings is None:
-        settings = Settings(**overrides)
-    elif overrides:
-        # Validate the overrides like environment values (paths, URLs), not as raw attributes.
-        settings = Settings.model_validate({**settings.model_dump(), **overrides})
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
-    app = Flask("bridge", instance_path=str(settings.instance_path.resolve()))
-    app.config.update(
-        SECRET_KEY=settings.resolved_secret_key(),
-        TESTING=settings.testing,
-        JSON_SORT_KEYS=False,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=256 * 1024 * 1024,
-        LTI_MAX_TOKEN_AGE=settings.lti_max_token_age,
-    )
-    logging.getLogger("bridge").setLevel(settings.log_level)
-    core_web.init_app(app, settings, clock or SystemClock())
+    app = core_web.create_core_app(settings, clock=clock, **overrides)
     xapi.init_app(app)
     qms.init_app(app)
     lti.init_app(app)
     rules.init_app(app)
     cli.init_app(app)
     metrics.init_app(app)  # /metrics (Prometheus)
+    headers.register_csp(app, "/lti/", _lti_page_policy)
     return app

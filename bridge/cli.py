@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
+import re
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,7 +27,24 @@ from bridge.core.web import database, settings
 logger = logging.getLogger(__name__)
 
 
+# Commands that read and write core records only: they run on the core app alone
+# (bridge.core.web.create_core_app). Building the whole app first (importing qms, lti, xapi and
+# their libraries, configuring ~60 mappers) made `gxpbridge user token` take seconds.
+CORE_ONLY_COMMANDS = frozenset({
+    ("user", "token"), ("user", "revoke-token"), ("user", "list"), ("user", "unlock"),
+    ("user", "set-password"), ("audit", "verify"), ("audit", "checkpoint"), ("db", "current"),
+})
+
+
 def _create_app(*_args: Any, **_kwargs: Any) -> Flask:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.parent is not None and (
+            (ctx.parent.info_name, ctx.info_name) in CORE_ONLY_COMMANDS):
+        from bridge.core.web import create_core_app
+
+        app = create_core_app()
+        init_app(app)
+        return app
     from bridge.app import create_app
 
     return create_app()
@@ -192,15 +213,35 @@ def audit_group() -> None:
 @with_appcontext
 @command_errors
 def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first bad row if any."""
+    """Recompute the keyed hash chain and check its signed checkpoints; exit 1 naming the first
+    bad row if any.
+    """
     with database().read_sessions() as session:
         report = audit.verify_chain(session)
     if report.ok:
-        click.echo(f"audit trail intact: {report.count} rows verified")
+        click.echo(f"audit trail intact: {report.count} rows verified, "
+                   f"{report.checkpoints} signed checkpoint(s)")
+        if report.last_checkpoint_seq is None:
+            click.echo("no signed checkpoint yet: run `gxpbridge audit checkpoint` (the worker "
+                       "writes them periodically)", err=True)
+        elif report.unanchored:
+            click.echo(f"{report.unanchored} row(s) after the last checkpoint (row "
+                       f"{report.last_checkpoint_seq}) are not yet anchored by a signed checkpoint",
+                       err=True)
         return
     click.echo(f"audit trail BROKEN at row {report.first_bad_seq}: {report.problem} "
                f"({report.count} rows verified before it)", err=True)
     sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+@transactional_command
+def audit_checkpoint(uow: UnitOfWork) -> Any:
+    """Sign the chain's head now (the worker also does it periodically)."""
+    seq = audit.write_checkpoint(uow)
+    return lambda: click.echo(f"checkpoint written at row {seq}" if seq is not None
+                              else "the last checkpoint already signs the head")
 
 
 # -- worker and server -----------------------------------------------------------------------------
@@ -265,6 +306,30 @@ def default_workers(database_url: str, *, cpus: int | None) -> int:
     return (cpus or 1) + 1
 
 
+def advertised_base_url(host: str, port: int) -> str:
+    """The base URL a server on ``host``:``port`` announces (LTI tool URLs, links in e-mails)
+    when ``GXPBRIDGE_BASE_URL`` is not set: the port it really listens on.
+    """
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def control_socket_path(instance_path: Path, host: str, port: int) -> Path:
+    """This server's own gunicorn control socket: in its instance folder, or, when that path is
+    too long for a Unix socket, in the temporary folder under a name derived from it.
+    """
+    name = re.sub(r"[^A-Za-z0-9.-]", "_", f"gunicorn-{host}-{port}.ctl")
+    folder = instance_path.resolve()
+    path = folder / name
+    if len(str(path).encode()) < 100:
+        return path
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"gxpbridge-{digest}-{name}"
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -281,7 +346,9 @@ def default_workers(database_url: str, *, cpus: int | None) -> int:
     type=int,
     help="threads per worker (1: gunicorn's sync worker; more: gthread)",
 )
-def serve(host: str, port: int, workers: int | None, threads: int) -> None:
+@click.option("--control-socket/--no-control-socket", default=True, show_default=True,
+              help="gunicorn's control socket (gunicornc), one per server in its instance folder")
+def serve(host: str, port: int, workers: int | None, threads: int, control_socket: bool) -> None:
     """Serve GxP Bridge under gunicorn.
 
     Sync workers (one request at a time per process) are the default: measured on two cores,
@@ -292,11 +359,19 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     PostgreSQL writes in parallel and gains from one process per core and one more. On SQLite
     each worker copies the write-ahead log into the database from a background thread, so no
     writer does it while holding the write lock.
-    """
-    if workers is None:
-        from bridge.core.settings import Settings
 
-        workers = default_workers(Settings().resolved_database_url(), cpus=os.cpu_count())
+    Without ``GXPBRIDGE_BASE_URL`` the site announces ``http://HOST:PORT`` (the port it listens
+    on). Each server has its own gunicorn control socket in its instance folder (gunicorn's
+    default is one path for every instance, so a second server took over the first's).
+    """
+    from bridge.core.settings import Settings
+
+    base = Settings()
+    if workers is None:
+        workers = default_workers(base.resolved_database_url(), cpus=os.cpu_count())
+    overrides = {} if "GXPBRIDGE_BASE_URL" in os.environ else {
+        "base_url": advertised_base_url(host, port)}
+    socket_path = control_socket_path(base.instance_path, host, port) if control_socket else None
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):  # type: ignore[misc]
@@ -307,11 +382,17 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
             self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
             self.cfg.set("accesslog", "-")
             self.cfg.set("timeout", 120)
+            if "control_socket" in self.cfg.settings:  # gunicorn 25+
+                if socket_path is None:
+                    self.cfg.set("control_socket_disable", True)
+                else:
+                    socket_path.parent.mkdir(parents=True, exist_ok=True)
+                    self.cfg.set("control_socket", str(socket_path))
 
         def load(self) -> Flask:
             from bridge.app import create_app
 
-            app = create_app()
+            app = create_app(**overrides)
             # Each worker copies the SQLite WAL into the database itself, off the writers' path.
             app.extensions["gxpbridge.db"].start_background_checkpoints()
             return app
@@ -331,3 +412,9 @@ def init_app(app: Flask) -> None:
     from bridge import validate  # imports the whole app (IQ), which imports this module
 
     app.cli.add_command(validate.validate_group)  # IQ/OQ evidence
+
+
+# The core groups belong to the command itself, so that running one of them finds it without
+# building an app first; each command then builds the app it needs (see _create_app).
+for _command in (db_group, user_group, audit_group, worker, serve):
+    main.add_command(_command)

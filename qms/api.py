@@ -21,12 +21,17 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
 from bridge.core.errors import ValidationFailed
+from bridge.core.types import INT64_MAX, first_out_of_range
 from bridge.core.web import current_actor, in_unit_of_work
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 _PARAM = re.compile(r"{(\w+)}")
+# Integer path parameters are database ids: beyond 64 bits the route does not match (404;
+# bridge.core.web.IdConverter).
+_INT_CONVERTER = "id:"
+_ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX}
 
 
 def _default(value: Any) -> Any:
@@ -56,6 +61,18 @@ def validation_error(exc: ValidationError, where: str) -> ValidationFailed:
         code="invalid_" + where,
         details={"errors": errors},
     )
+
+
+def _refuse_huge_integers(data: Any, where: str) -> None:
+    """Refuse (400) any integer beyond 64 bits: ids and counts the database cannot hold."""
+    found = first_out_of_range(data)
+    if found:
+        raise ValidationFailed(
+            f"{found}: the number is out of range (at most {INT64_MAX})", field=found,
+            code="invalid_" + where,
+            details={"errors": [{"field": found, "rule": "int64_range",
+                                 "message": f"at most {INT64_MAX} and at least {-INT64_MAX - 1}"}]},
+        )
 
 
 def _schema_of_annotation(view: Callable[..., Any]) -> dict[str, Any]:
@@ -110,7 +127,8 @@ class ApiRegistry:
         for endpoint, handler in self._endpoints.values():
             flask_path = _PARAM.sub(
                 lambda m, e=endpoint: (
-                    f"<{'int:' if e.path_types.get(m.group(1), int) is int else ''}{m.group(1)}>"
+                    f"<{_INT_CONVERTER if e.path_types.get(m.group(1), int) is int else ''}"
+                    f"{m.group(1)}>"
                 ),
                 endpoint.path,
             )
@@ -198,6 +216,7 @@ class ApiRegistry:
                         raise ValidationFailed(
                             "the request body must be a JSON object", field="body", code="invalid_body"
                         )
+                    _refuse_huge_integers(payload, "body")
                     try:
                         kwargs["body"] = endpoint.body.model_validate(payload)
                     except ValidationError as exc:
@@ -207,6 +226,7 @@ class ApiRegistry:
                         kwargs["query"] = endpoint.query.model_validate(request.args.to_dict())
                     except ValidationError as exc:
                         raise validation_error(exc, "query") from exc
+                    _refuse_huge_integers(kwargs["query"].model_dump(), "query")
                 if not takes_uow:
                     return respond(view(**kwargs))
                 # The request owns the unit of work: opened here, committed once after the view
@@ -283,7 +303,8 @@ class ApiRegistry:
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer" if endpoint.path_types.get(name, int) is int else "string"},
+                    "schema": dict(_ID_SCHEMA) if endpoint.path_types.get(name, int) is int
+                    else {"type": "string"},
                 }
                 for name in _PARAM.findall(endpoint.path)
             ]

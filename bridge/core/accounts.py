@@ -289,6 +289,27 @@ def _failure_writer(user_id: int, threshold: int, context: str):
     return write
 
 
+_DUMMY_HASH: list[str] = []
+
+
+def burn_password_check(password: str) -> None:
+    """Spend the time of one password verification against a hash nobody knows.
+
+    For a sign-in naming an unknown user (or an account without a password): answering without
+    the argon2 work would tell who has an account by the response time alone.
+    """
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(_hasher.hash(secrets.token_urlsafe(24)))
+    password_matches(_DUMMY_HASH[0], password)
+
+
+def _refusal_writer(user_id: int, context: str, state: str):
+    def write(uow: UnitOfWork) -> None:
+        audit.record(uow, f"account.{context.replace(' ', '_')}_refused", "user_account", user_id,
+                     new={"account": state}, reason=f"{context} attempt on a {state} account")
+    return write
+
+
 def check_credentials(
     uow: UnitOfWork,
     user: UserAccount,
@@ -303,21 +324,29 @@ def check_credentials(
     A failure raises :class:`Unauthorized` whose refusal writes (the failure count, the
     lock) commit even though the request itself is rolled back.
 
+    A locked or inactive account costs the same argon2 verification as an open one, and the
+    refused attempt is audited (``account.<context>_refused``).
+
     Raises:
         AccountLocked: The account is locked or inactive.
         Unauthorized: The password is wrong.
     """
-    if user.locked_at is not None:
-        raise AccountLocked(
-            f"the account {user.username} is locked after repeated failed attempts; "
-            "an administrator must unlock it", field="username",
-        )
-    if not user.active:
-        raise AccountLocked(f"the account {user.username} is deactivated", field="username",
-                            code="account_inactive")
     stored = user.signing_password_hash if signing else user.password_hash
     if signing and stored is None:
         stored = user.password_hash
+    if user.locked_at is not None or not user.active:
+        # The same argon2 work as any attempt: a locked account answers as slowly as an open one.
+        password_matches(stored, password) if stored else burn_password_check(password)
+        state = "locked" if user.locked_at is not None else "inactive"
+        if state == "locked":
+            raise AccountLocked(
+                f"the account {user.username} is locked after repeated failed attempts; "
+                "an administrator must unlock it", field="username",
+                after_rollback=_refusal_writer(user.id, context, state),
+            )
+        raise AccountLocked(f"the account {user.username} is deactivated", field="username",
+                            code="account_inactive",
+                            after_rollback=_refusal_writer(user.id, context, state))
     if not password_matches(stored, password):
         remaining = max(threshold - user.failed_attempts - 1, 0)
         raise Unauthorized(

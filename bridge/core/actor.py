@@ -29,12 +29,15 @@ class Actor:
     roles: frozenset[str] = field(default_factory=frozenset)
 
     def has_role(self, *roles: str) -> bool:
-        """Return whether the actor holds any of ``roles`` (administrators hold all but auditor)."""
+        """Return whether the actor holds any of ``roles``.
+
+        Administrators may do everything any role may: write and approve, and read what
+        auditors read. An auditor holds only ``auditor``, so an operation open to auditors is a
+        read, and everything that changes a record leaves ``auditor`` out of its roles.
+        """
         if self.kind == "system":
             return True
-        return bool(self.roles.intersection(roles)) or (
-            "administrator" in self.roles and "auditor" not in roles
-        )
+        return bool(self.roles.intersection(roles)) or "administrator" in self.roles
 
     def require(self, *roles: str, action: str = "this action") -> None:
         """Raise :class:`Forbidden` unless the actor holds one of ``roles``."""

@@ -1,6 +1,14 @@
 """The audit trail (21 CFR Part 11 §11.10(e)): append-only, hash-chained, written in the
 same transaction as the change it records.
 
+The chain is keyed: each row's hash is an HMAC-SHA256 (key from the settings or the instance
+folder, never in the database) of its content and its predecessor's hash, so whoever can write
+the database cannot recompute it after a change. Rows sealed before the key was introduced keep
+their plain SHA-256 digest; the first keyed checkpoint records the switch-over (``keyed_from``).
+Signed checkpoints of the head (sequence and hash, HMAC under the same key) are written every
+``audit_checkpoint_rows`` rows and by the worker every ``audit_checkpoint_seconds``; verification
+checks them, so deleting rows from the tail is seen unless no checkpoint was written after them.
+
 Models that hold regulated records set ``__audited__ = True``; every insert, update and
 delete of them is captured at flush time with old and new values, the actor and the
 reason, then sealed into the chain just before the unit of work commits.
@@ -12,13 +20,26 @@ import datetime as dt
 import decimal
 import enum
 import hashlib
+import hmac
 import json
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, Index, String, Text, event, func, insert, inspect, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge.core.db import Base, UTCDateTime
@@ -58,6 +79,24 @@ class AuditEvent(Base):
         Index("ix_audit_event_entity", "entity_type", "entity_id", "seq"),
         Index("ix_audit_event_occurred_at", "occurred_at"),
     )
+
+
+class AuditCheckpoint(Base):
+    """A signed record of the chain's head: rows up to ``seq`` end in ``row_hash``.
+
+    ``keyed_from`` is the first row sealed with the key (earlier rows keep the plain SHA-256
+    digest they were sealed with); every checkpoint repeats it. ``signature`` is the HMAC of the
+    other columns under the audit key. Never updated, never deleted.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    keyed_from: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    signature: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 def jsonable(value: Any) -> Any:
@@ -189,9 +228,8 @@ def _capture_changes(session: Session, _flush_context: Any) -> None:
             record(uow, "delete", entity_type_of(obj), entity_id_of(obj), old=snapshot(obj))
 
 
-def row_digest(row: dict[str, Any]) -> str:
-    """SHA-256 of a row's content and its predecessor's hash."""
-    content = {
+def _content(row: dict[str, Any]) -> dict[str, Any]:
+    return {
         "seq": row["seq"],
         "occurred_at": jsonable(row["occurred_at"]),
         "actor_kind": row["actor_kind"],
@@ -206,7 +244,75 @@ def row_digest(row: dict[str, Any]) -> str:
         "reason": row["reason"],
         "prev_hash": row["prev_hash"],
     }
-    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+
+
+def row_digest(row: dict[str, Any], key: bytes | None = None) -> str:
+    """The hash of a row's content and its predecessor's hash: HMAC-SHA256 under ``key``, or
+    the plain SHA-256 of the rows sealed before the chain was keyed.
+    """
+    data = canonical_json(_content(row)).encode()
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def checkpoint_signature(key: bytes, *, seq: int, row_hash: str, keyed_from: int,
+                         created_at: dt.datetime) -> str:
+    """The HMAC that makes a checkpoint unforgeable without the key."""
+    data = canonical_json({"seq": seq, "row_hash": row_hash, "keyed_from": keyed_from,
+                           "created_at": jsonable(created_at)}).encode()
+    return hmac.new(key, b"checkpoint:" + data, hashlib.sha256).hexdigest()
+
+
+def key_of(session: Session) -> bytes:
+    """The audit key of the database ``session`` belongs to (its app's settings)."""
+    uow = session.info.get("uow")
+    settings = uow.settings if uow is not None else None
+    if settings is None:
+        db = session.info.get("gxp_db")
+        if db is None:
+            raise RuntimeError("this session belongs to no Database: pass the audit key")
+        settings = db.settings
+    return settings.resolved_audit_key().encode()
+
+
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appenders until commit so two transactions never fork the chain.
+        session.execute(select(func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY)))
+
+
+def _head(session: Session) -> tuple[int, str]:
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.row_hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (last[0], last[1]) if last else (0, GENESIS_HASH)
+
+
+def _last_checkpoint(session: Session) -> AuditCheckpoint | None:
+    return session.scalars(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+    ).first()
+
+
+def _write_checkpoint(session: Session, key: bytes, seq: int, row_hash: str, keyed_from: int,
+                      now: dt.datetime) -> AuditCheckpoint:
+    row = AuditCheckpoint(seq=seq, row_hash=row_hash, keyed_from=keyed_from, created_at=now,
+                          signature=checkpoint_signature(key, seq=seq, row_hash=row_hash,
+                                                         keyed_from=keyed_from, created_at=now))
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _keyed_from(session: Session, key: bytes, head: tuple[int, str], now: dt.datetime) -> int:
+    """The first keyed row; the first checkpoint records it (the switch-over from SHA-256)."""
+    last = _last_checkpoint(session)
+    if last is not None:
+        return last.keyed_from
+    seq, row_hash = head
+    _write_checkpoint(session, key, seq, row_hash, seq + 1, now)
+    return seq + 1
 
 
 def seal(uow: UnitOfWork) -> None:
@@ -214,13 +320,12 @@ def seal(uow: UnitOfWork) -> None:
     if not uow.pending_audit:
         return
     session = uow.session
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appenders until commit so two transactions never fork the chain.
-        session.execute(select(func.pg_advisory_xact_lock(_CHAIN_LOCK_KEY)))
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.row_hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+    _lock_chain(session)
+    key = key_of(session)
+    head = _head(session)
+    now = uow.clock.now()
+    keyed_from = _keyed_from(session, key, head, now)
+    first_seq, (seq, prev_hash) = head[0], head
     actor = uow.actor
     rows = []
     for pending in uow.pending_audit:
@@ -234,29 +339,99 @@ def seal(uow: UnitOfWork) -> None:
             "actor_user_id": actor.user_id,
             "prev_hash": prev_hash,
         }
-        row["row_hash"] = prev_hash = row_digest(row)
+        row["row_hash"] = prev_hash = row_digest(row, key if seq >= keyed_from else None)
         rows.append(row)
     session.execute(insert(AuditEvent), rows)
     uow.pending_audit.clear()
+    every = uow.settings.audit_checkpoint_rows
+    if seq // every > first_seq // every:
+        _write_checkpoint(session, key, seq, prev_hash, keyed_from, now)
+
+
+def write_checkpoint(uow: UnitOfWork) -> int | None:
+    """Sign the chain's head now if rows were added since the last checkpoint (the worker's
+    sweep, ``gxpbridge audit checkpoint``); returns the head's sequence when one was written.
+    """
+    session = uow.session
+    _lock_chain(session)
+    key = key_of(session)
+    head = _head(session)
+    last = _last_checkpoint(session)
+    if last is not None and last.seq >= head[0]:
+        return None
+    now = uow.clock.now()
+    keyed_from = _keyed_from(session, key, head, now)
+    if last is None:  # the switch-over checkpoint just written is of this very head
+        return head[0]
+    _write_checkpoint(session, key, head[0], head[1], keyed_from, now)
+    return head[0]
 
 
 @dataclass
 class ChainReport:
-    """Outcome of :func:`verify_chain`."""
+    """Outcome of :func:`verify_chain`.
+
+    Attributes:
+        count: Rows verified.
+        ok: Whether the chain and every checkpoint are intact.
+        first_bad_seq: The first row (or checkpointed row) found wrong.
+        problem: What is wrong, in words.
+        checkpoints: Signed checkpoints checked.
+        last_checkpoint_seq: The row the newest checkpoint signs (``None`` without one).
+        keyed_from: The first row sealed with the key (``None``: no keyed row yet).
+    """
 
     count: int
     ok: bool
     first_bad_seq: int | None = None
     problem: str | None = None
+    checkpoints: int = 0
+    last_checkpoint_seq: int | None = None
+    keyed_from: int | None = None
+
+    @property
+    def unanchored(self) -> int:
+        """Rows after the newest checkpoint: deleting them from the tail would go unseen."""
+        return self.count - (self.last_checkpoint_seq or 0)
 
 
-def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
-    """Recompute the whole chain and report the first row that does not match.
+def verify_chain(session: Session, batch: int = 5000, *, key: bytes | None = None) -> ChainReport:
+    """Recompute the whole chain and its checkpoints and report the first thing that does not match.
 
-    Detects an altered row (its hash no longer matches its content), a deleted row
-    (a gap in the sequence, or the next row's ``prev_hash`` no longer matching) and
-    reordered rows (hashes chained to the wrong predecessor).
+    Detects an altered row (its hash no longer matches its content, recomputed with the key), a
+    deleted row (a gap in the sequence, or the next row's ``prev_hash`` no longer matching),
+    reordered rows, rows deleted from the tail up to the newest checkpoint (a checkpoint names
+    a row that is missing or has another hash), and an altered or forged checkpoint.
     """
+    key = key if key is not None else key_of(session)
+    checkpoints = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)))
+    keyed_from = checkpoints[0].keyed_from if checkpoints else None
+    signed: dict[int, str] = {}
+    newest = None
+    for point in checkpoints:
+        expected = checkpoint_signature(key, seq=point.seq, row_hash=point.row_hash,
+                                        keyed_from=point.keyed_from, created_at=point.created_at)
+        if not hmac.compare_digest(expected, point.signature):
+            return ChainReport(0, False, point.seq, f"checkpoint {point.id} (row {point.seq}) was "
+                               "altered or not signed with this site's audit key",
+                               len(checkpoints), None, keyed_from)
+        if point.keyed_from != keyed_from:
+            return ChainReport(0, False, point.seq, f"checkpoint {point.id} names another "
+                               "switch-over row than the first checkpoint", len(checkpoints), None,
+                               keyed_from)
+        if newest is not None and point.seq < newest:
+            return ChainReport(0, False, point.seq, f"checkpoint {point.id} goes back to row "
+                               f"{point.seq} after one of row {newest}", len(checkpoints), None,
+                               keyed_from)
+        newest = point.seq
+        signed[point.seq] = point.row_hash
+    last_signed = newest
+
+    def report(count: int, ok: bool, seq: int | None = None, problem: str | None = None) -> ChainReport:
+        return ChainReport(count, ok, seq, problem, len(checkpoints), last_signed, keyed_from)
+
+    if signed.get(0, GENESIS_HASH) != GENESIS_HASH:
+        return report(0, False, 0, "the checkpoint of the empty chain names a hash")
     expected_prev = GENESIS_HASH
     expected_seq = 1
     count = 0
@@ -272,19 +447,26 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
             data = dict(row)
             seq = data["seq"]
             if seq != expected_seq:
-                return ChainReport(count, False, expected_seq,
-                                   f"row {expected_seq} is missing (next row is {seq})")
+                return report(count, False, expected_seq,
+                              f"row {expected_seq} is missing (next row is {seq})")
             if data["prev_hash"] != expected_prev:
-                return ChainReport(count, False, seq,
-                                   f"row {seq} does not chain to row {seq - 1}")
-            if row_digest(data) != data["row_hash"]:
-                return ChainReport(count, False, seq,
-                                   f"row {seq} was altered: its content no longer matches its hash")
+                return report(count, False, seq, f"row {seq} does not chain to row {seq - 1}")
+            keyed = keyed_from is not None and seq >= keyed_from
+            if not hmac.compare_digest(row_digest(data, key if keyed else None), data["row_hash"]):
+                return report(count, False, seq,
+                              f"row {seq} was altered: its content no longer matches its hash")
+            if seq in signed and signed[seq] != data["row_hash"]:
+                return report(count, False, seq,
+                              f"row {seq} is not the row the checkpoint signed")
             expected_prev = data["row_hash"]
             expected_seq += 1
             count += 1
             last_seq = seq
-    return ChainReport(count, True)
+    if last_signed is not None and last_signed > last_seq:
+        return report(count, False, last_seq + 1,
+                      f"rows {last_seq + 1} to {last_signed} were deleted: a signed checkpoint "
+                      f"names row {last_signed}, the trail ends at row {last_seq}")
+    return report(count, True)
 
 
 def history(session: Session, entity_type: str, entity_id: str | int) -> list[AuditEvent]:

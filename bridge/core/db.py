@@ -211,9 +211,11 @@ class Database:
         self.settings: Settings = Settings.model_construct()
         self.policies: dict[type, Any] = {}
         self.engine = make_engine(url, **engine_kwargs)
-        self.write_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Each session knows its database (the audit trail finds its key through it).
+        self.write_sessions = sessionmaker(self.engine, expire_on_commit=False, info={"gxp_db": self})
         self.read_sessions = sessionmaker(
-            self.engine.execution_options(gxp_readonly=True), expire_on_commit=False
+            self.engine.execution_options(gxp_readonly=True), expire_on_commit=False,
+            info={"gxp_db": self},
         )
 
     def configure(self, *, clock: Clock | None = None, settings: Settings | None = None,

@@ -34,6 +34,21 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     # Oldest LTI id_token (seconds since its iat) a launch accepts.
     lti_max_token_age: int = 300
+    # Console sessions (server-side): signed out after this many idle minutes, and at the latest
+    # this many hours after sign-in (Part 11 §11.10(d), §11.300).
+    session_idle_minutes: int = Field(default=15, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Port/-Prefix headers
+    # are trusted (werkzeug ProxyFix); 0 trusts none. Set to 1 behind the nginx of deploy/.
+    trusted_proxies: int = Field(default=0, ge=0)
+    # Key of the audit trail's HMAC chain and signed checkpoints: kept outside the database, so
+    # whoever can write the database cannot recompute the chain. Generated in the instance
+    # folder (``audit_key``) on first use when unset; back it up apart from the database.
+    audit_key: str | None = None
+    # A signed checkpoint of the chain's head every this many rows, and from the worker every
+    # this many seconds when rows were added since the last one.
+    audit_checkpoint_rows: int = Field(default=100, ge=1)
+    audit_checkpoint_seconds: int = Field(default=300, ge=1)
     testing: bool = False
     log_level: str = "INFO"
 
@@ -53,14 +68,30 @@ class Settings(BaseSettings):
 
     def resolved_secret_key(self) -> str:
         """Return the secret key, generating and persisting one on first use."""
-        if self.secret_key:
-            return self.secret_key
-        self.instance_path.mkdir(parents=True, exist_ok=True)
-        key_file = self.instance_path / "secret_key"
-        if not key_file.exists():
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-            logger.info("generated a new secret key in %s", key_file)
-        self.secret_key = key_file.read_text().strip()
+        if not self.secret_key:
+            self.secret_key = self._instance_secret("secret_key")
         return self.secret_key
+
+    def resolved_audit_key(self) -> str:
+        """Return the audit trail's key, generating and persisting one on first use."""
+        if not self.audit_key:
+            self.audit_key = self._instance_secret("audit_key")
+        return self.audit_key
+
+    def _instance_secret(self, name: str) -> str:
+        """The secret in the instance folder's file ``name``, created (mode 0600) if missing."""
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        key_file = self.instance_path / name
+        if not key_file.exists():
+            try:
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
+                logger.info("generated a new %s in %s", name.replace("_", " "), key_file)
+        value = key_file.read_text().strip()
+        if not value:
+            raise RuntimeError(f"{key_file} is empty: restore it from the backup")
+        return value

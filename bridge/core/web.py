@@ -4,11 +4,14 @@ and ``/healthz``. Domain modules never import this; views and CLI commands do.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -26,15 +29,25 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, text
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
-from bridge.core import audit
-from bridge.core.accounts import UserAccount, authenticate_token, check_credentials
+from bridge.core import audit, headers, sessions
+from bridge.core.accounts import (
+    UserAccount,
+    authenticate_token,
+    burn_password_check,
+    check_credentials,
+)
 from bridge.core.actor import Actor
-from bridge.core.clock import Clock
+from bridge.core.clock import Clock, SystemClock
 from bridge.core.db import Database, is_lost_connection
-from bridge.core.errors import DomainError, Unauthorized
+from bridge.core.errors import DomainError, Forbidden, Unauthorized
+from bridge.core.jobs import register_sweep
 from bridge.core.settings import Settings
+from bridge.core.types import INT64_MAX
 from bridge.core.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -71,6 +84,22 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
             return self.null_session_class()
         return super().open_session(app, request)
 
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """``Secure`` whenever the request came over HTTPS (directly or through a trusted proxy)
+        or the site's base URL is HTTPS.
+        """
+        return bool(super().get_cookie_secure(app) or (request and request.is_secure))
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a database id in a path, 0 to 2^63 - 1; a larger number matches no route
+    (404) instead of overflowing the database driver (500).
+    """
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", INT64_MAX)
+        super().__init__(map, *args, **kwargs)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 JSON_PREFIXES = ("/api/", "/xapi/", "/healthz", "/lti/register")
@@ -100,17 +129,59 @@ def current_actor(optional: bool = False) -> Actor | None:
     if header.lower().startswith("bearer "):
         with db.read_sessions() as db_session:
             actor = authenticate_token(db_session, header[7:].strip()).actor()
-    elif session.get("user_id"):
+    elif session.get("sid"):
+        now = current_app.clock.now()  # type: ignore[attr-defined]
+        config = settings()
         with db.read_sessions() as db_session:
-            user = db_session.get(UserAccount, session["user_id"])
-            if user is not None and user.active and user.locked_at is None:
+            row = sessions.live(db_session, session["sid"], now,
+                                idle=dt.timedelta(minutes=config.session_idle_minutes),
+                                absolute=dt.timedelta(hours=config.session_absolute_hours))
+            user = db_session.get(UserAccount, row.user_id) if row is not None else None
+            if row is not None and user is not None and user.active and user.locked_at is None:
                 actor = user.actor()
+                if sessions.needs_touch(row, now):
+                    g.gxp_touch_session = row.id
             else:
                 session.clear()
+        if actor is not None:
+            _check_cookie_write()
+    elif session:
+        session.clear()  # a cookie from before server-side sessions, or a forged one
     if actor is None and not optional:
         raise Unauthorized("sign in or send 'Authorization: Bearer <API token>'")
     g.gxp_actor = actor
     return actor
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def same_origin(origin: str) -> bool:
+    """Whether ``origin`` (an ``Origin`` header) is this site's own."""
+    if not origin or origin == "null":
+        return False
+    own = {f"{request.scheme}://{request.host}".lower(), headers.origin_of(settings().base_url)}
+    return origin.rstrip("/").lower() in own
+
+
+def _check_cookie_write() -> None:
+    """Refuse a write to the REST API authenticated by the console cookie alone (CSRF).
+
+    A browser sends the cookie with any site's form or script, so such a write must also carry
+    the session's CSRF token in ``X-CSRF-Token`` or come from a page of this site (``Origin``).
+    Bearer-token requests never reach here.
+    """
+    if request.method in SAFE_METHODS or not request.path.startswith("/api/"):
+        return
+    sent = request.headers.get("X-CSRF-Token", "")
+    expected = session.get("csrf_token", "")
+    if sent and expected and secrets.compare_digest(sent, expected):
+        return
+    if same_origin(request.headers.get("Origin", "")):
+        return
+    raise Forbidden("a write authenticated by the console session needs its CSRF token in the "
+                    "X-CSRF-Token header (or send 'Authorization: Bearer <API token>')",
+                    code="csrf_failed")
 
 
 def unit_of_work(actor: Actor | None = None, *, readonly: bool = False) -> UnitOfWork:
@@ -214,12 +285,27 @@ def _http_error(exc: HTTPException) -> Any:
         return exc
     response = jsonify({"error": (exc.name or "error").lower().replace(" ", "_"), "message": exc.description})
     response.status_code = exc.code or 500
+    # The exception's own headers: Allow on a 405, WWW-Authenticate, Retry-After...
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
+
+
+def _out_of_range(exc: Exception) -> bool:
+    """A number too large for the database column (an id beyond 64 bits that slipped through)."""
+    if isinstance(exc, OverflowError):
+        return True
+    return isinstance(exc, DataError) and "out of range" in str(exc.orig or exc).lower()
 
 
 def _unexpected_error(exc: Exception) -> Any:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
+    if _out_of_range(exc):
+        logger.warning("number out of range on %s %s: %s", request.method, request.path, exc)
+        body = {"error": "out_of_range", "message": "a number in the request is out of range"}
+        return (jsonify(body) if wants_json() else body["message"]), 400
     if is_lost_connection(exc):
         # A server restart or a dropped socket: the transaction did not complete; the pool has
         # been replaced, so a retry gets a fresh connection.
@@ -271,11 +357,22 @@ def check_csrf() -> None:
         abort(400, description="the form expired or was not sent from this site; reload and retry")
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login would help phishing.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("core.home")
+_SAFE_PATH = re.compile(r"/(?![/\\])[!-~]*")
+
+
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """``target`` when it is a same-origin relative path, else ``default`` (the home page).
+
+    An open redirect after login would help phishing. Only printable ASCII without spaces is
+    accepted (a tab or newline is dropped by browsers, so ``/%09/evil.example`` would become
+    ``//evil.example``, and a newline in ``Location`` is an error), the path must start with
+    one ``/`` not followed by another or by a backslash, and no scheme or host may be parsed from it.
+    """
+    if target and _SAFE_PATH.fullmatch(target) and "\\" not in target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return default or url_for("core.home")
 
 
 # Paths a newcomer may want, shown on the home page when the package providing them is wired.
@@ -298,13 +395,17 @@ def home() -> Any:
     return render_template("home.html", services=services)
 
 
-def _sign_in(uow: UnitOfWork, username: str, password: str) -> int:
+def _sign_in(uow: UnitOfWork, username: str, password: str) -> str:
     user = uow.session.scalar(select(UserAccount).where(UserAccount.username == username))
     if user is None or user.password_hash is None:
+        burn_password_check(password)  # as slow as a real check: the timing names no account
         raise Unauthorized("wrong username or password", code="wrong_password")
     check_credentials(uow, user, password, threshold=settings().lockout_threshold)
     audit.record(uow, "user.login", "user_account", user.id)
-    return user.id
+    return sessions.start(uow.session, user.id, uow.clock.now())
+
+
+SIGN_IN_REFUSALS = frozenset({"wrong_password", "account_locked", "account_inactive"})
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -319,13 +420,18 @@ def login() -> Any:
         password = request.form.get("password", "")
         attempt = Actor(kind="user", username=username or "?", display_name=f"login as {username}")
         try:
-            user_id = in_unit_of_work(lambda uow: _sign_in(uow, username, password), actor=attempt)
+            token = in_unit_of_work(lambda uow: _sign_in(uow, username, password), actor=attempt)
         except DomainError as exc:
-            error = "wrong username or password" if exc.code == "wrong_password" else exc.message
-            return render_template("login.html", error=error, username=username, next=next_url), exc.status
-        session.clear()
-        session["user_id"] = user_id
-        return redirect(_safe_next(next_url))
+            if exc.code not in SIGN_IN_REFUSALS:
+                raise
+            # One answer for an unknown user, a wrong password and a locked or deactivated
+            # account: the sign-in page never tells whether an account exists or is locked (the
+            # lock and the refused attempt are audited).
+            return render_template("login.html", error="wrong username or password",
+                                   username=username, next=next_url), 401
+        session.clear()  # a new session (and CSRF token): nothing survives from before sign-in
+        session["sid"] = token
+        return redirect(safe_next(next_url))
     return render_template("login.html", error=error, username=username, next=next_url)
 
 
@@ -333,7 +439,13 @@ def login() -> Any:
 def logout() -> Any:
     """Sign out of the console."""
     check_csrf()
+    token = session.get("sid")
+    if token:
+        with database().write_sessions() as db_session:
+            sessions.revoke(db_session, token, current_app.clock.now())  # type: ignore[attr-defined]
+            db_session.commit()
     session.clear()
+    g.pop("gxp_touch_session", None)
     return redirect(url_for("core.login"))
 
 
@@ -353,6 +465,26 @@ def me() -> Any:
     )
 
 
+def _touch_session(response: Any) -> Any:
+    """After the request's own transaction: note that the console session was used."""
+    session_id = g.pop("gxp_touch_session", None)
+    if session_id is not None:
+        try:
+            with database().write_sessions() as db_session:
+                sessions.touch(db_session, session_id, current_app.clock.now())  # type: ignore[attr-defined]
+                db_session.commit()
+        except Exception:
+            logger.exception("could not record the use of a console session")
+    return response
+
+
+def _purge_sessions(uow: UnitOfWork) -> int:
+    config = uow.settings
+    return sessions.purge(uow.session, uow.clock.now(),
+                          idle=dt.timedelta(minutes=config.session_idle_minutes),
+                          absolute=dt.timedelta(hours=config.session_absolute_hours))
+
+
 def register_policy(app: Flask, policy: Any) -> None:
     """Make ``policy`` (a package's settings object, read once at start) reach every unit of work
     as ``uow.policy(type(policy))``.
@@ -369,10 +501,23 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
     db.configure(clock=clock, settings=app_settings, policies=policies)
     app.extensions["gxpbridge.db"] = db
     app.session_interface = ConsoleSessionInterface()
+    app.url_map.converters["id"] = IdConverter
+    if app_settings.base_url.startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    if app_settings.trusted_proxies:
+        hops = app_settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops, x_port=hops, x_prefix=hops)
+    app.after_request(_touch_session)
+    register_sweep(app, "core.console_sessions_purge", _purge_sessions, 3600)
+    # Sign the audit chain's head regularly, so a quiet site's last rows are anchored too.
+    register_sweep(app, "core.audit_checkpoint", audit.write_checkpoint,
+                   app_settings.audit_checkpoint_seconds)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.register_blueprint(bp)
+    headers.init_app(app)
 
     @app.context_processor
     def _template_globals() -> dict[str, Any]:
@@ -381,3 +526,32 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
         except DomainError:
             actor = None
         return {"site_name": app_settings.site_name, "csrf_token": csrf_token, "actor": actor}
+
+
+def create_core_app(settings: Settings | None = None, *, clock: Clock | None = None,
+                    **overrides: Any) -> Flask:
+    """A Flask app with the core only: settings, clock, database, sessions, headers, core routes.
+
+    :func:`bridge.app.create_app` adds every package to it. The command line builds this one
+    alone for the commands that touch nothing but core records (``user token`` and the like):
+    importing and wiring every package costs seconds a one-line command should not pay.
+    """
+    if settings is None:
+        settings = Settings(**overrides)
+    elif overrides:
+        # Validate the overrides like environment values (paths, URLs), not as raw attributes.
+        settings = Settings.model_validate({**settings.model_dump(), **overrides})
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask("bridge", instance_path=str(settings.instance_path.resolve()))
+    app.config.update(
+        SECRET_KEY=settings.resolved_secret_key(),
+        TESTING=settings.testing,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=256 * 1024 * 1024,
+        LTI_MAX_TOKEN_AGE=settings.lti_max_token_age,
+    )
+    logging.getLogger("bridge").setLevel(settings.log_level)
+    init_app(app, settings, clock or SystemClock())
+    return app
