@@ -18,11 +18,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.core.clock import Clock
 from bridge.core.db import Database
 from bridge.core.errors import NotFound, ValidationFailed
 from xapi import models, rawdb
 from xapi.auth import Principal
-from xapi.statements import activity_key, agent_key, registration_key, verb_key
+from xapi.filters import activity_key, agent_key, registration_key, verb_key
 from xapi.store import DIRECT, ActivityRow, AttachmentRow
 
 logger = logging.getLogger(__name__)
@@ -529,9 +530,7 @@ def render(bodies: list[str], *, fmt: str, v2: bool, session: Session, languages
     return [orjson.dumps(s).decode() for s in statements]
 
 
-def utcnow_iso() -> str:
-    """Now, as an xAPI timestamp (the ``X-Experience-API-Consistent-Through`` of a read)."""
-    from bridge.core.db import utcnow
-
-    now = utcnow()
+def consistent_through(clock: Clock) -> str:
+    """Now by ``clock``, as an xAPI timestamp (the ``X-Experience-API-Consistent-Through`` of a read)."""
+    now = clock.now()
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from flask import Response, jsonify, request
 
+from bridge.core import people
 from bridge.core.errors import ValidationFailed
 from bridge.core.web import database
 from xapi import models
@@ -81,8 +82,6 @@ def get_agents() -> Any:
 
 def person_object(session: Any, agent: dict[str, Any]) -> dict[str, Any]:
     """Build the xAPI Person object of ``agent``, joined with the person it names (if known)."""
-    from bridge.core import people
-
     names: list[str] = []
     found: dict[str, list[Any]] = {"mbox": [], "mbox_sha1sum": [], "openid": [], "account": []}
 

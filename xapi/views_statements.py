@@ -13,8 +13,7 @@ from requests_toolbelt.multipart.decoder import MultipartDecoder
 from werkzeug.http import http_date
 
 from bridge.core.errors import ValidationFailed
-from bridge.core.uow import UnitOfWork
-from bridge.core.web import database
+from bridge.core.web import database, in_unit_of_work
 from xapi import query as q
 from xapi.blueprint import bp, is_v2, principal
 from xapi.locking import serialized_writes
@@ -152,10 +151,10 @@ def _write(
         # Before the write lock: most batches define nothing new. (PostgreSQL has no such lock;
         # its transaction reads the definitions itself, saving a round trip.)
         plan_activities(db, batch)
-    with serialized_writes(db), UnitOfWork(db, who.actor()) as uow:
-        ids = write_statements(uow, who, batch, v2=is_v2())
-        uow.commit()
-    return ids
+    v2 = is_v2()
+    with serialized_writes(db):
+        # The commit, under the SQLite write lock, is the request's unit of work's (the core's).
+        return in_unit_of_work(lambda uow: write_statements(uow, who, batch, v2=v2), actor=who.actor())
 
 
 @bp.put("/statements")
@@ -215,7 +214,7 @@ def get_statements() -> Any:
     secret = current_app.config["SECRET_KEY"]
     query = q.parse_query(args, cursor_secret=secret)
     v2 = is_v2()
-    consistent = q.utcnow_iso()
+    consistent = q.consistent_through(database().clock)
     with database().read_sessions() as session:
         if query.statement_id or query.voided_statement_id:
             body, stored, sha2s = q.find_single(database(), query, who)
