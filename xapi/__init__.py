@@ -8,6 +8,7 @@ from flask import Flask
 from sqlalchemy import event
 
 from bridge.core.demo import register_loader
+from bridge.core.web import register_policy
 
 # Models on the shared metadata at import time, so Alembic sees them without an app.
 from xapi import auth, store  # noqa: F401  isort: skip
@@ -16,6 +17,7 @@ from xapi.alternate import AlternateRequestSyntax
 from xapi.blueprint import bp
 from xapi.cli import lrs_group
 from xapi.demo import load_demo
+from xapi.limits import LrsLimits
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = AlternateRequestSyntax(app.wsgi_app)  # type: ignore[method-assign]
     if "lrs" not in app.cli.commands:
         app.cli.add_command(lrs_group)
+    register_policy(app, LrsLimits())
     _tune_sqlite(app)
     register_loader(app, load_demo)
 

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from bridge.core.errors import DomainError, Unauthorized, ValidationFailed
 from bridge.core.web import database
 from xapi import auth, rawdb
+from xapi.limits import LrsLimits
 from xapi.query import consistent_through
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,12 @@ def principal() -> auth.Principal:
     return found
 
 
+def limits() -> LrsLimits:
+    """The record store's per-request limits (registered at start, the defaults otherwise)."""
+    return current_app.extensions["gxpbridge.policies"].get(LrsLimits) or DEFAULT_LIMITS
+
+
+DEFAULT_LIMITS = LrsLimits.model_construct()
 _last_version: dict[int, str] = {}
 
 

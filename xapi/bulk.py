@@ -7,6 +7,7 @@ both tables in one statement; SQLite numbers the rows itself under its write loc
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from xapi import rawdb
+from xapi.multipart import AttachmentPart
 
 # The two tables every statement writes go through the driver directly: SQLAlchemy's
 # per-statement machinery would cost more than the database does. PostgreSQL writes both in one
@@ -128,5 +130,44 @@ def insert_index_sqlite(conn: Connection, rows: list[tuple[str, int, int]]) -> N
     cursor = conn.connection.cursor()
     try:
         cursor.executemany(_INSERT_INDEX, sorted(rows))
+    finally:
+        cursor.close()
+
+
+def insert_attachments(conn: Connection, parts: list[AttachmentPart], now: dt.datetime) -> None:
+    """Store the contents of ``parts`` not stored yet (once by SHA-2), one at a time.
+
+    On SQLite the content is copied from its spooled file into the row's blob in pieces, so a
+    large attachment is never whole in memory; psycopg needs each value whole, one at a time.
+    """
+    dialect = conn.dialect.name
+    wanted = [part.sha2 for part in parts]
+    marks = ", ".join("?" * len(wanted))
+    stored = {row[0] for row in rawdb.fetch_in(
+        conn, f"SELECT sha2 FROM xapi_attachment WHERE sha2 IN ({marks})", wanted)}  # noqa: S608
+    stamp = rawdb.as_bound(dialect, now)
+    cursor = conn.connection.cursor()
+    try:
+        for part in parts:
+            if part.sha2 in stored:
+                continue
+            if dialect == "sqlite":
+                cursor.execute(
+                    "INSERT INTO xapi_attachment (sha2, content_type, length, content, created_at) "
+                    "VALUES (?, ?, ?, zeroblob(?), ?) ON CONFLICT (sha2) DO NOTHING",
+                    (part.sha2, part.content_type, part.length, part.length, stamp),
+                )
+                if part.length and cursor.rowcount == 1:
+                    driver = conn.connection.driver_connection
+                    with driver.blobopen("xapi_attachment", "content", cursor.lastrowid) as blob:
+                        for piece in part.chunks():
+                            blob.write(piece)
+            else:
+                cursor.execute(
+                    "INSERT INTO xapi_attachment (sha2, content_type, length, content, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (sha2) DO NOTHING",
+                    (part.sha2, part.content_type, part.length, part.read(), stamp),
+                )
+            stored.add(part.sha2)
     finally:
         cursor.close()

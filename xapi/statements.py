@@ -14,8 +14,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from bridge.core.db import Database
 from bridge.core.errors import Conflict, ValidationFailed
@@ -26,7 +24,8 @@ from xapi.activities import collect_definitions, unmerged_definitions, upsert_ac
 from xapi.auth import Principal
 from xapi.comparison import normalise, same_statement
 from xapi.filters import activity_key, filter_rows
-from xapi.store import AttachmentRow, StatementIndexRow, StatementRow
+from xapi.multipart import AttachmentPart
+from xapi.store import StatementIndexRow, StatementRow
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +46,6 @@ class StatementsStored(DomainEvent):
     """
 
     statement_ids: tuple[str, ...] = ()
-
-
-@dataclass
-class AttachmentPart:
-    """One attachment part of a ``multipart/mixed`` request."""
-
-    sha2: str
-    content_type: str
-    content: bytes
-
-
-def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.connection().execute(builder(table).on_conflict_do_nothing(index_elements=keys), rows)
 
 
 # -- storing ------------------------------------------------------------------------------------------
@@ -211,7 +193,7 @@ def prepare_statements(
                 # Signed statements are rare; their JOSE libraries load with the first one.
                 from xapi.signatures import verify_signature
 
-                verify_signature(raw, part.content, index)
+                verify_signature(raw, part.read(), index)
         voids = model.object.id.lower() if model.verb.id == models.VOIDED_VERB else None
         statement["authority"] = principal.authority
         statement.pop("stored", None)  # the LRS sets it
@@ -375,23 +357,8 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
                 update(_ST).where(_ST.c.statement_id.in_(late), _ST.c.voids.is_(None)).values(voided=True)
             )
 
-    if attachments:
-        parts = [attachments[sha2] for sha2 in sorted(used_parts)]
-        _insert_ignore(
-            session,
-            AttachmentRow.__table__,
-            [
-                {
-                    "sha2": p.sha2,
-                    "content_type": p.content_type,
-                    "length": len(p.content),
-                    "content": p.content,
-                    "created_at": now,
-                }
-                for p in parts
-            ],
-            ["sha2"],
-        )
+    if used_parts:
+        bulk.insert_attachments(conn, [attachments[sha2] for sha2 in sorted(used_parts)], now)
 
     if batch.definitions:
         upsert_activities(session, batch.definitions, now, current_definitions)
