@@ -268,8 +268,13 @@ class Server:
                 total += int(fields[11]) + int(fields[12])
         return total / tick
 
-    def memory(self) -> list[tuple[int, int, int, int]]:
-        """(pid, RssAnon, RssFile, RssShmem) in kB of gunicorn's master and its workers."""
+    def memory(self) -> list[tuple[int, int, int, int, int]]:
+        """(pid, RssAnon, RssFile, RssShmem, Pss) in kB of gunicorn's master and its workers.
+
+        RSS counts every page a process maps, so pages the workers share with the master (they
+        are forked from it) count once per process; PSS divides each shared page among the
+        processes sharing it: the sum of PSS is the instance's footprint.
+        """
         assert self.process is not None
         found = []
         for entry in Path("/proc").iterdir():
@@ -282,12 +287,16 @@ class Server:
                 continue
             if int(fields[2]) != self.process.pid:  # not in the server's process group
                 continue
+            try:
+                rollup = (entry / "smaps_rollup").read_text()
+            except OSError:
+                rollup = ""
             values = dict(
-                (line.split(":")[0], int(line.split()[1])) for line in status.splitlines()
-                if line.startswith(("RssAnon", "RssFile", "RssShmem"))
+                (line.split(":")[0], int(line.split()[1])) for line in (status + rollup).splitlines()
+                if line.startswith(("RssAnon", "RssFile", "RssShmem", "Pss:"))
             )
             found.append((int(entry.name), values.get("RssAnon", 0), values.get("RssFile", 0),
-                          values.get("RssShmem", 0)))
+                          values.get("RssShmem", 0), values.get("Pss", 0)))
         return sorted(found)
 
     def libpq_url(self) -> str:
@@ -329,9 +338,11 @@ class TrivialServer:
             str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.workers), "--threads", str(self.threads),
             "--worker-class", "gthread" if self.threads > 1 else "sync", "--chdir", str(ROOT / "bench"),
-            "trivial_app:app",
+            "--access-logfile", "-", "--timeout", "120", "trivial_app:app",
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # Access log to a file, as serve's goes to the bench's server.log.
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -347,6 +358,7 @@ class TrivialServer:
         if self.process is not None:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=30)
+        self.log.close()
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
@@ -583,15 +595,18 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
             figures.update({f"{name}_analyzed": value for name, value in analyzed.items()})
         # 4. memory of the served instance
         memory = server.memory()
-        for pid, anon, file_mapped, shmem in memory:
+        for pid, anon, file_mapped, shmem, pss in memory:
             print(f"[{label}] RSS pid {pid}: anonymous {anon / 1024:.0f} MB, file-mapped "
-                  f"{file_mapped / 1024:.0f} MB, shared {shmem / 1024:.0f} MB", flush=True)
+                  f"{file_mapped / 1024:.0f} MB, shared {shmem / 1024:.0f} MB; PSS {pss / 1024:.0f} MB",
+                  flush=True)
         figures["rss_anon_mb"] = sum(m[1] for m in memory) / 1024
         figures["rss_file_mb"] = sum(m[2] for m in memory) / 1024
+        figures["pss_mb"] = sum(m[4] for m in memory) / 1024
         figures["rss_worker_max_mb"] = max((m[1] + m[2] + m[3]) / 1024 for m in memory)
-        print(f"[{label}] RSS of the instance ({len(memory)} processes): anonymous "
-              f"{figures['rss_anon_mb']:.0f} MB, file-mapped {figures['rss_file_mb']:.0f} MB; largest "
-              f"process {figures['rss_worker_max_mb']:.0f} MB", flush=True)
+        print(f"[{label}] memory of the instance ({len(memory)} processes): RSS anonymous "
+              f"{figures['rss_anon_mb']:.0f} MB + file-mapped {figures['rss_file_mb']:.0f} MB; PSS (shared "
+              f"pages counted once) {figures['pss_mb']:.0f} MB; largest process RSS "
+              f"{figures['rss_worker_max_mb']:.0f} MB", flush=True)
         if errors:
             print(f"[{label}] {len(errors)} requests failed; first: {errors[0][:300]}", flush=True)
     finally:
@@ -647,7 +662,8 @@ def main() -> None:
             f"single {figures['single_post_per_s']:7.0f}/s "
             f"(about {figures['about_per_s']:.0f}/s, trivial Flask {figures['trivial_per_s']:.0f}/s: "
             f"{figures['single_ratio']:.0%}) | RSS anon {figures['rss_anon_mb']:.0f} MB "
-            f"file {figures['rss_file_mb']:.0f} MB | GET p50 {figures['get_p50_ms']:.2f} ms "
+            f"file {figures['rss_file_mb']:.0f} MB, PSS {figures['pss_mb']:.0f} MB | "
+            f"GET p50 {figures['get_p50_ms']:.2f} ms "
             f"p99 {figures['get_p99_ms']:.2f} ms (server-side)"
             + (
                 f"; after VACUUM ANALYZE p50 {figures['get_p50_ms_analyzed']:.2f} ms "

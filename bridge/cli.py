@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import sys
@@ -11,7 +12,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy import select
 
 from bridge.core import accounts, audit, outbox
@@ -309,13 +310,17 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
             self.cfg.set("timeout", 120)
 
         def load(self) -> Flask:
-            from bridge.app import create_app
-
-            app = create_app()
+            # In the worker, after the fork: the app the master built for this command, whose
+            # memory the workers share (a second app per worker cost each about 80 MB).
+            db = app.extensions["gxpbridge.db"]
+            db.engine.dispose(close=False)  # connections the master opened stay the master's
             # Each worker copies the SQLite WAL into the database itself, off the writers' path.
-            app.extensions["gxpbridge.db"].start_background_checkpoints()
+            db.start_background_checkpoints()
             return app
 
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    gc.collect()
+    gc.freeze()  # the collector then leaves the shared objects' pages unwritten in the workers
     Server().run()
 
 
