@@ -11,7 +11,7 @@ from flask import Response, jsonify, request
 from bridge.core import people
 from bridge.core.errors import ValidationFailed
 from bridge.core.web import database
-from xapi import models
+from xapi import formats, models
 from xapi import query as q
 from xapi.blueprint import SUPPORTED_VERSIONS, V1, V1_PATTERN, bp, principal
 
@@ -56,7 +56,7 @@ def get_activity() -> Any:
             "parameter activityId must be an IRI", field="activityId", code="invalid_parameter"
         ) from exc
     with database().read_sessions() as session:
-        definition = q.canonical_definitions(session, {activity_id}).get(activity_id)
+        definition = formats.canonical_definitions(session, {activity_id}).get(activity_id)
     body: dict[str, Any] = {"objectType": "Activity", "id": activity_id}
     if definition:
         body["definition"] = definition

@@ -12,6 +12,7 @@ from werkzeug.http import http_date
 
 from bridge.core.errors import ValidationFailed
 from bridge.core.web import database, in_unit_of_work
+from xapi import formats
 from xapi import query as q
 from xapi.blueprint import bp, is_v2, limits, principal
 from xapi.limits import LrsLimits, TooLarge
@@ -191,16 +192,19 @@ def get_statements() -> Any:
     secret = current_app.config["SECRET_KEY"]
     query = q.parse_query(args, cursor_secret=secret)
     v2 = is_v2()
+    languages = _languages()
     consistent = q.consistent_through(database().clock)
     with database().read_sessions() as session:
         if query.statement_id or query.voided_statement_id:
             body, stored, sha2s = q.find_single(database(), query, who)
-            rendered = q.render([body], fmt=query.format, v2=v2, session=session, languages=_languages())[0]
+            rendered = formats.render([body], fmt=query.format, v2=v2, session=session,
+                                      languages=languages)[0]
             attachments = q.load_attachments(session, sha2s) if query.attachments else []
             last_modified = stored
         else:
             page = q.find_page(database(), query, who)
-            bodies = q.render(page.bodies, fmt=query.format, v2=v2, session=session, languages=_languages())
+            bodies = formats.render(page.bodies, fmt=query.format, v2=v2, session=session,
+                                    languages=languages)
             more = ""
             if page.has_more and page.last_seq is not None:
                 more = (
