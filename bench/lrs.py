@@ -15,6 +15,12 @@ CLI, then measures:
    overall and per filter. On a PostgreSQL server with autovacuum off (some test servers), the
    GETs are measured twice: as they are, then after ``VACUUM ANALYZE``, which autovacuum would
    have run in a deployment.
+4. the memory of the served instance at the end (``/proc/PID/status`` of gunicorn's master and
+   workers): resident anonymous memory, file-mapped resident memory and shared memory.
+
+Beside the single POST it measures a trivial Flask endpoint (``bench/trivial_app.py``) under a
+second gunicorn with the same worker count and worker class, so the ratio of the two rates is
+measured in one run on one machine load.
 
 With ``--postgres URL`` a scratch database is created on that server and dropped afterwards.
 """
@@ -262,6 +268,37 @@ class Server:
                 total += int(fields[11]) + int(fields[12])
         return total / tick
 
+    def memory(self) -> list[tuple[int, int, int, int, int]]:
+        """(pid, RssAnon, RssFile, RssShmem, Pss) in kB of gunicorn's master and its workers.
+
+        RSS counts every page a process maps, so pages the workers share with the master (they
+        are forked from it) count once per process; PSS divides each shared page among the
+        processes sharing it: the sum of PSS is the instance's footprint.
+        """
+        assert self.process is not None
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if int(fields[2]) != self.process.pid:  # not in the server's process group
+                continue
+            try:
+                rollup = (entry / "smaps_rollup").read_text()
+            except OSError:
+                rollup = ""
+            values = dict(
+                (line.split(":")[0], int(line.split()[1])) for line in (status + rollup).splitlines()
+                if line.startswith(("RssAnon", "RssFile", "RssShmem", "Pss:"))
+            )
+            found.append((int(entry.name), values.get("RssAnon", 0), values.get("RssFile", 0),
+                          values.get("RssShmem", 0), values.get("Pss", 0)))
+        return sorted(found)
+
     def libpq_url(self) -> str:
         assert self.database_url is not None
         return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -289,6 +326,60 @@ class Server:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class TrivialServer:
+    """A trivial Flask endpoint under gunicorn with the record store's worker settings."""
+
+    def __init__(self, port: int, workers: int, threads: int) -> None:
+        self.port, self.workers, self.threads = port, workers, threads
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> TrivialServer:
+        command = [
+            str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(self.workers), "--threads", str(self.threads),
+            "--worker-class", "gthread" if self.threads > 1 else "sync", "--chdir", str(ROOT / "bench"),
+            "--access-logfile", "-", "--timeout", "120", "trivial_app:app",
+        ]
+        # Access log to a file, as serve's goes to the bench's server.log.
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/", timeout=1).ok:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("the trivial Flask app did not start")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.log.close()
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == self.process.pid:
+                    total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def served_workers(server: Server) -> int:
+    """How many workers ``serve`` started (its master's children)."""
+    assert server.process is not None
+    return max(1, len(server.memory()) - 1)
+
+
 def run_threads(count: int, work: Callable[[int], None]) -> float:
     """Run ``work(i)`` on ``count`` threads; return the elapsed seconds."""
     threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
@@ -301,7 +392,7 @@ def run_threads(count: int, work: Callable[[int], None]) -> float:
 
 
 def measure_requests(
-    server: Server,
+    server: Server | TrivialServer,
     headers: dict[str, str],
     clients: int,
     requests_of: Callable[[int], list[tuple[str, str, bytes | None]]],
@@ -481,6 +572,19 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
             flush=True,
         )
 
+        # 2c. a trivial Flask endpoint under the same gunicorn settings: the ratio in one run
+        with TrivialServer(server.port + 10, served_workers(server), args.threads) as trivial:
+            rate, cpu_ms, client_ms = measure_requests(
+                trivial, {}, args.clients, lambda _i: [("GET", "/", None)] * per_thread, errors
+            )
+        figures["trivial_per_s"], figures["trivial_cpu_ms"] = rate, cpu_ms
+        figures["single_ratio"] = figures["single_post_per_s"] / rate
+        print(
+            f"[{label}] trivial Flask endpoint, same gunicorn settings: {rate:.0f} requests/s; server CPU "
+            f"{cpu_ms:.3f} ms per request; single POST = {figures['single_ratio']:.0%} of it",
+            flush=True,
+        )
+
         # 3. filtered GET with the store full
         figures.update(measure_gets(label, server, headers, args, errors))
         if server.database_url and not server.autovacuum():
@@ -489,6 +593,20 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
             server.vacuum_analyze()
             analyzed = measure_gets(label, server, headers, args, errors, note=" after VACUUM ANALYZE")
             figures.update({f"{name}_analyzed": value for name, value in analyzed.items()})
+        # 4. memory of the served instance
+        memory = server.memory()
+        for pid, anon, file_mapped, shmem, pss in memory:
+            print(f"[{label}] RSS pid {pid}: anonymous {anon / 1024:.0f} MB, file-mapped "
+                  f"{file_mapped / 1024:.0f} MB, shared {shmem / 1024:.0f} MB; PSS {pss / 1024:.0f} MB",
+                  flush=True)
+        figures["rss_anon_mb"] = sum(m[1] for m in memory) / 1024
+        figures["rss_file_mb"] = sum(m[2] for m in memory) / 1024
+        figures["pss_mb"] = sum(m[4] for m in memory) / 1024
+        figures["rss_worker_max_mb"] = max((m[1] + m[2] + m[3]) / 1024 for m in memory)
+        print(f"[{label}] memory of the instance ({len(memory)} processes): RSS anonymous "
+              f"{figures['rss_anon_mb']:.0f} MB + file-mapped {figures['rss_file_mb']:.0f} MB; PSS (shared "
+              f"pages counted once) {figures['pss_mb']:.0f} MB; largest process RSS "
+              f"{figures['rss_worker_max_mb']:.0f} MB", flush=True)
         if errors:
             print(f"[{label}] {len(errors)} requests failed; first: {errors[0][:300]}", flush=True)
     finally:
@@ -542,7 +660,10 @@ def main() -> None:
         print(
             f"  {label:10s} batch {figures['batch_post_per_s']:7.0f}/s | "
             f"single {figures['single_post_per_s']:7.0f}/s "
-            f"(about {figures['about_per_s']:.0f}/s) | GET p50 {figures['get_p50_ms']:.2f} ms "
+            f"(about {figures['about_per_s']:.0f}/s, trivial Flask {figures['trivial_per_s']:.0f}/s: "
+            f"{figures['single_ratio']:.0%}) | RSS anon {figures['rss_anon_mb']:.0f} MB "
+            f"file {figures['rss_file_mb']:.0f} MB, PSS {figures['pss_mb']:.0f} MB | "
+            f"GET p50 {figures['get_p50_ms']:.2f} ms "
             f"p99 {figures['get_p99_ms']:.2f} ms (server-side)"
             + (
                 f"; after VACUUM ANALYZE p50 {figures['get_p50_ms_analyzed']:.2f} ms "

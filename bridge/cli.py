@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import logging
 import os
@@ -390,13 +391,19 @@ def serve(host: str, port: int, workers: int | None, threads: int, control_socke
                     self.cfg.set("control_socket", str(socket_path))
 
         def load(self) -> Flask:
-            from bridge.app import create_app
-
-            app = create_app(**overrides)
+            # In the worker, after the fork: the app the master built for this command, whose
+            # memory the workers share (a second app per worker cost each about 80 MB).
+            db = app.extensions["gxpbridge.db"]
+            db.engine.dispose(close=False)  # connections the master opened stay the master's
             # Each worker copies the SQLite WAL into the database itself, off the writers' path.
-            app.extensions["gxpbridge.db"].start_background_checkpoints()
+            db.start_background_checkpoints()
             return app
 
+    from bridge.app import create_app  # the app layer: bridge.app imports this module
+
+    app = create_app(**overrides)
+    gc.collect()
+    gc.freeze()  # the collector then leaves the shared objects' pages unwritten in the workers
     Server().run()
 
 

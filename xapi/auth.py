@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge.core.actor import Actor
 from bridge.core.clock import column_now
-from bridge.core.db import Base, Database, JSONType, UTCDateTime, utcnow
+from bridge.core.db import Base, Database, JSONType, UTCDateTime
 from bridge.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from bridge.core.uow import UnitOfWork
 from xapi import rawdb
@@ -191,7 +191,7 @@ def revoke_credential(uow: UnitOfWork, name_or_key: str, reason: str) -> LrsCred
         raise NotFound(f"no LRS credential named {name_or_key!r}", field="name")
     if row.revoked_at is None:
         with uow.because(reason):
-            row.revoked_at = utcnow()
+            row.revoked_at = uow.clock.now()
     return row
 
 

@@ -1,7 +1,7 @@
 """The ``/xapi`` blueprint and what every xAPI resource shares: version negotiation, HTTP Basic
 authentication with LRS credentials, the common response headers and the error format.
 
-Views live in several modules (``views.py``, ``views_statements.py``, ``views_documents.py``);
+Views live in several modules (``views.py``, ``views_statements.py``, ``views_state_profiles.py``);
 each imports :data:`bp` and registers its routes on it.
 """
 
@@ -12,11 +12,13 @@ import re
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from bridge.core.errors import DomainError, Unauthorized, ValidationFailed
 from bridge.core.web import database
 from xapi import auth, rawdb
+from xapi.limits import LrsLimits
+from xapi.query import consistent_through
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,12 @@ def principal() -> auth.Principal:
     return found
 
 
+def limits() -> LrsLimits:
+    """The record store's per-request limits (registered at start, the defaults otherwise)."""
+    return current_app.extensions["gxpbridge.policies"].get(LrsLimits) or DEFAULT_LIMITS
+
+
+DEFAULT_LIMITS = LrsLimits.model_construct()
 _last_version: dict[int, str] = {}
 
 
@@ -137,9 +145,7 @@ def _common_headers(response: Response) -> Response:
         headers.add("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
     if request.endpoint == "xapi.get_statements" and "x-experience-api-consistent-through" not in present:
         # Clients poll on this header, errors included: everything stored before now is visible.
-        from xapi.query import utcnow_iso
-
-        headers.add("X-Experience-API-Consistent-Through", utcnow_iso())
+        headers.add("X-Experience-API-Consistent-Through", consistent_through(database().clock))
     for lower, name, value in _CORS_LOWER:
         if lower not in present:
             headers.add(name, value)
@@ -153,8 +159,6 @@ def _release_reads(_exc: BaseException | None) -> None:
 
 def error_response(exc: DomainError) -> Response:
     """The xAPI error body: JSON naming the error, the failing property and the rule."""
-    from flask import jsonify
-
     if exc.status >= 500:
         logger.error("xapi %s %s failed: %s", request.method, request.path, exc.message)
     else:

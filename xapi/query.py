@@ -18,12 +18,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.core.clock import Clock
 from bridge.core.db import Database
 from bridge.core.errors import NotFound, ValidationFailed
 from xapi import models, rawdb
 from xapi.auth import Principal
-from xapi.statements import activity_key, agent_key, registration_key, verb_key
-from xapi.store import DIRECT, ActivityRow, AttachmentRow
+from xapi.filters import activity_key, agent_key, registration_key, verb_key
+from xapi.store import DIRECT, AttachmentRow
 
 logger = logging.getLogger(__name__)
 
@@ -292,16 +293,32 @@ def find_page(db: Database, query: StatementQuery, principal: Principal) -> Page
         joins.append(alias)
         where.append(f"{alias}.key = ?" + (f" AND {alias}.relation = {DIRECT}" if direct_only else ""))
         params.append(key)
+    postgres = db.dialect == "postgresql"
     if joins:
         # The other filters are probed on the first one's rows before any statement row is
         # read: SQLite joins in the order written, and reading statements first (to reach the
         # second filter through them) made agent+verb 3x slower warm, 40x cold (500k statements).
         first = joins[0]
-        source = (
-            f"xapi_statement_index {first}"
-            + "".join(f" JOIN xapi_statement_index {a} ON {a}.seq = {first}.seq" for a in joins[1:])
-            + f" JOIN xapi_statement s ON s.seq = {first}.seq"
-        )
+        if postgres and len(joins) > 1:
+            # PostgreSQL reorders joins by its estimates, which a store loaded since its last
+            # ANALYZE does not have (every key is then estimated at the same ~1,350 rows, and it
+            # may walk a verb's thousands of rows for agent+verb). A LATERAL probe with LIMIT
+            # cannot be pulled up: the first filter's rows, newest first, each probed on the
+            # others' (key, seq) keys, whatever the statistics say.
+            probes = []
+            for alias in joins[1:]:
+                condition = where.pop(1)
+                probes.append(
+                    f" JOIN LATERAL (SELECT 1 FROM xapi_statement_index {alias} WHERE {condition} "  # noqa: S608
+                    f"AND {alias}.seq = {first}.seq LIMIT 1) {alias}_probe ON TRUE"
+                )
+            source = f"xapi_statement_index {first}" + "".join(probes)
+            params = params[1:] + params[:1]  # the probes' keys come first in the text
+        else:
+            source = f"xapi_statement_index {first}" + "".join(
+                f" JOIN xapi_statement_index {a} ON {a}.seq = {first}.seq" for a in joins[1:]
+            )
+        source += f" JOIN xapi_statement s ON s.seq = {first}.seq"
         order = f"{first}.seq"
     else:
         source, order = "xapi_statement s", "s.seq"
@@ -325,10 +342,11 @@ def find_page(db: Database, query: StatementQuery, principal: Principal) -> Page
         f"SELECT s.seq, s.body, s.stored, s.attachment_sha2s FROM {source} WHERE {' AND '.join(where)} "  # noqa: S608
         f"ORDER BY {order} {'ASC' if query.ascending else 'DESC'} LIMIT ?"
     )
-    # Several filters: only the values tell which one is selective (an agent has hundreds of
-    # statements, a verb hundreds of thousands). A generic plan cannot know and was measured
-    # hashing a whole verb's rows for agent+verb: 137 ms instead of about 5 at 1M statements.
-    rows = rawdb.fetch(db, sql, params, custom_plan=len(joins) > 1)
+    # Several filters on SQLite: only the values tell which one is selective (an agent has
+    # hundreds of statements, a verb hundreds of thousands). On PostgreSQL the LATERAL probes fix
+    # the plan's shape, so a prepared generic plan serves (a generic plan of the plain joins was
+    # measured hashing a whole verb's rows for agent+verb: 137 ms instead of about 5 at 1M).
+    rows = rawdb.fetch(db, sql, params)
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     sha2s: list[str] = []
@@ -350,188 +368,7 @@ def load_attachments(session: Session, sha2s: list[str]) -> list[AttachmentRow]:
     return [found[sha2] for sha2 in sha2s if sha2 in found]
 
 
-# -- formats ------------------------------------------------------------------------------------------
-
-V2_ONLY_CONTEXT = ("contextAgents", "contextGroups")
-
-
-def strip_v2_only(statement: dict[str, Any]) -> dict[str, Any]:
-    """Remove the properties a 1.0.x client must never receive."""
-    for holder in (statement, statement.get("object") or {}):
-        context = holder.get("context")
-        if isinstance(context, dict):
-            for name in V2_ONLY_CONTEXT:
-                context.pop(name, None)
-    return statement
-
-
-def _ids_agent(agent: dict[str, Any]) -> dict[str, Any]:
-    reduced: dict[str, Any] = {}
-    if "objectType" in agent:
-        reduced["objectType"] = agent["objectType"]
-    for name in models.IFI_NAMES:
-        if name in agent:
-            reduced[name] = agent[name]
-            return reduced
-    if "member" in agent:
-        reduced["member"] = [_ids_agent(m) for m in agent["member"]]
-    return reduced
-
-
-def _ids_context(context: dict[str, Any]) -> None:
-    for name in ("instructor", "team"):
-        if name in context:
-            context[name] = _ids_agent(context[name])
-    for kind, items in (context.get("contextActivities") or {}).items():
-        context["contextActivities"][kind] = [{"id": a["id"]} for a in items]
-    for item in context.get("contextAgents") or []:
-        item["agent"] = _ids_agent(item["agent"])
-    for item in context.get("contextGroups") or []:
-        item["group"] = _ids_agent(item["group"])
-
-
-def _ids_object(obj: dict[str, Any]) -> dict[str, Any]:
-    kind = obj.get("objectType", "Activity")
-    if kind == "Activity":
-        return {"id": obj["id"]}
-    if kind in ("Agent", "Group"):
-        return _ids_agent(obj)
-    if kind == "SubStatement":
-        obj["actor"] = _ids_agent(obj["actor"])
-        obj["verb"] = {"id": obj["verb"]["id"]}
-        obj["object"] = _ids_object(obj["object"])
-        if "context" in obj:
-            _ids_context(obj["context"])
-    return obj
-
-
-def to_ids(statement: dict[str, Any]) -> dict[str, Any]:
-    """The ``ids`` format: agents, groups, activities and verbs reduced to what identifies them."""
-    statement["actor"] = _ids_agent(statement["actor"])
-    statement["verb"] = {"id": statement["verb"]["id"]}
-    statement["object"] = _ids_object(statement["object"])
-    if "authority" in statement:
-        statement["authority"] = _ids_agent(statement["authority"])
-    if "context" in statement:
-        _ids_context(statement["context"])
-    return statement
-
-
-def pick_language(value: dict[str, str], languages: list[str]) -> dict[str, str]:
-    """One entry of a language map: the first acceptable language, else the first entry."""
-    if not value:
-        return value
-    for language in languages:
-        if language == "*":
-            break
-        for tag in value:
-            if tag.lower() == language.lower() or tag.lower().split("-")[0] == language.lower():
-                return {tag: value[tag]}
-    first = next(iter(value))
-    return {first: value[first]}
-
-
-def _canonical_definition(definition: dict[str, Any], languages: list[str]) -> dict[str, Any]:
-    out = dict(definition)
-    for name in ("name", "description"):
-        if isinstance(out.get(name), dict):
-            out[name] = pick_language(out[name], languages)
-    for name in ("choices", "scale", "source", "target", "steps"):
-        if isinstance(out.get(name), list):
-            out[name] = [
-                {**c, "description": pick_language(c["description"], languages)}
-                if isinstance(c.get("description"), dict)
-                else c
-                for c in out[name]
-            ]
-    return out
-
-
-def to_canonical(
-    statement: dict[str, Any], definitions: dict[str, dict[str, Any] | None], languages: list[str]
-) -> dict[str, Any]:
-    """The ``canonical`` format: canonical activity definitions, one language per language map."""
-
-    def activity(item: dict[str, Any]) -> dict[str, Any]:
-        canonical = definitions.get(item["id"])
-        out = {"objectType": "Activity", "id": item["id"]}
-        definition = canonical if canonical is not None else item.get("definition")
-        if definition:
-            out["definition"] = _canonical_definition(definition, languages)
-        return out
-
-    def verb(item: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(item.get("display"), dict):
-            return {**item, "display": pick_language(item["display"], languages)}
-        return item
-
-    def context(ctx: dict[str, Any]) -> None:
-        for kind, items in (ctx.get("contextActivities") or {}).items():
-            ctx["contextActivities"][kind] = [activity(a) for a in items]
-
-    def body(holder: dict[str, Any]) -> None:
-        holder["verb"] = verb(holder["verb"])
-        obj = holder["object"]
-        kind = obj.get("objectType", "Activity")
-        if kind == "Activity":
-            holder["object"] = activity(obj)
-        elif kind == "SubStatement":
-            body(obj)
-        if "context" in holder:
-            context(holder["context"])
-
-    body(statement)
-    return statement
-
-
-def activity_ids_of(statement: dict[str, Any]) -> set[str]:
-    """Every activity id a statement names (for loading canonical definitions)."""
-    found: set[str] = set()
-
-    def walk(holder: dict[str, Any]) -> None:
-        obj = holder["object"]
-        kind = obj.get("objectType", "Activity")
-        if kind == "Activity":
-            found.add(obj["id"])
-        elif kind == "SubStatement":
-            walk(obj)
-        for items in ((holder.get("context") or {}).get("contextActivities") or {}).values():
-            found.update(a["id"] for a in items)
-
-    walk(statement)
-    return found
-
-
-def canonical_definitions(session: Session, activity_ids: set[str]) -> dict[str, dict[str, Any] | None]:
-    """Canonical definitions of ``activity_ids`` by id."""
-    if not activity_ids:
-        return {}
-    keys = {activity_key(a): a for a in activity_ids}
-    rows = session.execute(select(ActivityRow.key, ActivityRow.definition).where(ActivityRow.key.in_(keys)))
-    return {keys[row.key]: row.definition for row in rows}
-
-
-def render(bodies: list[str], *, fmt: str, v2: bool, session: Session, languages: list[str]) -> list[str]:
-    """Statement JSON texts in the asked format, for the asking version."""
-    if fmt == "exact" and (v2 or not any('"context' in b for b in bodies)):
-        return bodies
-    statements = [orjson.loads(b) for b in bodies]
-    if fmt == "ids":
-        statements = [to_ids(s) for s in statements]
-    elif fmt == "canonical":
-        wanted: set[str] = set()
-        for statement in statements:
-            wanted |= activity_ids_of(statement)
-        definitions = canonical_definitions(session, wanted)
-        statements = [to_canonical(s, definitions, languages) for s in statements]
-    if not v2:
-        statements = [strip_v2_only(s) for s in statements]
-    return [orjson.dumps(s).decode() for s in statements]
-
-
-def utcnow_iso() -> str:
-    """Now, as an xAPI timestamp (the ``X-Experience-API-Consistent-Through`` of a read)."""
-    from bridge.core.db import utcnow
-
-    now = utcnow()
+def consistent_through(clock: Clock) -> str:
+    """Now by ``clock``, as an xAPI timestamp (the ``X-Experience-API-Consistent-Through`` of a read)."""
+    now = clock.now()
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
 from bridge.core.db import Database, replace_pool_if_lost
@@ -131,7 +132,5 @@ def as_bound(dialect: str, value: dt.datetime) -> Any:
 def as_json(value: Any) -> Any:
     """A JSON column's value (text on SQLite, decoded already by psycopg)."""
     if isinstance(value, str | bytes):
-        import orjson
-
         return orjson.loads(value)
     return value

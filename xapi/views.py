@@ -8,9 +8,10 @@ from typing import Any
 import orjson
 from flask import Response, jsonify, request
 
+from bridge.core import people
 from bridge.core.errors import ValidationFailed
 from bridge.core.web import database
-from xapi import models
+from xapi import formats, models
 from xapi import query as q
 from xapi.blueprint import SUPPORTED_VERSIONS, V1, V1_PATTERN, bp, principal
 
@@ -55,7 +56,7 @@ def get_activity() -> Any:
             "parameter activityId must be an IRI", field="activityId", code="invalid_parameter"
         ) from exc
     with database().read_sessions() as session:
-        definition = q.canonical_definitions(session, {activity_id}).get(activity_id)
+        definition = formats.canonical_definitions(session, {activity_id}).get(activity_id)
     body: dict[str, Any] = {"objectType": "Activity", "id": activity_id}
     if definition:
         body["definition"] = definition
@@ -81,8 +82,6 @@ def get_agents() -> Any:
 
 def person_object(session: Any, agent: dict[str, Any]) -> dict[str, Any]:
     """Build the xAPI Person object of ``agent``, joined with the person it names (if known)."""
-    from bridge.core import people
-
     names: list[str] = []
     found: dict[str, list[Any]] = {"mbox": [], "mbox_sha1sum": [], "openid": [], "account": []}
 

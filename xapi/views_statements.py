@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from typing import Any
 
 import orjson
 from flask import Response, current_app, request
-from requests_toolbelt.multipart.decoder import MultipartDecoder
 from werkzeug.http import http_date
 
 from bridge.core.errors import ValidationFailed
-from bridge.core.uow import UnitOfWork
-from bridge.core.web import database
+from bridge.core.web import database, in_unit_of_work
+from xapi import formats
 from xapi import query as q
-from xapi.blueprint import bp, is_v2, principal
+from xapi.blueprint import bp, is_v2, limits, principal
+from xapi.limits import LrsLimits, TooLarge
 from xapi.locking import serialized_writes
-from xapi.statements import AttachmentPart, plan_activities, prepare_statements, write_statements
+from xapi.multipart import AttachmentPart, read_multipart
+from xapi.statements import plan_activities, prepare_statements, write_statements
 
 logger = logging.getLogger(__name__)
 
@@ -36,87 +36,55 @@ def _decode_json(data: bytes, what: str) -> Any:
         raise ValidationFailed(f"{what} is not valid JSON: {exc}", field=what, code="invalid_json") from exc
 
 
-def _multipart(content_type: str, body: bytes) -> tuple[Any, dict[str, AttachmentPart]]:
-    """Split a ``multipart/mixed`` request into its statement JSON and its attachment parts."""
-    if "boundary=" not in content_type:
-        raise ValidationFailed(
-            "a multipart/mixed request needs a boundary parameter",
-            field="Content-Type",
-            code="invalid_multipart",
-        )
-    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
-    if not body.lstrip(b"\r\n").startswith(b"--" + boundary.encode()):
-        raise ValidationFailed("the multipart body must start with its boundary", field="Content-Type",
-                               code="invalid_multipart")
-    try:
-        parts = MultipartDecoder(body, content_type).parts
-    except Exception as exc:  # the decoder raises several types for malformed input
-        raise ValidationFailed(
-            f"the multipart body is malformed: {exc}", field="Content-Type", code="invalid_multipart"
-        ) from exc
-    if not parts:
-        raise ValidationFailed(
-            "the multipart body has no parts", field="Content-Type", code="invalid_multipart"
-        )
-    first_type = parts[0].headers.get(b"Content-Type", b"").decode().split(";")[0].strip().lower()
-    if first_type != "application/json":
-        raise ValidationFailed(
-            "the first part of a multipart request must be the application/json statement(s)",
-            field="Content-Type",
-            code="invalid_multipart",
-        )
-    statements = _decode_json(parts[0].content, "statements")
-    attachments: dict[str, AttachmentPart] = {}
-    for number, part in enumerate(parts[1:], start=2):
-        sha2 = part.headers.get(b"X-Experience-API-Hash", b"").decode().strip()
-        if not sha2:
-            raise ValidationFailed(
-                f"multipart part {number} has no X-Experience-API-Hash header",
-                field="X-Experience-API-Hash",
-                code="invalid_multipart",
-            )
-        encoding = part.headers.get(b"Content-Transfer-Encoding", b"").decode().strip().lower()
-        if encoding != "binary":
-            raise ValidationFailed(
-                f"multipart part {number} must have Content-Transfer-Encoding: binary",
-                field="Content-Transfer-Encoding",
-                code="invalid_multipart",
-            )
-        part_type = part.headers.get(b"Content-Type", b"").decode().strip()
-        if not part_type:
-            raise ValidationFailed(
-                f"multipart part {number} has no Content-Type", field="Content-Type", code="invalid_multipart"
-            )
-        algorithm = {56: hashlib.sha224, 64: hashlib.sha256, 96: hashlib.sha384, 128: hashlib.sha512}.get(
-            len(sha2)
-        )
-        if algorithm is None or algorithm(part.content).hexdigest() != sha2.lower():
-            raise ValidationFailed(
-                f"multipart part {number}: X-Experience-API-Hash {sha2} is not the SHA-2 of its content",
-                field="X-Experience-API-Hash",
-                code="invalid_multipart",
-            )
-        attachments[sha2] = AttachmentPart(sha2, part_type, part.content)
-    return statements, attachments
+def _read_body(limits: LrsLimits) -> bytes:
+    """The request body, refused (413) past the statement JSON limit before it is all read."""
+    limit = limits.max_statements_bytes
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise _json_too_large(limits)
+        return request.get_data(cache=False)
+    chunks, total = [], 0
+    while piece := request.stream.read(64 * 1024):
+        total += len(piece)
+        if total > limit:
+            raise _json_too_large(limits)
+        chunks.append(piece)
+    return b"".join(chunks)
 
 
-def _read_statements() -> tuple[Any, dict[str, AttachmentPart], bool]:
-    """The decoded statement(s), the attachment parts, and whether the body holds a ``null``."""
+def _json_too_large(limits: LrsLimits) -> TooLarge:
+    return TooLarge(
+        f"the statement JSON is larger than the record store's limit of {limits.max_statements_bytes:,} "
+        "bytes (GXPBRIDGE_LRS_MAX_STATEMENTS_BYTES): send the statements in smaller batches",
+        field="statements",
+    )
+
+
+def _read_statements(limits: LrsLimits) -> tuple[Any, dict[str, AttachmentPart], bool]:
+    """The decoded statement(s), the attachment parts, and whether the JSON holds a ``null``."""
     content_type = request.headers.get("Content-Type", "")
     media = content_type.split(";")[0].strip().lower()
-    body = request.get_data(cache=False)
-    nulls_possible = b"null" in body
     if media == "multipart/mixed":
-        return (*_multipart(content_type, body), nulls_possible)
+        length = request.content_length
+        if length is not None and length > limits.max_request_bytes:
+            raise TooLarge(
+                f"the request is larger than the record store's limit of {limits.max_request_bytes:,} bytes "
+                "(GXPBRIDGE_LRS_MAX_REQUEST_BYTES)",
+                field="Content-Length",
+            )
+        body, attachments = read_multipart(request.stream, content_type, limits)
+        return _decode_json(body, "statements"), attachments, b"null" in body
     if media != "application/json":
         raise ValidationFailed(
             f"Content-Type {media or '(none)'} is not accepted: send application/json or multipart/mixed",
             field="Content-Type",
             code="unsupported_media_type",
         )
+    body = _read_body(limits)
     if not body:
         raise ValidationFailed("the request has no statement", field="statements", code="invalid_json")
-    return _decode_json(body, "statements"), {}, nulls_possible
+    return _decode_json(body, "statements"), {}, b"null" in body
 
 
 def _check_params(allowed: frozenset[str]) -> None:
@@ -152,10 +120,10 @@ def _write(
         # Before the write lock: most batches define nothing new. (PostgreSQL has no such lock;
         # its transaction reads the definitions itself, saving a round trip.)
         plan_activities(db, batch)
-    with serialized_writes(db), UnitOfWork(db, who.actor()) as uow:
-        ids = write_statements(uow, who, batch, v2=is_v2())
-        uow.commit()
-    return ids
+    v2 = is_v2()
+    with serialized_writes(db):
+        # The commit, under the SQLite write lock, is the request's unit of work's (the core's).
+        return in_unit_of_work(lambda uow: write_statements(uow, who, batch, v2=v2), actor=who.actor())
 
 
 @bp.put("/statements")
@@ -175,7 +143,7 @@ def put_statement() -> Any:
         raise ValidationFailed(
             "parameter statementId must be a UUID", field="statementId", code="invalid_parameter"
         )
-    statement, attachments, nulls_possible = _read_statements()
+    statement, attachments, nulls_possible = _read_statements(limits())
     if not isinstance(statement, dict):
         raise ValidationFailed(
             "PUT /statements takes one statement (a JSON object)", field="statement", code="invalid_statement"
@@ -188,10 +156,19 @@ def put_statement() -> Any:
 def post_statements() -> Any:
     """Store one statement or an array of statements, atomically; answer their ids (200)."""
     _check_params(frozenset())
-    payload, attachments, nulls_possible = _read_statements()
+    allowed = limits()
+    payload, attachments, nulls_possible = _read_statements(allowed)
     statements = payload if isinstance(payload, list) else [payload]
-    if not statements:
-        raise ValidationFailed("the statement array is empty", field="statements", code="invalid_statement")
+    if not statements and not attachments:
+        # Moodle's log store posts [] on every cron run with nothing queued: nothing to store.
+        principal().require("statements/write", action="storing statements")
+        return Response(b"[]", status=200, mimetype="application/json")
+    if len(statements) > allowed.max_statements:
+        raise TooLarge(
+            f"the request carries {len(statements):,} statements; the record store takes at most "
+            f"{allowed.max_statements:,} a request (GXPBRIDGE_LRS_MAX_STATEMENTS): send smaller batches",
+            field="statements",
+        )
     ids = _write(
         statements, attachments, None, single=not isinstance(payload, list), nulls_possible=nulls_possible
     )
@@ -215,16 +192,19 @@ def get_statements() -> Any:
     secret = current_app.config["SECRET_KEY"]
     query = q.parse_query(args, cursor_secret=secret)
     v2 = is_v2()
-    consistent = q.utcnow_iso()
+    languages = _languages()
+    consistent = q.consistent_through(database().clock)
     with database().read_sessions() as session:
         if query.statement_id or query.voided_statement_id:
             body, stored, sha2s = q.find_single(database(), query, who)
-            rendered = q.render([body], fmt=query.format, v2=v2, session=session, languages=_languages())[0]
+            rendered = formats.render([body], fmt=query.format, v2=v2, session=session,
+                                      languages=languages)[0]
             attachments = q.load_attachments(session, sha2s) if query.attachments else []
             last_modified = stored
         else:
             page = q.find_page(database(), query, who)
-            bodies = q.render(page.bodies, fmt=query.format, v2=v2, session=session, languages=_languages())
+            bodies = formats.render(page.bodies, fmt=query.format, v2=v2, session=session,
+                                    languages=languages)
             more = ""
             if page.has_more and page.last_seq is not None:
                 more = (

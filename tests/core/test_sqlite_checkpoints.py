@@ -53,6 +53,7 @@ def test_only_sqlite_files_get_a_checkpointer(tmp_path: Path) -> None:
 def test_the_whole_application_keeps_the_checkpoint_settings(tmp_path: Path) -> None:
     """No package's connection hook may override the interval the checkpointer relies on (the
     record store's once set it to 20,000 pages after the core, so the backstop never applied)."""
+    import xapi
     from bridge.app import create_app
 
     app = create_app(testing=True, database_url=f"sqlite:///{tmp_path / 'app.sqlite3'}",
@@ -63,7 +64,8 @@ def test_the_whole_application_keeps_the_checkpoint_settings(tmp_path: Path) -> 
         assert db.start_background_checkpoints()
         assert _autocheckpoint(db) == BACKSTOP_WAL_AUTOCHECKPOINT
         with db.engine.connect() as conn:  # the record store's own tuning still applies
-            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -131072
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -xapi.SQLITE_CACHE_KIB
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar_one() == xapi.SQLITE_MMAP_BYTES
     finally:
         db.dispose()
 

@@ -148,10 +148,46 @@ def _signed_request(payload: dict, signed_payload: dict, signer, alg: str = "RS2
     return multipart(body, [("application/octet-stream", jws_bytes)])
 
 
+def _parts(response) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a ``multipart/mixed`` response: (headers with lower-case names, content)."""
+    boundary = response.headers["Content-Type"].split("boundary=", 1)[1].strip('"').encode()
+    found = []
+    for chunk in response.data.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, content = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n"))
+        found.append(({k.lower(): v for k, v in headers.items()}, content.removesuffix(b"\r\n")))
+    return found
+
+
 def test_signed_statement_is_verified_and_stored(client, lrs_headers, signer):
+    """The statement and its signature are stored: both read back, the JWS byte for byte."""
+    headers = lrs_headers["2.0.0"]
     original = statement(id=str(uuid.uuid4()))
-    response = send(client, lrs_headers["2.0.0"], _signed_request(original, original, signer))
+    pem, x5c = signer
+    jws_bytes = _sign(original, pem, x5c)
+    body = dict(original, attachments=[attachment_meta(jws_bytes, "application/octet-stream", SIGNATURE)])
+    response = send(client, headers, multipart(body, [("application/octet-stream", jws_bytes)]))
     assert response.status_code == 200, response.json
+    assert response.json == [original["id"]]
+
+    plain = client.get(f"/xapi/statements?statementId={original['id']}", headers=headers)
+    assert plain.status_code == 200, plain.json
+    for name in ("id", "actor", "verb", "object"):
+        assert plain.json[name] == original[name]
+    assert plain.json["attachments"] == [attachment_meta(jws_bytes, "application/octet-stream", SIGNATURE)]
+
+    one = f"/xapi/statements?statementId={original['id']}"
+    with_parts = client.get(one + "&attachments=true", headers=headers)
+    assert with_parts.status_code == 200
+    (json_headers, json_part), (part_headers, part) = _parts(with_parts)
+    assert json_headers["content-type"] == "application/json"
+    assert json.loads(json_part) == plain.json
+    assert part_headers["x-experience-api-hash"] == hashlib.sha256(jws_bytes).hexdigest()
+    assert part == jws_bytes
+    listed = client.get(f"/xapi/statements?verb={original['verb']['id']}", headers=headers).json
+    assert [s["id"] for s in listed["statements"]] == [original["id"]]
 
 
 def test_signature_over_other_content_is_refused(client, lrs_headers, signer):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import time
 import uuid
 from urllib.parse import quote
 
@@ -34,11 +34,11 @@ def ids(client, headers, query: str) -> list[str]:
 
 
 @pytest.fixture
-def stored(client, lrs_headers):
+def stored(client, lrs_headers, clock):
     """Four statements with different actors, verbs, activities and context."""
     headers = lrs_headers["1.0.3"]
     a = post(client, headers, statement(actor=OLIVIA))[0]
-    time.sleep(0.002)  # distinct stored milliseconds, for since/until
+    clock.advance(milliseconds=5)  # distinct stored milliseconds, for since/until
     b = post(
         client,
         headers,
@@ -52,7 +52,7 @@ def stored(client, lrs_headers):
             },
         ),
     )[0]
-    time.sleep(0.002)
+    clock.advance(milliseconds=5)
     c = post(client, headers, statement(actor=OLIVIA, object={"objectType": "Activity", "id": COURSE}))[0]
     d = post(client, headers, statement(actor=TRAINER, object=OLIVIA))[0]
     return {"a": a, "b": b, "c": c, "d": d}
@@ -241,10 +241,19 @@ def test_statement_ref_matches_its_target_filters(client, lrs_headers, stored):
     assert ref in ids(client, h, f"verb={quote(COMPLETED)}")
 
 
-def test_consistent_through_is_now(client, lrs_headers):
-    before = time.time()
-    response = client.get("/xapi/statements", headers=lrs_headers["2.0.0"])
-    from datetime import datetime
-
-    through = datetime.fromisoformat(response.headers["X-Experience-API-Consistent-Through"]).timestamp()
-    assert before - 1 <= through <= time.time() + 1
+def test_times_come_from_the_app_clock(client, lrs_headers, clock):
+    """``stored``, ``Last-Modified`` and ``X-Experience-API-Consistent-Through`` (of answers and
+    refusals alike) read the injected clock, not the server's."""
+    headers = lrs_headers["2.0.0"]
+    clock.freeze(dt.datetime(2031, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC))
+    stored_id = post(client, headers, statement())[0]
+    found = client.get(f"/xapi/statements?statementId={stored_id}", headers=headers)
+    assert found.json["stored"] == "2031-01-02T03:04:05.678Z"
+    assert found.json["timestamp"] == "2031-01-02T03:04:05.678Z"
+    assert found.headers["Last-Modified"] == "Thu, 02 Jan 2031 03:04:05 GMT"
+    clock.advance(minutes=3)
+    page = client.get("/xapi/statements", headers=headers)
+    assert page.headers["X-Experience-API-Consistent-Through"] == "2031-01-02T03:07:05.678Z"
+    refused = client.get("/xapi/statements?bogus=1", headers=headers)
+    assert refused.status_code == 400
+    assert refused.headers["X-Experience-API-Consistent-Through"] == "2031-01-02T03:07:05.678Z"

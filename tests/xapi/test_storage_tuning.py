@@ -10,7 +10,7 @@ import urllib.parse
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bridge import migrate
 from bridge.cli import default_workers
@@ -162,53 +162,55 @@ def test_postgresql_keeps_statistics_on_common_filter_keys(client, db, lrs_heade
     assert _ids(client, headers, verb) == stored[::-1]
 
 
-if PG_URL:
+POSTGRESQL_ONLY = pytest.mark.skipif(not PG_URL, reason="PostgreSQL only: set TEST_DATABASE_URL")
 
-    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-    def test_the_record_store_reads_through_a_lost_connection(client, lrs_headers, pg_database):
-        """A credential read on a connection the server dropped a moment ago is retried on a new
-        one (the pool is replaced): the request succeeds, as with a ping at every checkout."""
-        headers = lrs_headers["1.0.3"]
-        for _ in range(3):
-            assert client.get("/xapi/statements?limit=1", headers=headers).status_code == 200
-        terminate_other_backends(_pg_url(pg_database))
-        response = client.get("/xapi/statements?limit=1", headers=headers)
-        assert response.status_code == 200, response.get_data(as_text=True)
-        statement = {
-            "actor": {"mbox": "mailto:a@example.com"},
-            "verb": {"id": "http://example.com/v"},
-            "object": {"id": "http://example.com/a"},
-        }
-        assert client.post("/xapi/statements", json=statement, headers=headers).status_code == 200
 
-    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-    def test_a_connection_lost_while_writing_answers_503_and_the_next_request_succeeds(
-        client, db, lrs_headers, pg_database
-    ):
-        """The unit of work's connection is dropped as it is checked out (after the credential
-        read): the POST answers 503 with Retry-After, stores nothing, and the retry succeeds."""
-        from sqlalchemy import event
 
-        headers = lrs_headers["1.0.3"]
+@POSTGRESQL_ONLY
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_record_store_reads_through_a_lost_connection(client, lrs_headers, pg_database):
+    """A credential read on a connection the server dropped a moment ago is retried on a new
+    one (the pool is replaced): the request succeeds, as with a ping at every checkout."""
+    headers = lrs_headers["1.0.3"]
+    for _ in range(3):
         assert client.get("/xapi/statements?limit=1", headers=headers).status_code == 200
-        checkouts: list[int] = []
-        drops: list[int] = []
+    terminate_other_backends(_pg_url(pg_database))
+    response = client.get("/xapi/statements?limit=1", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    statement = {
+        "actor": {"mbox": "mailto:a@example.com"},
+        "verb": {"id": "http://example.com/v"},
+        "object": {"id": "http://example.com/a"},
+    }
+    assert client.post("/xapi/statements", json=statement, headers=headers).status_code == 200
 
-        def drop_on_checkout(*_args):
-            checkouts.append(1)
-            if len(checkouts) == 2:  # the first is the credential read's
-                drops.append(terminate_other_backends(_pg_url(pg_database)))
+@POSTGRESQL_ONLY
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_connection_lost_while_writing_answers_503_and_the_next_request_succeeds(
+    client, db, lrs_headers, pg_database
+):
+    """The unit of work's connection is dropped as it is checked out (after the credential
+    read): the POST answers 503 with Retry-After, stores nothing, and the retry succeeds."""
+    headers = lrs_headers["1.0.3"]
+    assert client.get("/xapi/statements?limit=1", headers=headers).status_code == 200
+    checkouts: list[int] = []
+    drops: list[int] = []
 
-        event.listen(db.engine, "checkout", drop_on_checkout)
-        body = statement(id=str(uuid.uuid4()))
-        try:
-            response = client.post("/xapi/statements", json=body, headers=headers)
-        finally:
-            event.remove(db.engine, "checkout", drop_on_checkout)
-        assert drops and drops[0] >= 1
-        assert response.status_code == 503, response.get_data(as_text=True)
-        assert response.headers["Retry-After"] == "1"
-        assert response.get_json()["error"] == "database_unavailable"
-        found = client.get(f"/xapi/statements?statementId={body['id']}", headers=headers)
-        assert found.status_code == 404
-        assert client.post("/xapi/statements", json=body, headers=headers).status_code == 200
+    def drop_on_checkout(*_args):
+        checkouts.append(1)
+        if len(checkouts) == 2:  # the first is the credential read's
+            drops.append(terminate_other_backends(_pg_url(pg_database)))
+
+    event.listen(db.engine, "checkout", drop_on_checkout)
+    body = statement(id=str(uuid.uuid4()))
+    try:
+        response = client.post("/xapi/statements", json=body, headers=headers)
+    finally:
+        event.remove(db.engine, "checkout", drop_on_checkout)
+    assert drops and drops[0] >= 1
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"] == "database_unavailable"
+    found = client.get(f"/xapi/statements?statementId={body['id']}", headers=headers)
+    assert found.status_code == 404
+    assert client.post("/xapi/statements", json=body, headers=headers).status_code == 200

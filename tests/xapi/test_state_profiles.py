@@ -6,10 +6,10 @@ import datetime as dt
 import hashlib
 import json
 import threading
-import time
 from urllib.parse import urlencode
 
 import pytest
+from werkzeug.http import http_date
 
 from tests.xapi.conftest import basic
 
@@ -49,8 +49,9 @@ def post_json(client, target: str, headers: dict, document, **extra):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_put_get_head_round_trip_with_etag_and_last_modified(client, lrs_headers, version):
+def test_put_get_head_round_trip_with_etag_and_last_modified(client, lrs_headers, clock, version):
     headers = lrs_headers[version]
+    clock.freeze(dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC))  # Last-Modified is the app clock's
     body = b'{"page": 3,  "done": false}'
     response = client.put(state_url(), data=body, content_type="application/json", headers=headers)
     assert response.status_code == 204, response.json
@@ -63,8 +64,7 @@ def test_put_get_head_round_trip_with_etag_and_last_modified(client, lrs_headers
     assert got.headers["Content-Type"] == "application/json"
     assert got.headers["ETag"] == expected_etag
     assert got.headers["X-Experience-API-Version"] == version
-    modified = dt.datetime.strptime(got.headers["Last-Modified"], "%a, %d %b %Y %H:%M:%S GMT")
-    assert abs(modified.replace(tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    assert got.headers["Last-Modified"] == http_date(clock.now().replace(microsecond=0))
 
     head = client.head(state_url(), headers=headers)
     assert head.status_code == 200 and head.data == b""
@@ -147,11 +147,11 @@ def test_post_refusals_leave_the_document_unchanged(client, lrs_headers, version
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_ids_list_and_since(client, lrs_headers, version):
+def test_ids_list_and_since(client, lrs_headers, clock, version):
     headers = lrs_headers[version]
     put_json(client, state_url("first"), headers, {"n": 1})
-    between = dt.datetime.now(dt.UTC)
-    time.sleep(0.01)
+    between = clock.now()
+    clock.advance(seconds=1)
     put_json(client, state_url("second"), headers, {"n": 2})
     other_agent = {"mbox": "mailto:someone.else@example.com"}
     put_json(client, state_url("foreign", agent=other_agent), headers, {"n": 3})
@@ -165,7 +165,7 @@ def test_ids_list_and_since(client, lrs_headers, version):
     assert client.get(state_url(None, since=since_z), headers=headers).json == ["second"]
     since_offset = between.astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat()
     assert client.get(state_url(None, since=since_offset), headers=headers).json == ["second"]
-    future = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat()
+    future = (clock.now() + dt.timedelta(minutes=5)).isoformat()
     empty = client.get(state_url(None, since=future), headers=headers)
     assert empty.json == [] and "Last-Modified" not in empty.headers
 

@@ -19,8 +19,9 @@ from flask import Response, request
 from werkzeug.http import parse_etags
 
 from bridge.core.errors import NotFound, ValidationFailed
-from bridge.core.web import database, unit_of_work
-from xapi import documents as docs
+from bridge.core.uow import UnitOfWork
+from bridge.core.web import database, in_unit_of_work
+from xapi import state_profiles as sp
 from xapi.auth import Principal
 from xapi.blueprint import bp, is_v2, principal, xapi_version
 
@@ -59,10 +60,10 @@ _AGENT_REQ, _AGENT_OPT = _spec(
      "DELETE": {"agent", "profileId"}},
     {"GET": {"profileId", "since"}, "PUT": set(), "POST": set(), "DELETE": set()},
 )
-STATE = Resource(docs.STATE, "State", "state", "stateId", _STATE_REQ, _STATE_OPT)
-ACTIVITY_PROFILE = Resource(docs.ACTIVITY_PROFILE, "Activity Profile", "profile", "profileId",
+STATE = Resource(sp.STATE, "State", "state", "stateId", _STATE_REQ, _STATE_OPT)
+ACTIVITY_PROFILE = Resource(sp.ACTIVITY_PROFILE, "Activity Profile", "profile", "profileId",
                             _ACT_REQ, _ACT_OPT)
-AGENT_PROFILE = Resource(docs.AGENT_PROFILE, "Agent Profile", "profile", "profileId", _AGENT_REQ, _AGENT_OPT)
+AGENT_PROFILE = Resource(sp.AGENT_PROFILE, "Agent Profile", "profile", "profileId", _AGENT_REQ, _AGENT_OPT)
 
 
 def _parameters(resource: Resource, method: str) -> dict[str, str]:
@@ -93,17 +94,17 @@ def _parameters(resource: Resource, method: str) -> dict[str, str]:
     return values
 
 
-def _scope(resource: Resource, values: dict[str, str]) -> docs.DocumentScope:
-    activity_id = docs.parse_activity_id(values["activityId"]) if "activityId" in values else None
-    agent_key = docs.parse_agent(values["agent"]) if "agent" in values else None
-    registration = docs.parse_registration(values["registration"]) if "registration" in values else None
-    return docs.DocumentScope(resource.kind, activity_id, agent_key, registration)
+def _scope(resource: Resource, values: dict[str, str]) -> sp.DocumentScope:
+    activity_id = sp.parse_activity_id(values["activityId"]) if "activityId" in values else None
+    agent_key = sp.parse_agent(values["agent"]) if "agent" in values else None
+    registration = sp.parse_registration(values["registration"]) if "registration" in values else None
+    return sp.DocumentScope(resource.kind, activity_id, agent_key, registration)
 
 
 def _document_id(resource: Resource, values: dict[str, str]) -> str | None:
     if resource.id_param not in values:
         return None
-    return docs.validate_document_id(values[resource.id_param], resource.id_param)
+    return sp.validate_document_id(values[resource.id_param], resource.id_param)
 
 
 def _etags(header: str) -> tuple[str, ...] | None:
@@ -117,11 +118,11 @@ def _etags(header: str) -> tuple[str, ...] | None:
     return tuple(sorted(parsed.as_set(include_weak=header == "If-None-Match")))
 
 
-def _preconditions() -> docs.Preconditions:
-    return docs.Preconditions(if_match=_etags("If-Match"), if_none_match=_etags("If-None-Match"))
+def _preconditions() -> sp.Preconditions:
+    return sp.Preconditions(if_match=_etags("If-Match"), if_none_match=_etags("If-None-Match"))
 
 
-def _written(result: docs.WriteResult) -> Response:
+def _written(result: sp.WriteResult) -> Response:
     response = Response(status=204)
     response.headers["ETag"] = f'"{result.etag}"'
     response.last_modified = result.updated_at
@@ -145,27 +146,28 @@ def _handle(resource: Resource) -> Any:
     assert document_id is not None  # required for PUT and POST
     content = request.get_data(cache=True)
     content_type = request.headers.get("Content-Type")
-    with unit_of_work(caller.actor()) as uow:
+    preconditions = _preconditions()
+
+    def write(uow: UnitOfWork) -> sp.WriteResult:
         if method == "PUT":
-            result = docs.put_document(uow, scope, document_id, content, content_type,
-                                       preconditions=_preconditions(),
-                                       policy=docs.policy_for(resource.kind, xapi_version()))
-        else:
-            result = docs.post_document(uow, scope, document_id, content, content_type,
-                                        preconditions=_preconditions())
-        uow.commit()
-    return _written(result)
+            return sp.put_document(uow, scope, document_id, content, content_type,
+                                     preconditions=preconditions,
+                                     policy=sp.policy_for(resource.kind, xapi_version()))
+        return sp.post_document(uow, scope, document_id, content, content_type,
+                                  preconditions=preconditions)
+
+    return _written(in_unit_of_work(write, actor=caller.actor()))
 
 
-def _get(resource: Resource, values: dict[str, str], scope: docs.DocumentScope,
+def _get(resource: Resource, values: dict[str, str], scope: sp.DocumentScope,
          document_id: str | None) -> Response:
     if document_id is not None and "since" in values and is_v2():
         raise ValidationFailed(f"since is not allowed with {resource.id_param}: a single document GET "
                                "takes no since", field="since", code="unknown_parameter")
     with database().read_sessions() as session:
         if document_id is None:
-            since = docs.parse_since(values["since"]) if "since" in values else None
-            ids, latest = docs.list_document_ids(session, scope, since)
+            since = sp.parse_since(values["since"]) if "since" in values else None
+            ids, latest = sp.list_document_ids(session, scope, since)
             body = json.dumps(ids, ensure_ascii=False).encode("utf-8")
             response = Response(body, status=200, content_type="application/json")
             response.headers["ETag"] = f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
@@ -173,7 +175,7 @@ def _get(resource: Resource, values: dict[str, str], scope: docs.DocumentScope,
                 response.last_modified = latest
             response.headers["Cache-Control"] = "no-cache"
             return response
-        found = docs.get_document(session, scope, document_id)
+        found = sp.get_document(session, scope, document_id)
     if found is None:
         raise NotFound(f"no {resource.label} document {document_id!r} here", field=resource.id_param)
     if_none_match = _etags("If-None-Match")
@@ -187,20 +189,22 @@ def _get(resource: Resource, values: dict[str, str], scope: docs.DocumentScope,
     return response
 
 
-def _delete(caller: Principal, scope: docs.DocumentScope, document_id: str | None) -> Response:
+def _delete(caller: Principal, scope: sp.DocumentScope, document_id: str | None) -> Response:
     preconditions = _preconditions()
-    with unit_of_work(caller.actor()) as uow:
+    if document_id is None and preconditions.given:
+        # Only the State Resource accepts a DELETE without its id: every document of the context.
+        raise ValidationFailed("If-Match / If-None-Match apply to one document: name it with "
+                               "stateId, or drop the header to delete every document of the "
+                               "context", field="If-Match", code="precondition_not_applicable")
+
+    def delete(uow: UnitOfWork) -> None:
         if document_id is None:
-            # Only the State Resource accepts a DELETE without its id: every document of the context.
-            if preconditions.given:
-                raise ValidationFailed("If-Match / If-None-Match apply to one document: name it with "
-                                       "stateId, or drop the header to delete every document of the "
-                                       "context", field="If-Match", code="precondition_not_applicable")
-            count = docs.delete_documents(uow, scope)
+            count = sp.delete_documents(uow, scope)
             logger.info("xapi %s deleted %d State documents", caller.name, count)
         else:
-            docs.delete_document(uow, scope, document_id, preconditions=preconditions)
-        uow.commit()
+            sp.delete_document(uow, scope, document_id, preconditions=preconditions)
+
+    in_unit_of_work(delete, actor=caller.actor())
     return Response(status=204)
 
 

@@ -50,9 +50,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bridge.core.db import Base, UTCDateTime, utcnow
+from bridge.core.db import Base, UTCDateTime
 from bridge.core.errors import Conflict, DomainError, ValidationFailed
 from bridge.core.uow import UnitOfWork
 
@@ -424,10 +425,8 @@ _COLUMNS = (_TABLE.c.id, _TABLE.c.document_id, _TABLE.c.content, _TABLE.c.conten
 
 def _insert(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(_TABLE)
+        return postgresql.insert(_TABLE)
+    return sqlite.insert(_TABLE)
 
 
 def _locked_row(session: Session, key: str) -> Any:
@@ -560,7 +559,7 @@ def _write(uow: UnitOfWork, scope: DocumentScope, document_id: str, content_type
     for _attempt in range(_WRITE_ATTEMPTS):
         current = _locked_row(session, key)
         new_content: bytes = decide(current)
-        now = utcnow()
+        now = uow.clock.now()
         etag = etag_of(new_content)
         if current is not None:
             stored_type = current.content_type if keep_json_type and is_json(current.content_type) \
