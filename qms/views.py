@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select
 from bridge import __version__
 from bridge.core.errors import Forbidden, NotFound, ValidationFailed
 from bridge.core.web import current_actor, settings, unit_of_work
-from qms import assignments, changes, documents, matrix, org, schemas, services
+from qms import assignments, changes, documents, evidence_inbox, matrix, org, schemas, services
 from qms.api import api
 from qms.models import Assignment, ChangeControl, Completion, Document, TrainingItem
 from qms.policy import QmsPolicy
@@ -270,7 +270,8 @@ def person_transcript(person_id: int) -> dict[str, Any]:
     """Signed completions, assignments and current requirement status (the person or quality staff)."""
     _self_or_reader(person_id)
     with unit_of_work(readonly=True) as uow:
-        return services.transcript(uow.session, person_id)
+        return {**services.transcript(uow.session, person_id),
+                "evidence": evidence_inbox.for_person(uow.session, person_id)}
 
 
 @api.route(
@@ -1062,7 +1063,7 @@ def get_assignment(assignment_id: int) -> dict[str, Any]:
     with unit_of_work(readonly=True) as uow:
         assignment = assignments.get_assignment(uow.session, assignment_id)
         _self_or_reader(assignment.person_id)
-        return as_dict(assignment)
+        return {**as_dict(assignment), "evidence": evidence_inbox.for_assignment(uow.session, assignment)}
 
 
 @api.route(
@@ -1100,6 +1101,7 @@ def get_completion(completion_id: int) -> dict[str, Any]:
         for key in ("signature_id", "trainer_signature_id"):
             sig = uow.session.get(ElectronicSignature, result[key]) if result[key] else None
             result[key.replace("_id", "")] = sig.manifestation() if sig else None
+        result["evidence_rows"] = evidence_inbox.for_completion(uow.session, completion)
         return result
 
 

@@ -1,0 +1,399 @@
+"""Training evidence: observations of what a person did on a training item version (made from
+stored xAPI statements by ``bridge/rules``) become evidence rows, and move assignments.
+
+An *observation* is a plain dict (this package knows nothing of xAPI)::
+
+    {"statement_id", "verb", "actor_keys": [[kind, namespace, value], ...], "actor_key",
+     "actor_name", "activity_iris": [candidate IRIs, most specific first], "activity_iri",
+     "object_iri", "success", "completion", "score": {"raw", "min", "max", "scaled"},
+     "duration", "duration_negative", "registration", "timestamp"}
+
+:func:`record_observations` handles a whole batch with a constant number of queries: the
+identities, the IRIs, the versions, the people and the open assignments are each read once.
+Only what evidence *does* costs more: a completion goes through
+:func:`qms.assignments.record_completion` (so it publishes ``TrainingCompleted`` like any other).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from bridge.core import audit
+from bridge.core.people import Person, PersonIdentity
+from bridge.core.uow import UnitOfWork
+from qms import assignments
+from qms.evidence_models import ActivityIri, Evidence, EvidenceInbox, iri_key
+from qms.models import OPEN_ASSIGNMENT_STATUSES, Assignment, TrainingItemVersion
+
+logger = logging.getLogger(__name__)
+
+ADL = "http://adlnet.gov/expapi/verbs/"
+COMPLETED, PASSED, FAILED = ADL + "completed", ADL + "passed", ADL + "failed"
+# Outcome verbs: evidence, and listed in the inbox when their actor or activity is unknown.
+OUTCOME_VERBS = frozenset({COMPLETED, PASSED, FAILED})
+# Kept as evidence when both actor and activity map; they move nothing and wait for no one.
+PRESENTED_VERBS = frozenset({"http://id.tincanapi.com/verb/viewed", ADL + "experienced"})
+NOTED_VERBS = frozenset({"https://xapi.edlm/profiles/edlm-lms/concepts/verbs/uncompleted"})
+EVIDENCE_VERBS = OUTCOME_VERBS | PRESENTED_VERBS | NOTED_VERBS
+USABLE_VERSION_STATUSES = ("approved", "effective")
+
+
+def _chunks(values: Sequence[Any], size: int = 400) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def scaled_score(score: dict[str, Any] | None) -> tuple[float | None, str | None]:
+    """The scaled score of an xAPI score, recomputed from raw/min/max when all three are there.
+
+    Moodle's log store sends a wrong ``scaled`` beside a right raw/min/max, so raw/min/max win.
+    A raw score without min and max has no scaled score (a note says so).
+    """
+    if not score:
+        return None, None
+    raw, low, high = score.get("raw"), score.get("min"), score.get("max")
+    if raw is not None and low is not None and high is not None and high > low:
+        return round((raw - low) / (high - low), 6), None
+    if score.get("scaled") is not None:
+        return float(score["scaled"]), None
+    if raw is not None:
+        return None, "raw score without min and max: no scaled score"
+    return None, None
+
+
+def _timestamp(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def people_of_identities(session: Session, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """Who holds each identity key (kind, namespace, value): one query per 400 keys."""
+    wanted = sorted(set(keys))
+    found: dict[tuple[str, str, str], int] = {}
+    for chunk in _chunks(wanted):
+        for kind, namespace, value, person_id in session.execute(
+            select(PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value, PersonIdentity.person_id)
+            .where(tuple_(PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value).in_(chunk))
+        ):
+            found[(kind, namespace, value)] = person_id
+    return found
+
+
+def versions_of_iris(session: Session, iris: Iterable[str]) -> dict[str, set[int]]:
+    """The training item versions listing each IRI: one query per 400 IRIs."""
+    keys = sorted({iri_key(iri) for iri in iris})
+    found: dict[str, set[int]] = {}
+    for chunk in _chunks(keys):
+        for key, version_id in session.execute(
+            select(ActivityIri.iri_key, ActivityIri.item_version_id).where(ActivityIri.iri_key.in_(chunk))
+        ):
+            found.setdefault(key, set()).add(version_id)
+    return found
+
+
+def _resolve(
+    observation: dict[str, Any], holders: dict[tuple[str, str, str], int], listed: dict[str, set[int]]
+) -> tuple[int | None, int | None, list[str]]:
+    people = {holders[k] for k in map(tuple, observation["actor_keys"]) if k in holders}
+    problems = []
+    person_id = next(iter(people)) if len(people) == 1 else None
+    if not people:
+        problems.append("unknown actor")
+    elif len(people) > 1:
+        problems.append(f"actor matches {len(people)} people ({', '.join(map(str, sorted(people)))})")
+    version_id = None
+    for iri in observation["activity_iris"]:
+        versions = listed.get(iri_key(iri))
+        if versions:
+            if len(versions) > 1:
+                problems.append(f"activity {iri} is listed by {len(versions)} versions")
+            else:
+                version_id = next(iter(versions))
+            break
+    else:
+        problems.append("unknown activity")
+    return person_id, version_id, problems
+
+
+def record_observations(
+    uow: UnitOfWork,
+    observations: Sequence[dict[str, Any]],
+    voids: Sequence[tuple[str, str]] = (),
+    *,
+    source: str = "statement",
+    waiting: dict[str, EvidenceInbox] | None = None,
+) -> list[Evidence]:
+    """Turn a batch of observations into evidence; ``voids`` are (voiding id, voided id) pairs.
+
+    Observations whose actor or activity maps to nobody (or to several) wait in the inbox;
+    ``waiting`` holds the inbox rows being applied by a mapping (updated, never duplicated).
+
+    Returns:
+        The evidence rows added, in order.
+    """
+    session = uow.session
+    waiting = waiting or {}
+    added: list[Evidence] = []
+    if observations:
+        ids = [o["statement_id"] for o in observations]
+        done: set[str] = set()
+        for chunk in _chunks(ids):
+            done.update(session.scalars(select(Evidence.statement_id).where(Evidence.statement_id.in_(chunk))))
+        observations = [o for o in observations if o["statement_id"] not in done]
+    if observations:
+        holders = people_of_identities(session, (tuple(k) for o in observations for k in o["actor_keys"]))
+        listed = versions_of_iris(session, (iri for o in observations for iri in o["activity_iris"]))
+        resolved = [(o, *_resolve(o, holders, listed)) for o in observations]
+        _wait(uow, [(o, p) for o, person, version, p in resolved if p], waiting)
+        ready = [(o, person, version) for o, person, version, p in resolved if not p]
+        if ready:
+            added = _apply(uow, ready, source, waiting)
+    if voids:
+        added.extend(_withdraw(uow, voids))
+    return added
+
+
+def _wait(uow: UnitOfWork, unresolved: list[tuple[dict[str, Any], list[str]]], waiting: dict[str, EvidenceInbox]) -> None:
+    for observation, problems in unresolved:
+        if observation["verb"] not in OUTCOME_VERBS:
+            continue  # a page view nobody is mapped to is an ordinary statement
+        reason = "; ".join(problems)
+        actor_ok = not any(p.startswith(("unknown actor", "actor matches")) for p in problems)
+        activity_ok = not any("activity" in p for p in problems)
+        row = waiting.get(observation["statement_id"])
+        if row is not None:
+            row.reason, row.actor_mapped, row.activity_mapped = reason, actor_ok, activity_ok
+            continue
+        uow.session.add(
+            EvidenceInbox(
+                statement_id=observation["statement_id"],
+                reason=reason,
+                actor_mapped=actor_ok,
+                activity_mapped=activity_ok,
+                actor_key=observation["actor_key"],
+                actor_name=(observation.get("actor_name") or "")[:500] or None,
+                activity_key=iri_key(observation["activity_iri"]),
+                activity_iri=observation["activity_iri"],
+                verb=observation["verb"],
+                observation=observation,
+                received_at=uow.clock.now(),
+            )
+        )
+
+
+def _apply(
+    uow: UnitOfWork,
+    ready: list[tuple[dict[str, Any], int, int]],
+    source: str,
+    waiting: dict[str, EvidenceInbox],
+) -> list[Evidence]:
+    session = uow.session
+    now = uow.clock.now()
+    version_ids = sorted({v for _, _, v in ready})
+    versions = {v.id: v for v in session.scalars(select(TrainingItemVersion).where(TrainingItemVersion.id.in_(version_ids)))}
+    item_ids = sorted({v.training_item_id for v in versions.values()})
+    person_ids = sorted({p for _, p, _ in ready})
+    active = dict(session.execute(select(Person.id, Person.active).where(Person.id.in_(person_ids))).all())
+    seqs = {
+        row.id: (row.seq, row.baseline_seq)
+        for row in session.execute(
+            select(TrainingItemVersion.id, TrainingItemVersion.seq, TrainingItemVersion.baseline_seq).where(
+                TrainingItemVersion.training_item_id.in_(item_ids)
+            )
+        )
+    }
+    open_by_pair: dict[tuple[int, int], list[Assignment]] = {}
+    for assignment in session.scalars(
+        select(Assignment)
+        .where(
+            Assignment.person_id.in_(person_ids),
+            Assignment.training_item_id.in_(item_ids),
+            Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+        )
+        .order_by(Assignment.id)
+    ):
+        open_by_pair.setdefault((assignment.person_id, assignment.training_item_id), []).append(assignment)
+    added = []
+    for observation, person_id, version_id in ready:
+        version = versions[version_id]
+        scaled, note = scaled_score(observation.get("score"))
+        score = observation.get("score") or {}
+        row = Evidence(
+            statement_id=observation["statement_id"],
+            person_id=person_id,
+            training_item_id=version.training_item_id,
+            item_version_id=version.id,
+            verb=observation["verb"],
+            activity_iri=observation["object_iri"],
+            success=observation.get("success"),
+            completion=observation.get("completion"),
+            score_raw=score.get("raw"),
+            score_min=score.get("min"),
+            score_max=score.get("max"),
+            score_scaled=scaled,
+            duration=observation.get("duration"),
+            registration=observation.get("registration"),
+            occurred_at=_timestamp(observation.get("timestamp")),
+            source=source,
+            recorded_at=now,
+        )
+        row.decision, row.reason, effect = _decide(
+            observation, version, scaled, note, active.get(person_id, False),
+            open_by_pair.get((person_id, version.training_item_id), []), seqs,
+        )
+        if effect is not None:
+            assignment, move = effect
+            row.assignment_id = assignment.id
+            if move == "content_complete":
+                if assignment.status in ("open", "overdue"):
+                    assignment.status = "content_complete"
+            else:
+                completion = assignments.record_completion(
+                    uow,
+                    person_id=person_id,
+                    version=version,
+                    method="course",
+                    assignment_id=assignment.id,
+                    score_scaled=scaled,
+                    passed=True,
+                    evidence={"statement_ids": [observation["statement_id"]], "verb": observation["verb"],
+                              "score": score or None, "registration": observation.get("registration")},
+                )
+                if assignment.status in OPEN_ASSIGNMENT_STATUSES:  # an older version a minor revision away
+                    assignment.status, assignment.closed_at = "completed", now
+                    assignment.completion_id = completion.id
+                row.completion_id = completion.id
+                open_by_pair[(person_id, version.training_item_id)] = [
+                    a for a in open_by_pair.get((person_id, version.training_item_id), [])
+                    if a.status in OPEN_ASSIGNMENT_STATUSES
+                ]
+        session.add(row)
+        session.flush()
+        held = waiting.get(observation["statement_id"])
+        if held is not None:
+            held.applied_at, held.evidence_id = now, row.id
+            held.actor_mapped = held.activity_mapped = True
+        added.append(row)
+    return added
+
+
+def _decide(
+    observation: dict[str, Any],
+    version: TrainingItemVersion,
+    scaled: float | None,
+    note: str | None,
+    person_active: bool,
+    open_assignments: list[Assignment],
+    seqs: dict[int, tuple[int, int]],
+) -> tuple[str, str | None, tuple[Assignment, str] | None]:
+    """The decision on one observation: (decision, reason, (assignment, move) or None)."""
+    item, verb = version.item, observation["verb"]
+    notes = [n for n in (note, "negative duration" if observation.get("duration_negative") else None) if n]
+
+    def why(text: str) -> str:
+        return "; ".join([text, *notes])
+
+    if not person_active:
+        return "refused", why("the person is inactive (left the company): kept, counts for nothing"), None
+    if version.status not in USABLE_VERSION_STATUSES:
+        return "refused", why(f"version {version.label} of {item.code} is {version.status}: kept, counts for nothing"), None
+    if verb in PRESENTED_VERBS:
+        return "presented", why("content presented"), None
+    if verb in NOTED_VERBS or (verb == COMPLETED and observation.get("completion") is False):
+        return "recorded", why("the LMS reports the content not complete"), None
+    if verb == FAILED or observation.get("success") is False:
+        return "failed", why("failed"), None
+    if item.pass_score is not None:
+        if scaled is None:
+            return "recorded", why(f"no scaled score to compare with the pass mark {item.pass_score}"), None
+        if scaled < item.pass_score:
+            return "below_pass_mark", why(f"scaled score {scaled} is below the pass mark {item.pass_score}"), None
+    if not open_assignments:
+        return "recorded", why("no open assignment on this item"), None
+    chosen = _counting_assignment(version, open_assignments, seqs)
+    if chosen is None:
+        labels = ", ".join(str(a.item_version_id) for a in open_assignments)
+        return "other_version", why(
+            f"the open assignment is on version id {labels}; a major revision lies between it and "
+            f"version {version.label}: kept, does not count"
+        ), None
+    needs_signoff = item.requires_signature or item.requires_trainer or item.kind != "course"
+    if needs_signoff:
+        return "content_complete", why("content complete: the learner's signature or the trainer's sign-off follows"), (chosen, "content_complete")
+    return "completed", why("completed by the LMS's result"), (chosen, "completed")
+
+
+def _counting_assignment(
+    version: TrainingItemVersion, open_assignments: list[Assignment], seqs: dict[int, tuple[int, int]]
+) -> Assignment | None:
+    # The assigned version itself first, then one the trained-rule lets this version satisfy:
+    # an older obligation (a newer version satisfies it) or a newer one a minor revision away.
+    for assignment in open_assignments:
+        if assignment.item_version_id == version.id:
+            return assignment
+    for assignment in open_assignments:
+        seq, baseline = seqs.get(assignment.item_version_id, (None, None))
+        if seq is not None and (seq <= version.seq or baseline <= version.seq):
+            return assignment
+    return None
+
+
+def _withdraw(uow: UnitOfWork, voids: Sequence[tuple[str, str]]) -> list[Evidence]:
+    session = uow.session
+    now = uow.clock.now()
+    targets = {target: voiding for voiding, target in voids}
+    for held in session.scalars(select(EvidenceInbox).where(EvidenceInbox.statement_id.in_(sorted(targets)))):
+        held.voided = True
+    originals = list(
+        session.scalars(
+            select(Evidence).where(Evidence.statement_id.in_(sorted(targets)), Evidence.withdraws_id.is_(None))
+        )
+    )
+    already = set(session.scalars(select(Evidence.statement_id).where(Evidence.statement_id.in_(sorted(targets.values())))))
+    added = []
+    for original in originals:
+        voiding = targets[original.statement_id]
+        if voiding in already:
+            continue
+        assignment = session.get(Assignment, original.assignment_id) if original.assignment_id else None
+        decision, reason = "withdrawn", f"statement {original.statement_id} was voided by {voiding}"
+        if original.completion_id is not None or (assignment is not None and assignment.status == "completed"):
+            decision = "review_required"
+            reason += ": a completion or signature rests on this evidence, so it stays until QA reviews it"
+        elif assignment is not None and original.decision == "content_complete" and assignment.status == "content_complete":
+            others = session.scalar(
+                select(Evidence.id).where(
+                    Evidence.assignment_id == assignment.id,
+                    Evidence.decision == "content_complete",
+                    Evidence.id != original.id,
+                    ~Evidence.id.in_(select(Evidence.withdraws_id).where(Evidence.withdraws_id.is_not(None))),
+                ).limit(1)
+            )
+            if others is None:
+                overdue = assignment.due_at is not None and assignment.due_at < now
+                assignment.status = "overdue" if overdue else "open"
+                reason += f"; assignment {assignment.id} is {assignment.status} again"
+        row = Evidence(
+            statement_id=voiding, person_id=original.person_id, training_item_id=original.training_item_id,
+            item_version_id=original.item_version_id, assignment_id=original.assignment_id,
+            completion_id=original.completion_id, withdraws_id=original.id, verb="http://adlnet.gov/expapi/verbs/voided",
+            activity_iri=original.activity_iri, decision=decision, reason=reason, source="statement", recorded_at=now,
+        )
+        session.add(row)
+        session.flush()
+        if decision == "review_required":
+            audit.record(uow, "evidence.review_required", "qms_evidence", original.id,
+                         new={"voided_by": voiding, "completion_id": original.completion_id}, reason=reason)
+        added.append(row)
+    return added
