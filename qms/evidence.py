@@ -6,7 +6,7 @@ An *observation* is a plain dict (this package knows nothing of xAPI)::
     {"statement_id", "verb", "actor_keys": [[kind, namespace, value], ...], "actor_key",
      "actor_name", "activity_iris": [candidate IRIs, most specific first], "activity_iri",
      "object_iri", "success", "completion", "score": {"raw", "min", "max", "scaled"},
-     "duration", "duration_negative", "registration", "timestamp"}
+     "duration", "registration", "timestamp"}
 
 :func:`record_observations` handles a whole batch with a constant number of queries: the
 identities, the IRIs, the versions, the people and the open assignments are each read once.
@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from bridge.core import audit
 from bridge.core.people import Person, PersonIdentity
 from bridge.core.uow import UnitOfWork
 from qms import assignments
 from qms.evidence_models import ActivityIri, Evidence, EvidenceInbox, iri_key
+from qms.evidence_withdraw import withdraw
 from qms.models import OPEN_ASSIGNMENT_STATUSES, Assignment, TrainingItemVersion
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ USABLE_VERSION_STATUSES = ("approved", "effective")
 
 def _chunks(values: Sequence[Any], size: int = 400) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
 def scaled_score(score: dict[str, Any] | None) -> tuple[float | None, str | None]:
@@ -77,14 +77,17 @@ def _timestamp(value: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def people_of_identities(session: Session, keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+def people_of_identities(
+    session: Session, keys: Iterable[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], int]:
     """Who holds each identity key (kind, namespace, value): one query per 400 keys."""
     wanted = sorted(set(keys))
     found: dict[tuple[str, str, str], int] = {}
     for chunk in _chunks(wanted):
         for kind, namespace, value, person_id in session.execute(
-            select(PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value, PersonIdentity.person_id)
-            .where(tuple_(PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value).in_(chunk))
+            select(
+                PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value, PersonIdentity.person_id
+            ).where(tuple_(PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value).in_(chunk))
         ):
             found[(kind, namespace, value)] = person_id
     return found
@@ -149,7 +152,9 @@ def record_observations(
         ids = [o["statement_id"] for o in observations]
         done: set[str] = set()
         for chunk in _chunks(ids):
-            done.update(session.scalars(select(Evidence.statement_id).where(Evidence.statement_id.in_(chunk))))
+            done.update(
+                session.scalars(select(Evidence.statement_id).where(Evidence.statement_id.in_(chunk)))
+            )
         observations = [o for o in observations if o["statement_id"] not in done]
     if observations:
         holders = people_of_identities(session, (tuple(k) for o in observations for k in o["actor_keys"]))
@@ -160,11 +165,13 @@ def record_observations(
         if ready:
             added = _apply(uow, ready, source, waiting)
     if voids:
-        added.extend(_withdraw(uow, voids))
+        added.extend(withdraw(uow, voids))
     return added
 
 
-def _wait(uow: UnitOfWork, unresolved: list[tuple[dict[str, Any], list[str]]], waiting: dict[str, EvidenceInbox]) -> None:
+def _wait(
+    uow: UnitOfWork, unresolved: list[tuple[dict[str, Any], list[str]]], waiting: dict[str, EvidenceInbox]
+) -> None:
     for observation, problems in unresolved:
         if observation["verb"] not in OUTCOME_VERBS:
             continue  # a page view nobody is mapped to is an ordinary statement
@@ -201,7 +208,10 @@ def _apply(
     session = uow.session
     now = uow.clock.now()
     version_ids = sorted({v for _, _, v in ready})
-    versions = {v.id: v for v in session.scalars(select(TrainingItemVersion).where(TrainingItemVersion.id.in_(version_ids)))}
+    versions = {
+        v.id: v
+        for v in session.scalars(select(TrainingItemVersion).where(TrainingItemVersion.id.in_(version_ids)))
+    }
     item_ids = sorted({v.training_item_id for v in versions.values()})
     person_ids = sorted({p for _, p, _ in ready})
     active = dict(session.execute(select(Person.id, Person.active).where(Person.id.in_(person_ids))).all())
@@ -249,8 +259,13 @@ def _apply(
             recorded_at=now,
         )
         row.decision, row.reason, effect = _decide(
-            observation, version, scaled, note, active.get(person_id, False),
-            open_by_pair.get((person_id, version.training_item_id), []), seqs,
+            observation,
+            version,
+            scaled,
+            note,
+            active.get(person_id, False),
+            open_by_pair.get((person_id, version.training_item_id), []),
+            seqs,
         )
         if effect is not None:
             assignment, move = effect
@@ -267,15 +282,20 @@ def _apply(
                     assignment_id=assignment.id,
                     score_scaled=scaled,
                     passed=True,
-                    evidence={"statement_ids": [observation["statement_id"]], "verb": observation["verb"],
-                              "score": score or None, "registration": observation.get("registration")},
+                    evidence={
+                        "statement_ids": [observation["statement_id"]],
+                        "verb": observation["verb"],
+                        "score": score or None,
+                        "registration": observation.get("registration"),
+                    },
                 )
                 if assignment.status in OPEN_ASSIGNMENT_STATUSES:  # an older version a minor revision away
                     assignment.status, assignment.closed_at = "completed", now
                     assignment.completion_id = completion.id
                 row.completion_id = completion.id
                 open_by_pair[(person_id, version.training_item_id)] = [
-                    a for a in open_by_pair.get((person_id, version.training_item_id), [])
+                    a
+                    for a in open_by_pair.get((person_id, version.training_item_id), [])
                     if a.status in OPEN_ASSIGNMENT_STATUSES
                 ]
         session.add(row)
@@ -299,7 +319,7 @@ def _decide(
 ) -> tuple[str, str | None, tuple[Assignment, str] | None]:
     """The decision on one observation: (decision, reason, (assignment, move) or None)."""
     item, verb = version.item, observation["verb"]
-    notes = [n for n in (note, "negative duration" if observation.get("duration_negative") else None) if n]
+    notes = [note] if note else []
 
     def why(text: str) -> str:
         return "; ".join([text, *notes])
@@ -307,7 +327,11 @@ def _decide(
     if not person_active:
         return "refused", why("the person is inactive (left the company): kept, counts for nothing"), None
     if version.status not in USABLE_VERSION_STATUSES:
-        return "refused", why(f"version {version.label} of {item.code} is {version.status}: kept, counts for nothing"), None
+        return (
+            "refused",
+            why(f"version {version.label} of {item.code} is {version.status}: kept, counts for nothing"),
+            None,
+        )
     if verb in PRESENTED_VERBS:
         return "presented", why("content presented"), None
     if verb in NOTED_VERBS or (verb == COMPLETED and observation.get("completion") is False):
@@ -318,19 +342,31 @@ def _decide(
         if scaled is None:
             return "recorded", why(f"no scaled score to compare with the pass mark {item.pass_score}"), None
         if scaled < item.pass_score:
-            return "below_pass_mark", why(f"scaled score {scaled} is below the pass mark {item.pass_score}"), None
+            return (
+                "below_pass_mark",
+                why(f"scaled score {scaled} is below the pass mark {item.pass_score}"),
+                None,
+            )
     if not open_assignments:
         return "recorded", why("no open assignment on this item"), None
     chosen = _counting_assignment(version, open_assignments, seqs)
     if chosen is None:
         labels = ", ".join(str(a.item_version_id) for a in open_assignments)
-        return "other_version", why(
-            f"the open assignment is on version id {labels}; a major revision lies between it and "
-            f"version {version.label}: kept, does not count"
-        ), None
+        return (
+            "other_version",
+            why(
+                f"the open assignment is on version id {labels}; a major revision lies between it and "
+                f"version {version.label}: kept, does not count"
+            ),
+            None,
+        )
     needs_signoff = item.requires_signature or item.requires_trainer or item.kind != "course"
     if needs_signoff:
-        return "content_complete", why("content complete: the learner's signature or the trainer's sign-off follows"), (chosen, "content_complete")
+        return (
+            "content_complete",
+            why("content complete: the learner's signature or the trainer's sign-off follows"),
+            (chosen, "content_complete"),
+        )
     return "completed", why("completed by the LMS's result"), (chosen, "completed")
 
 
@@ -347,53 +383,3 @@ def _counting_assignment(
         if seq is not None and (seq <= version.seq or baseline <= version.seq):
             return assignment
     return None
-
-
-def _withdraw(uow: UnitOfWork, voids: Sequence[tuple[str, str]]) -> list[Evidence]:
-    session = uow.session
-    now = uow.clock.now()
-    targets = {target: voiding for voiding, target in voids}
-    for held in session.scalars(select(EvidenceInbox).where(EvidenceInbox.statement_id.in_(sorted(targets)))):
-        held.voided = True
-    originals = list(
-        session.scalars(
-            select(Evidence).where(Evidence.statement_id.in_(sorted(targets)), Evidence.withdraws_id.is_(None))
-        )
-    )
-    already = set(session.scalars(select(Evidence.statement_id).where(Evidence.statement_id.in_(sorted(targets.values())))))
-    added = []
-    for original in originals:
-        voiding = targets[original.statement_id]
-        if voiding in already:
-            continue
-        assignment = session.get(Assignment, original.assignment_id) if original.assignment_id else None
-        decision, reason = "withdrawn", f"statement {original.statement_id} was voided by {voiding}"
-        if original.completion_id is not None or (assignment is not None and assignment.status == "completed"):
-            decision = "review_required"
-            reason += ": a completion or signature rests on this evidence, so it stays until QA reviews it"
-        elif assignment is not None and original.decision == "content_complete" and assignment.status == "content_complete":
-            others = session.scalar(
-                select(Evidence.id).where(
-                    Evidence.assignment_id == assignment.id,
-                    Evidence.decision == "content_complete",
-                    Evidence.id != original.id,
-                    ~Evidence.id.in_(select(Evidence.withdraws_id).where(Evidence.withdraws_id.is_not(None))),
-                ).limit(1)
-            )
-            if others is None:
-                overdue = assignment.due_at is not None and assignment.due_at < now
-                assignment.status = "overdue" if overdue else "open"
-                reason += f"; assignment {assignment.id} is {assignment.status} again"
-        row = Evidence(
-            statement_id=voiding, person_id=original.person_id, training_item_id=original.training_item_id,
-            item_version_id=original.item_version_id, assignment_id=original.assignment_id,
-            completion_id=original.completion_id, withdraws_id=original.id, verb="http://adlnet.gov/expapi/verbs/voided",
-            activity_iri=original.activity_iri, decision=decision, reason=reason, source="statement", recorded_at=now,
-        )
-        session.add(row)
-        session.flush()
-        if decision == "review_required":
-            audit.record(uow, "evidence.review_required", "qms_evidence", original.id,
-                         new={"voided_by": voiding, "completion_id": original.completion_id}, reason=reason)
-        added.append(row)
-    return added

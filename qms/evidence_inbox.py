@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
 from bridge.core.errors import Conflict, ValidationFailed
-from bridge.core.people import get_person, link_identity, normalise_identity
+from bridge.core.people import find_person_by_identity, get_person, link_identity, normalise_identity
 from bridge.core.uow import UnitOfWork
 from qms import documents
 from qms.evidence import record_observations, versions_of_iris
@@ -65,13 +65,25 @@ def unmapped(session: Session, *, limit: int = 200) -> dict[str, Any]:
 
     return {
         "actors": [
-            {"actor_key": key, **identity(key), "name": name, "statements": count,
-             "first_received_at": first, "last_received_at": last, "reason": reason}
+            {
+                "actor_key": key,
+                **identity(key),
+                "name": name,
+                "statements": count,
+                "first_received_at": first,
+                "last_received_at": last,
+                "reason": reason,
+            }
             for key, name, count, first, last, reason in actors
         ],
         "activities": [
-            {"activity_iri": iri, "statements": count, "first_received_at": first,
-             "last_received_at": last, "reason": reason}
+            {
+                "activity_iri": iri,
+                "statements": count,
+                "first_received_at": first,
+                "last_received_at": last,
+                "reason": reason,
+            }
             for iri, count, first, last, reason in activities
         ],
     }
@@ -86,20 +98,30 @@ def apply_waiting(uow: UnitOfWork, rows: list[EvidenceInbox]) -> list[Evidence]:
     return record_observations(uow, [row.observation for row in rows], source="mapping", waiting=waiting)
 
 
-def map_actor(uow: UnitOfWork, *, kind: str, namespace: str, value: str, person_id: int, reason: str) -> dict[str, Any]:
+def map_actor(
+    uow: UnitOfWork, *, kind: str, namespace: str, value: str, person_id: int, reason: str
+) -> dict[str, Any]:
     """Link the identity to the person (audited) and apply the statements waiting for it."""
     session = uow.session
     kind, namespace, value = normalise_identity(kind, namespace, value)
     person = get_person(session, person_id)
-    with uow.because(reason):
-        link_identity(session, person, kind, namespace, value)
-        audit.record(uow, "evidence.actor_mapped", "person", person.id,
-                     new={"kind": kind, "namespace": namespace, "value": value})
+    holder = find_person_by_identity(session, kind, namespace, value)
+    if holder is None or holder.id != person.id:  # someone else's: link_identity refuses it
+        with uow.because(reason):
+            link_identity(session, person, kind, namespace, value)
+            audit.record(
+                uow,
+                "evidence.actor_mapped",
+                "person",
+                person.id,
+                new={"kind": kind, "namespace": namespace, "value": value},
+            )
     key = f"{kind}|{namespace}|{value}"
     rows = list(session.scalars(select(EvidenceInbox).where(*_PENDING, EvidenceInbox.actor_key == key)))
     if kind == "lti":  # an LTI identity maps the LMS's accounts whose name is its ``sub``
         rows += [
-            r for r in session.scalars(
+            r
+            for r in session.scalars(
                 select(EvidenceInbox).where(*_PENDING, EvidenceInbox.actor_key.like("xapi_account|%"))
             )
             if [kind, namespace, value] in r.observation.get("actor_keys", []) and r not in rows
@@ -132,8 +154,9 @@ def map_activity(
             code="activity_already_mapped",
         )
     if version.status in ("superseded", "obsolete"):
-        raise ValidationFailed(f"version {version.label} is {version.status}", field="item_version_id",
-                               code="version_retired")
+        raise ValidationFailed(
+            f"version {version.label} is {version.status}", field="item_version_id", code="version_retired"
+        )
     new_iris = sorted({*(version.activity_iris or []), activity_iri})
     signature = signatures.sign(
         uow,
@@ -142,74 +165,132 @@ def map_activity(
         meaning="approved",
         record_type="qms_training_item_version",
         record_id=version.id,
-        content={"item": version.item.code, "version": version.label, "activity_iris": new_iris,
-                 "added": activity_iri},
+        content={
+            "item": version.item.code,
+            "version": version.label,
+            "activity_iris": new_iris,
+            "added": activity_iri,
+        },
         lockout_threshold=lockout_threshold,
         comment=reason,
     )
     with uow.because(reason):
         version.activity_iris = new_iris
         session.flush()
-        audit.record(uow, "evidence.activity_mapped", "qms_training_item_version", version.id,
-                     new={"activity_iri": activity_iri, "signature_id": signature.id})
-    rows = list(session.scalars(
-        select(EvidenceInbox).where(
-            *_PENDING,
-            or_(EvidenceInbox.activity_key == iri_key(activity_iri), EvidenceInbox.activity_iri == activity_iri),
+        audit.record(
+            uow,
+            "evidence.activity_mapped",
+            "qms_training_item_version",
+            version.id,
+            new={"activity_iri": activity_iri, "signature_id": signature.id},
         )
-    ))
+    rows = list(
+        session.scalars(
+            select(EvidenceInbox).where(
+                *_PENDING,
+                or_(
+                    EvidenceInbox.activity_key == iri_key(activity_iri),
+                    EvidenceInbox.activity_iri == activity_iri,
+                ),
+            )
+        )
+    )
     rows += [
-        r for r in session.scalars(select(EvidenceInbox).where(*_PENDING, EvidenceInbox.activity_mapped.is_(False)))
+        r
+        for r in session.scalars(
+            select(EvidenceInbox).where(*_PENDING, EvidenceInbox.activity_mapped.is_(False))
+        )
         if activity_iri in r.observation.get("activity_iris", []) and r not in rows
     ]
     added = apply_waiting(uow, rows)
-    return {"item_version_id": version.id, "signature_id": signature.id, "waiting": len(rows),
-            "evidence_ids": [e.id for e in added]}
+    return {
+        "item_version_id": version.id,
+        "signature_id": signature.id,
+        "waiting": len(rows),
+        "evidence_ids": [e.id for e in added],
+    }
 
 
 # -- showing evidence ------------------------------------------------------------------------------
 
 
-def _dicts(session: Session, rows: list[Evidence], counted_version: int | None = None) -> list[dict[str, Any]]:
+def _dicts(
+    session: Session, rows: list[Evidence], counted_version: int | None = None
+) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     withdrawn: dict[int, tuple[str, int]] = {}
     if ids:
         for target, decision, row_id in session.execute(
-            select(Evidence.withdraws_id, Evidence.decision, Evidence.id).where(Evidence.withdraws_id.in_(ids))
+            select(Evidence.withdraws_id, Evidence.decision, Evidence.id).where(
+                Evidence.withdraws_id.in_(ids)
+            )
         ):
             withdrawn[target] = (decision, row_id)
-    labels = dict(session.execute(
-        select(TrainingItemVersion.id, TrainingItemVersion.label).where(
-            TrainingItemVersion.id.in_({r.item_version_id for r in rows})
+    labels = (
+        dict(
+            session.execute(
+                select(TrainingItemVersion.id, TrainingItemVersion.label).where(
+                    TrainingItemVersion.id.in_({r.item_version_id for r in rows})
+                )
+            ).all()
         )
-    ).all()) if rows else {}
+        if rows
+        else {}
+    )
     result = []
     for r in rows:
         state = withdrawn.get(r.id)
-        result.append({
-            "id": r.id, "statement_id": r.statement_id, "verb": r.verb, "activity_iri": r.activity_iri,
-            "item_version_id": r.item_version_id, "version_label": labels.get(r.item_version_id),
-            "assigned_version": counted_version is None or r.item_version_id == counted_version,
-            "result": {"success": r.success, "completion": r.completion,
-                       "score": {"raw": r.score_raw, "min": r.score_min, "max": r.score_max, "scaled": r.score_scaled},
-                       "duration": r.duration, "registration": r.registration},
-            "decision": r.decision, "reason": r.reason, "assignment_id": r.assignment_id,
-            "completion_id": r.completion_id, "withdraws_id": r.withdraws_id, "source": r.source,
-            "occurred_at": r.occurred_at, "recorded_at": r.recorded_at,
-            "withdrawn": state is not None and state[0] == "withdrawn",
-            "under_review": state is not None and state[0] == "review_required",
-        })
+        result.append(
+            {
+                "id": r.id,
+                "statement_id": r.statement_id,
+                "verb": r.verb,
+                "activity_iri": r.activity_iri,
+                "item_version_id": r.item_version_id,
+                "version_label": labels.get(r.item_version_id),
+                "assigned_version": counted_version is None or r.item_version_id == counted_version,
+                "result": {
+                    "success": r.success,
+                    "completion": r.completion,
+                    "score": {
+                        "raw": r.score_raw,
+                        "min": r.score_min,
+                        "max": r.score_max,
+                        "scaled": r.score_scaled,
+                    },
+                    "duration": r.duration,
+                    "registration": r.registration,
+                },
+                "decision": r.decision,
+                "reason": r.reason,
+                "assignment_id": r.assignment_id,
+                "completion_id": r.completion_id,
+                "withdraws_id": r.withdraws_id,
+                "source": r.source,
+                "occurred_at": r.occurred_at,
+                "recorded_at": r.recorded_at,
+                "withdrawn": state is not None and state[0] == "withdrawn",
+                "under_review": state is not None and state[0] == "review_required",
+            }
+        )
     return result
 
 
 def for_assignment(session: Session, assignment: Assignment) -> list[dict[str, Any]]:
-    """Evidence of the assignee on the assignment's item, every version (flagged when not the assigned one)."""
-    rows = list(session.scalars(
-        select(Evidence).where(
-            or_(Evidence.assignment_id == assignment.id,
-                (Evidence.person_id == assignment.person_id) & (Evidence.training_item_id == assignment.training_item_id))
-        ).order_by(Evidence.id)
-    ))
+    """Evidence of the assignee on the item, every version (flagged when not the assigned one)."""
+    rows = list(
+        session.scalars(
+            select(Evidence)
+            .where(
+                or_(
+                    Evidence.assignment_id == assignment.id,
+                    (Evidence.person_id == assignment.person_id)
+                    & (Evidence.training_item_id == assignment.training_item_id),
+                )
+            )
+            .order_by(Evidence.id)
+        )
+    )
     return _dicts(session, rows, assignment.item_version_id)
 
 
@@ -223,15 +304,22 @@ def for_completion(session: Session, completion: Completion) -> list[dict[str, A
 
 def for_person(session: Session, person_id: int, *, limit: int = 500) -> list[dict[str, Any]]:
     """A person's evidence, newest first (the transcript's evidence section)."""
-    rows = list(session.scalars(
-        select(Evidence).where(Evidence.person_id == person_id).order_by(Evidence.id.desc()).limit(limit)
-    ))
+    rows = list(
+        session.scalars(
+            select(Evidence).where(Evidence.person_id == person_id).order_by(Evidence.id.desc()).limit(limit)
+        )
+    )
     return _dicts(session, rows)
 
 
 def review_queue(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
     """Evidence whose statement was voided while a completion or signature rests on it."""
-    flags = list(session.scalars(
-        select(Evidence).where(Evidence.decision == "review_required").order_by(Evidence.id.desc()).limit(limit)
-    ))
+    flags = list(
+        session.scalars(
+            select(Evidence)
+            .where(Evidence.decision == "review_required")
+            .order_by(Evidence.id.desc())
+            .limit(limit)
+        )
+    )
     return _dicts(session, flags)

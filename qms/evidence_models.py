@@ -64,9 +64,7 @@ class ActivityIri(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     iri_key: Mapped[str] = mapped_column(String(64), nullable=False)
     iri: Mapped[str] = mapped_column(Text, nullable=False)
-    item_version_id: Mapped[int] = mapped_column(
-        ForeignKey("qms_training_item_version.id"), nullable=False
-    )
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("qms_training_item_version.id"), nullable=False)
 
     __table_args__ = (
         UniqueConstraint("iri_key", "item_version_id", name="uq_qms_activity_iri_version"),
@@ -88,9 +86,7 @@ class Evidence(Base):
     statement_id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), nullable=False)
     training_item_id: Mapped[int] = mapped_column(ForeignKey("qms_training_item.id"), nullable=False)
-    item_version_id: Mapped[int] = mapped_column(
-        ForeignKey("qms_training_item_version.id"), nullable=False
-    )
+    item_version_id: Mapped[int] = mapped_column(ForeignKey("qms_training_item_version.id"), nullable=False)
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("qms_assignment.id"))
     completion_id: Mapped[int | None] = mapped_column(ForeignKey("qms_completion.id"))
     withdraws_id: Mapped[int | None] = mapped_column(ForeignKey("qms_evidence.id"))

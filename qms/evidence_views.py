@@ -27,8 +27,10 @@ ACTIVITY_MAPPERS = ("qa_author", "qa_approver")
 class ActorMapping(Strict):
     """An identity statements name (as listed by the inbox) and the person it is."""
 
-    kind: str = Field(pattern=r"^(xapi_account|mbox|mbox_sha1sum|lti)$",
-                      description="xapi_account, mbox, mbox_sha1sum or lti")
+    kind: str = Field(
+        pattern=r"^(xapi_account|mbox|mbox_sha1sum|lti)$",
+        description="xapi_account, mbox, mbox_sha1sum or lti",
+    )
     namespace: str = Field(default="", max_length=500, description="account home page or LTI issuer")
     value: str = Field(min_length=1, max_length=500, description="account name, mailto: IRI, hash or LTI sub")
     person_id: int
@@ -52,18 +54,24 @@ def _self_or_reader(person_id: int) -> None:
         raise Forbidden("a learner sees only their own training record", code="not_own_record")
 
 
-@api.route("GET", "/assignments/{assignment_id}/evidence", summary="Evidence of an assignment",
-           tags=["evidence"])
+@api.route(
+    "GET", "/assignments/{assignment_id}/evidence", summary="Evidence of an assignment", tags=["evidence"]
+)
 def assignment_evidence(assignment_id: int, uow: UnitOfWork) -> list[dict[str, Any]]:
     """Statement ids, verbs, results and the decision each led to, on every version of the item
-    (``assigned_version`` says whether it names the assigned one)."""
+    (``assigned_version`` says whether it names the assigned one).
+    """
     assignment = assignments.get_assignment(uow.session, assignment_id)
     _self_or_reader(assignment.person_id)
     return evidence_inbox.for_assignment(uow.session, assignment)
 
 
-@api.route("GET", "/completions/{completion_id}/evidence", summary="Evidence a completion rests on",
-           tags=["evidence"])
+@api.route(
+    "GET",
+    "/completions/{completion_id}/evidence",
+    summary="Evidence a completion rests on",
+    tags=["evidence"],
+)
 def completion_evidence(completion_id: int, uow: UnitOfWork) -> list[dict[str, Any]]:
     """The statements behind a completion (and the content-complete evidence of its assignment)."""
     completion = uow.session.get(Completion, completion_id)
@@ -80,33 +88,70 @@ def person_evidence(person_id: int, uow: UnitOfWork) -> list[dict[str, Any]]:
     return evidence_inbox.for_person(uow.session, person_id)
 
 
-@api.route("GET", "/evidence/unmapped", summary="Actors and activities statements wait for",
-           tags=["evidence"], roles=READERS)
+@api.route(
+    "GET",
+    "/evidence/unmapped",
+    summary="Actors and activities statements wait for",
+    tags=["evidence"],
+    roles=READERS,
+)
 def unmapped_evidence(uow: UnitOfWork) -> dict[str, Any]:
     """Unknown (or ambiguous) actors and activities of stored outcome statements, with counts."""
     return evidence_inbox.unmapped(uow.session)
 
 
-@api.route("GET", "/evidence/review", summary="Voided evidence a completion rests on", tags=["evidence"],
-           roles=READERS)
+@api.route(
+    "GET",
+    "/evidence/review",
+    summary="Voided evidence a completion rests on",
+    tags=["evidence"],
+    roles=READERS,
+)
 def evidence_review(uow: UnitOfWork) -> list[dict[str, Any]]:
     """Evidence whose statement was voided after a completion or signature came to rest on it."""
     return evidence_inbox.review_queue(uow.session)
 
 
-@api.route("POST", "/evidence/unmapped/actors", summary="Map an actor to a person", tags=["evidence"],
-           roles=MAPPERS, body=ActorMapping, status=201)
+@api.route(
+    "POST",
+    "/evidence/unmapped/actors",
+    summary="Map an actor to a person",
+    tags=["evidence"],
+    roles=MAPPERS,
+    body=ActorMapping,
+    status=201,
+)
 def map_actor(body: ActorMapping, uow: UnitOfWork) -> dict[str, Any]:
     """Links the identity to the person (audited) and applies the statements waiting for it, once."""
-    return evidence_inbox.map_actor(uow, kind=body.kind, namespace=body.namespace, value=body.value,
-                                    person_id=body.person_id, reason=body.reason)
+    return evidence_inbox.map_actor(
+        uow,
+        kind=body.kind,
+        namespace=body.namespace,
+        value=body.value,
+        person_id=body.person_id,
+        reason=body.reason,
+    )
 
 
-@api.route("POST", "/evidence/unmapped/activities", summary="Map an activity to a training item version",
-           tags=["evidence"], roles=ACTIVITY_MAPPERS, body=ActivityMapping, status=201)
+@api.route(
+    "POST",
+    "/evidence/unmapped/activities",
+    summary="Map an activity to a training item version",
+    tags=["evidence"],
+    roles=ACTIVITY_MAPPERS,
+    body=ActivityMapping,
+    status=201,
+)
 def map_activity(body: ActivityMapping, uow: UnitOfWork) -> dict[str, Any]:
     """Adds the IRI to the version's activity IRIs (e-signed, audited) and applies the statements
-    waiting for it, once."""
-    return evidence_inbox.map_activity(uow, activity_iri=body.activity_iri, item_version_id=body.item_version_id,
-                                       username=body.username, password=body.password, reason=body.reason,
-                                       lockout_threshold=settings().lockout_threshold)
+    waiting for it, once.
+    """
+    return evidence_inbox.map_activity(
+        uow,
+        activity_iri=body.activity_iri,
+        item_version_id=body.item_version_id,
+        username=body.username,
+        password=body.password,
+        reason=body.reason,
+        lockout_threshold=settings().lockout_threshold,
+    )

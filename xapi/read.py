@@ -40,7 +40,7 @@ def statements_by_id(session: Session, statement_ids: Sequence[str]) -> list[Sto
         return []
     found: dict[str, StoredStatement] = {}
     for chunk_start in range(0, len(statement_ids), 900):
-        chunk = list(statement_ids[chunk_start:chunk_start + 900])
+        chunk = list(statement_ids[chunk_start : chunk_start + 900])
         for statement_id, voided, body in session.execute(
             select(_ST.c.statement_id, _ST.c.voided, _ST.c.body).where(_ST.c.statement_id.in_(chunk))
         ):

@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 _QUIZ_ATTEMPT = re.compile(r"^(?P<base>.+)/mod/quiz/attempt\.php\?(?:[^#]*&)?cmid=(?P<cmid>\d+)(?:&[^#]*)?$")
 _SCORM_SCO = re.compile(r"^(?P<module>.+/mod/scorm/view\.php\?id=\d+)#sco$")
-_NEGATIVE = re.compile(r"^-")
 
 
 def activity_iris(iri: str) -> list[str]:
@@ -75,7 +74,9 @@ def actor_keys(actor: dict[str, Any], platforms: dict[str, list[str]]) -> list[l
     return []  # openid: no person carries one
 
 
-def observation_of(statement_id: str, statement: dict[str, Any], platforms: dict[str, list[str]]) -> dict[str, Any] | None:
+def observation_of(
+    statement_id: str, statement: dict[str, Any], platforms: dict[str, list[str]]
+) -> dict[str, Any] | None:
     """The observation a stored statement makes for :mod:`qms.evidence`, or ``None``."""
     verb = statement["verb"]["id"]
     obj, actor = statement["object"], statement["actor"]
@@ -88,7 +89,6 @@ def observation_of(statement_id: str, statement: dict[str, Any], platforms: dict
         return None
     result = statement.get("result") or {}
     candidates = activity_iris(obj["id"])
-    duration = result.get("duration")
     return {
         "statement_id": statement_id,
         "verb": verb,
@@ -101,8 +101,7 @@ def observation_of(statement_id: str, statement: dict[str, Any], platforms: dict
         "success": result.get("success"),
         "completion": result.get("completion"),
         "score": result.get("score"),
-        "duration": duration,
-        "duration_negative": bool(duration and _NEGATIVE.match(duration)),
+        "duration": result.get("duration"),
         "registration": (statement.get("context") or {}).get("registration"),
         "timestamp": statement.get("timestamp"),
     }
@@ -127,16 +126,13 @@ def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> N
     """
     stored = statements_by_id(uow.session, event.statement_ids)
     relevant = [
-        s for s in stored
+        s
+        for s in stored
         if s.statement["verb"]["id"] == VOIDED or s.statement["verb"]["id"] in evidence.EVIDENCE_VERBS
     ]
     if not relevant:
         return
-    platforms = (
-        _platform_homes(uow)
-        if any("account" in s.statement["actor"] for s in relevant)
-        else {}
-    )
+    platforms = _platform_homes(uow) if any("account" in s.statement["actor"] for s in relevant) else {}
     observations, voids = [], []
     for s in relevant:
         if s.statement["verb"]["id"] == VOIDED:

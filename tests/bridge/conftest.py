@@ -61,8 +61,13 @@ class Bridge:
 
     def assign(self, person: str, version: str) -> int:
         return self.plant.post(
-            "/assignments", "trainer",
-            {"person_ids": [self.people[person]], "item_version_id": self.versions[version], "due_at": future(5)},
+            "/assignments",
+            "trainer",
+            {
+                "person_ids": [self.people[person]],
+                "item_version_id": self.versions[version],
+                "due_at": future(5),
+            },
             expect=201,
         ).json["assignment_ids"][0]
 
@@ -74,11 +79,16 @@ class Bridge:
             "/training-items", "author", {"code": code, "kind": "course", "title": code, **rule}, expect=201
         ).json
         version = self.plant.post(
-            f"/training-items/{item['id']}/versions", "author", {"label": "1", "activity_iris": iris}, expect=201
+            f"/training-items/{item['id']}/versions",
+            "author",
+            {"label": "1", "activity_iris": iris},
+            expect=201,
         ).json
         self.plant.post(
-            f"/training-item-versions/{version['id']}/approve", "approver",
-            {**self.plant.sign("approver"), "effective_at": future()}, expect=200,
+            f"/training-item-versions/{version['id']}/approve",
+            "approver",
+            {**self.plant.sign("approver"), "effective_at": future()},
+            expect=200,
         )
         self.items[code], self.versions[code] = item["id"], version["id"]
         return version["id"]
@@ -88,13 +98,21 @@ class Bridge:
 def bridge(plant, app, uow_factory) -> Bridge:  # noqa: F811 - the plant fixture
     with uow_factory(SYSTEM) as uow:
         issued = auth.create_credential(
-            uow, "moodle", scopes=["statements/write", "statements/read"], pepper=app.config["SECRET_KEY"],
+            uow,
+            "moodle",
+            scopes=["statements/write", "statements/read"],
+            pepper=app.config["SECRET_KEY"],
             home_page="http://lrs.test",
         )
         lti_services.add_platform(
-            uow, issuer=MOODLE, client_id="moodle-client", deployment_ids=["1"],
-            auth_login_url=f"{MOODLE}/mod/lti/auth.php", auth_token_url=f"{MOODLE}/mod/lti/token.php",
-            keyset_url=f"{MOODLE}/mod/lti/certs.php", name="Plant Moodle",
+            uow,
+            issuer=MOODLE,
+            client_id="moodle-client",
+            deployment_ids=["1"],
+            auth_login_url=f"{MOODLE}/mod/lti/auth.php",
+            auth_token_url=f"{MOODLE}/mod/lti/token.php",
+            keyset_url=f"{MOODLE}/mod/lti/certs.php",
+            name="Plant Moodle",
         )
         uow.commit()
     key = base64.b64encode(f"{issued.key}:{issued.secret}".encode()).decode()
@@ -102,12 +120,36 @@ def bridge(plant, app, uow_factory) -> Bridge:  # noqa: F811 - the plant fixture
     people = dict(plant.people)
     op = plant.unit("job-functions", "OP")
     # Nina is Moodle user 4: she launched from Moodle before (LTI sub 4); Stu is known by e-mail.
-    nina = plant.post("/people/hire", "supervisor", {"display_name": "Nina Newhire", "department_id":
-                      plant.unit("departments", "PROD"), "job_function_ids": [op]}, expect=201).json
-    stu = plant.post("/people/hire", "supervisor", {"display_name": "Stu Dent", "department_id":
-                     plant.unit("departments", "QC"), "job_function_ids": [op]}, expect=201).json
-    omar = plant.post("/people/hire", "supervisor", {"display_name": "Omar Operator", "department_id":
-                      plant.unit("departments", "PACK"), "job_function_ids": [op]}, expect=201).json
+    nina = plant.post(
+        "/people/hire",
+        "supervisor",
+        {
+            "display_name": "Nina Newhire",
+            "department_id": plant.unit("departments", "PROD"),
+            "job_function_ids": [op],
+        },
+        expect=201,
+    ).json
+    stu = plant.post(
+        "/people/hire",
+        "supervisor",
+        {
+            "display_name": "Stu Dent",
+            "department_id": plant.unit("departments", "QC"),
+            "job_function_ids": [op],
+        },
+        expect=201,
+    ).json
+    omar = plant.post(
+        "/people/hire",
+        "supervisor",
+        {
+            "display_name": "Omar Operator",
+            "department_id": plant.unit("departments", "PACK"),
+            "job_function_ids": [op],
+        },
+        expect=201,
+    ).json
     people.update(nina=nina["person"]["id"], stu=stu["person"]["id"], omar=omar["person"]["id"])
     with uow_factory(SYSTEM) as uow:
         link_identity(uow.session, get_person(uow.session, people["nina"]), "lti", MOODLE, "4")
