@@ -166,29 +166,39 @@ def test_voiding_statement_before_its_target(bridge):
     assert now["status"] == "open" and now["evidence"] == []
 
 
-def test_completion_through_evidence_queues_the_ags_score(bridge, db):
-    from lti.models import LtiResourceLink  # noqa: F401 - the outbox needs a launch to score
+def test_completion_through_evidence_queues_the_ags_score(bridge, db, uow_factory):
+    from bridge.core.actor import SYSTEM
+    from lti.models import LtiContext, LtiContextMember, LtiPlatform, LtiResourceLink
+    from lti.services import AGS_TOPIC, SCORE_SCOPE
 
-    bridge.course("GOWNING", [CONTENT])
-    assignment = bridge.assign("stu", "GOWNING")
-    events = []
-    from bridge.core.events import bus
-    from qms.events import TrainingCompleted
-
-    def spy(_uow, event):
-        events.append(event)
-
-    bus.subscribe(TrainingCompleted, spy)
-    try:
-        bridge.post_statements(
-            content_statement("student1@example.com", "passed", success=True, score={"scaled": 0.9})
+    bridge.course("GMP-QUIZ", [QUIZ], pass_score=0.8)
+    quiz = bridge.assign("nina", "GMP-QUIZ")
+    # Nina launched the quiz's placement in her Moodle course before (the launch left these rows).
+    with uow_factory(SYSTEM) as uow:
+        platform = uow.session.scalar(select(LtiPlatform).where(LtiPlatform.issuer == MOODLE))
+        course = LtiContext(platform_id=platform.id, context_id="2", deployment_id="1", title="GMP 101")
+        uow.session.add(course)
+        uow.session.flush()
+        uow.session.add_all(
+            [
+                LtiContextMember(context_pk=course.id, person_id=bridge.people["nina"], subject="4"),
+                LtiResourceLink(
+                    platform_id=platform.id,
+                    deployment_id="1",
+                    context_pk=course.id,
+                    resource_link_id="quiz-5",
+                    training_item_id=bridge.items["GMP-QUIZ"],
+                    lineitem_url=f"{MOODLE}/mod/lti/services.php/2/lineitems/7/lineitem",
+                    ags_scopes=[SCORE_SCOPE],
+                ),
+            ]
         )
-    finally:
-        bus._handlers[TrainingCompleted].remove(spy)
-    assert bridge.assignment(assignment)["status"] == "completed"
-    assert [(e.person_id, e.score_scaled) for e in events] == [(bridge.people["stu"], 0.9)]
+        uow.commit()
+    bridge.post_statements(quiz_session())
+    assert bridge.assignment(quiz)["status"] == "completed"
     with db.read_sessions() as session:
-        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # no launch: no line item
+        queued = session.scalars(select(OutboxMessage).where(OutboxMessage.topic == AGS_TOPIC)).all()
+        assert [(m.payload["user_id"], m.payload["score_given"]) for m in queued] == [("4", 100.0)]
 
 
 def test_bad_input_is_stored_and_the_decision_recorded(bridge, db):
@@ -226,7 +236,7 @@ def test_bad_input_is_stored_and_the_decision_recorded(bridge, db):
     )
 
 
-def test_retired_version_and_an_actor_matching_two_people(bridge, db, uow_factory):
+def test_an_actor_matching_two_people_waits(bridge, db, uow_factory):
     from bridge.core.actor import SYSTEM
     from bridge.core.people import get_person, link_identity
 
@@ -274,3 +284,24 @@ def test_evidence_on_a_version_that_is_not_the_assigned_one(bridge, uow_factory)
     assert now["status"] == "open"
     assert now["evidence"][0]["decision"] == "other_version"
     assert now["evidence"][0]["item_version_id"] == old and now["evidence"][0]["assigned_version"] is False
+
+
+def test_activity_of_a_retired_version_and_a_statement_stored_twice(bridge, db, uow_factory):
+    from bridge.core.actor import SYSTEM
+    from qms.models import TrainingItemVersion
+
+    version = bridge.course("GOWNING", [CONTENT])
+    assignment = bridge.assign("stu", "GOWNING")
+    with uow_factory(SYSTEM) as uow:
+        uow.session.get(TrainingItemVersion, version).status = "obsolete"
+        uow.commit()
+    statement = content_statement("student1@example.com", "passed", success=True)
+    bridge.put_statement(statement)
+    bridge.put_statement(statement)  # the same id and content: stored once, evidence once
+    bridge.post_statements([statement, content_statement("student1@example.com", "experienced")])
+    rows = bridge.assignment(assignment)["evidence"]
+    assert [(e["statement_id"], e["decision"]) for e in rows if e["statement_id"] == statement["id"]] == [
+        (statement["id"], "refused")
+    ]
+    assert "obsolete" in rows[0]["reason"]
+    assert bridge.assignment(assignment)["status"] == "open"
