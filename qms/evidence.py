@@ -19,15 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from bridge.core.people import Person, PersonIdentity
+from bridge.core import audit
 from bridge.core.uow import UnitOfWork
 from qms import assignments
-from qms.evidence_models import ActivityIri, Evidence, EvidenceInbox, iri_key
+from qms.evidence_models import Evidence, EvidenceInbox, iri_key
 from qms.evidence_withdraw import withdraw
 from qms.models import OPEN_ASSIGNMENT_STATUSES, Assignment, TrainingItemVersion
 
@@ -77,38 +78,103 @@ def _timestamp(value: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _driver_rows(session: Session, sql: str, *lists: Sequence[Any]) -> list[Any]:
+    """Rows of ``sql`` whose ``{0}``, ``{1}``... are IN-lists of ``lists``, run on the driver.
+
+    The handler reads a few rows a batch; SQLAlchemy's statement and result machinery would cost
+    more than the database does (as for the record store's own writes).
+    """
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    params: list[Any] = []
+    for values in lists:
+        params.extend(values)
+    text = sql.format(*(",".join([mark] * len(values)) for values in lists))
+    return list(conn.exec_driver_sql(text, tuple(params)))
+
+
+_IDENTITIES = (
+    "SELECT i.kind, i.namespace, i.value, i.person_id, p.active FROM person_identity i "
+    "JOIN person p ON p.id = i.person_id WHERE i.kind IN ({0}) AND i.namespace IN ({1}) AND i.value IN ({2})"
+)
+
+
 def people_of_identities(
     session: Session, keys: Iterable[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], int]:
-    """Who holds each identity key (kind, namespace, value): one query per 400 keys."""
-    wanted = sorted(set(keys))
-    found: dict[tuple[str, str, str], int] = {}
-    for chunk in _chunks(wanted):
-        for kind, namespace, value, person_id in session.execute(
-            select(
-                PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value, PersonIdentity.person_id
-            ).where(tuple_(PersonIdentity.kind, PersonIdentity.namespace, PersonIdentity.value).in_(chunk))
+) -> dict[tuple[str, str, str], tuple[int, bool]]:
+    """Who holds each identity key (kind, namespace, value), and whether they are active.
+
+    Each column of the unique index is matched with IN (an index lookup on SQLite and
+    PostgreSQL, where SQLite scans the table for a row-value IN); the combinations are checked here.
+    """
+    wanted = set(keys)
+    found: dict[tuple[str, str, str], tuple[int, bool]] = {}
+    if not wanted:
+        return found
+    kinds = sorted({k for k, _, _ in wanted})
+    namespaces = sorted({n for _, n, _ in wanted})
+    values = sorted({v for _, _, v in wanted})
+    for chunk in _chunks(values):
+        for kind, namespace, value, person_id, active in _driver_rows(
+            session, _IDENTITIES, kinds, namespaces, chunk
         ):
-            found[(kind, namespace, value)] = person_id
+            if (kind, namespace, value) in wanted:
+                found[(kind, namespace, value)] = (person_id, bool(active))
     return found
+
+
+@dataclass(frozen=True)
+class ListedVersion:
+    """What the decision needs of a training item version and its item's completion rule."""
+
+    id: int
+    training_item_id: int
+    seq: int
+    baseline_seq: int
+    label: str
+    status: str
+    code: str
+    kind: str
+    pass_score: float | None
+    requires_signature: bool
+    requires_trainer: bool
+
+
+_LISTED = (
+    "SELECT a.iri_key, v.id, v.training_item_id, v.seq, v.baseline_seq, v.label, v.status, t.code, t.kind, "
+    "t.pass_score, t.requires_signature, t.requires_trainer FROM qms_activity_iri a "
+    "JOIN qms_training_item_version v ON v.id = a.item_version_id "
+    "JOIN qms_training_item t ON t.id = v.training_item_id WHERE a.iri_key IN ({0})"
+)
+
+
+def listed_versions(
+    session: Session, iris: Iterable[str]
+) -> tuple[dict[str, set[int]], dict[int, ListedVersion]]:
+    """The training item versions listing each IRI (by IRI key), and those versions: one query."""
+    keys = sorted({iri_key(iri) for iri in iris})
+    found: dict[str, set[int]] = {}
+    versions: dict[int, ListedVersion] = {}
+    for chunk in _chunks(keys):
+        for key, *row in _driver_rows(session, _LISTED, chunk):
+            found.setdefault(key, set()).add(row[0])
+            versions[row[0]] = ListedVersion(
+                *row[:-2], requires_signature=bool(row[-2]), requires_trainer=bool(row[-1])
+            )
+    return found, versions
 
 
 def versions_of_iris(session: Session, iris: Iterable[str]) -> dict[str, set[int]]:
-    """The training item versions listing each IRI: one query per 400 IRIs."""
-    keys = sorted({iri_key(iri) for iri in iris})
-    found: dict[str, set[int]] = {}
-    for chunk in _chunks(keys):
-        for key, version_id in session.execute(
-            select(ActivityIri.iri_key, ActivityIri.item_version_id).where(ActivityIri.iri_key.in_(chunk))
-        ):
-            found.setdefault(key, set()).add(version_id)
-    return found
+    """The training item versions listing each IRI (by IRI key)."""
+    return listed_versions(session, iris)[0]
 
 
 def _resolve(
-    observation: dict[str, Any], holders: dict[tuple[str, str, str], int], listed: dict[str, set[int]]
+    observation: dict[str, Any],
+    holders: dict[tuple[str, str, str], tuple[int, bool]],
+    listed: dict[str, set[int]],
 ) -> tuple[int | None, int | None, list[str]]:
-    people = {holders[k] for k in map(tuple, observation["actor_keys"]) if k in holders}
+    people = {holders[k][0] for k in map(tuple, observation["actor_keys"]) if k in holders}
     problems = []
     person_id = next(iter(people)) if len(people) == 1 else None
     if not people:
@@ -136,19 +202,20 @@ def record_observations(
     *,
     source: str = "statement",
     waiting: dict[str, EvidenceInbox] | None = None,
-) -> list[Evidence]:
+) -> list[int]:
     """Turn a batch of observations into evidence; ``voids`` are (voiding id, voided id) pairs.
 
     Observations whose actor or activity maps to nobody (or to several) wait in the inbox;
     ``waiting`` holds the inbox rows being applied by a mapping (updated, never duplicated).
 
     Returns:
-        The evidence rows added, in order.
+        The ids of the evidence rows added, in order.
     """
     session = uow.session
     waiting = waiting or {}
-    added: list[Evidence] = []
-    if observations:
+    added: list[int] = []
+    if observations and source != "statement":
+        # Fresh statements have no evidence yet (the record store publishes only new ids).
         ids = [o["statement_id"] for o in observations]
         done: set[str] = set()
         for chunk in _chunks(ids):
@@ -158,20 +225,22 @@ def record_observations(
         observations = [o for o in observations if o["statement_id"] not in done]
     if observations:
         holders = people_of_identities(session, (tuple(k) for o in observations for k in o["actor_keys"]))
-        listed = versions_of_iris(session, (iri for o in observations for iri in o["activity_iris"]))
+        listed, versions = listed_versions(session, (iri for o in observations for iri in o["activity_iris"]))
         resolved = [(o, *_resolve(o, holders, listed)) for o in observations]
         _wait(uow, [(o, p) for o, person, version, p in resolved if p], waiting)
         ready = [(o, person, version) for o, person, version, p in resolved if not p]
         if ready:
-            added = _apply(uow, ready, source, waiting)
+            active = dict(holders.values())
+            added = _apply(uow, ready, versions, active, source, waiting)
     if voids:
-        added.extend(withdraw(uow, voids))
+        added.extend(row.id for row in withdraw(uow, voids))
     return added
 
 
 def _wait(
     uow: UnitOfWork, unresolved: list[tuple[dict[str, Any], list[str]]], waiting: dict[str, EvidenceInbox]
 ) -> None:
+    rows = []
     for observation, problems in unresolved:
         if observation["verb"] not in OUTCOME_VERBS:
             continue  # a page view nobody is mapped to is an ordinary statement
@@ -182,64 +251,76 @@ def _wait(
         if row is not None:
             row.reason, row.actor_mapped, row.activity_mapped = reason, actor_ok, activity_ok
             continue
-        uow.session.add(
-            EvidenceInbox(
-                statement_id=observation["statement_id"],
-                reason=reason,
-                actor_mapped=actor_ok,
-                activity_mapped=activity_ok,
-                actor_key=observation["actor_key"],
-                actor_name=(observation.get("actor_name") or "")[:500] or None,
-                activity_key=iri_key(observation["activity_iri"]),
-                activity_iri=observation["activity_iri"],
-                verb=observation["verb"],
-                observation=observation,
-                received_at=uow.clock.now(),
-            )
+        rows.append(
+            {
+                "statement_id": observation["statement_id"],
+                "reason": reason,
+                "actor_mapped": actor_ok,
+                "activity_mapped": activity_ok,
+                "actor_key": observation["actor_key"],
+                "actor_name": (observation.get("actor_name") or "")[:500] or None,
+                "activity_key": iri_key(observation["activity_iri"]),
+                "activity_iri": observation["activity_iri"],
+                "verb": observation["verb"],
+                "observation": observation,
+                "received_at": uow.clock.now(),
+                "voided": False,
+            }
         )
+    if rows:  # a work queue, not a regulated record: written in bulk, not audited
+        uow.session.execute(insert(EvidenceInbox.__table__), rows)
 
 
 def _apply(
     uow: UnitOfWork,
     ready: list[tuple[dict[str, Any], int, int]],
+    versions: dict[int, ListedVersion],
+    active: dict[int, bool],
     source: str,
     waiting: dict[str, EvidenceInbox],
-) -> list[Evidence]:
+) -> list[int]:
     session = uow.session
     now = uow.clock.now()
-    version_ids = sorted({v for _, _, v in ready})
-    versions = {
-        v.id: v
-        for v in session.scalars(select(TrainingItemVersion).where(TrainingItemVersion.id.in_(version_ids)))
-    }
-    item_ids = sorted({v.training_item_id for v in versions.values()})
-    person_ids = sorted({p for _, p, _ in ready})
-    active = dict(session.execute(select(Person.id, Person.active).where(Person.id.in_(person_ids))).all())
-    seqs = {
-        row.id: (row.seq, row.baseline_seq)
-        for row in session.execute(
-            select(TrainingItemVersion.id, TrainingItemVersion.seq, TrainingItemVersion.baseline_seq).where(
-                TrainingItemVersion.training_item_id.in_(item_ids)
-            )
-        )
-    }
+    # Only outcomes move assignments: page views and the like need no assignment read.
+    outcomes = [(p, versions[v].training_item_id) for o, p, v in ready if o["verb"] in OUTCOME_VERBS]
     open_by_pair: dict[tuple[int, int], list[Assignment]] = {}
-    for assignment in session.scalars(
-        select(Assignment)
-        .where(
-            Assignment.person_id.in_(person_ids),
-            Assignment.training_item_id.in_(item_ids),
-            Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
-        )
-        .order_by(Assignment.id)
-    ):
-        open_by_pair.setdefault((assignment.person_id, assignment.training_item_id), []).append(assignment)
-    added = []
+    if outcomes:
+        for assignment in session.scalars(
+            select(Assignment)
+            .where(
+                Assignment.person_id.in_(sorted({p for p, _ in outcomes})),
+                Assignment.training_item_id.in_(sorted({i for _, i in outcomes})),
+                Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+            )
+            .order_by(Assignment.id)
+        ):
+            open_by_pair.setdefault((assignment.person_id, assignment.training_item_id), []).append(
+                assignment
+            )
+    seqs: dict[int, tuple[int, int]] = {}
+    other = sorted(
+        {
+            a.training_item_id
+            for found in open_by_pair.values()
+            for a in found
+            if a.item_version_id not in versions
+        }
+    )
+    if other:  # an open assignment on another version: the trained-rule needs the versions' order
+        seqs = {
+            row.id: (row.seq, row.baseline_seq)
+            for row in session.execute(
+                select(
+                    TrainingItemVersion.id, TrainingItemVersion.seq, TrainingItemVersion.baseline_seq
+                ).where(TrainingItemVersion.training_item_id.in_(other))
+            )
+        }
+    rows: list[dict[str, Any]] = []
     for observation, person_id, version_id in ready:
         version = versions[version_id]
         scaled, note = scaled_score(observation.get("score"))
         score = observation.get("score") or {}
-        row = Evidence(
+        row: dict[str, Any] = dict(
             statement_id=observation["statement_id"],
             person_id=person_id,
             training_item_id=version.training_item_id,
@@ -258,7 +339,7 @@ def _apply(
             source=source,
             recorded_at=now,
         )
-        row.decision, row.reason, effect = _decide(
+        row["decision"], row["reason"], effect = _decide(
             observation,
             version,
             scaled,
@@ -269,7 +350,7 @@ def _apply(
         )
         if effect is not None:
             assignment, move = effect
-            row.assignment_id = assignment.id
+            row["assignment_id"] = assignment.id
             if move == "content_complete":
                 if assignment.status in ("open", "overdue"):
                     assignment.status = "content_complete"
@@ -277,7 +358,7 @@ def _apply(
                 completion = assignments.record_completion(
                     uow,
                     person_id=person_id,
-                    version=version,
+                    version=session.get(TrainingItemVersion, version.id),
                     method="course",
                     assignment_id=assignment.id,
                     score_scaled=scaled,
@@ -292,25 +373,33 @@ def _apply(
                 if assignment.status in OPEN_ASSIGNMENT_STATUSES:  # an older version a minor revision away
                     assignment.status, assignment.closed_at = "completed", now
                     assignment.completion_id = completion.id
-                row.completion_id = completion.id
+                row["completion_id"] = completion.id
                 open_by_pair[(person_id, version.training_item_id)] = [
                     a
                     for a in open_by_pair.get((person_id, version.training_item_id), [])
                     if a.status in OPEN_ASSIGNMENT_STATUSES
                 ]
-        session.add(row)
-        session.flush()
-        held = waiting.get(observation["statement_id"])
+        rows.append(row)
+    # One insert for the batch; its audit rows are the ones a flush would have captured.
+    table = Evidence.__table__
+    rows = [
+        {column.key: row.get(column.key) for column in table.columns if column.key != "id"} for row in rows
+    ]
+    ids = list(
+        session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars()
+    )
+    for evidence_id, row in zip(ids, rows, strict=True):
+        audit.record(uow, "create", "qms_evidence", evidence_id, new={"id": evidence_id, **row})
+        held = waiting.get(row["statement_id"])
         if held is not None:
-            held.applied_at, held.evidence_id = now, row.id
+            held.applied_at, held.evidence_id = now, evidence_id
             held.actor_mapped = held.activity_mapped = True
-        added.append(row)
-    return added
+    return ids
 
 
 def _decide(
     observation: dict[str, Any],
-    version: TrainingItemVersion,
+    version: ListedVersion,
     scaled: float | None,
     note: str | None,
     person_active: bool,
@@ -318,7 +407,7 @@ def _decide(
     seqs: dict[int, tuple[int, int]],
 ) -> tuple[str, str | None, tuple[Assignment, str] | None]:
     """The decision on one observation: (decision, reason, (assignment, move) or None)."""
-    item, verb = version.item, observation["verb"]
+    item, verb = version, observation["verb"]
     notes = [note] if note else []
 
     def why(text: str) -> str:
@@ -371,7 +460,7 @@ def _decide(
 
 
 def _counting_assignment(
-    version: TrainingItemVersion, open_assignments: list[Assignment], seqs: dict[int, tuple[int, int]]
+    version: ListedVersion, open_assignments: list[Assignment], seqs: dict[int, tuple[int, int]]
 ) -> Assignment | None:
     # The assigned version itself first, then one the trained-rule lets this version satisfy:
     # an older obligation (a newer version satisfies it) or a newer one a minor revision away.

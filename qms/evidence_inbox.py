@@ -89,7 +89,7 @@ def unmapped(session: Session, *, limit: int = 200) -> dict[str, Any]:
     }
 
 
-def apply_waiting(uow: UnitOfWork, rows: list[EvidenceInbox]) -> list[Evidence]:
+def apply_waiting(uow: UnitOfWork, rows: list[EvidenceInbox]) -> list[int]:
     """Apply waiting inbox rows again (after a mapping): those that now resolve become evidence."""
     if not rows:
         return []
@@ -127,7 +127,7 @@ def map_actor(
             if [kind, namespace, value] in r.observation.get("actor_keys", []) and r not in rows
         ]
     added = apply_waiting(uow, rows)
-    return {"person_id": person.id, "waiting": len(rows), "evidence_ids": [e.id for e in added]}
+    return {"person_id": person.id, "waiting": len(rows), "evidence_ids": added}
 
 
 def map_activity(
@@ -207,7 +207,7 @@ def map_activity(
         "item_version_id": version.id,
         "signature_id": signature.id,
         "waiting": len(rows),
-        "evidence_ids": [e.id for e in added],
+        "evidence_ids": added,
     }
 
 

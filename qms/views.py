@@ -270,8 +270,10 @@ def person_transcript(person_id: int) -> dict[str, Any]:
     """Signed completions, assignments and current requirement status (the person or quality staff)."""
     _self_or_reader(person_id)
     with unit_of_work(readonly=True) as uow:
-        return {**services.transcript(uow.session, person_id),
-                "evidence": evidence_inbox.for_person(uow.session, person_id)}
+        return {
+            **services.transcript(uow.session, person_id),
+            "evidence": evidence_inbox.for_person(uow.session, person_id),
+        }
 
 
 @api.route(

@@ -124,12 +124,8 @@ def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> N
     completed when the item needs no signature nor sign-off); the others wait in the inbox.
     A voiding statement withdraws the evidence of the statement it voids.
     """
-    stored = statements_by_id(uow.session, event.statement_ids)
-    relevant = [
-        s
-        for s in stored
-        if s.statement["verb"]["id"] == VOIDED or s.statement["verb"]["id"] in evidence.EVIDENCE_VERBS
-    ]
+    wanted = evidence.EVIDENCE_VERBS | {VOIDED}
+    relevant = statements_by_id(uow.session, event.statement_ids, verbs=wanted)
     if not relevant:
         return
     platforms = _platform_homes(uow) if any("account" in s.statement["actor"] for s in relevant) else {}
