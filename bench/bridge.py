@@ -240,8 +240,10 @@ def run(label: str, server: BridgeServer, args: argparse.Namespace) -> dict[str,
         figures["completions"] = server.count("SELECT COUNT(*) FROM qms_completion")
         stored = server.count("SELECT COUNT(*) FROM xapi_statement")
         print(
-            f"[{label}] batch POST {figures['batch']:.0f} statements/s (server CPU {figures['batch_cpu_ms']:.3f} "
-            f"ms a statement); single POST {figures['single']:.0f}/s (server CPU {figures['single_cpu_ms']:.3f} ms "
+            f"[{label}] batch POST {figures['batch']:.0f} statements/s "
+            f"(server CPU {figures['batch_cpu_ms']:.3f} ms a statement); "
+            f"single POST {figures['single']:.0f}/s "
+            f"(server CPU {figures['single_cpu_ms']:.3f} ms "
             f"a request); {stored:,} statements stored, {figures['evidence']:.0f} evidence rows, "
             f"{figures['inbox']:.0f} waiting in the inbox, {figures['completions']:.0f} completions",
             flush=True,

@@ -16,18 +16,26 @@ Only what evidence *does* costs more: a completion goes through
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
 
 from bridge.core import audit
 from bridge.core.uow import UnitOfWork
 from qms import assignments
+from qms.evidence_lookup import (
+    OPEN_ASSIGNMENTS_SQL,
+    ListedVersion,
+    OpenAssignment,
+    chunks,
+    driver_rows,
+    listed_versions,
+    people_of_identities,
+    scaled_score,
+    timestamp_of,
+)
 from qms.evidence_models import Evidence, EvidenceInbox, iri_key
 from qms.evidence_withdraw import withdraw
 from qms.models import OPEN_ASSIGNMENT_STATUSES, Assignment, TrainingItemVersion
@@ -43,130 +51,6 @@ PRESENTED_VERBS = frozenset({"http://id.tincanapi.com/verb/viewed", ADL + "exper
 NOTED_VERBS = frozenset({"https://xapi.edlm/profiles/edlm-lms/concepts/verbs/uncompleted"})
 EVIDENCE_VERBS = OUTCOME_VERBS | PRESENTED_VERBS | NOTED_VERBS
 USABLE_VERSION_STATUSES = ("approved", "effective")
-
-
-def _chunks(values: Sequence[Any], size: int = 400) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def scaled_score(score: dict[str, Any] | None) -> tuple[float | None, str | None]:
-    """The scaled score of an xAPI score, recomputed from raw/min/max when all three are there.
-
-    Moodle's log store sends a wrong ``scaled`` beside a right raw/min/max, so raw/min/max win.
-    A raw score without min and max has no scaled score (a note says so).
-    """
-    if not score:
-        return None, None
-    raw, low, high = score.get("raw"), score.get("min"), score.get("max")
-    if raw is not None and low is not None and high is not None and high > low:
-        return round((raw - low) / (high - low), 6), None
-    if score.get("scaled") is not None:
-        return float(score["scaled"]), None
-    if raw is not None:
-        return None, "raw score without min and max: no scaled score"
-    return None, None
-
-
-def _timestamp(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _driver_rows(session: Session, sql: str, *lists: Sequence[Any]) -> list[Any]:
-    """Rows of ``sql`` whose ``{0}``, ``{1}``... are IN-lists of ``lists``, run on the driver.
-
-    The handler reads a few rows a batch; SQLAlchemy's statement and result machinery would cost
-    more than the database does (as for the record store's own writes).
-    """
-    conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    params: list[Any] = []
-    for values in lists:
-        params.extend(values)
-    text = sql.format(*(",".join([mark] * len(values)) for values in lists))
-    return list(conn.exec_driver_sql(text, tuple(params)))
-
-
-_IDENTITIES = (
-    "SELECT i.kind, i.namespace, i.value, i.person_id, p.active FROM person_identity i "
-    "JOIN person p ON p.id = i.person_id WHERE i.kind IN ({0}) AND i.namespace IN ({1}) AND i.value IN ({2})"
-)
-
-
-def people_of_identities(
-    session: Session, keys: Iterable[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], tuple[int, bool]]:
-    """Who holds each identity key (kind, namespace, value), and whether they are active.
-
-    Each column of the unique index is matched with IN (an index lookup on SQLite and
-    PostgreSQL, where SQLite scans the table for a row-value IN); the combinations are checked here.
-    """
-    wanted = set(keys)
-    found: dict[tuple[str, str, str], tuple[int, bool]] = {}
-    if not wanted:
-        return found
-    kinds = sorted({k for k, _, _ in wanted})
-    namespaces = sorted({n for _, n, _ in wanted})
-    values = sorted({v for _, _, v in wanted})
-    for chunk in _chunks(values):
-        for kind, namespace, value, person_id, active in _driver_rows(
-            session, _IDENTITIES, kinds, namespaces, chunk
-        ):
-            if (kind, namespace, value) in wanted:
-                found[(kind, namespace, value)] = (person_id, bool(active))
-    return found
-
-
-@dataclass(frozen=True)
-class ListedVersion:
-    """What the decision needs of a training item version and its item's completion rule."""
-
-    id: int
-    training_item_id: int
-    seq: int
-    baseline_seq: int
-    label: str
-    status: str
-    code: str
-    kind: str
-    pass_score: float | None
-    requires_signature: bool
-    requires_trainer: bool
-
-
-_LISTED = (
-    "SELECT a.iri_key, v.id, v.training_item_id, v.seq, v.baseline_seq, v.label, v.status, t.code, t.kind, "
-    "t.pass_score, t.requires_signature, t.requires_trainer FROM qms_activity_iri a "
-    "JOIN qms_training_item_version v ON v.id = a.item_version_id "
-    "JOIN qms_training_item t ON t.id = v.training_item_id WHERE a.iri_key IN ({0})"
-)
-
-
-def listed_versions(
-    session: Session, iris: Iterable[str]
-) -> tuple[dict[str, set[int]], dict[int, ListedVersion]]:
-    """The training item versions listing each IRI (by IRI key), and those versions: one query."""
-    keys = sorted({iri_key(iri) for iri in iris})
-    found: dict[str, set[int]] = {}
-    versions: dict[int, ListedVersion] = {}
-    for chunk in _chunks(keys):
-        for key, *row in _driver_rows(session, _LISTED, chunk):
-            found.setdefault(key, set()).add(row[0])
-            versions[row[0]] = ListedVersion(
-                *row[:-2], requires_signature=bool(row[-2]), requires_trainer=bool(row[-1])
-            )
-    return found, versions
-
-
-def versions_of_iris(session: Session, iris: Iterable[str]) -> dict[str, set[int]]:
-    """The training item versions listing each IRI (by IRI key)."""
-    return listed_versions(session, iris)[0]
 
 
 def _resolve(
@@ -218,7 +102,7 @@ def record_observations(
         # Fresh statements have no evidence yet (the record store publishes only new ids).
         ids = [o["statement_id"] for o in observations]
         done: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             done.update(
                 session.scalars(select(Evidence.statement_id).where(Evidence.statement_id.in_(chunk)))
             )
@@ -283,20 +167,12 @@ def _apply(
     now = uow.clock.now()
     # Only outcomes move assignments: page views and the like need no assignment read.
     outcomes = [(p, versions[v].training_item_id) for o, p, v in ready if o["verb"] in OUTCOME_VERBS]
-    open_by_pair: dict[tuple[int, int], list[Assignment]] = {}
+    open_by_pair: dict[tuple[int, int], list[OpenAssignment]] = {}
     if outcomes:
-        for assignment in session.scalars(
-            select(Assignment)
-            .where(
-                Assignment.person_id.in_(sorted({p for p, _ in outcomes})),
-                Assignment.training_item_id.in_(sorted({i for _, i in outcomes})),
-                Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
-            )
-            .order_by(Assignment.id)
-        ):
-            open_by_pair.setdefault((assignment.person_id, assignment.training_item_id), []).append(
-                assignment
-            )
+        people, items = sorted({p for p, _ in outcomes}), sorted({i for _, i in outcomes})
+        for row in driver_rows(session, OPEN_ASSIGNMENTS_SQL, people, items, OPEN_ASSIGNMENT_STATUSES):
+            found = OpenAssignment(*row)
+            open_by_pair.setdefault((found.person_id, found.training_item_id), []).append(found)
     seqs: dict[int, tuple[int, int]] = {}
     other = sorted(
         {
@@ -335,7 +211,7 @@ def _apply(
             score_scaled=scaled,
             duration=observation.get("duration"),
             registration=observation.get("registration"),
-            occurred_at=_timestamp(observation.get("timestamp")),
+            occurred_at=timestamp_of(observation.get("timestamp")),
             source=source,
             recorded_at=now,
         )
@@ -349,11 +225,15 @@ def _apply(
             seqs,
         )
         if effect is not None:
-            assignment, move = effect
-            row["assignment_id"] = assignment.id
+            chosen, move = effect
+            row["assignment_id"] = chosen.id
+            assignment = session.get(
+                Assignment, chosen.id
+            )  # the one row to change: through the ORM (audited)
+            assert assignment is not None
             if move == "content_complete":
                 if assignment.status in ("open", "overdue"):
-                    assignment.status = "content_complete"
+                    assignment.status = chosen.status = "content_complete"
             else:
                 completion = assignments.record_completion(
                     uow,
@@ -374,11 +254,12 @@ def _apply(
                     assignment.status, assignment.closed_at = "completed", now
                     assignment.completion_id = completion.id
                 row["completion_id"] = completion.id
-                open_by_pair[(person_id, version.training_item_id)] = [
-                    a
-                    for a in open_by_pair.get((person_id, version.training_item_id), [])
-                    if a.status in OPEN_ASSIGNMENT_STATUSES
-                ]
+                still_open = []
+                for found in open_by_pair.get((person_id, version.training_item_id), []):
+                    current = session.get(Assignment, found.id)
+                    if current is not None and current.status in OPEN_ASSIGNMENT_STATUSES:
+                        still_open.append(found)
+                open_by_pair[(person_id, version.training_item_id)] = still_open
         rows.append(row)
     # One insert for the batch; its audit rows are the ones a flush would have captured.
     table = Evidence.__table__
@@ -403,9 +284,9 @@ def _decide(
     scaled: float | None,
     note: str | None,
     person_active: bool,
-    open_assignments: list[Assignment],
+    open_assignments: list[OpenAssignment],
     seqs: dict[int, tuple[int, int]],
-) -> tuple[str, str | None, tuple[Assignment, str] | None]:
+) -> tuple[str, str | None, tuple[OpenAssignment, str] | None]:
     """The decision on one observation: (decision, reason, (assignment, move) or None)."""
     item, verb = version, observation["verb"]
     notes = [note] if note else []
@@ -460,8 +341,8 @@ def _decide(
 
 
 def _counting_assignment(
-    version: ListedVersion, open_assignments: list[Assignment], seqs: dict[int, tuple[int, int]]
-) -> Assignment | None:
+    version: ListedVersion, open_assignments: list[OpenAssignment], seqs: dict[int, tuple[int, int]]
+) -> OpenAssignment | None:
     # The assigned version itself first, then one the trained-rule lets this version satisfy:
     # an older obligation (a newer version satisfies it) or a newer one a minor revision away.
     for assignment in open_assignments:

@@ -20,7 +20,8 @@ from bridge.core.errors import Conflict, ValidationFailed
 from bridge.core.people import find_person_by_identity, get_person, link_identity, normalise_identity
 from bridge.core.uow import UnitOfWork
 from qms import documents
-from qms.evidence import record_observations, versions_of_iris
+from qms.evidence import record_observations
+from qms.evidence_lookup import versions_of_iris
 from qms.evidence_models import Evidence, EvidenceInbox, iri_key
 from qms.models import Assignment, Completion, TrainingItemVersion
 

@@ -29,8 +29,6 @@ import logging
 import re
 from typing import Any
 
-from sqlalchemy import select
-
 from bridge.core.uow import UnitOfWork
 from lti.models import LtiPlatform
 from qms import evidence
@@ -107,11 +105,15 @@ def observation_of(
     }
 
 
+_PLATFORMS = f"SELECT issuer, xapi_homepage, active FROM {LtiPlatform.__tablename__}"  # noqa: S608 - a constant
+
+
 def _platform_homes(uow: UnitOfWork) -> dict[str, list[str]]:
     homes: dict[str, list[str]] = {}
-    for issuer, home in uow.session.execute(
-        select(LtiPlatform.issuer, LtiPlatform.xapi_homepage).where(LtiPlatform.active.is_(True))
-    ):
+    # A handful of rows read once a batch: on the driver, SQLAlchemy's machinery costing more.
+    for issuer, home, active in uow.session.connection().exec_driver_sql(_PLATFORMS):
+        if not active:
+            continue
         for key in {_home(issuer), _home(home)} - {""}:
             if issuer not in homes.setdefault(key, []):
                 homes[key].append(issuer)
