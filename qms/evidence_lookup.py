@@ -68,7 +68,12 @@ def driver_rows(session: Session, sql: str, *lists: Sequence[Any]) -> list[Any]:
     for values in lists:
         params.extend(values)
     text = sql.format(*(",".join([mark] * len(values)) for values in lists))
-    return list(conn.exec_driver_sql(text, tuple(params)))
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(text, tuple(params))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 _IDENTITIES = (

@@ -65,7 +65,13 @@ def statements_by_id(
             sql, params = _BY_ID + "= ANY(%s)", (chunk,)
         else:
             sql, params = _BY_ID + f"IN ({','.join('?' * len(chunk))})", tuple(chunk)
-        for statement_id, voided, body in conn.exec_driver_sql(sql, params):
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        for statement_id, voided, body in rows:
             if verbs is not None:
                 verb = _verb_of(body)
                 if verb and verb not in verbs:

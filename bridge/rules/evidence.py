@@ -111,7 +111,13 @@ _PLATFORMS = f"SELECT issuer, xapi_homepage, active FROM {LtiPlatform.__tablenam
 def _platform_homes(uow: UnitOfWork) -> dict[str, list[str]]:
     homes: dict[str, list[str]] = {}
     # A handful of rows read once a batch: on the driver, SQLAlchemy's machinery costing more.
-    for issuer, home, active in uow.session.connection().exec_driver_sql(_PLATFORMS):
+    cursor = uow.session.connection().connection.cursor()
+    try:
+        cursor.execute(_PLATFORMS)
+        platforms = cursor.fetchall()
+    finally:
+        cursor.close()
+    for issuer, home, active in platforms:
         if not active:
             continue
         for key in {_home(issuer), _home(home)} - {""}:
