@@ -26,11 +26,10 @@ from bridge.core import audit
 from bridge.core.uow import UnitOfWork
 from qms import assignments
 from qms.evidence_lookup import (
-    OPEN_ASSIGNMENTS_SQL,
+    Listed,
     ListedVersion,
     OpenAssignment,
     chunks,
-    driver_rows,
     listed_versions,
     people_of_identities,
     scaled_score,
@@ -86,11 +85,13 @@ def record_observations(
     *,
     source: str = "statement",
     waiting: dict[str, EvidenceInbox] | None = None,
+    holders: dict[tuple[str, str, str], tuple[int, bool]] | None = None,
 ) -> list[int]:
     """Turn a batch of observations into evidence; ``voids`` are (voiding id, voided id) pairs.
 
     Observations whose actor or activity maps to nobody (or to several) wait in the inbox;
-    ``waiting`` holds the inbox rows being applied by a mapping (updated, never duplicated).
+    ``waiting`` holds the inbox rows being applied by a mapping (updated, never duplicated);
+    ``holders`` the people holding the observations' identity keys, when the caller has read them.
 
     Returns:
         The ids of the evidence rows added, in order.
@@ -108,14 +109,21 @@ def record_observations(
             )
         observations = [o for o in observations if o["statement_id"] not in done]
     if observations:
-        holders = people_of_identities(session, (tuple(k) for o in observations for k in o["actor_keys"]))
-        listed, versions = listed_versions(session, (iri for o in observations for iri in o["activity_iris"]))
-        resolved = [(o, *_resolve(o, holders, listed)) for o in observations]
+        if holders is None:
+            holders = people_of_identities(session, (tuple(k) for o in observations for k in o["actor_keys"]))
+        people = {holders[tuple(k)][0] for o in observations for k in o["actor_keys"] if tuple(k) in holders}
+        listed = listed_versions(
+            session,
+            (iri for o in observations for iri in o["activity_iris"]),
+            people,
+            OPEN_ASSIGNMENT_STATUSES,
+        )
+        resolved = [(o, *_resolve(o, holders, listed.by_key)) for o in observations]
         _wait(uow, [(o, p) for o, person, version, p in resolved if p], waiting)
         ready = [(o, person, version) for o, person, version, p in resolved if not p]
         if ready:
             active = dict(holders.values())
-            added = _apply(uow, ready, versions, active, source, waiting)
+            added = _apply(uow, ready, listed, active, source, waiting)
     if voids:
         added.extend(row.id for row in withdraw(uow, voids))
     return added
@@ -158,21 +166,14 @@ def _wait(
 def _apply(
     uow: UnitOfWork,
     ready: list[tuple[dict[str, Any], int, int]],
-    versions: dict[int, ListedVersion],
+    listed: Listed,
     active: dict[int, bool],
     source: str,
     waiting: dict[str, EvidenceInbox],
 ) -> list[int]:
     session = uow.session
     now = uow.clock.now()
-    # Only outcomes move assignments: page views and the like need no assignment read.
-    outcomes = [(p, versions[v].training_item_id) for o, p, v in ready if o["verb"] in OUTCOME_VERBS]
-    open_by_pair: dict[tuple[int, int], list[OpenAssignment]] = {}
-    if outcomes:
-        people, items = sorted({p for p, _ in outcomes}), sorted({i for _, i in outcomes})
-        for row in driver_rows(session, OPEN_ASSIGNMENTS_SQL, people, items, OPEN_ASSIGNMENT_STATUSES):
-            found = OpenAssignment(*row)
-            open_by_pair.setdefault((found.person_id, found.training_item_id), []).append(found)
+    versions, open_by_pair = listed.versions, listed.open
     seqs: dict[int, tuple[int, int]] = {}
     other = sorted(
         {

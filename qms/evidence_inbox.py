@@ -119,14 +119,6 @@ def map_actor(
             )
     key = f"{kind}|{namespace}|{value}"
     rows = list(session.scalars(select(EvidenceInbox).where(*_PENDING, EvidenceInbox.actor_key == key)))
-    if kind == "lti":  # an LTI identity maps the LMS's accounts whose name is its ``sub``
-        rows += [
-            r
-            for r in session.scalars(
-                select(EvidenceInbox).where(*_PENDING, EvidenceInbox.actor_key.like("xapi_account|%"))
-            )
-            if [kind, namespace, value] in r.observation.get("actor_keys", []) and r not in rows
-        ]
     added = apply_waiting(uow, rows)
     return {"person_id": person.id, "waiting": len(rows), "evidence_ids": added}
 

@@ -59,6 +59,8 @@ def timestamp_of(value: str | None) -> dt.datetime | None:
 def driver_rows(session: Session, sql: str, *lists: Sequence[Any]) -> list[Any]:
     """Rows of ``sql`` whose ``{0}``, ``{1}``... are IN-lists of ``lists``, run on the driver.
 
+    The placeholders must appear in the text in the order of ``lists`` (positional parameters).
+
     The handler reads a few rows a batch; SQLAlchemy's statement and result machinery would cost
     more than the database does (as for the record store's own writes).
     """
@@ -123,14 +125,6 @@ class ListedVersion:
     requires_trainer: bool
 
 
-_LISTED = (
-    "SELECT a.iri_key, v.id, v.training_item_id, v.seq, v.baseline_seq, v.label, v.status, t.code, t.kind, "
-    "t.pass_score, t.requires_signature, t.requires_trainer FROM qms_activity_iri a "
-    "JOIN qms_training_item_version v ON v.id = a.item_version_id "
-    "JOIN qms_training_item t ON t.id = v.training_item_id WHERE a.iri_key IN ({0})"
-)
-
-
 @dataclass
 class OpenAssignment:
     """An open assignment as the decision reads it (the ORM row is loaded only to change it)."""
@@ -142,28 +136,56 @@ class OpenAssignment:
     status: str
 
 
-OPEN_ASSIGNMENTS_SQL = (
-    "SELECT id, person_id, training_item_id, item_version_id, status FROM qms_assignment "
-    "WHERE person_id IN ({0}) AND training_item_id IN ({1}) AND status IN ({2}) ORDER BY id"
+_LISTED = (
+    "SELECT a.iri_key, v.id, v.training_item_id, v.seq, v.baseline_seq, v.label, v.status, t.code, t.kind, "
+    "t.pass_score, t.requires_signature, t.requires_trainer, s.id, s.person_id, s.item_version_id, s.status "
+    "FROM qms_activity_iri a JOIN qms_training_item_version v ON v.id = a.item_version_id "
+    "JOIN qms_training_item t ON t.id = v.training_item_id "
+    "LEFT JOIN qms_assignment s ON s.training_item_id = v.training_item_id AND s.person_id IN ({0}) "
+    "AND s.status IN ({1}) WHERE a.iri_key IN ({2})"
 )
 
 
+@dataclass
+class Listed:
+    """What a batch's activities are: the versions listing each IRI key, those versions, and the
+    open assignments of the batch's people on their items, by (person, item).
+    """
+
+    by_key: dict[str, set[int]]
+    versions: dict[int, ListedVersion]
+    open: dict[tuple[int, int], list[OpenAssignment]]
+
+
 def listed_versions(
-    session: Session, iris: Iterable[str]
-) -> tuple[dict[str, set[int]], dict[int, ListedVersion]]:
-    """The training item versions listing each IRI (by IRI key), and those versions: one query."""
+    session: Session, iris: Iterable[str], person_ids: Iterable[int] = (), open_statuses: Sequence[str] = ()
+) -> Listed:
+    """The versions listing the IRIs and the people's open assignments on their items: one query."""
     keys = sorted({iri_key(iri) for iri in iris})
-    found: dict[str, set[int]] = {}
-    versions: dict[int, ListedVersion] = {}
+    people = sorted(set(person_ids)) or [0]  # an IN list is never empty: person 0 does not exist
+    statuses = list(open_statuses) or [""]
+    listed = Listed({}, {}, {})
+    seen: set[int] = set()
     for chunk in chunks(keys):
-        for key, *row in driver_rows(session, _LISTED, chunk):
-            found.setdefault(key, set()).add(row[0])
-            versions[row[0]] = ListedVersion(
-                *row[:-2], requires_signature=bool(row[-2]), requires_trainer=bool(row[-1])
+        for key, *row in driver_rows(session, _LISTED, people, statuses, chunk):
+            version_row, assignment_row = row[:11], row[11:]
+            listed.by_key.setdefault(key, set()).add(version_row[0])
+            listed.versions[version_row[0]] = ListedVersion(
+                *version_row[:-2],
+                requires_signature=bool(version_row[-2]),
+                requires_trainer=bool(version_row[-1]),
             )
-    return found, versions
+            if assignment_row[0] is not None and assignment_row[0] not in seen:
+                seen.add(assignment_row[0])
+                found = OpenAssignment(
+                    assignment_row[0], assignment_row[1], version_row[1], assignment_row[2], assignment_row[3]
+                )
+                listed.open.setdefault((found.person_id, found.training_item_id), []).append(found)
+    for found_list in listed.open.values():
+        found_list.sort(key=lambda found: found.id)
+    return listed
 
 
 def versions_of_iris(session: Session, iris: Iterable[str]) -> dict[str, set[int]]:
     """The training item versions listing each IRI (by IRI key)."""
-    return listed_versions(session, iris)[0]
+    return listed_versions(session, iris).by_key

@@ -28,11 +28,11 @@ class ActorMapping(Strict):
     """An identity statements name (as listed by the inbox) and the person it is."""
 
     kind: str = Field(
-        pattern=r"^(xapi_account|mbox|mbox_sha1sum|lti)$",
-        description="xapi_account, mbox, mbox_sha1sum or lti",
+        pattern=r"^(xapi_account|mbox|mbox_sha1sum)$",
+        description="xapi_account, mbox or mbox_sha1sum (as the inbox lists it)",
     )
-    namespace: str = Field(default="", max_length=500, description="account home page or LTI issuer")
-    value: str = Field(min_length=1, max_length=500, description="account name, mailto: IRI, hash or LTI sub")
+    namespace: str = Field(default="", max_length=500, description="the account's home page")
+    value: str = Field(min_length=1, max_length=500, description="account name, mailto: IRI or SHA-1 hash")
     person_id: int
     reason: str = Reason
 

@@ -29,9 +29,11 @@ import logging
 import re
 from typing import Any
 
+from bridge.core.people import Person, PersonIdentity
 from bridge.core.uow import UnitOfWork
 from lti.models import LtiPlatform
 from qms import evidence
+from qms.evidence_lookup import driver_rows
 from xapi.read import statements_by_id
 from xapi.statements import StatementsStored
 
@@ -58,23 +60,20 @@ def _home(url: str | None) -> str:
     return (url or "").strip().rstrip("/").lower()
 
 
-def actor_keys(actor: dict[str, Any], platforms: dict[str, list[str]]) -> list[list[str]]:
-    """The identity keys (kind, namespace, value) the agent may be known by, its own first."""
+def actor_keys(actor: dict[str, Any]) -> list[list[str]]:
+    """The identity key (kind, namespace, value) the agent names itself by (LTI keys are added
+    by :func:`people_holding`, which knows the platforms).
+    """
     if "mbox" in actor:
         return [["mbox", "", actor["mbox"].strip().lower()]]
     if "mbox_sha1sum" in actor:
         return [["mbox_sha1sum", "", actor["mbox_sha1sum"].lower()]]
     if "account" in actor:
-        home, name = actor["account"]["homePage"], actor["account"]["name"]
-        keys = [["xapi_account", home, name]]
-        keys += [["lti", issuer, name] for issuer in platforms.get(_home(home), [])]
-        return keys
+        return [["xapi_account", actor["account"]["homePage"], actor["account"]["name"]]]
     return []  # openid: no person carries one
 
 
-def observation_of(
-    statement_id: str, statement: dict[str, Any], platforms: dict[str, list[str]]
-) -> dict[str, Any] | None:
+def observation_of(statement_id: str, statement: dict[str, Any]) -> dict[str, Any] | None:
     """The observation a stored statement makes for :mod:`qms.evidence`, or ``None``."""
     verb = statement["verb"]["id"]
     obj, actor = statement["object"], statement["actor"]
@@ -82,7 +81,7 @@ def observation_of(
         return None
     if actor.get("objectType") == "Group":
         return None
-    keys = actor_keys(actor, platforms)
+    keys = actor_keys(actor)
     if not keys:
         return None
     result = statement.get("result") or {}
@@ -105,25 +104,63 @@ def observation_of(
     }
 
 
-_PLATFORMS = f"SELECT issuer, xapi_homepage, active FROM {LtiPlatform.__tablename__}"  # noqa: S608 - a constant
+# The people holding the statements' own identities and, for accounts whose home page is a
+# registered platform's issuer (or the xAPI home page recorded on it), the LTI identity (issuer,
+# account name): one query for the batch, on the driver.
+_OWN = (
+    "SELECT i.kind, i.namespace, i.value, i.person_id, p.active, '' AS issuer_home, '' AS xapi_home "
+    "FROM person_identity i JOIN person p ON p.id = i.person_id "
+    "WHERE i.kind IN ({0}) AND i.namespace IN ({1}) AND i.value IN ({2})"
+)
+# The tables these read (checked at import, so a rename cannot silently break the rule).
+assert (Person.__tablename__, PersonIdentity.__tablename__, LtiPlatform.__tablename__) == (
+    "person",
+    "person_identity",
+    "lti_platform",
+)
+_LTI = (
+    " UNION ALL SELECT i.kind, i.namespace, i.value, i.person_id, p.active, rtrim(lower(l.issuer), '/'), "
+    "rtrim(lower(coalesce(l.xapi_homepage, '')), '/') "
+    "FROM lti_platform l JOIN person_identity i "
+    "ON i.kind = 'lti' AND i.namespace = l.issuer "
+    "JOIN person p ON p.id = i.person_id "
+    "WHERE l.active AND i.value IN ({3}) AND (rtrim(lower(l.issuer), '/') IN ({4}) "
+    "OR rtrim(lower(coalesce(l.xapi_homepage, '')), '/') IN ({5}))"
+)
 
 
-def _platform_homes(uow: UnitOfWork) -> dict[str, list[str]]:
-    homes: dict[str, list[str]] = {}
-    # A handful of rows read once a batch: on the driver, SQLAlchemy's machinery costing more.
-    cursor = uow.session.connection().connection.cursor()
-    try:
-        cursor.execute(_PLATFORMS)
-        platforms = cursor.fetchall()
-    finally:
-        cursor.close()
-    for issuer, home, active in platforms:
-        if not active:
-            continue
-        for key in {_home(issuer), _home(home)} - {""}:
-            if issuer not in homes.setdefault(key, []):
-                homes[key].append(issuer)
-    return homes
+def people_holding(
+    uow: UnitOfWork, observations: list[dict[str, Any]]
+) -> dict[tuple[str, str, str], tuple[int, bool]]:
+    """Who holds each observation's identities (person id, active); adds the LTI keys found."""
+    own = {tuple(k) for o in observations for k in o["actor_keys"]}
+    accounts = [o for o in observations if o["actor_keys"][0][0] == "xapi_account"]
+    lists: list[list[str]] = [
+        sorted({k[0] for k in own}),
+        sorted({k[1] for k in own}),
+        sorted({k[2] for k in own}),
+    ]
+    sql = _OWN
+    if accounts:
+        homes = sorted({_home(o["actor_keys"][0][1]) for o in accounts})
+        lists += [sorted({o["actor_keys"][0][2] for o in accounts}), homes, homes]
+        sql += _LTI
+    holders: dict[tuple[str, str, str], tuple[int, bool]] = {}
+    lti: dict[tuple[str, str], list[tuple[str, set[str]]]] = {}
+    for kind, namespace, value, person_id, active, issuer_home, xapi_home in driver_rows(
+        uow.session, sql, *lists
+    ):
+        if kind == "lti" and (issuer_home or xapi_home):
+            holders[(kind, namespace, value)] = (person_id, bool(active))
+            lti.setdefault(("", value), []).append((namespace, {issuer_home, xapi_home} - {""}))
+        elif (kind, namespace, value) in own:
+            holders[(kind, namespace, value)] = (person_id, bool(active))
+    for observation in accounts:
+        _kind, home, name = observation["actor_keys"][0]
+        for issuer, homes in lti.get(("", name), []):
+            if _home(home) in homes and ["lti", issuer, name] not in observation["actor_keys"]:
+                observation["actor_keys"].append(["lti", issuer, name])
+    return holders
 
 
 def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> None:
@@ -136,13 +173,13 @@ def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> N
     relevant = statements_by_id(uow.session, event.statement_ids, verbs=wanted)
     if not relevant:
         return
-    platforms = _platform_homes(uow) if any("account" in s.statement["actor"] for s in relevant) else {}
     observations, voids = [], []
     for s in relevant:
         if s.statement["verb"]["id"] == VOIDED:
             voids.append((s.statement_id, s.statement["object"]["id"].lower()))
         elif not s.voided:  # voided on arrival: its voiding statement came first
-            found = observation_of(s.statement_id, s.statement, platforms)
+            found = observation_of(s.statement_id, s.statement)
             if found is not None:
                 observations.append(found)
-    evidence.record_observations(uow, observations, voids)
+    holders = people_holding(uow, observations) if observations else {}
+    evidence.record_observations(uow, observations, voids, holders=holders)
