@@ -110,7 +110,7 @@ def observation_of(statement_id: str, statement: dict[str, Any]) -> dict[str, An
 _OWN = (
     "SELECT i.kind, i.namespace, i.value, i.person_id, p.active, '' AS issuer_home, '' AS xapi_home "
     "FROM person_identity i JOIN person p ON p.id = i.person_id "
-    "WHERE i.kind IN ({0}) AND i.namespace IN ({1}) AND i.value IN ({2})"
+    "WHERE i.kind {0} AND i.namespace {1} AND i.value {2}"
 )
 # The tables these read (checked at import, so a rename cannot silently break the rule).
 assert (Person.__tablename__, PersonIdentity.__tablename__, LtiPlatform.__tablename__) == (
@@ -124,8 +124,8 @@ _LTI = (
     "FROM lti_platform l JOIN person_identity i "
     "ON i.kind = 'lti' AND i.namespace = l.issuer "
     "JOIN person p ON p.id = i.person_id "
-    "WHERE l.active AND i.value IN ({3}) AND (rtrim(lower(l.issuer), '/') IN ({4}) "
-    "OR rtrim(lower(coalesce(l.xapi_homepage, '')), '/') IN ({5}))"
+    "WHERE l.active AND i.value {3} AND (rtrim(lower(l.issuer), '/') {4} "
+    "OR rtrim(lower(coalesce(l.xapi_homepage, '')), '/') {5})"
 )
 
 

@@ -305,3 +305,18 @@ def test_activity_of_a_retired_version_and_a_statement_stored_twice(bridge, db, 
     ]
     assert "obsolete" in rows[0]["reason"]
     assert bridge.assignment(assignment)["status"] == "open"
+
+
+def test_evidence_rows_are_append_only(bridge, db):
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    bridge.course("GOWNING", [CONTENT])
+    bridge.assign("stu", "GOWNING")
+    bridge.post_statements(content_statement("student1@example.com", completion=True))
+    for sql in ("UPDATE qms_evidence SET decision = 'failed'", "DELETE FROM qms_evidence"):
+        with db.write_sessions() as session, pytest.raises(DBAPIError, match="append-only"):
+            session.execute(text(sql))
+    with db.read_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Evidence)) == 1

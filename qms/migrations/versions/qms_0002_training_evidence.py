@@ -125,6 +125,31 @@ def upgrade() -> None:
         batch_op.create_index("ix_qms_evidence_person_item", ["person_id", "training_item_id"], unique=False)
         batch_op.create_index("ix_qms_evidence_withdraws", ["withdraws_id"], unique=False)
     _index_existing_versions()
+    _evidence_is_append_only()
+
+
+def _evidence_is_append_only() -> None:
+    # Evidence rows are never changed nor deleted: a withdrawal is a new row (Part 11 §11.10(c)).
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("""
+            CREATE FUNCTION qms_evidence_refuse_change() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION 'qms_evidence is append-only: % refused', TG_OP
+                    USING ERRCODE = 'insufficient_privilege';
+            END;
+            $$ LANGUAGE plpgsql
+        """)
+        for operation in ("UPDATE", "DELETE"):
+            op.execute(f"""
+                CREATE TRIGGER qms_evidence_no_{operation.lower()} BEFORE {operation} ON qms_evidence
+                FOR EACH ROW EXECUTE FUNCTION qms_evidence_refuse_change()
+            """)
+    else:
+        for operation in ("UPDATE", "DELETE"):
+            op.execute(f"""
+                CREATE TRIGGER qms_evidence_no_{operation.lower()} BEFORE {operation} ON qms_evidence
+                BEGIN SELECT RAISE(ABORT, 'qms_evidence is append-only: {operation} refused'); END
+            """)
 
 
 def _index_existing_versions() -> None:
@@ -151,6 +176,13 @@ def _index_existing_versions() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS qms_evidence_no_update ON qms_evidence")
+        op.execute("DROP TRIGGER IF EXISTS qms_evidence_no_delete ON qms_evidence")
+        op.execute("DROP FUNCTION IF EXISTS qms_evidence_refuse_change()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS qms_evidence_no_update")
+        op.execute("DROP TRIGGER IF EXISTS qms_evidence_no_delete")
     with op.batch_alter_table("qms_evidence", schema=None) as batch_op:
         batch_op.drop_index("ix_qms_evidence_withdraws")
         batch_op.drop_index("ix_qms_evidence_person_item")
