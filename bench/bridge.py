@@ -188,7 +188,7 @@ class BridgeServer(lrs.Server):
             cwd=self.folder,
             start_new_session=True,
         )
-        deadline = time.time() + 30
+        deadline = time.time() + 180  # a loaded machine starts slowly
         while time.time() < deadline:
             try:
                 if requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).ok:
@@ -224,7 +224,14 @@ def _headers(key: str, secret: str) -> dict[str, str]:
 def compare(label: str, servers: dict[str, BridgeServer], args: argparse.Namespace) -> dict[str, dict]:
     """Both servers run side by side and are measured in turns (each round in the other order),
     so load from elsewhere on the machine falls on both alike."""
-    headers = {mode: _headers(*server.start()) for mode, server in servers.items()}
+    headers: dict[str, dict[str, str]] = {}
+    try:
+        for mode, server in servers.items():
+            headers[mode] = _headers(*server.start())
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
     totals = {
         mode: dict.fromkeys(("batch_n", "batch_s", "batch_cpu", "single_n", "single_s", "single_cpu"), 0.0)
         for mode in servers
