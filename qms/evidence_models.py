@@ -75,12 +75,13 @@ class ActivityIri(Base):
 class Evidence(Base):
     """What one stored statement says a person did on a training item version, and what it did.
 
-    Append-only and audited. ``statement_id`` is unique: a statement adds evidence once, however
-    often it is stored or mapped.
+    Append-only (database triggers refuse UPDATE and DELETE). ``statement_id`` is unique: a
+    statement adds evidence once, however often it is stored or mapped. Written in bulk by
+    :mod:`qms.evidence`, which audits the rows that change a regulated record (see
+    ``qms.evidence.AUDITED_DECISIONS``) and every withdrawal.
     """
 
     __tablename__ = "qms_evidence"
-    __audited__ = True
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     statement_id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)

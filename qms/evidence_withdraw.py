@@ -90,6 +90,7 @@ def withdraw(uow: UnitOfWork, voids: Sequence[tuple[str, str]]) -> list[Evidence
         )
         session.add(row)
         session.flush()
+        audit.record(uow, "create", "qms_evidence", row.id, new=audit.snapshot(row), reason=reason)
         if decision == "review_required":
             audit.record(
                 uow,

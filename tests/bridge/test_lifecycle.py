@@ -127,6 +127,14 @@ def test_voiding_withdraws_content_complete_evidence(bridge):
     first, withdrawal = now["evidence"]
     assert first["withdrawn"] is True and withdrawal["decision"] == "withdrawn"
     assert withdrawal["withdraws_id"] == first["id"]
+    # Both rows changed a regulated record (the assignment): both are in the audit trail.
+    with bridge.plant.client.application.extensions["gxpbridge.db"].read_sessions() as session:
+        audited = session.scalars(
+            select(AuditEvent.entity_id)
+            .where(AuditEvent.entity_type == "qms_evidence")
+            .order_by(AuditEvent.seq)
+        ).all()
+    assert audited == [str(first["id"]), str(withdrawal["id"])]
 
 
 def test_voiding_after_a_signature_flags_for_review(bridge):
