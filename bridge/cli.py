@@ -29,23 +29,16 @@ def _create_app(*_args: Any, **_kwargs: Any) -> Flask:
     return create_app()
 
 
-@click.group(
-    cls=FlaskGroup,
-    create_app=_create_app,
-    add_default_commands=False,
-    add_version_option=False,
-    load_dotenv=False,
-)
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             add_version_option=False, load_dotenv=False)
 def main() -> None:
     """GxP Bridge: training compliance beside your LMS."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 # -- db --------------------------------------------------------------------------------
-
 
 @click.group("db")
 def db_group() -> None:
@@ -88,7 +81,6 @@ def db_current() -> None:
 
 # -- users ---------------------------------------------------------------------------------
 
-
 @click.group("user")
 def user_group() -> None:
     """Manage user accounts, roles and API tokens."""
@@ -104,38 +96,24 @@ def _read_password(from_stdin: bool) -> str:
 
 @user_group.command("create")
 @click.argument("username")
-@click.option(
-    "--role", "roles", multiple=True, required=True, help=f"one of: {', '.join(accounts.ROLES)} (repeatable)"
-)
+@click.option("--role", "roles", multiple=True, required=True,
+              help=f"one of: {', '.join(accounts.ROLES)} (repeatable)")
 @click.option("--name", "display_name", help="printed name (defaults to the username)")
 @click.option("--email")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @with_appcontext
 @transactional_command
-def user_create(
-    username: str,
-    roles: tuple[str, ...],
-    display_name: str | None,
-    email: str | None,
-    password_stdin: bool,
-    uow: UnitOfWork,
-) -> Any:
+def user_create(username: str, roles: tuple[str, ...], display_name: str | None,
+                email: str | None, password_stdin: bool, uow: UnitOfWork) -> Any:
     """Create the account USERNAME."""
     for role in roles:
         if role not in accounts.ROLES:
-            raise click.BadParameter(
-                f"unknown role {role!r}; one of {', '.join(accounts.ROLES)}", param_hint="--role"
-            )
+            raise click.BadParameter(f"unknown role {role!r}; one of {', '.join(accounts.ROLES)}",
+                                     param_hint="--role")
     password = _read_password(password_stdin)
-    user = accounts.create_user(
-        uow,
-        username,
-        roles=list(roles),
-        password=password,
-        display_name=display_name,
-        email=email,
-        min_password_length=settings().password_min_length,
-    )
+    user = accounts.create_user(uow, username, roles=list(roles), password=password,
+                                display_name=display_name, email=email,
+                                min_password_length=settings().password_min_length)
     done = f"created user {user.username} (roles: {', '.join(sorted(user.roles))})"
     return lambda: click.echo(done)
 
@@ -148,9 +126,7 @@ def user_list() -> None:
     with database().read_sessions() as session:
         for user in session.scalars(select(accounts.UserAccount).order_by(accounts.UserAccount.username)):
             state = "locked" if user.locked_at else ("inactive" if not user.active else "active")
-            click.echo(
-                f"{user.username}\t{user.person.display_name}\t{','.join(sorted(user.roles))}\t{state}"
-            )
+            click.echo(f"{user.username}\t{user.person.display_name}\t{','.join(sorted(user.roles))}\t{state}")
 
 
 @user_group.command("token")
@@ -207,7 +183,6 @@ def user_set_password(username: str, password_stdin: bool, uow: UnitOfWork) -> A
 
 # -- audit -----------------------------------------------------------------------------------
 
-
 @click.group("audit")
 def audit_group() -> None:
     """Check the audit trail."""
@@ -223,16 +198,12 @@ def audit_verify() -> None:
     if report.ok:
         click.echo(f"audit trail intact: {report.count} rows verified")
         return
-    click.echo(
-        f"audit trail BROKEN at row {report.first_bad_seq}: {report.problem} "
-        f"({report.count} rows verified before it)",
-        err=True,
-    )
+    click.echo(f"audit trail BROKEN at row {report.first_bad_seq}: {report.problem} "
+               f"({report.count} rows verified before it)", err=True)
     sys.exit(1)
 
 
 # -- worker and server -----------------------------------------------------------------------------
-
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="relay the outbox and run the sweeps once, then exit")
@@ -262,34 +233,19 @@ def worker(once: bool, interval: int) -> None:
         def run() -> None:
             with app.app_context():
                 func()
-
         return run
 
     # APScheduler logs every run at INFO; our jobs log what they did themselves.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(
-        in_context(relay),
-        "interval",
-        seconds=interval,
-        id="outbox",
-        name="outbox relay",
-        max_instances=1,
-        coalesce=True,
-    )
+    scheduler.add_job(in_context(relay), "interval", seconds=interval, id="outbox", name="outbox relay",
+                      max_instances=1, coalesce=True)
     for sweep in sweeps:
-        scheduler.add_job(
-            in_context(functools.partial(sweep.run, database())),
-            "interval",
-            seconds=sweep.seconds,
-            id=sweep.name,
-            name=sweep.name,
-            max_instances=1,
-            coalesce=True,
-        )
-    logger.info(
-        "worker started: outbox every %ds, sweeps: %s", interval, ", ".join(s.name for s in sweeps) or "none"
-    )
+        scheduler.add_job(in_context(functools.partial(sweep.run, database())), "interval",
+                          seconds=sweep.seconds, id=sweep.name, name=sweep.name,
+                          max_instances=1, coalesce=True)
+    logger.info("worker started: outbox every %ds, sweeps: %s", interval,
+                ", ".join(s.name for s in sweeps) or "none")
     scheduler.start()
 
 

@@ -33,13 +33,11 @@ DEMO_USERS = (
     ("auditor", "Ada Auditor", ["auditor"], "ada.auditor@demo.example"),
 )
 
-
 def load_users(uow: UnitOfWork) -> None:
     """Create the demo accounts."""
     for username, name, roles, email in DEMO_USERS:
-        accounts.create_user(
-            uow, username, roles=roles, password=DEMO_PASSWORD, display_name=name, email=email
-        )
+        accounts.create_user(uow, username, roles=roles, password=DEMO_PASSWORD,
+                             display_name=name, email=email)
 
 
 @click.group("demo")

@@ -206,9 +206,8 @@ class ApiRegistry:
                     return respond(view(**kwargs))
                 # The request owns the unit of work: opened here, committed once after the view
                 # returns (reads never commit), rolled back on any error.
-                return in_unit_of_work(
-                    lambda uow: respond(view(uow=uow, **kwargs)), readonly=endpoint.method in ("GET", "HEAD")
-                )
+                return in_unit_of_work(lambda uow: respond(view(uow=uow, **kwargs)),
+                                       readonly=endpoint.method in ("GET", "HEAD"))
 
             def respond(result: Any) -> Response:
                 if isinstance(result, Response):

@@ -45,16 +45,8 @@ ROLE_DESCRIPTIONS = {
 }
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,62}$")
 _COMMON_PASSWORDS = frozenset(
-    {
-        "password1234",
-        "123456789012",
-        "qwertyuiop12",
-        "letmein12345",
-        "welcome12345",
-        "administrator",
-        "passw0rd1234",
-        "changeme1234",
-    }
+    {"password1234", "123456789012", "qwertyuiop12", "letmein12345", "welcome12345",
+     "administrator", "passw0rd1234", "changeme1234"}
 )
 _hasher = PasswordHasher()
 
@@ -106,7 +98,9 @@ class UserRole(Base):
     __tablename__ = "user_role"
     __audited__ = True
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=column_now)
 
@@ -134,30 +128,28 @@ class ApiToken(Base):
 
 # -- password policy -----------------------------------------------------------------
 
-
 def check_password_policy(password: str, *, username: str, min_length: int) -> None:
     """Refuse a weak password with a message naming the rule it breaks."""
     if len(password) < min_length:
         raise ValidationFailed(
-            f"the password must have at least {min_length} characters",
-            field="password",
+            f"the password must have at least {min_length} characters", field="password",
             code="weak_password",
         )
     classes = sum(
-        bool(re.search(pattern, password)) for pattern in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
+        bool(re.search(pattern, password))
+        for pattern in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
     )
     if classes < 3:
         raise ValidationFailed(
             "the password must mix at least three of: lower case, upper case, digits, symbols",
-            field="password",
-            code="weak_password",
+            field="password", code="weak_password",
         )
     if username and username.lower() in password.lower():
-        raise ValidationFailed(
-            "the password must not contain the username", field="password", code="weak_password"
-        )
+        raise ValidationFailed("the password must not contain the username", field="password",
+                               code="weak_password")
     if password.lower() in _COMMON_PASSWORDS:
-        raise ValidationFailed("the password is too common", field="password", code="weak_password")
+        raise ValidationFailed("the password is too common", field="password",
+                               code="weak_password")
 
 
 def hash_password(password: str) -> str:
@@ -176,7 +168,6 @@ def password_matches(stored_hash: str | None, password: str) -> bool:
 
 
 # -- accounts --------------------------------------------------------------------------
-
 
 def get_user(session: Session, username: str) -> UserAccount:
     """Return the account ``username`` or raise :class:`NotFound`."""
@@ -222,15 +213,13 @@ def create_user(
     for role in roles:
         if role not in ROLES:
             raise ValidationFailed(
-                f"unknown role {role!r}; the roles are {', '.join(ROLES)}",
-                field="roles",
+                f"unknown role {role!r}; the roles are {', '.join(ROLES)}", field="roles",
                 code="unknown_role",
             )
     session = uow.session
     if session.scalar(select(UserAccount.id).where(UserAccount.username == username)):
-        raise Conflict(
-            f"the username {username!r} is already taken", field="username", code="duplicate_username"
-        )
+        raise Conflict(f"the username {username!r} is already taken", field="username",
+                       code="duplicate_username")
     if password is not None:
         check_password_policy(password, username=username, min_length=min_password_length)
     if person is None:
@@ -261,9 +250,8 @@ def set_roles(uow: UnitOfWork, user: UserAccount, roles: list[str], reason: str)
             user.role_rows.append(UserRole(role=role))
 
 
-def set_password(
-    uow: UnitOfWork, user: UserAccount, password: str, *, min_length: int, signing: bool = False
-) -> None:
+def set_password(uow: UnitOfWork, user: UserAccount, password: str, *, min_length: int,
+                 signing: bool = False) -> None:
     """Set the login (or signing) password of ``user`` after checking the policy."""
     check_password_policy(password, username=user.username, min_length=min_length)
     with uow.because("signing password set" if signing else "password changed"):
@@ -293,16 +281,11 @@ def _failure_writer(user_id: int, threshold: int, context: str):
             user.failed_attempts += 1
             if user.failed_attempts >= threshold and user.locked_at is None:
                 user.locked_at = uow.clock.now()
-                audit.record(
-                    uow,
-                    "account.locked",
-                    "user_account",
-                    user.id,
-                    new={"failed_attempts": user.failed_attempts},
-                    reason=f"{user.failed_attempts} failed attempts",
-                )
-                logger.warning("account %s locked after %d failures", user.username, user.failed_attempts)
-
+                audit.record(uow, "account.locked", "user_account", user.id,
+                             new={"failed_attempts": user.failed_attempts},
+                             reason=f"{user.failed_attempts} failed attempts")
+                logger.warning("account %s locked after %d failures", user.username,
+                               user.failed_attempts)
     return write
 
 
@@ -327,13 +310,11 @@ def check_credentials(
     if user.locked_at is not None:
         raise AccountLocked(
             f"the account {user.username} is locked after repeated failed attempts; "
-            "an administrator must unlock it",
-            field="username",
+            "an administrator must unlock it", field="username",
         )
     if not user.active:
-        raise AccountLocked(
-            f"the account {user.username} is deactivated", field="username", code="account_inactive"
-        )
+        raise AccountLocked(f"the account {user.username} is deactivated", field="username",
+                            code="account_inactive")
     stored = user.signing_password_hash if signing else user.password_hash
     if signing and stored is None:
         stored = user.password_hash
@@ -341,13 +322,9 @@ def check_credentials(
         remaining = max(threshold - user.failed_attempts - 1, 0)
         raise Unauthorized(
             f"wrong password for {user.username}"
-            + (
-                f"; {remaining} attempt(s) left before lockout"
-                if remaining
-                else "; the account is now locked"
-            ),
-            field="password",
-            code="wrong_password",
+            + (f"; {remaining} attempt(s) left before lockout" if remaining else
+               "; the account is now locked"),
+            field="password", code="wrong_password",
             after_rollback=_failure_writer(user.id, threshold, context),
         )
     if user.failed_attempts:

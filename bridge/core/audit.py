@@ -152,14 +152,15 @@ def record(
 
 @event.listens_for(Session, "after_flush")
 def _capture_changes(session: Session, _flush_context: Any) -> None:
-    audited = [
-        o for o in (*session.new, *session.dirty, *session.deleted) if getattr(o, "__audited__", False)
-    ]
+    audited = [o for o in (*session.new, *session.dirty, *session.deleted)
+               if getattr(o, "__audited__", False)]
     if not audited:
         return
     uow = session.info.get("uow")
     if uow is None:
-        raise RuntimeError("audited records must be changed through a UnitOfWork so the change is attributed")
+        raise RuntimeError(
+            "audited records must be changed through a UnitOfWork so the change is attributed"
+        )
     for obj in session.new:
         if getattr(obj, "__audited__", False):
             record(uow, "create", entity_type_of(obj), entity_id_of(obj), new=snapshot(obj))
@@ -262,28 +263,23 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
     last_seq = 0
     columns = [c for c in AuditEvent.__table__.columns]
     while True:
-        rows = (
-            session.execute(
-                select(*columns).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
-            )
-            .mappings()
-            .all()
-        )
+        rows = session.execute(
+            select(*columns).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+        ).mappings().all()
         if not rows:
             break
         for row in rows:
             data = dict(row)
             seq = data["seq"]
             if seq != expected_seq:
-                return ChainReport(
-                    count, False, expected_seq, f"row {expected_seq} is missing (next row is {seq})"
-                )
+                return ChainReport(count, False, expected_seq,
+                                   f"row {expected_seq} is missing (next row is {seq})")
             if data["prev_hash"] != expected_prev:
-                return ChainReport(count, False, seq, f"row {seq} does not chain to row {seq - 1}")
+                return ChainReport(count, False, seq,
+                                   f"row {seq} does not chain to row {seq - 1}")
             if row_digest(data) != data["row_hash"]:
-                return ChainReport(
-                    count, False, seq, f"row {seq} was altered: its content no longer matches its hash"
-                )
+                return ChainReport(count, False, seq,
+                                   f"row {seq} was altered: its content no longer matches its hash")
             expected_prev = data["row_hash"]
             expected_seq += 1
             count += 1

@@ -216,13 +216,8 @@ class Database:
             self.engine.execution_options(gxp_readonly=True), expire_on_commit=False
         )
 
-    def configure(
-        self,
-        *,
-        clock: Clock | None = None,
-        settings: Settings | None = None,
-        policies: dict[type, Any] | None = None,
-    ) -> None:
+    def configure(self, *, clock: Clock | None = None, settings: Settings | None = None,
+                  policies: dict[type, Any] | None = None) -> None:
         """Give every unit of work on this database the app's clock, settings and policies."""
         if clock is not None:
             self.clock = clock

@@ -53,9 +53,8 @@ def register_sender(topic: str, sender: Sender) -> None:
     _senders[topic] = sender
 
 
-def enqueue(
-    uow: UnitOfWork, topic: str, payload: dict[str, Any], available_at: dt.datetime | None = None
-) -> OutboxMessage:
+def enqueue(uow: UnitOfWork, topic: str, payload: dict[str, Any],
+            available_at: dt.datetime | None = None) -> OutboxMessage:
     """Write a message into the outbox, in the caller's transaction."""
     message = OutboxMessage(topic=topic, payload=payload, available_at=available_at or uow.clock.now())
     uow.session.add(message)
@@ -63,7 +62,7 @@ def enqueue(
 
 
 def _backoff(attempts: int) -> dt.timedelta:
-    return dt.timedelta(seconds=min(2**attempts * 5, 3600))
+    return dt.timedelta(seconds=min(2 ** attempts * 5, 3600))
 
 
 def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8) -> tuple[int, int]:
@@ -107,7 +106,8 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8) -> tuple
                 else:
                     message.available_at = now + _backoff(message.attempts)
                 failed += 1
-                logger.warning("outbox message %s attempt %d failed: %s", message.id, message.attempts, exc)
+                logger.warning("outbox message %s attempt %d failed: %s", message.id,
+                               message.attempts, exc)
             else:
                 message.status = "sent"
                 message.sent_at = uow.clock.now()

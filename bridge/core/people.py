@@ -82,7 +82,9 @@ def normalise_identity(kind: str, namespace: str | None, value: str) -> tuple[st
     return kind, namespace, value
 
 
-def find_person_by_identity(session: Session, kind: str, namespace: str | None, value: str) -> Person | None:
+def find_person_by_identity(
+    session: Session, kind: str, namespace: str | None, value: str
+) -> Person | None:
     """Return the person holding the identity, or ``None``."""
     kind, namespace, value = normalise_identity(kind, namespace, value)
     return session.scalar(
@@ -109,9 +111,8 @@ def link_identity(
     holder = find_person_by_identity(session, kind, namespace, value)
     if holder is not None:
         if holder.id == person.id:
-            return next(
-                i for i in holder.identities if (i.kind, i.namespace, i.value) == (kind, namespace, value)
-            )
+            return next(i for i in holder.identities
+                        if (i.kind, i.namespace, i.value) == (kind, namespace, value))
         raise Conflict(
             f"identity {kind}:{namespace}:{value} already belongs to person {holder.id}",
             field="identity",

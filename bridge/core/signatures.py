@@ -59,9 +59,8 @@ class ElectronicSignature(Base):
 
     def manifestation(self) -> str:
         """The human-readable signature line shown with the record (§11.50)."""
-        return (
-            f"{self.printed_name} — {self.meaning_text} — {self.signed_at.strftime('%Y-%m-%d %H:%M:%S UTC')}"
-        )
+        return (f"{self.printed_name} — {self.meaning_text} — "
+                f"{self.signed_at.strftime('%Y-%m-%d %H:%M:%S UTC')}")
 
 
 def content_hash(content: Any) -> str:
@@ -112,11 +111,11 @@ def sign(
         raise Unauthorized("the signing account no longer exists")
     if (username or "").strip().lower() != user.username:
         raise Forbidden(
-            "a signature can only be executed by its owner: the username entered is not the signed-in user's",
-            field="username",
-            code="not_signer",
+            "a signature can only be executed by its owner: the username entered is not "
+            "the signed-in user's", field="username", code="not_signer",
         )
-    check_credentials(uow, user, password, threshold=lockout_threshold, context="signature", signing=True)
+    check_credentials(uow, user, password, threshold=lockout_threshold,
+                      context="signature", signing=True)
     signature = ElectronicSignature(
         signer_user_id=user.id,
         signer_person_id=user.person_id,
@@ -132,9 +131,8 @@ def sign(
     )
     uow.session.add(signature)
     uow.session.flush()
-    logger.info(
-        "signature %s by %s (%s) on %s %s", signature.id, user.username, meaning, record_type, record_id
-    )
+    logger.info("signature %s by %s (%s) on %s %s", signature.id, user.username, meaning,
+                record_type, record_id)
     return signature
 
 
@@ -154,18 +152,15 @@ def verify(session: Session, signature_id: int, current_content: Any) -> Signatu
     if signature is None:
         raise NotFound(f"no signature {signature_id}", field="signature_id")
     actual = content_hash(current_content)
-    return SignatureCheck(signature.id, actual == signature.content_hash, signature.content_hash, actual)
+    return SignatureCheck(signature.id, actual == signature.content_hash,
+                          signature.content_hash, actual)
 
 
 def signatures_of(session: Session, record_type: str, record_id: str | int) -> list[ElectronicSignature]:
     """Every signature executed on one record, oldest first."""
-    return list(
-        session.scalars(
-            select(ElectronicSignature)
-            .where(
-                ElectronicSignature.record_type == record_type,
-                ElectronicSignature.record_id == str(record_id),
-            )
-            .order_by(ElectronicSignature.id)
-        )
-    )
+    return list(session.scalars(
+        select(ElectronicSignature)
+        .where(ElectronicSignature.record_type == record_type,
+               ElectronicSignature.record_id == str(record_id))
+        .order_by(ElectronicSignature.id)
+    ))

@@ -125,12 +125,8 @@ def unit_of_work(actor: Actor | None = None, *, readonly: bool = False) -> UnitO
 T = TypeVar("T")
 
 
-def in_unit_of_work(
-    call: Callable[[UnitOfWork], T],
-    *,
-    readonly: bool = False,
-    actor: Actor | Callable[[], Actor] | None = None,
-) -> T:
+def in_unit_of_work(call: Callable[[UnitOfWork], T], *, readonly: bool = False,
+                    actor: Actor | Callable[[], Actor] | None = None) -> T:
     """Run ``call(uow)`` in this request's unit of work and commit it once when it returns.
 
     The one place a request's transaction is committed: on an exception everything rolls
@@ -146,9 +142,8 @@ def in_unit_of_work(
     return result
 
 
-def transactional(
-    view: F | None = None, *, readonly: bool = False, actor: Callable[[], Actor] | None = None
-) -> Any:
+def transactional(view: F | None = None, *, readonly: bool = False,
+                  actor: Callable[[], Actor] | None = None) -> Any:
     """View decorator: the view receives ``uow`` and the request commits it once on success.
 
     Args:
@@ -163,9 +158,7 @@ def transactional(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return in_unit_of_work(
                 lambda uow: current_app.make_response(func(*args, uow=uow, **kwargs)),
-                readonly=readonly,
-                actor=actor,
-            )
+                readonly=readonly, actor=actor)
 
         return wrapper  # type: ignore[return-value]
 

@@ -11,6 +11,7 @@ config = context.config
 engine = config.attributes["engine"]
 
 
+
 def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     """Render our column types as plain SQLAlchemy types in generated migrations."""
     from bridge.core.db import UTCDateTime

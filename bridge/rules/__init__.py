@@ -26,9 +26,9 @@ Rule = tuple[type, Callable[[UnitOfWork, Any], None]]
 
 # event                           -> consequence (in the same transaction)
 RULES: tuple[Rule, ...] = (
-    (TrainingCompleted, training.send_score_to_the_lms),
-    (VersionBecameEffective, training.carry_capa_training_to_the_new_version),
-    (StatementsStored, evidence.record_evidence_of_statements),
+    (TrainingCompleted,             training.send_score_to_the_lms),
+    (VersionBecameEffective,        training.carry_capa_training_to_the_new_version),
+    (StatementsStored,              evidence.record_evidence_of_statements),
 )
 
 
