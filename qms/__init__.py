@@ -32,6 +32,8 @@ from qms.org import models as _org_models  # noqa: F401
 from qms.org import views as _org_views  # noqa: F401
 from qms.policy import QmsPolicy
 from qms.reports import views as _report_views  # noqa: F401
+from qms.training import evidence_models as _evidence_models  # noqa: F401
+from qms.training import evidence_views as _evidence_views  # noqa: F401
 from qms.training import matrix_views as _matrix_views  # noqa: F401
 from qms.training import models as _training_models  # noqa: F401
 from qms.training import views as _training_views  # noqa: F401

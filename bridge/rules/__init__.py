@@ -16,8 +16,9 @@ from flask import Flask
 
 from bridge.core.events import bus
 from bridge.core.uow import UnitOfWork
-from bridge.rules import training
+from bridge.rules import evidence, training
 from qms.events import TrainingCompleted, VersionBecameEffective
+from xapi.statements import StatementsStored
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ Rule = tuple[type, Callable[[UnitOfWork, Any], None]]
 RULES: tuple[Rule, ...] = (
     (TrainingCompleted,             training.send_score_to_the_lms),
     (VersionBecameEffective,        training.carry_capa_training_to_the_new_version),
+    (StatementsStored,              evidence.record_evidence_of_statements),
 )
 
 

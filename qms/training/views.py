@@ -16,7 +16,7 @@ from qms import views as qms_views
 from qms.api import api
 from qms.roles import ASSIGNERS, READERS
 from qms.schemas import AsOfQuery, Signature
-from qms.training import asof, assignments
+from qms.training import asof, assignments, evidence_inbox
 from qms.training import completions as training_completions
 from qms.training import services as training
 from qms.training.models import Assignment, Completion
@@ -42,7 +42,10 @@ def _self_or_reader(person_id: int) -> None:
 def person_transcript(person_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Signed completions, assignments and current requirement status (the person or quality staff)."""
     _self_or_reader(person_id)
-    return training.transcript(uow.session, person_id, now=uow.clock.now())
+    return {
+        **training.transcript(uow.session, person_id, now=uow.clock.now()),
+        "evidence": evidence_inbox.for_person(uow.session, person_id),
+    }
 
 
 @api.route(
@@ -222,7 +225,8 @@ def get_assignment(assignment_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """The assignee or quality staff."""
     assignment = assignments.get_assignment(uow.session, assignment_id)
     _self_or_reader(assignment.person_id)
-    return qms_views.as_dict(assignment)
+    evidence = evidence_inbox.for_assignment(uow.session, assignment)
+    return {**qms_views.as_dict(assignment), "evidence": evidence}
 
 
 @api.route(
@@ -259,4 +263,5 @@ def get_completion(completion_id: int, uow: UnitOfWork) -> dict[str, Any]:
     for key in ("signature_id", "trainer_signature_id"):
         sig = uow.session.get(ElectronicSignature, result[key]) if result[key] else None
         result[key.replace("_id", "")] = sig.manifestation() if sig else None
+    result["evidence_rows"] = evidence_inbox.for_completion(uow.session, completion)
     return result
