@@ -22,8 +22,9 @@ from sqlalchemy import select
 from bridge.core import accounts, audit, outbox
 from bridge.core.cli import command_errors, transactional_command
 from bridge.core.jobs import sweeps_of
+from bridge.core.settings import Settings
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import database, settings
+from bridge.core.web import create_core_app, database, settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def _create_app(*_args: Any, **_kwargs: Any) -> Flask:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.parent is not None and (
             (ctx.parent.info_name, ctx.info_name) in CORE_ONLY_COMMANDS):
-        from bridge.core.web import create_core_app
-
         app = create_core_app()
         init_app(app)
         return app
@@ -365,8 +364,6 @@ def serve(host: str, port: int, workers: int | None, threads: int, control_socke
     on). Each server has its own gunicorn control socket in its instance folder (gunicorn's
     default is one path for every instance, so a second server took over the first's).
     """
-    from bridge.core.settings import Settings
-
     base = Settings()
     if workers is None:
         workers = default_workers(base.resolved_database_url(), cpus=os.cpu_count())

@@ -48,9 +48,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bridge import migrate
 from bridge.core import accounts, audit, signatures
-from bridge.core.cli import cli_uow, command_errors
+from bridge.core.cli import command_errors, in_command_unit_of_work
 from bridge.core.db import Base, UTCDateTime
 from bridge.core.errors import ValidationFailed
+from bridge.core.uow import UnitOfWork
 from bridge.core.web import database, settings
 
 DISTRIBUTION = "gxpbridge"
@@ -784,7 +785,7 @@ def validate_run(username: str, password_stdin: bool, meaning: str, tests_dir: P
     }
     evidence_hash = evidence_sha256(evidence)
 
-    with cli_uow() as uow:
+    def sign_and_store(uow: UnitOfWork) -> tuple[int, str, bytes, bytes, Any]:
         user = accounts.get_user(uow.session, executor.username)
         uow.act_as(user.actor())
         with uow.because(f"IQ/OQ validation evidence, result {evidence['result']}"):
@@ -808,8 +809,9 @@ def validate_run(username: str, password_stdin: bool, meaning: str, tests_dir: P
         audit.record(uow, "validation_run.signed", RECORD_TYPE, run.id,
                      new={"result": run.result, "evidence_sha256": evidence_hash,
                           "report_pdf_sha256": run.report_pdf_sha256, "signature_id": signature.id})
-        uow.commit()
-        run_id, pdf_hash = run.id, run.report_pdf_sha256
+        return run.id, run.report_pdf_sha256, report_html, report_pdf, signature
+
+    run_id, pdf_hash, report_html, report_pdf, signature = in_command_unit_of_work(sign_and_store)
     output_dir.mkdir(parents=True, exist_ok=True)
     stem = f"validation-run-{run_id}-{started.strftime('%Y%m%dT%H%M%SZ')}"
     (output_dir / f"{stem}.html").write_bytes(report_html)

@@ -52,6 +52,16 @@ def cli_uow(*, readonly: bool = False) -> UnitOfWork:
     return UnitOfWork(database(), cli_actor(), readonly=readonly)
 
 
+def in_command_unit_of_work(call: Callable[[UnitOfWork], Any]) -> Any:
+    """Run ``call(uow)`` in a unit of work of the command-line user and commit it once when it
+    returns (for a command that does work outside its transaction before and after this step).
+    """
+    with cli_uow() as uow:
+        result = call(uow)
+        uow.commit()
+    return result
+
+
 def transactional_command(func: Callable[..., Any] | None = None, *, readonly: bool = False) -> Any:
     """Command decorator: the command receives ``uow``, which is committed once when it returns.
 
