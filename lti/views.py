@@ -31,6 +31,7 @@ from sqlalchemy import select
 from bridge.core import accounts, people, signatures
 from bridge.core.actor import Actor
 from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
+from bridge.core.headers import send_upload
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import check_csrf, current_actor, in_unit_of_work, settings, transactional
 from lti import dynamic, keys, services
@@ -300,8 +301,7 @@ def controlled_file(handle: str, version_id: int) -> t.Any:
             return _page("lti/refused.html", exc.status, stage="document", message=exc.message,
                          check=exc.code)
         name = (version.file_name or f"{version.document.code}-{version.label}").replace('"', "")
-        return Response(stored.content, mimetype=stored.media_type, headers={
-            "Content-Disposition": f'inline; filename="{name}"', "X-Content-SHA256": stored.sha256})
+        return send_upload(stored.content, name, headers={"X-Content-SHA256": stored.sha256})
 
     return in_unit_of_work(build, readonly=True, actor=_learner)
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response
 from sqlalchemy import select
 
+from bridge.core.headers import send_upload
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import current_actor
 from qms import views as qms_views
@@ -162,17 +163,11 @@ def get_file(version_id: int, uow: UnitOfWork) -> Response:
     """Quality staff, and learners who must read the document."""
     actor = current_actor()
     version, stored = documents.read_file(uow.session, actor, version_id)
-    name = (version.file_name or f"{version.document.code}-{version.label}").replace('"', "")
-    return Response(
-        stored.content,
-        mimetype=stored.media_type,
-        headers={
-            "Content-Disposition": f'inline; filename="{name}"',
-            "X-Content-SHA256": stored.sha256,
-            "ETag": f'"{stored.sha256}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    name = version.file_name or f"{version.document.code}-{version.label}"
+    # A user upload: never served inline with the uploader's type on this origin (stored XSS).
+    return send_upload(stored.content, name, headers={
+        "X-Content-SHA256": stored.sha256, "ETag": f'"{stored.sha256}"', "Cache-Control": "private, no-store",
+    })
 
 
 @api.route(

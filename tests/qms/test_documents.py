@@ -262,3 +262,23 @@ def test_controlled_file_stored_once_and_served_only_to_readers(plant, db):
     with db.read_sessions() as session:
         stored = session.get(DocumentVersion, v1["id"])
         assert stored.file.sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_a_controlled_file_is_served_as_a_sandboxed_download(plant):
+    """An uploaded HTML page must not run on the app's origin (stored XSS), whatever type the
+    uploader claimed; a non-Latin-1 name still downloads (RFC 6266 filename*)."""
+    doc = plant.document("SOP-150")
+    version = plant.draft(doc["id"], "1.0")
+    stored = plant.client.put(f"/api/v1/document-versions/{version['id']}/file",
+                              data=b"<html><script>alert(document.cookie)</script></html>",
+                              content_type="text/html",
+                              headers={**plant.headers["author"], "X-File-Name": "Réinigung-清洁.html"})
+    assert stored.status_code == 200, stored.get_data(as_text=True)
+    served = plant.client.get(f"/api/v1/document-versions/{version['id']}/file",
+                              headers=plant.headers["author"])
+    assert served.status_code == 200
+    assert "text/html" not in served.headers["Content-Type"]
+    assert served.headers["Content-Disposition"].startswith("attachment")
+    assert "filename*=UTF-8''" in served.headers["Content-Disposition"]
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in served.headers["Content-Security-Policy"]
