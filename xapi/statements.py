@@ -43,9 +43,12 @@ class StatementsStored(DomainEvent):
 
     Attributes:
         statement_ids: Ids of the statements newly stored, in request order.
+        verb_ids: Their verbs' ids, in the same order (listeners interested in a few verbs skip
+            reading a batch back when none of its statements has one).
     """
 
     statement_ids: tuple[str, ...] = ()
+    verb_ids: tuple[str, ...] = ()
 
 
 # -- storing ------------------------------------------------------------------------------------------
@@ -362,6 +365,6 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
 
     if batch.definitions:
         upsert_activities(session, batch.definitions, now, current_definitions)
-    uow.publish(StatementsStored(tuple(fresh_ids)))
+    uow.publish(StatementsStored(tuple(fresh_ids), tuple(item.statement["verb"]["id"] for item in fresh)))
     logger.debug("stored %d statements for %s", len(fresh), principal.name)
     return [item.statement_id for item in prepared]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -17,10 +18,23 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from bridge.core.clock import column_now
 from bridge.core.db import Base, UTCDateTime
 from bridge.core.errors import Conflict, NotFound, ValidationFailed
+from bridge.core.events import DomainEvent
 
 logger = logging.getLogger(__name__)
 
 IDENTITY_KINDS = ("lti", "xapi_account", "mbox", "mbox_sha1sum", "employee_no")
+
+
+@dataclass(frozen=True)
+class IdentityLinked(DomainEvent):
+    """An identity (LTI, xAPI account, e-mail...) now names a person: whatever waited for it
+    (statements of an actor nobody was known by) may now be theirs.
+    """
+
+    person_id: int
+    kind: str
+    namespace: str
+    value: str
 
 
 class Person(Base):
@@ -119,12 +133,18 @@ def link_identity(
         )
     identity = PersonIdentity(kind=kind, namespace=namespace, value=value)
     person.identities.append(identity)
+    linked = [(kind, namespace, value)]
     if kind == "mbox":
         # Statements may name the learner by the hash of the same address.
         sha = mbox_sha1sum(value)
         if find_person_by_identity(session, "mbox_sha1sum", "", sha) is None:
             person.identities.append(PersonIdentity(kind="mbox_sha1sum", namespace="", value=sha))
+            linked.append(("mbox_sha1sum", "", sha))
     session.flush()
+    uow = session.info.get("uow")  # a unit of work's session: its rules learn of the new identity
+    if uow is not None:
+        for key in linked:
+            uow.publish(IdentityLinked(person.id, *key))
     return identity
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 
 from bridge.core.events import bus
+from bridge.core.people import IdentityLinked
 from bridge.core.uow import UnitOfWork
 from bridge.rules import evidence, training
 from qms.events import TrainingCompleted, VersionBecameEffective
@@ -29,6 +30,7 @@ RULES: tuple[Rule, ...] = (
     (TrainingCompleted,             training.send_score_to_the_lms),
     (VersionBecameEffective,        training.carry_capa_training_to_the_new_version),
     (StatementsStored,              evidence.record_evidence_of_statements),
+    (IdentityLinked,                evidence.apply_statements_waiting_for_the_identity),
 )
 
 

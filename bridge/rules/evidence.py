@@ -29,10 +29,10 @@ import logging
 import re
 from typing import Any
 
-from bridge.core.people import Person, PersonIdentity
+from bridge.core.people import IdentityLinked, Person, PersonIdentity
 from bridge.core.uow import UnitOfWork
 from lti.models import LtiPlatform
-from qms.training import evidence
+from qms.training import evidence, evidence_inbox
 from qms.training.evidence_lookup import driver_rows
 from xapi.read import statements_by_id
 from xapi.statements import StatementsStored
@@ -170,7 +170,10 @@ def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> N
     A voiding statement withdraws the evidence of the statement it voids.
     """
     wanted = evidence.EVIDENCE_VERBS | {VOIDED}
-    relevant = statements_by_id(uow.session, event.statement_ids, verbs=wanted)
+    ids = event.statement_ids
+    if event.verb_ids:  # most statements are no evidence: read back only the ones that may be
+        ids = tuple(i for i, verb in zip(ids, event.verb_ids, strict=True) if verb in wanted)
+    relevant = statements_by_id(uow.session, ids, verbs=wanted)
     if not relevant:
         return
     observations, voids = [], []
@@ -183,3 +186,20 @@ def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> N
                 observations.append(found)
     holders = people_holding(uow, observations) if observations else {}
     evidence.record_observations(uow, observations, voids, holders=holders)
+
+
+def apply_statements_waiting_for_the_identity(uow: UnitOfWork, event: IdentityLinked) -> None:
+    """Statements that waited in the inbox for an actor nobody was known by become evidence
+    once an identity names that actor: a learner's first LTI launch (the LMS's statements name
+    them by its home page and their LMS user id), an e-mail recorded on a person, a QA mapping.
+    """
+    rows = evidence_inbox.waiting_for_actor(uow.session, event.kind, event.namespace, event.value)
+    if not rows:
+        return
+    # Copies: resolving adds the LTI keys an account stands for, which must not touch the rows.
+    observations = [{**row.observation, "actor_keys": [list(k) for k in row.observation["actor_keys"]]}
+                    for row in rows]
+    holders = people_holding(uow, observations)
+    applied = evidence_inbox.apply_waiting(uow, rows, observations=observations, holders=holders)
+    logger.info("identity %s|%s|%s of person %s: %d waiting statements, %d became evidence",
+                event.kind, event.namespace, event.value, event.person_id, len(rows), len(applied))

@@ -91,13 +91,44 @@ def unmapped(session: Session, *, limit: int = 200) -> dict[str, Any]:
     }
 
 
-def apply_waiting(uow: UnitOfWork, rows: list[EvidenceInbox]) -> list[int]:
-    """Apply waiting inbox rows again (after a mapping): those that now resolve become evidence."""
+def apply_waiting(
+    uow: UnitOfWork,
+    rows: list[EvidenceInbox],
+    *,
+    observations: list[dict[str, Any]] | None = None,
+    holders: dict[tuple[str, str, str], tuple[int, bool]] | None = None,
+) -> list[int]:
+    """Apply waiting inbox rows again (after a mapping): those that now resolve become evidence.
+
+    ``observations`` (the rows' observations, in the rows' order, possibly with identity keys a
+    caller added) and ``holders`` (who holds those keys) let a caller resolve the actors itself.
+    """
     if not rows:
         return []
-    rows.sort(key=lambda r: r.id)
-    waiting = {row.statement_id: row for row in rows}
-    return record_observations(uow, [row.observation for row in rows], source="mapping", waiting=waiting)
+    order = sorted(range(len(rows)), key=lambda i: rows[i].id)
+    found = observations or [row.observation for row in rows]
+    waiting = {rows[i].statement_id: rows[i] for i in order}
+    return record_observations(
+        uow, [found[i] for i in order], source="mapping", waiting=waiting, holders=holders
+    )
+
+
+def waiting_for_actor(session: Session, kind: str, namespace: str, value: str) -> list[EvidenceInbox]:
+    """The inbox rows an actor with this identity may be behind, oldest first.
+
+    An xAPI account waits under its own key; an LTI identity (issuer, user id) may also be the
+    account an LMS names the same user by in its statements (home page + the same user id), which
+    the caller resolves against the registered platforms.
+    """
+    kind, namespace, value = normalise_identity(kind, namespace, value)
+    keys = [EvidenceInbox.actor_key == f"{kind}|{namespace}|{value}"]
+    if kind in ("lti", "xapi_account"):
+        keys.append(
+            EvidenceInbox.actor_key.like("xapi_account|%", escape="\\")
+            & EvidenceInbox.actor_key.endswith(f"|{value}", autoescape=True)
+        )
+    query = select(EvidenceInbox).where(*_PENDING, or_(*keys)).order_by(EvidenceInbox.id)
+    return list(session.scalars(query))
 
 
 def map_actor(

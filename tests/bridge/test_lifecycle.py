@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bridge.core.actor import SYSTEM
 from bridge.core.audit import AuditEvent
 from bridge.core.outbox import OutboxMessage
+from lti import services as lti_services
 from qms.training.evidence_models import Evidence
 from tests.bridge.conftest import MOODLE, QUIZ, quiz_session
 
@@ -328,3 +330,63 @@ def test_evidence_rows_are_append_only(bridge, db):
             session.execute(text(sql))
     with db.read_sessions() as session:
         assert session.scalar(select(func.count()).select_from(Evidence)) == 1
+
+
+def test_a_learners_first_lti_launch_applies_the_statements_that_waited_for_them(bridge, uow_factory):
+    """Moodle sends a new learner's statements before they ever launched the tool: they wait, and
+    the launch that provisions the learner (LTI sub 7, the same Moodle user id) makes them evidence.
+    """
+    bridge.course("GMP-QUIZ", [QUIZ], pass_score=0.8)
+    session = [s for s in quiz_session() if s["actor"].get("account", {}).get("name") == "4"]
+    for statement in session:
+        statement["actor"]["account"]["name"] = "7"
+        statement["actor"]["name"] = "Lena Learner"
+    ids = bridge.post_statements(session)
+    key = f"xapi_account|{MOODLE}|7"
+    assert key in {a["actor_key"] for a in bridge.plant.get("/evidence/unmapped", "auditor")["actors"]}
+
+    with uow_factory(SYSTEM) as uow:
+        platform = next(p for p in lti_services.list_platforms(uow.session) if p.issuer == MOODLE)
+        person, _user = lti_services.provision_person(
+            uow, platform, lti_services.Identity(sub="7", name="Lena Learner", email=None, lti_roles=[])
+        )
+        uow.commit()
+        person_id = person.id
+
+    assert key not in {a["actor_key"] for a in bridge.plant.get("/evidence/unmapped", "auditor")["actors"]}
+    transcript = bridge.plant.get(f"/people/{person_id}/transcript", "auditor")
+    decisions = {e["statement_id"]: e["decision"] for e in transcript["evidence"]}
+    # The quiz's course-module completion and its attempt; the page's activity is still unknown.
+    assert len(decisions) == 2 and set(decisions) <= set(ids)
+    assert set(decisions.values()) == {"recorded"}  # no assignment yet: kept and shown, moves nothing
+    with bridge.plant.client.application.extensions["gxpbridge.db"].read_sessions() as db_session:
+        applied = db_session.scalar(
+            select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.entity_type == "qms_evidence", AuditEvent.action == "create"))
+        assert applied >= 1  # evidence applied by a mapping is audited
+
+
+def test_hiring_a_person_by_e_mail_applies_the_statements_that_waited_for_them(bridge):
+    """Content sent a new hire's completion (by e-mail) before HR recorded them: the hire that
+    records the e-mail makes it evidence, on the assignment the hire itself created.
+    """
+    version = bridge.course("GOWNING", [CONTENT])
+    job = bridge.plant.unit("job-functions", "GOWN")
+    bridge.plant.post("/requirements", "author",
+                      {"scope": "job_function", "scope_id": job, "training_item_id": bridge.items["GOWNING"]},
+                      expect=201)
+    statement = content_statement("paula@plant.example", success=True, completion=True)
+    bridge.post_statements([statement])
+    hired = bridge.plant.post(
+        "/people/hire",
+        "supervisor",
+        {"display_name": "Paula Prestart", "email": "paula@plant.example",
+         "department_id": bridge.plant.unit("departments", "STERILE"), "job_function_ids": [job]},
+        expect=201,
+    ).json
+    person_id = hired["person"]["id"]
+    assignments = bridge.plant.get(f"/assignments?person_id={person_id}", "auditor")
+    gowning = next(a for a in assignments if a["item_version_id"] == version)
+    now = bridge.assignment(gowning["id"])
+    assert now["status"] == "completed"
+    assert [e["statement_id"] for e in now["evidence"]] == [statement["id"]]
