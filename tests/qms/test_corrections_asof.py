@@ -1,0 +1,81 @@
+"""Issue 14 corrections, "from replaying a plant's year": the as-of answers key on the approved
+effective date; carried-over training keeps its due date; a minor revision leaves nothing overdue
+for a person already trained; reports and filters as of any moment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from qms.documents.models import TrainingItemVersion
+from qms.training.models import Assignment
+from tests.qms.conftest import future, now
+from tests.qms.test_capa import open_capa, small_plant, to_investigation
+
+
+def test_effective_moment_is_the_approved_date_not_the_sweep(plant, clock, db):
+    """Issue 14 as-of (a): the sweep running late does not move the version's effective moment."""
+    prod = plant.unit("departments", "PROD")
+    op = plant.unit("job-functions", "OP")
+    doc = plant.document("SOP-AS")
+    item = doc["training_item_id"]
+    plant.post("/requirements", "author", {"scope": "job_function", "scope_id": op, "training_item_id": item},
+               expect=201)
+    plant.publish(doc["id"])
+    plant.hire("Ann", prod, [op], person_id=plant.people["ann"])
+    first = plant.get("/me/assignments", "ann")[0]
+    plant.post(f"/assignments/{first['id']}/sign", "ann", plant.sign("ann"), expect=201)
+    v2 = plant.draft(doc["id"], "2.0")
+    plant.post(f"/document-versions/{v2['id']}/submit", "author", expect=200)
+    effective_at = (now() + dt.timedelta(days=3)).replace(microsecond=0)
+    plant.post(f"/document-versions/{v2['id']}/approve", "approver",
+               {**plant.sign("approver"), "effective_at": effective_at.isoformat()}, expect=200)
+    # The worker's sweep runs ten minutes after the approved moment.
+    clock.set(effective_at + dt.timedelta(minutes=10))
+    plant.post("/sweeps/effective", "admin", expect=200)
+    with db.read_sessions() as session:
+        versions = {
+            v.label: v for v in session.scalars(select(TrainingItemVersion).where(
+                TrainingItemVersion.training_item_id == item))
+        }
+    assert versions["2.0"].effective_since == effective_at
+    assert versions["1.0"].ended_at == effective_at
+    asked = (effective_at + dt.timedelta(minutes=1)).isoformat()
+    answer = plant.get(f"/people/{plant.people['ann']}/compliance", query_string={"at": asked})
+    (requirement,) = answer["requirements"]
+    assert requirement["version_in_force_label"] == "2.0" and requirement["met"] is False
+    before = (effective_at - dt.timedelta(minutes=1)).isoformat()
+    (earlier,) = plant.get(f"/people/{plant.people['ann']}/compliance", query_string={"at": before})[
+        "requirements"]
+    assert earlier["version_in_force_label"] == "1.0" and earlier["met"] is True
+
+
+def test_carried_over_capa_training_keeps_its_due_date(plant, clock, db):
+    """Issue 14 as-of (b): a CAPA assignment moved to a new version keeps its (past) due date."""
+    p = small_plant(plant)
+    capa = open_capa(plant)
+    to_investigation(plant, capa["id"])
+    due = future(15)
+    action = plant.post(
+        f"/capas/{capa['id']}/actions",
+        "author",
+        {"kind": "training", "description": "retrain Bob", "due_at": due,
+         "training_item_ids": [p["item"]], "person_ids": [plant.people["bob"]]},
+        expect=201,
+    ).json
+    (assignment_id,) = action["assignments_created"]
+    clock.set(now() + dt.timedelta(days=20))
+    plant.post("/sweeps/overdue", "admin", expect=200)
+    assert plant.get(f"/assignments/{assignment_id}")["status"] == "overdue"
+    plant.publish(p["doc"]["id"], "2.0")
+    with db.read_sessions() as session:
+        moved = session.scalar(select(Assignment).where(
+            Assignment.person_id == plant.people["bob"], Assignment.source_type == "capa",
+            Assignment.status.in_(("open", "overdue"))))
+    assert moved is not None and moved.id != assignment_id
+    assert moved.due_at == dt.datetime.fromisoformat(due)
+    assert plant.get(f"/assignments/{assignment_id}")["status"] == "superseded"
+    overdue = plant.get("/reports/overdue")
+    assert [row["assignment_id"] for row in overdue["data"]["rows"]] == [moved.id]
