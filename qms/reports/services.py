@@ -176,12 +176,13 @@ def matrix_compliance(
                 "due": 0,
                 "overdue": 0,
                 "exempt": 0,
+                "not_in_force": 0,
             },
         )
-        for key in ("pairs", "compliant", "due", "overdue", "exempt"):
+        for key in ("pairs", "compliant", "due", "overdue", "exempt", "not_in_force"):
             total[key] += row[key]
     for total in by_department.values():
-        counted = total["pairs"] - total["exempt"]
+        counted = total["pairs"] - total["exempt"] - total["not_in_force"]
         total["compliance_pct"] = round(100.0 * total["compliant"] / counted, 2) if counted else 100.0
     columns = [
         ("pairs", "Person × requirement"),
@@ -189,6 +190,7 @@ def matrix_compliance(
         ("due", "Due"),
         ("overdue", "Overdue"),
         ("exempt", "Exempt"),
+        ("not_in_force", "Not yet in force"),
         ("compliance_pct", "Compliance %"),
     ]
     totals = data["totals"]
@@ -203,6 +205,7 @@ def matrix_compliance(
             ("Compliant", totals["compliant"]),
             ("Overdue", totals["overdue"]),
             ("Exempt", totals["exempt"]),
+            ("Not yet in force (no effective version)", totals["not_in_force"]),
             ("Compliance %", totals["compliance_pct"]),
         ],
         sections=[
