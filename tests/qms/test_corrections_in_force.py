@@ -14,7 +14,8 @@ def _plant_with_signed_sop(plant):
     op = plant.unit("job-functions", "OP")
     sop1 = plant.document("SOP-001")
     plant.post("/requirements", "author",
-               {"scope": "job_function", "scope_id": op, "training_item_id": sop1["training_item_id"]}, expect=201)
+               {"scope": "job_function", "scope_id": op, "training_item_id": sop1["training_item_id"]},
+               expect=201)
     plant.publish(sop1["id"])
     plant.hire("Ann", prod, [op], person_id=plant.people["ann"])
     for assignment in plant.get("/me/assignments", "ann"):
@@ -32,7 +33,8 @@ def test_a_document_with_no_version_in_force_is_neither_met_nor_a_gap(plant):
     plant.post(f"/document-versions/{v42['id']}/approve", "approver",
                {**plant.sign("approver"), "effective_at": future(17)}, expect=200)
     plant.post("/requirements", "author",
-               {"scope": "job_function", "scope_id": op, "training_item_id": sop42["training_item_id"]}, expect=201)
+               {"scope": "job_function", "scope_id": op, "training_item_id": sop42["training_item_id"]},
+               expect=201)
     ann = plant.people["ann"]
     at = {"at": now().isoformat()}
     answer = plant.get(f"/people/{ann}/compliance", query_string=at)
@@ -55,4 +57,5 @@ def test_a_document_with_no_version_in_force_is_neither_met_nor_a_gap(plant):
     adequacy = plant.get(f"/deviations/{deviation['id']}/training-adequacy")
     assert adequacy["adequate"] is True and adequacy["untrained"] == 0 and adequacy["not_in_force"] == 1
     plant.post(f"/deviations/{deviation['id']}/training-assessments", "approver",
-               {**plant.sign("approver"), "conclusion": "adequate", "rationale": "not in force then"}, expect=201)
+               {**plant.sign("approver"), "conclusion": "adequate", "rationale": "not in force then"},
+               expect=201)
