@@ -59,3 +59,36 @@ def test_a_document_with_no_version_in_force_is_neither_met_nor_a_gap(plant):
     plant.post(f"/deviations/{deviation['id']}/training-assessments", "approver",
                {**plant.sign("approver"), "conclusion": "adequate", "rationale": "not in force then"},
                expect=201)
+
+
+def test_superseding_leaves_a_way_to_be_compliant_on_the_version_in_force(plant):
+    """Issue 14 #2: 2.0 approved for later; Ann, untrained on 1.0 (still in force), signs 2.0 now
+    and is compliant on 1.0 at once (a completion of a newer version meets the older one)."""
+    prod = plant.unit("departments", "PROD")
+    op = plant.unit("job-functions", "OP")
+    sop = plant.document("SOP-001")
+    plant.post("/requirements", "author",
+               {"scope": "job_function", "scope_id": op, "training_item_id": sop["training_item_id"]},
+               expect=201)
+    plant.publish(sop["id"])
+    ann = plant.people["ann"]
+    plant.hire("Ann", prod, [op], person_id=ann)
+    v2 = plant.draft(sop["id"], "2.0")
+    change = plant.post("/change-controls", "author", {
+        "title": "New detergent", "impact": "steps 4-7", "effective_at": future(17),
+        "document_version_ids": [v2["id"]],
+    }, expect=201).json
+    plant.post(f"/change-controls/{change['id']}/submit", "author", expect=200)
+    plant.post(f"/change-controls/{change['id']}/approve", "approver", plant.sign("approver"), expect=200)
+    at = {"at": now().isoformat()}
+    before = plant.get(f"/people/{ann}/compliance", query_string=at)
+    assert before["qualified"] is False
+    (open_assignment,) = [a for a in plant.get("/me/assignments", "ann") if a["status"] == "open"]
+    assert open_assignment["version"]["label"] == "2.0"
+    plant.post(f"/assignments/{open_assignment['id']}/sign", "ann", plant.sign("ann"), expect=201)
+    after = plant.get(f"/people/{ann}/compliance", query_string={"at": now().isoformat()})
+    assert after["qualified"] is True, after
+    (requirement,) = after["requirements"]
+    assert (requirement["version_in_force_label"], requirement["completed_version_label"]) == ("1.0", "2.0")
+    states = plant.get(f"/people/{ann}/transcript", "ann")["requirements"]
+    assert [s["status"] for s in states] == ["compliant"]
