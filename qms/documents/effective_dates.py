@@ -19,7 +19,7 @@ from qms.events import VersionBecameEffective
 from qms.policy import QmsPolicy
 from qms.training import assignments
 from qms.training import state as compliance_state
-from qms.training.models import MATRIX_REASONS, OPEN_ASSIGNMENT_STATUSES, Assignment
+from qms.training.models import MATRIX_REASONS, OPEN_ASSIGNMENT_STATUSES, Assignment, Completion
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ def make_effective(
         new={**figures, "gate_pct": gate},
     )
     _carry_over_open_assignments(uow, item_version, now=now)
+    _close_already_met(uow, item_version, now=now)
     compliance_state.refresh_states(session, item_ids=[item_version.training_item_id], now=now)
     uow.publish(
         VersionBecameEffective(
@@ -146,6 +147,44 @@ def _effective_moment(
         done += status == "completed" and closed_at is not None and closed_at <= approved_moment
     pct = 100.0 * done / total if total else 100.0
     return approved_moment if pct >= gate else now
+
+
+def _close_already_met(uow: UnitOfWork, item_version: TrainingItemVersion, *, now: dt.datetime) -> None:
+    """Close as met the open assignments on the version now in force of people already trained on it.
+
+    A revision with no retraining (minor) is satisfied by a completion of the version it
+    follows; no matrix assignment is left open (and later overdue) for a person counted as trained.
+    """
+    session = uow.session
+    open_rows = list(
+        session.scalars(
+            select(Assignment).where(
+                Assignment.item_version_id == item_version.id, Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
+            )
+        )
+    )
+    if not open_rows:
+        return
+    met: dict[int, int] = {}
+    for person_id, completion_id in session.execute(
+        select(Completion.person_id, func.max(Completion.id))
+        .join(TrainingItemVersion, TrainingItemVersion.id == Completion.item_version_id)
+        .where(
+            Completion.training_item_id == item_version.training_item_id,
+            Completion.person_id.in_(sorted({a.person_id for a in open_rows})),
+            TrainingItemVersion.seq >= item_version.baseline_seq,
+        )
+        .group_by(Completion.person_id)
+    ):
+        met[person_id] = completion_id
+    with uow.because(f"version {item_version.label} needs no retraining: already trained"):
+        for assignment in open_rows:
+            # Periodic retraining, CAPA, deviation and manual assignments ask for training anew.
+            renewable = assignment.reason in MATRIX_REASONS and assignment.reason != "periodic"
+            if assignment.person_id in met and renewable:
+                assignment.status = "completed"
+                assignment.closed_at = now
+                assignment.completion_id = met[assignment.person_id]
 
 
 def _carry_over_open_assignments(

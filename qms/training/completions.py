@@ -56,9 +56,11 @@ def record_completion(
     )
     session.add(completion)
     session.flush()
-    seqs = dict(
+    # Every open assignment this completion satisfies closes: older versions, and newer ones
+    # with no retraining revision in between (a minor revision approved meanwhile).
+    baselines = dict(
         session.execute(
-            select(TrainingItemVersion.id, TrainingItemVersion.seq).where(
+            select(TrainingItemVersion.id, TrainingItemVersion.baseline_seq).where(
                 TrainingItemVersion.training_item_id == version.training_item_id
             )
         ).all()
@@ -70,7 +72,7 @@ def record_completion(
             Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
         )
     ):
-        if seqs.get(assignment.item_version_id, 0) <= version.seq:
+        if baselines.get(assignment.item_version_id, 0) <= version.seq:
             assignment.status = "completed"
             assignment.closed_at = now
             assignment.completion_id = completion.id

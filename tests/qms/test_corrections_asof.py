@@ -79,3 +79,40 @@ def test_carried_over_capa_training_keeps_its_due_date(plant, clock, db):
     assert plant.get(f"/assignments/{assignment_id}")["status"] == "superseded"
     overdue = plant.get("/reports/overdue")
     assert [row["assignment_id"] for row in overdue["data"]["rows"]] == [moved.id]
+
+
+def test_minor_revision_leaves_nothing_overdue_for_a_trained_person(plant, clock, db):
+    """Issue 14 as-of (c): completed 1.0 after 1.1 (no retraining) was approved: the 1.1
+    assignment is closed as met, not left to become overdue."""
+    prod = plant.unit("departments", "PROD")
+    op = plant.unit("job-functions", "OP")
+    course = plant.post("/training-items", "author",
+                        {"code": "ELN-9", "kind": "course", "title": "Aseptic basics"}, expect=201).json
+    plant.post("/requirements", "author",
+               {"scope": "job_function", "scope_id": op, "training_item_id": course["id"]}, expect=201)
+    v1 = plant.post(f"/training-items/{course['id']}/versions", "author", {"label": "1.0"}, expect=201).json
+    plant.post(f"/training-item-versions/{v1['id']}/approve", "approver",
+               {**plant.sign("approver"), "effective_at": future(0.01)}, expect=200)
+    clock.set(now() + dt.timedelta(days=1))
+    plant.post("/sweeps/effective", "admin", expect=200)
+    ann = plant.people["ann"]
+    plant.hire("Ann", prod, [op], person_id=ann)
+    v11 = plant.post(f"/training-items/{course['id']}/versions", "author",
+                     {"label": "1.1", "retrain": False}, expect=201).json
+    effective_at = now() + dt.timedelta(days=5)
+    plant.post(f"/training-item-versions/{v11['id']}/approve", "approver",
+               {**plant.sign("approver"), "effective_at": effective_at.isoformat()}, expect=200)
+    # Ann completes 1.0 (the version in force) in the LMS.
+    plant.post(f"/training-item-versions/{v1['id']}/course-results", "trainer",
+               {"person_id": ann, "score_scaled": 1.0, "passed": True}, expect=200)
+    clock.set(effective_at + dt.timedelta(days=10))
+    plant.post("/sweeps/effective", "admin", expect=200)
+    plant.post("/sweeps/overdue", "admin", expect=200)
+    answer = plant.get(f"/people/{ann}/compliance", query_string={"at": now().isoformat()})
+    assert answer["qualified"] is True
+    assert plant.get("/reports/overdue")["data"]["rows"] == []
+    with db.read_sessions() as session:
+        lingering = session.scalars(select(Assignment).where(
+            Assignment.person_id == ann, Assignment.status.in_(("open", "overdue", "content_complete"))
+        )).all()
+    assert lingering == []
