@@ -420,7 +420,7 @@ def receipt(handle: str, completion_id: int, uow: UnitOfWork) -> t.Any:
 def course(handle: str, uow: UnitOfWork) -> t.Any:
     """Course staff: training compliance of the course roster."""
     try:
-        rows = services.course_compliance(uow.session, _launch())
+        rows = services.course_compliance(uow.session, _launch(), uow.clock.now())
     except DomainError as exc:
         return _page("lti/refused.html", exc.status, stage="course", message=exc.message, check=exc.code)
     return _page("lti/course.html", rows=rows)

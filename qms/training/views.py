@@ -16,7 +16,7 @@ from qms import views as qms_views
 from qms.api import api
 from qms.roles import ASSIGNERS, READERS
 from qms.schemas import AsOfQuery, Signature
-from qms.training import asof, assignments, evidence_inbox
+from qms.training import asof, assignments, evidence_inbox, standing
 from qms.training import completions as training_completions
 from qms.training import services as training
 from qms.training.models import Assignment, Completion
@@ -58,7 +58,9 @@ def person_transcript(person_id: int, uow: UnitOfWork) -> dict[str, Any]:
 def person_as_of(person_id: int, query: AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
     """Computed from the immutable records by the as-of rule, not from the maintained state."""
     _self_or_reader(person_id)
-    return asof.as_of_person(uow.session, person_id, query.at)
+    answer = asof.as_of_person(uow.session, person_id, query.at)
+    # The one vocabulary (compliant / due / overdue / not qualified), as on the LTI course page.
+    return {**answer, "standing": standing.standing_of(uow.session, [person_id], query.at)[person_id]}
 
 
 @api.route(
@@ -71,7 +73,7 @@ def person_as_of(person_id: int, query: AsOfQuery, uow: UnitOfWork) -> dict[str,
 )
 def department_as_of(department_id: int, query: AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
     """Each member at that moment, qualified or not, with what was unmet."""
-    return asof.as_of_department(uow.session, department_id, query.at)
+    return standing.with_standing(uow.session, asof.as_of_department(uow.session, department_id, query.at))
 
 
 @api.route(
