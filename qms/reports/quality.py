@@ -22,9 +22,18 @@ from qms.reports.models import Report, Section
 
 
 def capa_training(
-    session: Session, *, capa_id: int | None, status: str | None, generated_by: str, now: dt.datetime
+    session: Session,
+    *,
+    capa_id: int | None,
+    status: str | None,
+    generated_by: str,
+    now: dt.datetime,
+    at: dt.datetime | None = None,
 ) -> Report:
-    """Every training assignment of CAPA training actions, and whether it blocks closure."""
+    """Every training assignment of CAPA training actions, and whether it blocks closure.
+
+    Now, or as it stood at ``at`` (statuses at that moment, supersessions made by then).
+    """
     chosen = (
         [capas.get_capa(session, capa_id)]
         if capa_id is not None
@@ -34,7 +43,7 @@ def capa_training(
     per_capa = []
     signed: list[str] = []
     for capa in chosen:
-        linkage = capas.training_linkage(session, capa)
+        linkage = capas.training_linkage(session, capa, at)
         per_capa.append(
             {
                 "capa_id": capa.id,
@@ -53,7 +62,7 @@ def capa_training(
         key=f"capa-training-{chosen[0].number}" if capa_id is not None else "capa-training",
         title=title,
         generated_by=generated_by,
-        filters={"capa_id": capa_id, "status": status},
+        filters={"capa_id": capa_id, "status": status, "as_of": at or now},
         summary=[
             ("CAPAs", len(per_capa)),
             ("Training assignments", len(rows)),

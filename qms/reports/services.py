@@ -17,6 +17,7 @@ from qms.org.models import Department
 from qms.reports.models import Report, Section
 from qms.training import scope as in_scope
 from qms.training import services as training
+from qms.training import standing
 from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment
 
 
@@ -161,10 +162,21 @@ def _version_label(session: Session, item_version_id: int | None) -> str | None:
 
 
 def matrix_compliance(
-    session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime
+    session: Session,
+    *,
+    department_id: int | None,
+    generated_by: str,
+    now: dt.datetime,
+    at: dt.datetime | None = None,
 ) -> Report:
-    """Matrix compliance by department and job function (``services.matrix_report``), department totals."""
-    data = training.matrix_report(session, now=now, department_id=department_id)
+    """Matrix compliance by department and job function, department totals: now from the maintained
+    state (``services.matrix_report``), at a past moment by the as-of rule (``standing.matrix_as_of``).
+    """
+    data = (
+        training.matrix_report(session, now=now, department_id=department_id)
+        if at is None
+        else standing.matrix_as_of(session, at, department_id=department_id)
+    )
     by_department: dict[str, dict[str, Any]] = {}
     for row in data["rows"]:
         total = by_department.setdefault(
@@ -220,17 +232,36 @@ def matrix_compliance(
     )
 
 
-def overdue(session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime) -> Report:
-    """Open assignments past their due date, oldest due first, with each person's department now."""
+def overdue(
+    session: Session,
+    *,
+    department_id: int | None,
+    generated_by: str,
+    now: dt.datetime,
+    at: dt.datetime | None = None,
+) -> Report:
+    """Assignments open and past their due date now (or at ``at``), oldest due first, with each
+    person's department at that moment.
+    """
+    as_of = at or now
+    open_then = (
+        Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
+        if at is None
+        else (Assignment.assigned_at <= at)
+        & (
+            (Assignment.closed_at.is_(None) & Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
+            | (Assignment.closed_at > at)
+        )
+    )
     found = session.execute(
         select(Assignment, Person.display_name, TrainingItem.code, TrainingItemVersion.label)
         .join(Person, Person.id == Assignment.person_id)
         .join(TrainingItem, TrainingItem.id == Assignment.training_item_id)
         .join(TrainingItemVersion, TrainingItemVersion.id == Assignment.item_version_id)
-        .where(Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES), Assignment.due_at < now)
+        .where(open_then, Assignment.due_at < as_of)
         .order_by(Assignment.due_at, Assignment.id)
     ).all()
-    departments_of = in_scope.current_departments(session, sorted({a.person_id for a, *_ in found}), now)
+    departments_of = in_scope.current_departments(session, sorted({a.person_id for a, *_ in found}), as_of)
     codes = dict(session.execute(select(Department.id, Department.code)).all())
     rows = []
     for assignment, name, item_code, label in found:
@@ -251,7 +282,7 @@ def overdue(session: Session, *, department_id: int | None, generated_by: str, n
                 else "",
                 "status": "overdue",
                 "due_at": assignment.due_at,
-                "days_overdue": (now - assignment.due_at).days,
+                "days_overdue": (as_of - assignment.due_at).days,
             }
         )
     return Report(
@@ -259,7 +290,7 @@ def overdue(session: Session, *, department_id: int | None, generated_by: str, n
         key="overdue-training",
         title="Overdue training",
         generated_by=generated_by,
-        filters={"department_id": department_id, "as_of": now},
+        filters={"department_id": department_id, "as_of": as_of},
         summary=[("Overdue assignments", len(rows)), ("People", len({r["person_id"] for r in rows}))],
         sections=[
             Section(
@@ -277,5 +308,5 @@ def overdue(session: Session, *, department_id: int | None, generated_by: str, n
                 rows,
             )
         ],
-        data={"as_of": now, "rows": rows},
+        data={"as_of": as_of, "rows": rows},
     )

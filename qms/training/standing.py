@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from qms.org.models import Department, Employment, JobFunction
 from qms.training import asof
 from qms.training import scope as in_scope
-from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment
+from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Requirement
 
 # In order of severity: the first that applies is the person's standing.
 STANDINGS = ("overdue", "not_qualified", "due", "compliant")
@@ -107,3 +108,77 @@ def with_standing(session: Session, department: dict[str, Any]) -> dict[str, Any
         person["status"], person["status_label"] = found["status"], found["label"]
     counts = {s: sum(1 for p in people if p["status"] == s) for s in STANDINGS}
     return {**department, "standings": counts}
+
+
+def matrix_as_of(session: Session, at: dt.datetime, *, department_id: int | None = None) -> dict[str, Any]:
+    """Matrix compliance at a past (or present) moment, by the as-of rule from the immutable records.
+
+    The same shape as :func:`qms.training.services.matrix_report` (which reads the maintained
+    state, i.e. *now*): per department × job function, pairs that were compliant, due, overdue,
+    exempt (on leave) or not in force (no version of the item in force).
+    """
+    people = sorted(
+        set(
+            session.scalars(
+                select(Employment.person_id).where(
+                    Employment.hired_at <= at,
+                    or_(Employment.terminated_at.is_(None), Employment.terminated_at > at),
+                )
+            )
+        )
+    )
+    departments_of = in_scope.current_departments(session, people, at)
+    if department_id is not None:
+        people = [p for p in people if departments_of.get(p) == department_id]
+    evaluated = asof.evaluate_as_of(session, people, at)
+    open_at = open_assignments_at(session, people, at)
+    job_functions = dict(session.execute(select(Requirement.id, Requirement.job_function_id)).all())
+    groups: dict[tuple[int | None, int | None], dict[str, int]] = {}
+    keys = ("pairs", "compliant", "due", "overdue", "exempt", "not_in_force")
+    for pid, entry in evaluated.items():
+        late_items = {
+            a.training_item_id for a in open_at.get(pid, []) if a.due_at is not None and a.due_at < at
+        }
+        pairs = [(r, True) for r in entry["requirements"]] + [(r, False) for r in entry["not_in_force"]]
+        for requirement, in_force in pairs:
+            key = (departments_of.get(pid), job_functions.get(requirement.requirement_id))
+            group = groups.setdefault(key, dict.fromkeys(keys, 0))
+            group["pairs"] += 1
+            if entry["on_leave"]:
+                group["exempt"] += 1
+            elif not in_force:
+                group["not_in_force"] += 1
+            elif requirement.met:
+                group["compliant"] += 1
+            elif requirement.training_item_id in late_items:
+                group["overdue"] += 1
+            else:
+                group["due"] += 1
+    departments = dict(session.execute(select(Department.id, Department.code)).all())
+    functions = dict(session.execute(select(JobFunction.id, JobFunction.code)).all())
+    rows = []
+    totals = dict.fromkeys(keys, 0)
+    for (dept, jf), counts in groups.items():
+        counted = counts["pairs"] - counts["exempt"] - counts["not_in_force"]
+        rows.append(
+            {
+                "department_id": dept,
+                "department": departments.get(dept),
+                "job_function_id": jf,
+                "job_function": functions.get(jf) if jf else None,
+                **counts,
+                "compliance_pct": round(100.0 * counts["compliant"] / counted, 2) if counted else 100.0,
+            }
+        )
+        for key in keys:
+            totals[key] += counts[key]
+    rows.sort(key=lambda r: (r["department"] or "", r["job_function"] or ""))
+    counted = totals["pairs"] - totals["exempt"] - totals["not_in_force"]
+    return {
+        "as_of": at,
+        "rows": rows,
+        "totals": {
+            **{k: v for k, v in totals.items() if k != "due"},
+            "compliance_pct": round(100.0 * totals["compliant"] / counted, 2) if counted else 100.0,
+        },
+    }

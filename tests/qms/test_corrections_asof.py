@@ -116,3 +116,59 @@ def test_minor_revision_leaves_nothing_overdue_for_a_trained_person(plant, clock
             Assignment.person_id == ann, Assignment.status.in_(("open", "overdue", "content_complete"))
         )).all()
     assert lingering == []
+
+
+def test_reports_and_filters_as_of_any_moment(plant, clock):
+    """Issue 14 as-of (d): `at` on the overdue, CAPA-training and matrix-compliance reports; every
+    department's compliance in one call; assignments by their source record (id or number)."""
+    p = small_plant(plant)  # Ann (OP) and Bob (QC) in PROD; SOP-CAPA 1.0 effective
+    plant.post("/requirements", "author",
+               {"scope": "job_function", "scope_id": p["op"], "training_item_id": p["item"]}, expect=201)
+    qc_dept = plant.unit("departments", "QCD")
+    capa = open_capa(plant)
+    to_investigation(plant, capa["id"])
+    plant.post(f"/capas/{capa['id']}/actions", "author", {
+        "kind": "training", "description": "retrain Bob", "due_at": future(10),
+        "training_item_ids": [p["item"]], "person_ids": [plant.people["bob"]],
+    }, expect=201)
+    start = now()
+    late = start + dt.timedelta(days=35)
+    clock.set(start + dt.timedelta(days=40))
+    plant.post("/sweeps/overdue", "admin", expect=200)
+    for user in ("ann", "bob"):
+        for assignment in plant.get("/me/assignments", user):
+            if assignment["status"] in ("open", "overdue"):
+                plant.post(f"/assignments/{assignment['id']}/sign", user, plant.sign(user), expect=201)
+    # Now nothing is overdue; at `late` both were.
+    assert plant.get("/reports/overdue")["data"]["rows"] == []
+    then = plant.get("/reports/overdue", query_string={"at": late.isoformat()})
+    assert sorted(r["person"] for r in then["data"]["rows"]) == ["Ann", "Bob"]
+    assert dt.datetime.fromisoformat(then["filters"]["as_of"]) == late
+    matrix_then = plant.get("/matrix/compliance", query_string={"at": late.isoformat()})
+    assert (matrix_then["totals"]["overdue"], matrix_then["totals"]["compliant"]) == (1, 0)
+    assert plant.get("/matrix/compliance")["totals"]["compliant"] == 1
+    report_then = plant.get("/reports/matrix-compliance", query_string={"at": late.isoformat()})
+    assert report_then["data"]["totals"]["overdue"] == 1
+    capa_then = plant.get("/reports/capa-training",
+                          query_string={"capa_id": capa["id"], "at": late.isoformat()})
+    assert [(r["person"], r["status"], r["open"]) for r in capa_then["data"]["rows"]] == [
+        ("Bob", "overdue", True)
+    ]
+    capa_now = plant.get("/reports/capa-training", query_string={"capa_id": capa["id"]})
+    assert [(r["status"], r["open"]) for r in capa_now["data"]["rows"]] == [("completed", False)]
+    before = plant.get("/reports/capa-training",
+                       query_string={"capa_id": capa["id"], "at": (start - dt.timedelta(days=1)).isoformat()})
+    assert before["data"]["rows"] == []
+    # Every department in one call.
+    everything = plant.get("/departments/compliance", query_string={"at": late.isoformat()})
+    by_code = {d["department"]["code"]: d for d in everything["departments"]}
+    assert set(by_code) == {"PROD", "QCD"} and by_code["PROD"]["members"] == 2
+    assert everything["standings"]["overdue"] == 2 and by_code["QCD"]["members"] == 0 and qc_dept
+    # Assignments by source: the CAPA by id or by number.
+    by_id = plant.get("/assignments", query_string={"source_type": "capa", "source_id": capa["id"]})
+    by_number = plant.get("/assignments", query_string={"source_number": capa["number"]})
+    assert [a["id"] for a in by_id] == [a["id"] for a in by_number] and len(by_id) == 1
+    assert by_id[0]["person_id"] == plant.people["bob"]
+    unknown = plant.get("/assignments", query_string={"source_number": "CC-1999-0001"}, expect=404)
+    assert unknown["field"] == "source_number"
+    plant.get("/assignments", query_string={"source_id": 1}, expect=400)
