@@ -14,6 +14,7 @@ from bridge.core.people import Person
 from bridge.core.signatures import ElectronicSignature, signatures_of
 from qms.documents.models import DocumentVersion, TrainingItem, TrainingItemVersion
 from qms.org.models import Department
+from qms.reports import labels
 from qms.reports.models import Report, Section
 from qms.training import scope as in_scope
 from qms.training import services as training
@@ -36,6 +37,16 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
     """A person's signed completions, assignments and requirement status (``services.transcript``)."""
     data = training.transcript(session, person_id, now=now)
     person = data["person"]
+    sources = labels.source_labels(session, [(a["source_type"], a["source_id"]) for a in data["assignments"]])
+    # One row per item: a document required by several matrix cells is listed once.
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for state in data["requirements"]:
+        by_item.setdefault(state["item_code"], []).append(state)
+    requirements = []
+    for _code, states in sorted(by_item.items()):
+        status = labels.worst(s["status"] for s in states)
+        chosen = next(s for s in states if s["status"] == status)
+        requirements.append({**chosen, "status": labels.words(status), "matrix_cells": len(states)})
     return Report(
         generated_at=now,
         key=f"transcript-{person_id}",
@@ -43,10 +54,7 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
         generated_by=generated_by,
         filters={"person_id": person_id},
         summary=[
-            (
-                "Person",
-                f"{person['display_name']} (id {person['id']}, employee no. {person['employee_no'] or '—'})",
-            ),
+            ("Person", f"{person['display_name']} (employee no. {person['employee_no'] or '—'})"),
             ("Active", "yes" if person["active"] else "no"),
             ("Completions", len(data["completions"])),
             ("Assignments", len(data["assignments"])),
@@ -56,6 +64,7 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
                 "Completions (each names the exact version and its signatures)",
                 [
                     ("item_code", "Item"),
+                    ("item_title", "Title"),
                     ("version_label", "Version"),
                     ("method", "Method"),
                     ("completed_at", "Completed (UTC)"),
@@ -63,12 +72,13 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
                     ("signature", "Signature"),
                     ("trainer_signature", "Trainer signature"),
                 ],
-                data["completions"],
+                [labels.worded(c, ("method",)) for c in data["completions"]],
             ),
             Section(
                 "Assignments",
                 [
                     ("item", "Item"),
+                    ("item_title", "Title"),
                     ("version", "Version"),
                     ("reason", "Reason"),
                     ("source", "Source"),
@@ -79,24 +89,26 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
                 ],
                 [
                     {
-                        **a,
+                        **labels.worded(a, ("reason", "status")),
                         "item": a["training_item"]["code"],
+                        "item_title": a["training_item"].get("title"),
                         "version": a["version"]["label"],
-                        "source": f"{a['source_type']} {a['source_id']}" if a["source_type"] else "",
+                        "source": labels.source_label(sources, a["source_type"], a["source_id"]),
                     }
                     for a in data["assignments"]
                 ],
             ),
             Section(
-                "Requirements (current state)",
+                "Requirements (current state, one row per item)",
                 [
                     ("item_code", "Item"),
+                    ("item_title", "Title"),
                     ("status", "Status"),
                     ("last_completed_at", "Last completed (UTC)"),
                     ("due_at", "Due (UTC)"),
                     ("expires_at", "Expires (UTC)"),
                 ],
-                data["requirements"],
+                requirements,
             ),
         ],
         data=data,
@@ -107,6 +119,19 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
     """Per version of a document: assigned and trained; each person's current state."""
     data = training.document_training_status(session, document_id)
     document = data["document"]
+    # One row per person: someone required by several matrix cells is listed (and counted) once.
+    per_person: dict[int, list[dict[str, Any]]] = {}
+    for row in data["people"]:
+        per_person.setdefault(row["person_id"], []).append(row)
+    people = []
+    for rows in per_person.values():
+        status = labels.worst(r["status"] for r in rows)
+        chosen = next(r for r in rows if r["status"] == status)
+        people.append({**chosen, "trained_version": _version_label(session, chosen["trained_version_id"])})
+    people.sort(key=lambda p: p["display_name"] or "")
+    counts: dict[str, int] = {}
+    for person in people:
+        counts[person["status"]] = counts.get(person["status"], 0) + 1
     approvals = session.execute(
         select(DocumentVersion.label, ElectronicSignature)
         .join(ElectronicSignature, ElectronicSignature.id == DocumentVersion.approval_signature_id)
@@ -119,7 +144,8 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
         title=f"Document training status — {document['code']} {document['title']}",
         generated_by=generated_by,
         filters={"document_id": document_id},
-        summary=[(f"People {status}", count) for status, count in sorted(data["state_counts"].items())],
+        summary=[("People who need it", len(people))]
+        + [(f"People {labels.words(status)}", count) for status, count in sorted(counts.items())],
         signatures=[f"{document['code']} {label}: {_line(signature)}" for label, signature in approvals],
         sections=[
             Section(
@@ -134,7 +160,7 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
                     ("trained", "Trained"),
                     ("trained_pct", "Trained %"),
                 ],
-                data["versions"],
+                [labels.worded(v, ("status", "revision")) for v in data["versions"]],
             ),
             Section(
                 "People who need it",
@@ -144,10 +170,7 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
                     ("trained_version", "Trained on"),
                     ("due_at", "Due (UTC)"),
                 ],
-                [
-                    {**p, "trained_version": _version_label(session, p["trained_version_id"])}
-                    for p in data["people"]
-                ],
+                [labels.worded(p, ("status",)) for p in people],
             ),
         ],
         data=data,
@@ -262,6 +285,7 @@ def overdue(
         .order_by(Assignment.due_at, Assignment.id)
     ).all()
     departments_of = in_scope.current_departments(session, sorted({a.person_id for a, *_ in found}), as_of)
+    sources = labels.source_labels(session, [(a.source_type, a.source_id) for a, *_ in found])
     codes = dict(session.execute(select(Department.id, Department.code)).all())
     rows = []
     for assignment, name, item_code, label in found:
@@ -276,10 +300,8 @@ def overdue(
                 "department": codes.get(dept) if dept else None,
                 "item": item_code,
                 "version": label,
-                "reason": assignment.reason,
-                "source": f"{assignment.source_type} {assignment.source_id}"
-                if assignment.source_type
-                else "",
+                "reason": labels.words(assignment.reason),
+                "source": labels.source_label(sources, assignment.source_type, assignment.source_id),
                 "status": "overdue",
                 "due_at": assignment.due_at,
                 "days_overdue": (as_of - assignment.due_at).days,

@@ -148,7 +148,7 @@ def transcript(session: Session, person_id: int, *, now: dt.datetime) -> dict[st
         else {}
     )
     states = session.execute(
-        select(ComplianceState, TrainingItem.code)
+        select(ComplianceState, TrainingItem.code, TrainingItem.title)
         .join(TrainingItem, TrainingItem.id == ComplianceState.training_item_id)
         .where(ComplianceState.person_id == person_id)
         .order_by(TrainingItem.code)
@@ -182,13 +182,14 @@ def transcript(session: Session, person_id: int, *, now: dt.datetime) -> dict[st
             {
                 "requirement_id": s.requirement_id,
                 "item_code": code,
+                "item_title": title,
                 "status": s.status,
                 "trained_version_id": s.trained_version_id,
                 "last_completed_at": s.last_completed_at,
                 "due_at": s.due_at,
                 "expires_at": s.expires_at,
             }
-            for s, code in states
+            for s, code, title in states
         ],
     }
 
