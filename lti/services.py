@@ -44,6 +44,7 @@ from lti.models import (
 from lti.tool import CachingServiceConnector, ToolMessageLaunch, ToolRegistration, http_session
 from qms.documents import services as qms_documents
 from qms.training import services as qms_training
+from qms.training import standing as qms_standing
 
 logger = logging.getLogger(__name__)
 
@@ -1109,8 +1110,10 @@ def send_roster_sync(uow: UnitOfWork, payload: dict[str, t.Any]) -> None:
 
 # -- learner and instructor views ----------------------------------------------------------------------
 
-def course_compliance(session: Session, launch: LtiLaunch) -> list[dict[str, t.Any]]:
-    """Training status of every learner of the launch's course (instructors only)."""
+def course_compliance(session: Session, launch: LtiLaunch, now: dt.datetime) -> list[dict[str, t.Any]]:
+    """Training status of every learner of the launch's course (instructors only), in the vocabulary
+    and by the rule of the REST API (:func:`qms.training.standing.standing_of`).
+    """
     if not is_instructor(launch.lti_roles):
         raise Forbidden("the course roster is shown to course staff only", code="role_required")
     if launch.context_id is None:
@@ -1122,11 +1125,13 @@ def course_compliance(session: Session, launch: LtiLaunch) -> list[dict[str, t.A
     linked_items = set(session.scalars(select(LtiResourceLink.training_item_id).where(
         LtiResourceLink.context_pk == context.id, LtiResourceLink.training_item_id.is_not(None))))
     rows = []
-    members = session.scalars(select(LtiContextMember).where(
+    members = [m for m in session.scalars(select(LtiContextMember).where(
         LtiContextMember.context_pk == context.id, LtiContextMember.status == "Active")).all()
+        if not (is_instructor(m.lti_roles) and "Learner" not in context_roles(m.lti_roles))]
+    # The one rule and the one vocabulary (compliant / due / overdue / not qualified), as the API.
+    standings = qms_standing.standing_of(session, [m.person_id for m in members], now,
+                                         item_ids=linked_items or None)
     for member in members:
-        if is_instructor(member.lti_roles) and "Learner" not in context_roles(member.lti_roles):
-            continue
         person = session.get(people.Person, member.person_id)
         assignments = qms_training.learner_assignments(session, member.person_id)
         if linked_items:
@@ -1135,10 +1140,12 @@ def course_compliance(session: Session, launch: LtiLaunch) -> list[dict[str, t.A
         for a in assignments:
             if a["status"] in counts:
                 counts[a["status"]] += 1
-        due = [a for a in assignments if a["status"] in ("open", "content_complete", "overdue")]
+        standing = standings[member.person_id]
         rows.append({"person_id": member.person_id, "name": person.display_name if person else "?",
-                     "counts": counts, "assignments": assignments,
-                     "compliant": not any(a["status"] == "overdue" for a in assignments),
-                     "outstanding": len(due)})
-    rows.sort(key=lambda r: (r["compliant"], r["name"]))
+                     "counts": counts, "assignments": assignments, "standing": standing,
+                     "status": standing["status"], "status_label": standing["label"],
+                     "compliant": standing["status"] == "compliant",
+                     "outstanding": standing["outstanding"]})
+    order = {s: i for i, s in enumerate(qms_standing.STANDINGS)}
+    rows.sort(key=lambda r: (order[r["status"]], r["name"]))
     return rows

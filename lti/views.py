@@ -45,6 +45,7 @@ from lti.tool import (
     keyset_to_prefetch,
     validate_launch,
 )
+from qms.documents import presentations as qms_presentations
 from qms.documents import services as qms_documents
 from qms.training import services as qms_training
 
@@ -292,18 +293,18 @@ def item(handle: str, item_id: int) -> t.Any:
 @bp.get("/s/<handle>/document-versions/<int:version_id>/file")
 @with_launch
 def controlled_file(handle: str, version_id: int) -> t.Any:
-    """The controlled file of a document version the learner must read (read-only)."""
+    """The controlled file of a document version the learner must read; serving it records (audited)
+    that the document was presented to them, which "read and understood" requires first.
+    """
     def build(uow: UnitOfWork) -> t.Any:
-        session = uow.session
-        try:
-            version, stored = qms_documents.read_file(session, g.lti_actor, version_id)
-        except DomainError as exc:
-            return _page("lti/refused.html", exc.status, stage="document", message=exc.message,
-                         check=exc.code)
+        version, stored = qms_presentations.present_file(uow, version_id, channel="lti")
         name = (version.file_name or f"{version.document.code}-{version.label}").replace('"', "")
         return send_upload(stored.content, name, headers={"X-Content-SHA256": stored.sha256})
 
-    return in_unit_of_work(build, readonly=True, actor=_learner)
+    try:
+        return in_unit_of_work(build, actor=_learner)
+    except DomainError as exc:
+        return _page("lti/refused.html", exc.status, stage="document", message=exc.message, check=exc.code)
 
 
 @bp.route("/s/<handle>/signing-password", methods=["GET", "POST"])
@@ -420,7 +421,7 @@ def receipt(handle: str, completion_id: int, uow: UnitOfWork) -> t.Any:
 def course(handle: str, uow: UnitOfWork) -> t.Any:
     """Course staff: training compliance of the course roster."""
     try:
-        rows = services.course_compliance(uow.session, _launch())
+        rows = services.course_compliance(uow.session, _launch(), uow.clock.now())
     except DomainError as exc:
         return _page("lti/refused.html", exc.status, stage="course", message=exc.message, check=exc.code)
     return _page("lti/course.html", rows=rows)

@@ -103,6 +103,7 @@ class Endpoint:
     description: str = ""
     path_types: dict[str, type] = field(default_factory=dict)
     operation_id: str | None = None
+    records_reads: bool = False
 
 
 class ApiRegistry:
@@ -154,6 +155,7 @@ class ApiRegistry:
         response_content: dict[str, Any] | None = None,
         path_types: dict[str, type] | None = None,
         operation_id: str | None = None,
+        records_reads: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare an endpoint; the view gets path parameters, ``body`` and ``query`` models.
 
@@ -178,6 +180,8 @@ class ApiRegistry:
             path_types: Types of path parameters that are not integers.
             operation_id: The OpenAPI ``operationId`` when the view's name is not the one to
                 publish (it stays stable when a view moves to another module).
+            records_reads: A GET whose serving is itself a regulated fact (a controlled file
+                presented to a learner): its unit of work may write, and commits once.
         """
         types = path_types or {}
 
@@ -199,6 +203,7 @@ class ApiRegistry:
                 description=(view.__doc__ or "").strip(),
                 path_types=types,
                 operation_id=operation_id,
+                records_reads=records_reads,
             )
 
             takes_uow = "uow" in inspect.signature(view).parameters
@@ -232,7 +237,8 @@ class ApiRegistry:
                 # The request owns the unit of work: opened here, committed once after the view
                 # returns (reads never commit), rolled back on any error.
                 return in_unit_of_work(
-                    lambda uow: respond(view(uow=uow, **kwargs)), readonly=endpoint.method in ("GET", "HEAD")
+                    lambda uow: respond(view(uow=uow, **kwargs)),
+                    readonly=endpoint.method in ("GET", "HEAD") and not endpoint.records_reads,
                 )
 
             def respond(result: Any) -> Response:

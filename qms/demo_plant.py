@@ -15,8 +15,9 @@ from sqlalchemy import select
 from bridge.core import accounts
 from bridge.core.uow import UnitOfWork
 from qms.changes import services as changes
-from qms.documents import approval, effective_dates
+from qms.documents import approval, effective_dates, presentations
 from qms.documents import services as documents
+from qms.documents.models import DocumentVersion
 from qms.org import services as org
 from qms.policy import QmsPolicy
 from qms.training import completions, matrix
@@ -142,6 +143,12 @@ def load(uow: UnitOfWork) -> None:
     )
     if first is not None:
         with acting_as(uow, "operator1"):
+            # The document is presented (the file opened) before "read and understood" is signed.
+            shown = session.scalar(
+                select(DocumentVersion.id).where(DocumentVersion.item_version_id == first.item_version_id)
+            )
+            if shown is not None:
+                presentations.present_file(uow, shown, channel="rest")
             completions.complete_with_signature(uow, first.id, username="operator1", password=DEMO_PASSWORD)
     # A major revision of SOP-014 waits for approval in a change control.
     with acting_as(uow, "qa.author"):

@@ -71,7 +71,11 @@ def approve_plan(
 
 
 def start_effectiveness_check(uow: UnitOfWork, capa_id: int) -> Capa:
-    """Actions in progress → effectiveness check, once every corrective and preventive action is done."""
+    """Actions in progress → effectiveness check, once every action is done.
+
+    Corrective and preventive actions must be completed; training actions must have no open
+    assignment (effectiveness cannot be judged on training not yet given).
+    """
     uow.actor.require(*AUTHORS, action="starting a CAPA effectiveness check")
     session = uow.session
     capa = capas.get_capa(session, capa_id, lock=True)
@@ -90,6 +94,15 @@ def start_effectiveness_check(uow: UnitOfWork, capa_id: int) -> Capa:
                     for a in pending
                 ]
             },
+        )
+    blocking = capas.open_training(session, capa)
+    if blocking:
+        raise InvalidTransition(
+            f"{capa.number}: {len(blocking)} training assignment(s) of its training actions are not "
+            "completed: the effectiveness check starts once the training is done",
+            field="training",
+            code="capa_training_incomplete",
+            details={"open_assignments": blocking},
         )
     session.flush()
     return capa
@@ -154,6 +167,9 @@ def cancel_capa(
     uow.actor.require(*APPROVERS, action="cancelling a CAPA")
     session = uow.session
     capa = capas.get_capa(session, capa_id, lock=True)
+    approval.check_not_self_approval(
+        uow, capa.author_user_id, f"CAPA {capa.number}", uow.policy(QmsPolicy), action="cancel"
+    )
     if not reason.strip():
         raise ValidationFailed("a cancellation needs a reason", field="reason")
     capas.transition(

@@ -59,8 +59,10 @@ def list_capas(session: Session, *, status: str | None = None) -> list[Capa]:
     return list(session.scalars(query))
 
 
-def _current_assignments(session: Session, assignment_ids: list[int]) -> dict[int, Assignment]:
-    """Map each assignment id to the assignment that now carries its obligation.
+def _current_assignments(
+    session: Session, assignment_ids: list[int], at: dt.datetime | None = None
+) -> dict[int, Assignment]:
+    """Map each assignment id to the assignment that now (or at ``at``) carries its obligation.
 
     A superseded assignment is followed to its successor (set-based, one query per step of
     supersession): the person must then train on the newer version.
@@ -80,7 +82,11 @@ def _current_assignments(session: Session, assignment_ids: list[int]) -> dict[in
     current: dict[int, Assignment] = {}
     for assignment_id in assignment_ids:
         assignment, seen = loaded[assignment_id], {assignment_id}
-        while assignment.status == "superseded" and assignment.superseded_by_id in loaded:
+        while (
+            assignment.status == "superseded"
+            and assignment.superseded_by_id in loaded
+            and (at is None or (assignment.closed_at is not None and assignment.closed_at <= at))
+        ):
             if assignment.superseded_by_id in seen:
                 break
             seen.add(assignment.superseded_by_id)
@@ -89,12 +95,24 @@ def _current_assignments(session: Session, assignment_ids: list[int]) -> dict[in
     return current
 
 
-def training_linkage(session: Session, capa: Capa) -> list[dict[str, Any]]:
-    """Every assignment the CAPA's training actions rely on, with its current state."""
+def status_at(assignment: Assignment, at: dt.datetime) -> str:
+    """An assignment's status at a moment: its closing status once closed, else open or overdue."""
+    if assignment.closed_at is not None and assignment.closed_at <= at:
+        return assignment.status
+    return "overdue" if assignment.due_at is not None and assignment.due_at < at else "open"
+
+
+def training_linkage(session: Session, capa: Capa, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Every assignment the CAPA's training actions rely on, with its current state (or at ``at``)."""
     links = [(action, link) for action in capa.actions if action.kind == "training" for link in action.links]
+    if at is not None:
+        linked = {a.id: a for a in session.scalars(
+            select(Assignment).where(Assignment.id.in_([link.assignment_id for _a, link in links] or [0]))
+        )}
+        links = [(a, link) for a, link in links if linked[link.assignment_id].assigned_at <= at]
     if not links:
         return []
-    current = _current_assignments(session, [link.assignment_id for _a, link in links])
+    current = _current_assignments(session, [link.assignment_id for _a, link in links], at)
     people = sorted({a.person_id for a in current.values()})
     names = dict(session.execute(select(Person.id, Person.display_name).where(Person.id.in_(people))).all())
     version_ids = sorted({a.item_version_id for a in current.values()})
@@ -106,6 +124,7 @@ def training_linkage(session: Session, capa: Capa) -> list[dict[str, Any]]:
     for action, link in links:
         assignment = current[link.assignment_id]
         version = versions[assignment.item_version_id]
+        status = status_at(assignment, at) if at is not None else assignment.status
         rows.append(
             {
                 "action_id": action.id,
@@ -119,11 +138,11 @@ def training_linkage(session: Session, capa: Capa) -> list[dict[str, Any]]:
                 "item": version.item.code,
                 "item_version_id": version.id,
                 "version": version.label,
-                "status": assignment.status,
+                "status": status if at is not None else assignment.status,
                 "due_at": assignment.due_at,
-                "completion_id": assignment.completion_id,
-                "closed_at": assignment.closed_at,
-                "open": assignment.status in OPEN_ASSIGNMENT_STATUSES,
+                "completion_id": assignment.completion_id if status in ("completed",) else None,
+                "closed_at": assignment.closed_at if status not in OPEN_ASSIGNMENT_STATUSES else None,
+                "open": status in OPEN_ASSIGNMENT_STATUSES,
             }
         )
     rows.sort(key=lambda r: (r["action_seq"], r["person"] or "", r["item"]))

@@ -179,6 +179,15 @@ def approve_change_control(
     session = uow.session
     change = get_change_control(session, change_control_id, lock=True)
     approval.check_not_self_approval(uow, change.author_user_id, f"change control {change.number}", policy)
+    for link in change.affected:
+        # Separation of duties covers what is approved, not only who opened the change.
+        version = link.document_version
+        approval.check_not_self_approval(
+            uow,
+            version.author_user_id,
+            f"version {version.label} of {version.document.code} (change control {change.number})",
+            policy,
+        )
     _transition(uow, change, ("submitted",), "approved", "approving")
     approval.check_future(change.effective_at, uow.clock.now())
     now = uow.clock.now()

@@ -75,19 +75,23 @@ def training_adequacy(session: Session, deviation: Deviation) -> dict[str, Any]:
                         if in_force
                         else None
                     ),
+                    "in_force": answer["in_force"],
                     "trained": answer["trained"],
                     "completion": completion,
                     "explanation": answer["explanation"],
                 }
             )
     trained = sum(1 for r in rows if r["trained"])
+    # A document with no version in force when the deviation occurred required no training then.
+    not_in_force = sum(1 for r in rows if not r["in_force"])
     return {
         "deviation": {"id": deviation.id, "number": deviation.number, "title": deviation.title},
         "occurred_at": at,
         "pairs": len(rows),
         "trained": trained,
-        "untrained": len(rows) - trained,
-        "adequate": bool(rows) and trained == len(rows),
+        "not_in_force": not_in_force,
+        "untrained": len(rows) - trained - not_in_force,
+        "adequate": bool(rows) and trained + not_in_force == len(rows),
         "rows": rows,
     }
 
@@ -143,7 +147,7 @@ def record_assessment(
             "the training cannot be concluded adequate",
             field="conclusion",
             code="conclusion_contradicts_result",
-            details={"untrained": [r for r in result["rows"] if not r["trained"]]},
+            details={"untrained": [r for r in result["rows"] if r["in_force"] and not r["trained"]]},
         )
     snapshot = audit.jsonable(result)
     now = uow.clock.now()

@@ -34,8 +34,10 @@ from qms.deviations.models import (
     DeviationPerson,
     TrainingAdequacyAssessment,
 )
+from qms.documents import approval
 from qms.documents.models import Document
 from qms.numbering import next_number
+from qms.policy import QmsPolicy
 from qms.roles import APPROVERS, AUTHORS
 
 logger = logging.getLogger(__name__)
@@ -292,6 +294,9 @@ def close_deviation(
     uow.actor.require(*APPROVERS, action="closing a deviation")
     session = uow.session
     deviation = get_deviation(session, deviation_id, lock=True)
+    approval.check_not_self_approval(
+        uow, deviation.author_user_id, f"deviation {deviation.number}", uow.policy(QmsPolicy), action="close"
+    )
     _transition(uow, deviation, ("under_investigation",), "closed", "closing")
     if not conclusion.strip():
         raise ValidationFailed("state the conclusion of the investigation", field="conclusion")

@@ -126,16 +126,16 @@ def version_content(version: DocumentVersion) -> dict[str, Any]:
 
 
 def check_not_self_approval(
-    uow: UnitOfWork, author_user_id: int | None, record: str, policy: QmsPolicy
+    uow: UnitOfWork, author_user_id: int | None, record: str, policy: QmsPolicy, *, action: str = "approve"
 ) -> None:
-    """Refuse an author approving their own record unless the policy allows it."""
+    """Refuse an author approving (closing, cancelling...) their own record unless the policy allows it."""
     if (
         not policy.self_approval_allowed
         and author_user_id is not None
         and author_user_id == uow.actor.user_id
     ):
         raise Forbidden(
-            f"{record}: the author may not approve their own record (site policy)",
+            f"{record}: the author may not {action} their own record (separation of duties, site policy)",
             field="approver",
             code="self_approval_forbidden",
         )

@@ -19,7 +19,7 @@ from qms.events import VersionBecameEffective
 from qms.policy import QmsPolicy
 from qms.training import assignments
 from qms.training import state as compliance_state
-from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment
+from qms.training.models import MATRIX_REASONS, OPEN_ASSIGNMENT_STATUSES, Assignment, Completion
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +93,15 @@ def make_effective(
             )
         )
     }
+    since = _effective_moment(session, item_version, gate, now=now)
     with uow.because(f"effective date reached; {figures['trained']} of {figures['affected']} trained"):
         for old in previous:
             old.status = "superseded"
-            old.ended_at = now
+            old.ended_at = since
             if old.id in document_versions:
                 document_versions[old.id].status = "superseded"
         item_version.status = "effective"
-        item_version.effective_since = now
+        item_version.effective_since = since
         dv = document_versions.get(item_version.id)
         if dv is not None:
             dv.status = "effective"
@@ -112,6 +113,7 @@ def make_effective(
         new={**figures, "gate_pct": gate},
     )
     _carry_over_open_assignments(uow, item_version, now=now)
+    _close_already_met(uow, item_version, now=now)
     compliance_state.refresh_states(session, item_ids=[item_version.training_item_id], now=now)
     uow.publish(
         VersionBecameEffective(
@@ -123,13 +125,76 @@ def make_effective(
     return True
 
 
+def _effective_moment(
+    session: Session, item_version: TrainingItemVersion, gate: float | None, *, now: dt.datetime
+) -> dt.datetime:
+    """When the version came into force: its approved effective date, not when the sweep ran.
+
+    A gated version that had not reached its gate at the approved date came into force only
+    when it did (now, when this sweep finds it met).
+    """
+    approved_moment = item_version.effective_at or now
+    if gate is None:
+        return approved_moment
+    done, total = 0, 0
+    for status, closed_at in session.execute(
+        select(Assignment.status, Assignment.closed_at).where(
+            Assignment.item_version_id == item_version.id,
+            Assignment.status.in_((*OPEN_ASSIGNMENT_STATUSES, "completed")),
+        )
+    ):
+        total += 1
+        done += status == "completed" and closed_at is not None and closed_at <= approved_moment
+    pct = 100.0 * done / total if total else 100.0
+    return approved_moment if pct >= gate else now
+
+
+def _close_already_met(uow: UnitOfWork, item_version: TrainingItemVersion, *, now: dt.datetime) -> None:
+    """Close as met the open assignments on the version now in force of people already trained on it.
+
+    A revision with no retraining (minor) is satisfied by a completion of the version it
+    follows; no matrix assignment is left open (and later overdue) for a person counted as trained.
+    """
+    session = uow.session
+    open_rows = list(
+        session.scalars(
+            select(Assignment).where(
+                Assignment.item_version_id == item_version.id, Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
+            )
+        )
+    )
+    if not open_rows:
+        return
+    met: dict[int, int] = {}
+    for person_id, completion_id in session.execute(
+        select(Completion.person_id, func.max(Completion.id))
+        .join(TrainingItemVersion, TrainingItemVersion.id == Completion.item_version_id)
+        .where(
+            Completion.training_item_id == item_version.training_item_id,
+            Completion.person_id.in_(sorted({a.person_id for a in open_rows})),
+            TrainingItemVersion.seq >= item_version.baseline_seq,
+        )
+        .group_by(Completion.person_id)
+    ):
+        met[person_id] = completion_id
+    with uow.because(f"version {item_version.label} needs no retraining: already trained"):
+        for assignment in open_rows:
+            # Periodic retraining, CAPA, deviation and manual assignments ask for training anew.
+            renewable = assignment.reason in MATRIX_REASONS and assignment.reason != "periodic"
+            if assignment.person_id in met and renewable:
+                assignment.status = "completed"
+                assignment.closed_at = now
+                assignment.completion_id = met[assignment.person_id]
+
+
 def _carry_over_open_assignments(
     uow: UnitOfWork, item_version: TrainingItemVersion, *, now: dt.datetime
 ) -> None:
     """Move open assignments still on older versions (CAPA, manual...) onto the version now in force.
 
-    Each is superseded by the person's open assignment on the new version, created with the
-    same reason, source and due date when they have none.
+    Each is superseded by the person's open assignment on the new version from the same
+    source, created with the same reason, source and due date (kept, even when already past:
+    overdue training stays overdue) when they have none.
     """
     session = uow.session
     stale = list(
@@ -143,21 +208,25 @@ def _carry_over_open_assignments(
     )
     if not stale:
         return
-    holding = dict(
-        session.execute(
-            select(Assignment.person_id, func.min(Assignment.id))
-            .where(
-                Assignment.item_version_id == item_version.id, Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
-            )
-            .group_by(Assignment.person_id)
-        ).all()
-    )
+    holding: dict[tuple[int, str | None, int | None], int] = {}
+    for person_id, source_type, source_id, first in session.execute(
+        select(Assignment.person_id, Assignment.source_type, Assignment.source_id, func.min(Assignment.id))
+        .where(Assignment.item_version_id == item_version.id, Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
+        .group_by(Assignment.person_id, Assignment.source_type, Assignment.source_id)
+    ):
+        holding[(person_id, source_type, source_id)] = first
+    any_open = {key[0]: value for key, value in holding.items()}
     for old in stale:
-        replacement = holding.get(old.person_id)
+        key = (old.person_id, old.source_type, old.source_id)
+        # A matrix obligation merges into the person's open one on the new version; a CAPA,
+        # deviation or manual one keeps its own record, source and due date.
+        replacement = holding.get(key) or (
+            any_open.get(old.person_id) if old.reason in MATRIX_REASONS else None
+        )
         if replacement is None:
             due = (
                 old.due_at
-                if old.due_at is not None and old.due_at > now
+                if old.due_at is not None
                 else now + dt.timedelta(days=uow.policy(QmsPolicy).default_due_days)
             )
             replacement = assignments.create_assignments(
@@ -175,7 +244,7 @@ def _carry_over_open_assignments(
                 source_id=old.source_id,
                 now=now,
             )[0]
-            holding[old.person_id] = replacement
+            holding[key] = replacement
         with uow.because(f"version {item_version.label} became effective"):
             old.status = "superseded"
             old.closed_at = now

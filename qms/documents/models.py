@@ -179,3 +179,26 @@ class TrainingItemVersion(Base):
         UniqueConstraint("training_item_id", "seq", name="uq_qms_training_item_version_seq"),
         Index("ix_qms_training_item_version_due", "status", "effective_at"),
     )
+
+
+class DocumentPresentation(Base):
+    """A controlled file presented to a person: who opened which version, when, through what.
+
+    Append-only and audited; a "read and understood" signature needs one by the signer on the
+    version signed, made before the signature (issue 14 #5).
+    """
+
+    __tablename__ = "qms_document_presentation"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), nullable=False)
+    document_version_id: Mapped[int] = mapped_column(ForeignKey("qms_document_version.id"), nullable=False)
+    item_version_id: Mapped[int | None] = mapped_column(ForeignKey("qms_training_item_version.id"))
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    presented_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        Index("ix_qms_document_presentation_person", "person_id", "item_version_id", "presented_at"),
+    )

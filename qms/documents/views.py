@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from bridge.core.headers import send_upload
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import current_actor
 from qms import views as qms_views
 from qms.api import api
-from qms.documents import approval, effective_dates
+from qms.documents import approval, effective_dates, presentations
 from qms.documents import services as documents
 from qms.documents.models import Document
 from qms.documents.schemas import (
@@ -155,14 +154,16 @@ def put_file(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
 @api.route(
     "GET",
     "/document-versions/{version_id}/file",
-    summary="Download the controlled file (read-only)",
+    summary="Download the controlled file (its presentation to you is recorded)",
     tags=["documents"],
     response_content={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    records_reads=True,
 )
 def get_file(version_id: int, uow: UnitOfWork) -> Response:
-    """Quality staff, and learners who must read the document."""
-    actor = current_actor()
-    version, stored = documents.read_file(uow.session, actor, version_id)
+    """Quality staff, and learners who must read the document; each download is recorded (audited) as
+    the document presented to the reader, which a "read and understood" signature requires first.
+    """
+    version, stored = presentations.present_file(uow, version_id, channel="rest")
     name = version.file_name or f"{version.document.code}-{version.label}"
     # A user upload: never served inline with the uploader's type on this origin (stored XSS).
     return send_upload(stored.content, name, headers={

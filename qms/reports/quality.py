@@ -17,14 +17,24 @@ from bridge.core.signatures import ElectronicSignature
 from qms.capa import services as capas
 from qms.deviations import assessments as deviation_assessments
 from qms.deviations import services as deviations
+from qms.reports import labels
 from qms.reports import services as reports
 from qms.reports.models import Report, Section
 
 
 def capa_training(
-    session: Session, *, capa_id: int | None, status: str | None, generated_by: str, now: dt.datetime
+    session: Session,
+    *,
+    capa_id: int | None,
+    status: str | None,
+    generated_by: str,
+    now: dt.datetime,
+    at: dt.datetime | None = None,
 ) -> Report:
-    """Every training assignment of CAPA training actions, and whether it blocks closure."""
+    """Every training assignment of CAPA training actions, and whether it blocks closure.
+
+    Now, or as it stood at ``at`` (statuses at that moment, supersessions made by then).
+    """
     chosen = (
         [capas.get_capa(session, capa_id)]
         if capa_id is not None
@@ -34,7 +44,7 @@ def capa_training(
     per_capa = []
     signed: list[str] = []
     for capa in chosen:
-        linkage = capas.training_linkage(session, capa)
+        linkage = capas.training_linkage(session, capa, at)
         per_capa.append(
             {
                 "capa_id": capa.id,
@@ -53,7 +63,7 @@ def capa_training(
         key=f"capa-training-{chosen[0].number}" if capa_id is not None else "capa-training",
         title=title,
         generated_by=generated_by,
-        filters={"capa_id": capa_id, "status": status},
+        filters={"capa_id": capa_id, "status": status, "as_of": at or now},
         summary=[
             ("CAPAs", len(per_capa)),
             ("Training assignments", len(rows)),
@@ -175,6 +185,46 @@ def deviation_adequacy(session: Session, deviation_id: int, *, generated_by: str
     )
 
 
+SUMMARY_FIELDS = 8
+SUMMARY_VALUE_CHARS = 60
+
+
+def _short(value: Any) -> str:
+    if value is None or value == "":
+        return "∅"
+    plain = audit.jsonable(value)
+    if isinstance(plain, dict):
+        text = ", ".join(f"{k} {_short(v)}" for k, v in sorted(plain.items()))
+    elif isinstance(plain, list):
+        text = ", ".join(_short(v) for v in plain) or "none"
+    else:
+        text = str(plain)
+    return text if len(text) <= SUMMARY_VALUE_CHARS else text[: SUMMARY_VALUE_CHARS - 1] + "…"
+
+
+def change_summary(action: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+    """An audit row's change in a few words: changed fields (old → new) for an update, the set
+    fields for a creation; long values cut, at most a few fields (the JSON keeps everything).
+    """
+    old, new = old or {}, new or {}
+    if old and new:
+        parts = [
+            f"{k}: {_short(old.get(k))} → {_short(new.get(k))}"
+            for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)
+        ]
+    elif new:
+        parts = [f"{k} = {_short(v)}" for k, v in sorted(new.items()) if v not in (None, "", [], {})]
+    elif old:
+        parts = [f"was {k} = {_short(v)}" for k, v in sorted(old.items()) if v not in (None, "", [], {})]
+    else:
+        parts = []
+    shown = "; ".join(parts[:SUMMARY_FIELDS])
+    if len(parts) > SUMMARY_FIELDS:
+        shown += f"; … (+{len(parts) - SUMMARY_FIELDS} more fields)"
+    return shown or labels.words(action)
+
+
 def audit_trail(
     session: Session,
     *,
@@ -213,6 +263,8 @@ def audit_trail(
             "action": e.action,
             "entity_type": e.entity_type,
             "entity_id": e.entity_id,
+            "record": f"{labels.words(e.entity_type.removeprefix('qms_'))} {e.entity_id}",
+            "changes": change_summary(e.action, e.old_values, e.new_values),
             "old_values": e.old_values,
             "new_values": e.new_values,
             "reason": e.reason,
@@ -261,10 +313,8 @@ def audit_trail(
                     ("occurred_at", "When (UTC)"),
                     ("actor", "Who"),
                     ("action", "Action"),
-                    ("entity_type", "Record"),
-                    ("entity_id", "Id"),
-                    ("old_values", "Old values"),
-                    ("new_values", "New values"),
+                    ("record", "Record"),
+                    ("changes", "What changed"),
                     ("reason", "Reason"),
                 ],
                 rows,

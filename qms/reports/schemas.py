@@ -19,16 +19,21 @@ class FormatQuery(Strict):
     format: Format | None = Field(default=None, description=FORMAT_DESCRIPTION)
 
 
+AT_DESCRIPTION = "as of this RFC 3339 moment with a zone (default: now)"
+
+
 class DepartmentReportQuery(FormatQuery):
-    """Optional department filter."""
+    """Optional department filter and moment."""
 
     department_id: int | None = None
+    at: AwareDatetime | None = Field(default=None, description=AT_DESCRIPTION)
 
 
 class CapaReportQuery(FormatQuery):
     """One CAPA, or every CAPA (optionally in one status)."""
 
     capa_id: int | None = None
+    at: AwareDatetime | None = Field(default=None, description=AT_DESCRIPTION)
     status: (
         Literal["open", "investigation", "actions_in_progress", "effectiveness_check", "closed", "cancelled"]
         | None

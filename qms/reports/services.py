@@ -14,9 +14,11 @@ from bridge.core.people import Person
 from bridge.core.signatures import ElectronicSignature, signatures_of
 from qms.documents.models import DocumentVersion, TrainingItem, TrainingItemVersion
 from qms.org.models import Department
+from qms.reports import labels
 from qms.reports.models import Report, Section
 from qms.training import scope as in_scope
 from qms.training import services as training
+from qms.training import standing
 from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment
 
 
@@ -35,6 +37,16 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
     """A person's signed completions, assignments and requirement status (``services.transcript``)."""
     data = training.transcript(session, person_id, now=now)
     person = data["person"]
+    sources = labels.source_labels(session, [(a["source_type"], a["source_id"]) for a in data["assignments"]])
+    # One row per item: a document required by several matrix cells is listed once.
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for state in data["requirements"]:
+        by_item.setdefault(state["item_code"], []).append(state)
+    requirements = []
+    for _code, states in sorted(by_item.items()):
+        status = labels.worst(s["status"] for s in states)
+        chosen = next(s for s in states if s["status"] == status)
+        requirements.append({**chosen, "status": labels.words(status), "matrix_cells": len(states)})
     return Report(
         generated_at=now,
         key=f"transcript-{person_id}",
@@ -42,10 +54,7 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
         generated_by=generated_by,
         filters={"person_id": person_id},
         summary=[
-            (
-                "Person",
-                f"{person['display_name']} (id {person['id']}, employee no. {person['employee_no'] or '—'})",
-            ),
+            ("Person", f"{person['display_name']} (employee no. {person['employee_no'] or '—'})"),
             ("Active", "yes" if person["active"] else "no"),
             ("Completions", len(data["completions"])),
             ("Assignments", len(data["assignments"])),
@@ -55,6 +64,7 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
                 "Completions (each names the exact version and its signatures)",
                 [
                     ("item_code", "Item"),
+                    ("item_title", "Title"),
                     ("version_label", "Version"),
                     ("method", "Method"),
                     ("completed_at", "Completed (UTC)"),
@@ -62,12 +72,13 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
                     ("signature", "Signature"),
                     ("trainer_signature", "Trainer signature"),
                 ],
-                data["completions"],
+                [labels.worded(c, ("method",)) for c in data["completions"]],
             ),
             Section(
                 "Assignments",
                 [
                     ("item", "Item"),
+                    ("item_title", "Title"),
                     ("version", "Version"),
                     ("reason", "Reason"),
                     ("source", "Source"),
@@ -78,24 +89,26 @@ def person_transcript(session: Session, person_id: int, *, generated_by: str, no
                 ],
                 [
                     {
-                        **a,
+                        **labels.worded(a, ("reason", "status")),
                         "item": a["training_item"]["code"],
+                        "item_title": a["training_item"].get("title"),
                         "version": a["version"]["label"],
-                        "source": f"{a['source_type']} {a['source_id']}" if a["source_type"] else "",
+                        "source": labels.source_label(sources, a["source_type"], a["source_id"]),
                     }
                     for a in data["assignments"]
                 ],
             ),
             Section(
-                "Requirements (current state)",
+                "Requirements (current state, one row per item)",
                 [
                     ("item_code", "Item"),
+                    ("item_title", "Title"),
                     ("status", "Status"),
                     ("last_completed_at", "Last completed (UTC)"),
                     ("due_at", "Due (UTC)"),
                     ("expires_at", "Expires (UTC)"),
                 ],
-                data["requirements"],
+                requirements,
             ),
         ],
         data=data,
@@ -106,6 +119,19 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
     """Per version of a document: assigned and trained; each person's current state."""
     data = training.document_training_status(session, document_id)
     document = data["document"]
+    # One row per person: someone required by several matrix cells is listed (and counted) once.
+    per_person: dict[int, list[dict[str, Any]]] = {}
+    for row in data["people"]:
+        per_person.setdefault(row["person_id"], []).append(row)
+    people = []
+    for rows in per_person.values():
+        status = labels.worst(r["status"] for r in rows)
+        chosen = next(r for r in rows if r["status"] == status)
+        people.append({**chosen, "trained_version": _version_label(session, chosen["trained_version_id"])})
+    people.sort(key=lambda p: p["display_name"] or "")
+    counts: dict[str, int] = {}
+    for person in people:
+        counts[person["status"]] = counts.get(person["status"], 0) + 1
     approvals = session.execute(
         select(DocumentVersion.label, ElectronicSignature)
         .join(ElectronicSignature, ElectronicSignature.id == DocumentVersion.approval_signature_id)
@@ -118,7 +144,8 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
         title=f"Document training status — {document['code']} {document['title']}",
         generated_by=generated_by,
         filters={"document_id": document_id},
-        summary=[(f"People {status}", count) for status, count in sorted(data["state_counts"].items())],
+        summary=[("People who need it", len(people))]
+        + [(f"People {labels.words(status)}", count) for status, count in sorted(counts.items())],
         signatures=[f"{document['code']} {label}: {_line(signature)}" for label, signature in approvals],
         sections=[
             Section(
@@ -133,7 +160,7 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
                     ("trained", "Trained"),
                     ("trained_pct", "Trained %"),
                 ],
-                data["versions"],
+                [labels.worded(v, ("status", "revision")) for v in data["versions"]],
             ),
             Section(
                 "People who need it",
@@ -143,10 +170,7 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
                     ("trained_version", "Trained on"),
                     ("due_at", "Due (UTC)"),
                 ],
-                [
-                    {**p, "trained_version": _version_label(session, p["trained_version_id"])}
-                    for p in data["people"]
-                ],
+                [labels.worded(p, ("status",)) for p in people],
             ),
         ],
         data=data,
@@ -161,10 +185,21 @@ def _version_label(session: Session, item_version_id: int | None) -> str | None:
 
 
 def matrix_compliance(
-    session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime
+    session: Session,
+    *,
+    department_id: int | None,
+    generated_by: str,
+    now: dt.datetime,
+    at: dt.datetime | None = None,
 ) -> Report:
-    """Matrix compliance by department and job function (``services.matrix_report``), department totals."""
-    data = training.matrix_report(session, now=now, department_id=department_id)
+    """Matrix compliance by department and job function, department totals: now from the maintained
+    state (``services.matrix_report``), at a past moment by the as-of rule (``standing.matrix_as_of``).
+    """
+    data = (
+        training.matrix_report(session, now=now, department_id=department_id)
+        if at is None
+        else standing.matrix_as_of(session, at, department_id=department_id)
+    )
     by_department: dict[str, dict[str, Any]] = {}
     for row in data["rows"]:
         total = by_department.setdefault(
@@ -176,12 +211,13 @@ def matrix_compliance(
                 "due": 0,
                 "overdue": 0,
                 "exempt": 0,
+                "not_in_force": 0,
             },
         )
-        for key in ("pairs", "compliant", "due", "overdue", "exempt"):
+        for key in ("pairs", "compliant", "due", "overdue", "exempt", "not_in_force"):
             total[key] += row[key]
     for total in by_department.values():
-        counted = total["pairs"] - total["exempt"]
+        counted = total["pairs"] - total["exempt"] - total["not_in_force"]
         total["compliance_pct"] = round(100.0 * total["compliant"] / counted, 2) if counted else 100.0
     columns = [
         ("pairs", "Person × requirement"),
@@ -189,6 +225,7 @@ def matrix_compliance(
         ("due", "Due"),
         ("overdue", "Overdue"),
         ("exempt", "Exempt"),
+        ("not_in_force", "Not yet in force"),
         ("compliance_pct", "Compliance %"),
     ]
     totals = data["totals"]
@@ -203,6 +240,7 @@ def matrix_compliance(
             ("Compliant", totals["compliant"]),
             ("Overdue", totals["overdue"]),
             ("Exempt", totals["exempt"]),
+            ("Not yet in force (no effective version)", totals["not_in_force"]),
             ("Compliance %", totals["compliance_pct"]),
         ],
         sections=[
@@ -217,17 +255,37 @@ def matrix_compliance(
     )
 
 
-def overdue(session: Session, *, department_id: int | None, generated_by: str, now: dt.datetime) -> Report:
-    """Open assignments past their due date, oldest due first, with each person's department now."""
+def overdue(
+    session: Session,
+    *,
+    department_id: int | None,
+    generated_by: str,
+    now: dt.datetime,
+    at: dt.datetime | None = None,
+) -> Report:
+    """Assignments open and past their due date now (or at ``at``), oldest due first, with each
+    person's department at that moment.
+    """
+    as_of = at or now
+    open_then = (
+        Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
+        if at is None
+        else (Assignment.assigned_at <= at)
+        & (
+            (Assignment.closed_at.is_(None) & Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
+            | (Assignment.closed_at > at)
+        )
+    )
     found = session.execute(
         select(Assignment, Person.display_name, TrainingItem.code, TrainingItemVersion.label)
         .join(Person, Person.id == Assignment.person_id)
         .join(TrainingItem, TrainingItem.id == Assignment.training_item_id)
         .join(TrainingItemVersion, TrainingItemVersion.id == Assignment.item_version_id)
-        .where(Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES), Assignment.due_at < now)
+        .where(open_then, Assignment.due_at < as_of)
         .order_by(Assignment.due_at, Assignment.id)
     ).all()
-    departments_of = in_scope.current_departments(session, sorted({a.person_id for a, *_ in found}), now)
+    departments_of = in_scope.current_departments(session, sorted({a.person_id for a, *_ in found}), as_of)
+    sources = labels.source_labels(session, [(a.source_type, a.source_id) for a, *_ in found])
     codes = dict(session.execute(select(Department.id, Department.code)).all())
     rows = []
     for assignment, name, item_code, label in found:
@@ -242,13 +300,11 @@ def overdue(session: Session, *, department_id: int | None, generated_by: str, n
                 "department": codes.get(dept) if dept else None,
                 "item": item_code,
                 "version": label,
-                "reason": assignment.reason,
-                "source": f"{assignment.source_type} {assignment.source_id}"
-                if assignment.source_type
-                else "",
+                "reason": labels.words(assignment.reason),
+                "source": labels.source_label(sources, assignment.source_type, assignment.source_id),
                 "status": "overdue",
                 "due_at": assignment.due_at,
-                "days_overdue": (now - assignment.due_at).days,
+                "days_overdue": (as_of - assignment.due_at).days,
             }
         )
     return Report(
@@ -256,7 +312,7 @@ def overdue(session: Session, *, department_id: int | None, generated_by: str, n
         key="overdue-training",
         title="Overdue training",
         generated_by=generated_by,
-        filters={"department_id": department_id, "as_of": now},
+        filters={"department_id": department_id, "as_of": as_of},
         summary=[("Overdue assignments", len(rows)), ("People", len({r["person_id"] for r in rows}))],
         sections=[
             Section(
@@ -274,5 +330,5 @@ def overdue(session: Session, *, department_id: int | None, generated_by: str, n
                 rows,
             )
         ],
-        data={"as_of": now, "rows": rows},
+        data={"as_of": as_of, "rows": rows},
     )

@@ -118,7 +118,11 @@ def matrix_compliance_report(query: DepartmentReportQuery, uow: UnitOfWork) -> R
     """From the maintained compliance state, with department totals."""
     return respond(
         reports.matrix_compliance(
-            uow.session, department_id=query.department_id, generated_by=_generated_by(), now=uow.clock.now()
+            uow.session,
+            department_id=query.department_id,
+            generated_by=_generated_by(),
+            now=uow.clock.now(),
+            at=query.at,
         ),
         query.format,
     )
@@ -137,7 +141,11 @@ def overdue_report(query: DepartmentReportQuery, uow: UnitOfWork) -> Response:
     """Open assignments past their due date, oldest first."""
     return respond(
         reports.overdue(
-            uow.session, department_id=query.department_id, generated_by=_generated_by(), now=uow.clock.now()
+            uow.session,
+            department_id=query.department_id,
+            generated_by=_generated_by(),
+            now=uow.clock.now(),
+            at=query.at,
         ),
         query.format,
     )
@@ -161,6 +169,7 @@ def capa_training_report(query: CapaReportQuery, uow: UnitOfWork) -> Response:
             status=query.status,
             generated_by=_generated_by(),
             now=uow.clock.now(),
+            at=query.at,
         ),
         query.format,
     )

@@ -63,8 +63,9 @@ def evaluate_as_of(
     """Apply the as-of rule to several people at ``at`` from the immutable records only.
 
     Returns:
-        For each person id: ``employed``, ``on_leave``, ``qualified`` and ``requirements``
-        (a list of :class:`RequirementAsOf`).
+        For each person id: ``employed``, ``on_leave``, ``qualified``, ``requirements`` (those
+        in force: a list of :class:`RequirementAsOf`) and ``not_in_force`` (requirements whose
+        item had no version in force at ``at``: neither met nor a gap, DESIGN.md).
     """
     person_ids = sorted(set(person_ids))
     employed = in_scope.employed_people(session, person_ids, at)
@@ -99,7 +100,8 @@ def evaluate_as_of(
         ):
             completions[(completion.person_id, completion.training_item_id)].append(completion)
     result: dict[int, dict[str, Any]] = {
-        pid: {"employed": pid in employed, "on_leave": pid in leave, "requirements": []} for pid in person_ids
+        pid: {"employed": pid in employed, "on_leave": pid in leave, "requirements": [], "not_in_force": []}
+        for pid in person_ids
     }
     for need in needs:
         requirement = requirements[need.requirement_id]
@@ -132,7 +134,8 @@ def evaluate_as_of(
             explanation = (
                 f"completed version {versions[best.item_version_id].label} at {best.completed_at.isoformat()}"
             )
-        result[need.person_id]["requirements"].append(
+        bucket = "requirements" if required is not None else "not_in_force"
+        result[need.person_id][bucket].append(
             RequirementAsOf(
                 requirement_id=requirement.id,
                 scope=requirement.scope,
@@ -162,7 +165,9 @@ def trained_on_document_as_of(
     """
     in_force = _versions_in_force(session, [item_id], at).get(item_id)
     if in_force is None:
+        # Nothing was in force to be trained on: not required, so not a gap (DESIGN.md).
         return {
+            "in_force": False,
             "trained": False,
             "version_in_force": None,
             "completion_id": None,
@@ -188,6 +193,7 @@ def trained_on_document_as_of(
         ):
             best = completion
     return {
+        "in_force": True,
         "trained": best is not None,
         "version_in_force": {"id": in_force.id, "label": in_force.label},
         "completion_id": best.id if best else None,
@@ -214,6 +220,15 @@ def as_of_person(session: Session, person_id: int, at: dt.datetime) -> dict[str,
         "qualified": result["qualified"],
         "requirements": [
             {**r.__dict__, "item_code": codes.get(r.training_item_id)} for r in result["requirements"]
+        ],
+        "not_in_force": [
+            {
+                "requirement_id": r.requirement_id,
+                "training_item_id": r.training_item_id,
+                "item_code": codes.get(r.training_item_id),
+                "explanation": "no version of the item was in force: the requirement was not in force",
+            }
+            for r in result["not_in_force"]
         ],
     }
 

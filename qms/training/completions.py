@@ -13,7 +13,7 @@ from bridge.core import audit, signatures
 from bridge.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from bridge.core.people import get_person
 from bridge.core.uow import UnitOfWork
-from qms.documents import catalog
+from qms.documents import catalog, presentations
 from qms.documents.models import DocumentVersion, TrainingItemVersion
 from qms.events import TrainingCompleted
 from qms.roles import TRAINERS
@@ -56,9 +56,11 @@ def record_completion(
     )
     session.add(completion)
     session.flush()
-    seqs = dict(
+    # Every open assignment this completion satisfies closes: older versions, and newer ones
+    # with no retraining revision in between (a minor revision approved meanwhile).
+    baselines = dict(
         session.execute(
-            select(TrainingItemVersion.id, TrainingItemVersion.seq).where(
+            select(TrainingItemVersion.id, TrainingItemVersion.baseline_seq).where(
                 TrainingItemVersion.training_item_id == version.training_item_id
             )
         ).all()
@@ -70,7 +72,7 @@ def record_completion(
             Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
         )
     ):
-        if seqs.get(assignment.item_version_id, 0) <= version.seq:
+        if baselines.get(assignment.item_version_id, 0) <= version.seq:
             assignment.status = "completed"
             assignment.closed_at = now
             assignment.completion_id = completion.id
@@ -141,6 +143,7 @@ def complete_with_signature(
             code="content_not_complete",
         )
     assignments.usable_version(version)
+    evidence = _presented(session, assignment, version, uow.clock.now()) if item.document_id else None
     # Both a document and a signed course end with the learner attesting they read and understood it.
     meaning = "read_and_understood"
     signature = signatures.sign(
@@ -161,7 +164,32 @@ def complete_with_signature(
         method=method,
         assignment_id=assignment.id,
         signature_id=signature.id,
+        evidence=evidence,
     )
+
+
+def _presented(
+    session: Session, assignment: Assignment, version: TrainingItemVersion, now: Any
+) -> dict[str, Any] | None:
+    """The presentation of the controlled file to the signer, required before "read and understood".
+
+    Raises:
+        InvalidTransition: The version has a controlled file the signer never opened.
+    """
+    document_version = session.scalar(
+        select(DocumentVersion).where(DocumentVersion.item_version_id == version.id)
+    )
+    if document_version is None or document_version.file_id is None:
+        return None
+    shown = presentations.last_presentation(session, assignment.person_id, version.id, now)
+    if shown is None:
+        raise InvalidTransition(
+            f"open the controlled file of {version.item.code} {version.label} before signing 'read and "
+            "understood': the document must be presented to you first",
+            field="assignment_id",
+            code="document_not_presented",
+        )
+    return {"presented": presentations.as_evidence(shown)}
 
 
 def record_course_result(

@@ -12,7 +12,7 @@ from qms import views as qms_views
 from qms.api import api
 from qms.roles import AUTHORS, READERS
 from qms.schemas import ReasonOnly
-from qms.training import matrix, matrix_files
+from qms.training import matrix, matrix_files, standing
 from qms.training import services as training
 from qms.training.matrix_files import XLSX_TYPE
 from qms.training.schemas import (
@@ -138,5 +138,7 @@ def import_matrix(query: MatrixImportQuery, uow: UnitOfWork) -> dict[str, Any]:
     query=MatrixReportQuery,
 )
 def matrix_compliance(query: MatrixReportQuery, uow: UnitOfWork) -> dict[str, Any]:
-    """From the maintained compliance state: one grouped scan."""
+    """Now: from the maintained compliance state (one grouped scan); at a moment: by the as-of rule."""
+    if query.at is not None:
+        return standing.matrix_as_of(uow.session, query.at, department_id=query.department_id)
     return training.matrix_report(uow.session, now=uow.clock.now(), department_id=query.department_id)

@@ -46,7 +46,8 @@ MATRIX_REASONS = (
 )
 # Why an assignment was made: the matrix's reasons and the quality records outside it.
 ASSIGNMENT_REASONS = (*MATRIX_REASONS, "capa", "deviation", "manual")
-COMPLIANCE_STATUSES = ("compliant", "due", "overdue", "exempt")
+# ``not_in_force``: the requirement's item has no version effective yet; neither met nor a gap.
+COMPLIANCE_STATUSES = ("compliant", "due", "overdue", "exempt", "not_in_force")
 SCOPE_KINDS = ("job_function", "department", "equipment")
 COMPLETION_METHODS = ("read_and_understood", "course", "attendance", "ojt_signoff")
 

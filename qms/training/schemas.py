@@ -79,10 +79,24 @@ class AssignmentQuery(Strict):
     person_id: int | None = None
     status: Literal[ASSIGNMENT_STATUSES] | None = None
     training_item_id: int | None = None
+    source_type: str | None = Field(
+        default=None, min_length=1, max_length=32, description="change_control, capa, deviation, requirement…"
+    )
+    source_id: int | None = Field(default=None, description="with source_type: the source record's id")
+    source_number: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="the source record's number (change control, CAPA or deviation), e.g. CC-2026-0001",
+    )
     limit: int = Field(default=200, ge=1, le=2000)
 
 
 class MatrixReportQuery(Strict):
-    """Filter of the matrix compliance report."""
+    """Filter of the matrix compliance report, and the moment (now by default)."""
 
     department_id: int | None = None
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="as of this RFC 3339 moment with a zone (default: now, from the maintained state)",
+    )

@@ -141,8 +141,11 @@ def on_leave(session: Session, person_ids: Sequence[int], at: dt.datetime) -> se
 def satisfies(completed: TrainingItemVersion | tuple[int, int], required: TrainingItemVersion) -> bool:
     """Whether a completion on ``completed`` satisfies ``required`` (the as-of rule).
 
-    A completion counts on the required version itself, or on an earlier version when no
-    revision that needs retraining lies between the two (``baseline_seq``).
+    A completion counts on the required version itself, on an earlier version when no
+    revision that needs retraining lies between the two (``baseline_seq``), or on a newer
+    version: whoever trained on the version that will replace it (approved, or already
+    succeeded by it) is trained on the one in force, so superseding an open assignment by
+    one on the newer version never leaves a person without a way to be compliant.
     """
     seq = completed[1] if isinstance(completed, tuple) else completed.seq
-    return required.baseline_seq <= seq <= required.seq
+    return required.baseline_seq <= seq

@@ -148,7 +148,7 @@ def transcript(session: Session, person_id: int, *, now: dt.datetime) -> dict[st
         else {}
     )
     states = session.execute(
-        select(ComplianceState, TrainingItem.code)
+        select(ComplianceState, TrainingItem.code, TrainingItem.title)
         .join(TrainingItem, TrainingItem.id == ComplianceState.training_item_id)
         .where(ComplianceState.person_id == person_id)
         .order_by(TrainingItem.code)
@@ -182,13 +182,14 @@ def transcript(session: Session, person_id: int, *, now: dt.datetime) -> dict[st
             {
                 "requirement_id": s.requirement_id,
                 "item_code": code,
+                "item_title": title,
                 "status": s.status,
                 "trained_version_id": s.trained_version_id,
                 "last_completed_at": s.last_completed_at,
                 "due_at": s.due_at,
                 "expires_at": s.expires_at,
             }
-            for s, code in states
+            for s, code, title in states
         ],
     }
 
@@ -205,10 +206,11 @@ def matrix_report(session: Session, *, now: dt.datetime, department_id: int | No
         else_=0,
     )
     exempt = case((state.status == "exempt", 1), else_=0)
+    not_in_force = case((state.status == "not_in_force", 1), else_=0)
     overdue = case(
         (
             (
-                (state.status != "exempt")
+                state.status.not_in(("exempt", "not_in_force"))
                 & (
                     (state.status == "overdue")
                     | ((state.status != "compliant") & (state.due_at < now))
@@ -226,6 +228,7 @@ def matrix_report(session: Session, *, now: dt.datetime, department_id: int | No
         func.sum(compliant),
         func.sum(overdue),
         func.sum(exempt),
+        func.sum(not_in_force),
     ).group_by(state.department_id, state.job_function_id)
     if department_id is not None:
         query = query.where(state.department_id == department_id)
@@ -233,10 +236,11 @@ def matrix_report(session: Session, *, now: dt.datetime, department_id: int | No
     departments = dict(session.execute(select(Department.id, Department.code)).all())
     functions = dict(session.execute(select(JobFunction.id, JobFunction.code)).all())
     rows = []
-    totals = {"pairs": 0, "compliant": 0, "overdue": 0, "exempt": 0}
-    for dept, jf, pairs, ok, late, ex in groups:
-        ok, late, ex = int(ok or 0), int(late or 0), int(ex or 0)
-        counted = pairs - ex
+    totals = {"pairs": 0, "compliant": 0, "overdue": 0, "exempt": 0, "not_in_force": 0}
+    for dept, jf, pairs, ok, late, ex, nif in groups:
+        ok, late, ex, nif = int(ok or 0), int(late or 0), int(ex or 0), int(nif or 0)
+        # Exempt pairs and requirements not yet in force are neither met nor gaps.
+        counted = pairs - ex - nif
         rows.append(
             {
                 "department_id": dept,
@@ -248,6 +252,7 @@ def matrix_report(session: Session, *, now: dt.datetime, department_id: int | No
                 "due": counted - ok - late,
                 "overdue": late,
                 "exempt": ex,
+                "not_in_force": nif,
                 "compliance_pct": round(100.0 * ok / counted, 2) if counted else 100.0,
             }
         )
@@ -255,8 +260,9 @@ def matrix_report(session: Session, *, now: dt.datetime, department_id: int | No
         totals["compliant"] += ok
         totals["overdue"] += late
         totals["exempt"] += ex
+        totals["not_in_force"] += nif
     rows.sort(key=lambda r: (r["department"] or "", r["job_function"] or ""))
-    counted = totals["pairs"] - totals["exempt"]
+    counted = totals["pairs"] - totals["exempt"] - totals["not_in_force"]
     totals["compliance_pct"] = round(100.0 * totals["compliant"] / counted, 2) if counted else 100.0
     return {"as_of": now, "rows": rows, "totals": totals}
 

@@ -106,7 +106,10 @@ def refresh_states(
         if best is not None and interval:
             expires = best[2] + dt.timedelta(days=interval + (grace or 0))
         due = open_due.get(key)
-        if best is not None and (expires is None or expires > now):
+        if required is None:
+            # No version in force yet: the requirement is not in force (neither met nor a gap).
+            status = "not_in_force"
+        elif best is not None and (expires is None or expires > now):
             status = "compliant"
         else:
             if best is not None and expires is not None and (due is None or expires < due):

@@ -7,16 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bridge.core.errors import Forbidden, NotFound
+from bridge.core.errors import Forbidden, NotFound, ValidationFailed
 from bridge.core.signatures import ElectronicSignature
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import current_actor
 from qms import views as qms_views
 from qms.api import api
+from qms.capa.models import Capa
+from qms.changes.models import ChangeControl
+from qms.deviations.models import Deviation
+from qms.org.models import Department
 from qms.roles import ASSIGNERS, READERS
 from qms.schemas import AsOfQuery, Signature
-from qms.training import asof, assignments, evidence_inbox
+from qms.training import asof, assignments, evidence_inbox, standing
 from qms.training import completions as training_completions
 from qms.training import services as training
 from qms.training.models import Assignment, Completion
@@ -58,7 +63,9 @@ def person_transcript(person_id: int, uow: UnitOfWork) -> dict[str, Any]:
 def person_as_of(person_id: int, query: AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
     """Computed from the immutable records by the as-of rule, not from the maintained state."""
     _self_or_reader(person_id)
-    return asof.as_of_person(uow.session, person_id, query.at)
+    answer = asof.as_of_person(uow.session, person_id, query.at)
+    # The one vocabulary (compliant / due / overdue / not qualified), as on the LTI course page.
+    return {**answer, "standing": standing.standing_of(uow.session, [person_id], query.at)[person_id]}
 
 
 @api.route(
@@ -71,7 +78,30 @@ def person_as_of(person_id: int, query: AsOfQuery, uow: UnitOfWork) -> dict[str,
 )
 def department_as_of(department_id: int, query: AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
     """Each member at that moment, qualified or not, with what was unmet."""
-    return asof.as_of_department(uow.session, department_id, query.at)
+    return standing.with_standing(uow.session, asof.as_of_department(uow.session, department_id, query.at))
+
+
+@api.route(
+    "GET",
+    "/departments/compliance",
+    summary="Every department's qualification at a moment (one call)",
+    tags=["compliance"],
+    query=AsOfQuery,
+    roles=READERS,
+)
+def departments_as_of(query: AsOfQuery, uow: UnitOfWork) -> dict[str, Any]:
+    """Each department as ``/departments/{id}/compliance`` answers it, and the totals."""
+    answers = [
+        standing.with_standing(uow.session, asof.as_of_department(uow.session, department_id, query.at))
+        for department_id in uow.session.scalars(select(Department.id).order_by(Department.code))
+    ]
+    return {
+        "at": query.at,
+        "departments": answers,
+        "members": sum(a["members"] for a in answers),
+        "qualified": sum(a["qualified"] for a in answers),
+        "standings": {s: sum(a["standings"][s] for a in answers) for s in standing.STANDINGS},
+    }
 
 
 @api.route(
@@ -188,8 +218,17 @@ def my_assignments(uow: UnitOfWork) -> list[dict[str, Any]]:
     query=AssignmentQuery,
 )
 def list_assignments(query: AssignmentQuery, uow: UnitOfWork) -> list[dict[str, Any]]:
-    """Filter by person, status or item."""
+    """Filter by person, status, item, or the quality record that caused them (by id or number)."""
     stmt = select(Assignment).order_by(Assignment.id.desc()).limit(query.limit)
+    if query.source_id is not None and query.source_type is None:
+        raise ValidationFailed("source_id needs source_type", field="source_type", code="invalid_query")
+    if query.source_number is not None:
+        source_type, source_id = _source_by_number(uow.session, query.source_number)
+        stmt = stmt.where(Assignment.source_type == source_type, Assignment.source_id == source_id)
+    if query.source_type is not None:
+        stmt = stmt.where(Assignment.source_type == query.source_type)
+    if query.source_id is not None:
+        stmt = stmt.where(Assignment.source_id == query.source_id)
     if query.person_id is not None:
         stmt = stmt.where(Assignment.person_id == query.person_id)
     if query.status is not None:
@@ -197,6 +236,15 @@ def list_assignments(query: AssignmentQuery, uow: UnitOfWork) -> list[dict[str, 
     if query.training_item_id is not None:
         stmt = stmt.where(Assignment.training_item_id == query.training_item_id)
     return [qms_views.as_dict(a) for a in uow.session.scalars(stmt)]
+
+
+def _source_by_number(session: Session, number: str) -> tuple[str, int]:
+    """The (source_type, id) of the change control, CAPA or deviation numbered ``number``."""
+    for source_type, model in (("change_control", ChangeControl), ("capa", Capa), ("deviation", Deviation)):
+        found = session.scalar(select(model.id).where(model.number == number))
+        if found is not None:
+            return source_type, found
+    raise NotFound(f"no change control, CAPA or deviation numbered {number}", field="source_number")
 
 
 @api.route(

@@ -67,6 +67,9 @@ def test_launch_and_sign_in_cross_site_iframe_without_third_party_cookies(app, r
                 tool.locator("#password").fill(SIGNING_PASSWORD)
                 tool.locator("#confirm").fill(SIGNING_PASSWORD)
                 tool.get_by_role("button", name="Set signing password").click()
+                # The learner opens the controlled document first (issue 14 #5: it must be presented).
+                href = tool.locator("#content-file").get_attribute("href")
+                assert context.request.get(lms.tool_base + href).status == 200
                 tool.locator("input[name=confirm][type=checkbox]").check()
                 tool.locator("input[type=password][name=password]").fill(SIGNING_PASSWORD)
                 tool.get_by_role("button", name="Sign: read and understood").click()

@@ -244,7 +244,13 @@ def test_console_user_signs_with_their_password_and_keeps_their_roles(lms, db, m
     item_page = requests.get(f"{handle_base}/items/{sop.item_id}")
     assert "Set your signing password" not in item_page.text and ">Password<" in item_page.text
     assert requests.get(handle_base + "/signing-password").status_code == 409
+    # Signing before the controlled file was opened is refused (issue 14 #5), then accepted.
     assignment_id = re.search(r"/assignments/(\d+)/sign", item_page.text).group(1)
+    unread = requests.post(f"{handle_base}/assignments/{assignment_id}/sign",
+                           data={"password": TEST_PASSWORD, "confirm": "yes"}, allow_redirects=False)
+    assert unread.status_code == 409 and "open the controlled file" in unread.text
+    file_url = re.search(r'href="([^"]+/file)"', item_page.text).group(1)
+    assert requests.get(lms.tool_base + file_url).status_code == 200
     signed = requests.post(f"{handle_base}/assignments/{assignment_id}/sign",
                            data={"password": TEST_PASSWORD, "confirm": "yes"}, allow_redirects=False)
     assert signed.status_code == 303, signed.text[:300]

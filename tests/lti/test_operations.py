@@ -113,6 +113,9 @@ def test_score_refused_by_the_platform_is_dead_lettered(lms, db, make_user):
                            allow_redirects=False)
     assert chosen.status_code == 303, chosen.text[:300]
     page = requests.get(item_page.url)
+    # The learner opens the controlled file before signing (issue 14 #5).
+    file_url = re.search(r'href="([^"]+/file)"', page.text).group(1)
+    assert requests.get(lms.tool_base + file_url).status_code == 200
     assignment_id = re.search(r"/assignments/(\d+)/sign", page.text).group(1)
     signed = requests.post(f"{handle_base}/assignments/{assignment_id}/sign",
                            data={"password": "Signing-Pass-2026!", "confirm": "yes"}, allow_redirects=False)

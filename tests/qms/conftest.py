@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from bridge.core.clock import MovableClock
 from tests.conftest import TEST_PASSWORD
 
 PDF = b"%PDF-1.4\n% test controlled file\n%%EOF\n"
+SIGN_PATH = re.compile(r"^/assignments/(\d+)/sign$")
 
 
 _CLOCK = MovableClock()
@@ -56,8 +58,31 @@ class Plant:
         response = self.call("GET", path, user, expect=expect, **kw)
         return response.json if response.is_json else response
 
-    def post(self, path: str, user: str, json: Any = None, expect: int | None = None, **kw: Any) -> Any:
+    def post(
+        self,
+        path: str,
+        user: str,
+        json: Any = None,
+        expect: int | None = None,
+        present: bool = True,
+        **kw: Any,
+    ) -> Any:
+        """POST as ``user``. Signing an assignment first opens its controlled file as the learner
+        would (a "read and understood" needs the document presented), unless ``present=False``."""
+        signing = SIGN_PATH.match(path)
+        if signing and present:
+            self.open_document(int(signing.group(1)), user)
         return self.call("POST", path, user, json=json if json is not None else {}, expect=expect, **kw)
+
+    def open_document(self, assignment_id: int, user: str) -> None:
+        """The learner downloads the controlled file of one of their assignments (when it has one)."""
+        response = self.call("GET", "/me/assignments", user)
+        if response.status_code != 200:
+            return
+        for row in response.json:
+            file_url = row["id"] == assignment_id and row["content"].get("file_url")
+            if file_url:
+                self.client.get(file_url, headers=self.headers[user])
 
     def sign(self, user: str) -> dict[str, str]:
         return {"username": user, "password": TEST_PASSWORD}

@@ -98,23 +98,24 @@ def test_capa_lifecycle_training_blocks_closure_until_complete(plant, db):
         {"note": "SOP-CAPA 2.0 drafted"},
         expect=200,
     )
-    plant.post(f"/capas/{capa['id']}/effectiveness-check", "author", expect=200)
-    close = {**plant.sign("approver"), "effectiveness_summary": "No breach in 3 months of monitoring"}
-    refused = plant.post(f"/capas/{capa['id']}/close", "approver", close, expect=409).json
+    # Issue 14 #6: the effectiveness check waits for the training actions' assignments.
+    refused = plant.post(f"/capas/{capa['id']}/effectiveness-check", "author", expect=409).json
     assert refused["error"] == "capa_training_incomplete" and refused["field"] == "training"
     blocking = refused["details"]["open_assignments"]
     assert {(b["person"], b["item"], b["version"], b["status"]) for b in blocking} == {
         ("Ann", "SOP-CAPA", "1.0", "open"),
         ("Bob", "SOP-CAPA", "1.0", "open"),
     }
-    # Nothing half-written: still in the effectiveness check, no closure signature.
+    # Nothing half-written: still in progress, no closure signature.
     after = plant.get(f"/capas/{capa['id']}")
-    assert after["status"] == "effectiveness_check" and after["closure_signature_id"] is None
+    assert after["status"] == "actions_in_progress" and after["closure_signature_id"] is None
     assert after["open_training"] == 2
     sign_own(plant, "ann", capa["id"])
-    again = plant.post(f"/capas/{capa['id']}/close", "approver", close, expect=409).json
+    again = plant.post(f"/capas/{capa['id']}/effectiveness-check", "author", expect=409).json
     assert [b["person"] for b in again["details"]["open_assignments"]] == ["Bob"]
     sign_own(plant, "bob", capa["id"])
+    plant.post(f"/capas/{capa['id']}/effectiveness-check", "author", expect=200)
+    close = {**plant.sign("approver"), "effectiveness_summary": "No breach in 3 months of monitoring"}
     closed = plant.post(f"/capas/{capa['id']}/close", "approver", close, expect=200).json
     assert closed["status"] == "closed" and closed["open_training"] == 0
     assert [s["meaning"] for s in closed["signatures"]] == ["approved", "closed"]
@@ -561,9 +562,7 @@ def test_terminated_trainee_no_longer_blocks_and_cannot_own(plant):
     )
     linkage = {r["person"]: r for r in plant.get(f"/capas/{capa['id']}")["training"]}
     assert linkage["Bob"]["status"] == "cancelled" and linkage["Ann"]["open"] is True
-    plant.post(f"/capas/{capa['id']}/effectiveness-check", "author", expect=200)
-    close = {**plant.sign("approver"), "effectiveness_summary": "verified"}
-    blocking = plant.post(f"/capas/{capa['id']}/close", "approver", close, expect=409).json
+    blocking = plant.post(f"/capas/{capa['id']}/effectiveness-check", "author", expect=409).json
     assert [b["person"] for b in blocking["details"]["open_assignments"]] == ["Ann"]
     inactive = plant.post(
         "/capas",

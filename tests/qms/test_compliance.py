@@ -122,6 +122,7 @@ def test_periodic_retraining_and_overdue_sweeps(plant, db, uow_factory):
             "compliant": 1,
             "overdue": 1,
             "exempt": 0,
+            "not_in_force": 0,
             "compliance_pct": 50.0,
         }
         lapsed = training.matrix_report(session, now=today + dt.timedelta(days=111))

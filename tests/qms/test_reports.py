@@ -84,7 +84,12 @@ def pdf_text(response) -> str:
 def csv_rows(response) -> list[dict[str, str]]:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/csv"
-    return list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    text = response.get_data().decode("utf-8-sig")
+    # Report metadata lines ("# label,value") and a blank line come before the table.
+    lines = text.split("\r\n")
+    header = next(i for i, line in enumerate(lines) if line.startswith("section"))
+    assert all(line.startswith("# ") for line in lines[: header - 1]) and lines[header - 1] == ""
+    return list(csv.DictReader(io.StringIO("\r\n".join(lines[header:]))))
 
 
 def fetch(plant, path: str, fmt: str, user: str = "auditor") -> Any:

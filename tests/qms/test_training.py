@@ -77,6 +77,8 @@ def test_learner_assignments_and_contract_completion(site, uow_factory, db):
     try:
         with uow_factory(bob_actor) as uow, pytest.raises(Forbidden, match="only the assigned person"):
             training.complete_read_and_understood(uow, entry["id"], username="bob", password=TEST_PASSWORD)
+        # Ann opens the controlled file first (issue 14 #5: "read and understood" needs it presented).
+        site.get(entry["content"]["file_url"].removeprefix("/api/v1"), "ann")
         with uow_factory(ann_actor) as uow:
             completion = training.complete_read_and_understood(
                 uow, entry["id"], username="ann", password=TEST_PASSWORD, lockout_threshold=3
