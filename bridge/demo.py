@@ -1,23 +1,39 @@
-"""``gxpbridge demo load``: a small demo plant so a newcomer sees the product working.
+"""``gxpbridge demo load``: a demo plant with a year of history, so a newcomer sees the product
+working as it would at a site that has used it for a year.
 
 Each package adds its part of the plant with ``bridge.core.demo.register_loader``; loaders run
-in one transaction, in registration order, and are skipped when the demo was already loaded.
+in one transaction, in registration order, on a movable clock that starts
+``bridge.core.demo.HISTORY_DAYS`` before the app's present and that the loaders walk forward to
+it. They are skipped when the demo was already loaded.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bridge.core import accounts
-from bridge.core.cli import transactional_command
-from bridge.core.demo import loaders_of
+from bridge.core.audit import AuditEvent
+from bridge.core.cli import command_errors, in_command_unit_of_work
+from bridge.core.clock import MovableClock
+from bridge.core.demo import HISTORY_DAYS, loaders_of
+from bridge.core.people import Person
+from bridge.core.signatures import ElectronicSignature
 from bridge.core.uow import UnitOfWork
+from bridge.core.web import database
+from qms.capa.models import Capa
+from qms.changes.models import ChangeControl
+from qms.deviations.models import Deviation
+from qms.documents.models import DocumentVersion
+from qms.training.models import Assignment, Completion
+from xapi.store import StatementRow
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +61,55 @@ def demo_group() -> None:
     """The demo plant."""
 
 
+def load_plant(uow: UnitOfWork) -> None:
+    """Load the demo users and every package's part of the plant (on ``uow``'s clock, which
+    stands :data:`~bridge.core.demo.HISTORY_DAYS` before the present).
+    """
+    with uow.because("demo plant"):
+        load_users(uow)
+        for loader in loaders_of(current_app):
+            loader(uow)
+
+
+def summary(session: Any, present: dt.datetime) -> list[str]:
+    """What the demo plant holds, one line per kind of record."""
+
+    def count(model: Any, *where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    by_status = dict(
+        session.execute(select(Assignment.status, func.count()).group_by(Assignment.status)).all()
+    )
+    due_soon = count(
+        Assignment, Assignment.status == "open", Assignment.due_at <= present + dt.timedelta(days=30)
+    )
+    return [
+        f"history: {HISTORY_DAYS} days, up to {present:%Y-%m-%d %H:%M} UTC",
+        f"people: {count(Person)}; document versions: {count(DocumentVersion)}; "
+        f"change controls: {count(ChangeControl)}",
+        "assignments: " + ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+        + f" ({due_soon} open due within 30 days)",
+        f"completions: {count(Completion)}; e-signatures: {count(ElectronicSignature)}",
+        f"deviations: {count(Deviation)}; CAPAs: {count(Capa)}; xAPI statements: {count(StatementRow)}",
+        f"audit events: {count(AuditEvent)}",
+    ]
+
+
 @demo_group.command("load")
 @with_appcontext
-@transactional_command
-def demo_load(uow: UnitOfWork) -> Any:
-    """Load the demo plant (once; a second run changes nothing)."""
-    if uow.session.scalar(select(accounts.UserAccount.id).where(accounts.UserAccount.username == "admin")):
-        return lambda: click.echo("demo plant already loaded")
-    load_users(uow)
-    for loader in loaders_of(current_app):
-        loader(uow)
-
-    def report() -> None:
-        click.echo("demo plant loaded")
-        click.echo(f"users: {', '.join(u[0] for u in DEMO_USERS)}; password for each: {DEMO_PASSWORD}")
-
-    return report
+@command_errors
+def demo_load() -> None:
+    """Load the demo plant with a year of history (once; a second run changes nothing)."""
+    db = database()
+    with db.read_sessions() as session:
+        if session.scalar(select(accounts.UserAccount.id).where(accounts.UserAccount.username == "admin")):
+            click.echo("demo plant already loaded")
+            return
+    started = time.perf_counter()
+    present = db.clock.now()
+    in_command_unit_of_work(load_plant, clock=MovableClock(present - dt.timedelta(days=HISTORY_DAYS)))
+    click.echo(f"demo plant loaded in {time.perf_counter() - started:.1f} s")
+    with db.read_sessions() as session:
+        for line in summary(session, present):
+            click.echo(f"  {line}")
+    click.echo(f"users: {', '.join(u[0] for u in DEMO_USERS)}; password for each: {DEMO_PASSWORD}")
