@@ -31,9 +31,9 @@ from sqlalchemy import select
 from bridge.core import accounts, people, signatures
 from bridge.core.actor import Actor
 from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
-from bridge.core.headers import send_upload
+from bridge.core.headers import frame_and_post_to, send_upload
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import check_csrf, current_actor, in_unit_of_work, settings, transactional
+from bridge.core.web import check_csrf, current_actor, database, in_unit_of_work, settings, transactional
 from lti import dynamic, keys, services
 from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
 from lti.tool import (
@@ -54,6 +54,25 @@ bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
 OPEN_STATUSES = ("open", "content_complete", "overdue")
 FILE_URL_RE = re.compile(r"/document-versions/(\d+)/file")
 SYSTEM_LTI = Actor(kind="system", username="lti", display_name="LTI tool")
+
+
+def page_policy() -> dict[str, str]:
+    """What the LTI pages need from the Content-Security-Policy (``bridge.core.headers``): launch
+    pages open inside the LMS page, so the active platforms' origins may frame them and receive
+    their forms (the deep-linking return); the Dynamic Registration page is framed by the platform
+    registering. Inline scripts carry the request's nonce (``csp_nonce()``); the administrators'
+    pages keep the console's policy.
+    """
+    if request.path.startswith("/lti/admin/"):
+        return {}
+    with database().read_sessions() as session:
+        rows = session.execute(
+            select(LtiPlatform.issuer, LtiPlatform.auth_login_url).where(LtiPlatform.active)
+        ).all()
+    origins = [url for row in rows for url in row]
+    if request.path.startswith("/lti/register"):
+        origins.append(request.values.get("openid_configuration", ""))
+    return frame_and_post_to(origins)
 
 
 def tool_base_url() -> str:
