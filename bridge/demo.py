@@ -20,20 +20,12 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from bridge.core import accounts
-from bridge.core.audit import AuditEvent
 from bridge.core.cli import command_errors, in_command_unit_of_work
 from bridge.core.clock import MovableClock
+from bridge.core.db import Base
 from bridge.core.demo import HISTORY_DAYS, loaders_of
-from bridge.core.people import Person
-from bridge.core.signatures import ElectronicSignature
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import database
-from qms.capa.models import Capa
-from qms.changes.models import ChangeControl
-from qms.deviations.models import Deviation
-from qms.documents.models import DocumentVersion
-from qms.training.models import Assignment, Completion
-from xapi.store import StatementRow
 
 logger = logging.getLogger(__name__)
 
@@ -72,26 +64,30 @@ def load_plant(uow: UnitOfWork) -> None:
 
 
 def summary(session: Any, present: dt.datetime) -> list[str]:
-    """What the demo plant holds, one line per kind of record."""
+    """What the demo plant holds, one line per kind of record (read by table name: this command
+    module is imported by core-only commands too, which must not load the packages).
+    """
+    tables = Base.metadata.tables
 
-    def count(model: Any, *where: Any) -> int:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+    def count(name: str, *where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(tables[name]).where(*where)) or 0
 
+    assignment = tables["qms_assignment"]
     by_status = dict(
-        session.execute(select(Assignment.status, func.count()).group_by(Assignment.status)).all()
+        session.execute(select(assignment.c.status, func.count()).group_by(assignment.c.status)).all()
     )
-    due_soon = count(
-        Assignment, Assignment.status == "open", Assignment.due_at <= present + dt.timedelta(days=30)
-    )
+    soon = present + dt.timedelta(days=30)
+    due_soon = count("qms_assignment", assignment.c.status == "open", assignment.c.due_at <= soon)
     return [
         f"history: {HISTORY_DAYS} days, up to {present:%Y-%m-%d %H:%M} UTC",
-        f"people: {count(Person)}; document versions: {count(DocumentVersion)}; "
-        f"change controls: {count(ChangeControl)}",
+        f"people: {count('person')}; document versions: {count('qms_document_version')}; "
+        f"change controls: {count('qms_change_control')}",
         "assignments: " + ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
         + f" ({due_soon} open due within 30 days)",
-        f"completions: {count(Completion)}; e-signatures: {count(ElectronicSignature)}",
-        f"deviations: {count(Deviation)}; CAPAs: {count(Capa)}; xAPI statements: {count(StatementRow)}",
-        f"audit events: {count(AuditEvent)}",
+        f"completions: {count('qms_completion')}; e-signatures: {count('electronic_signature')}",
+        f"deviations: {count('qms_deviation')}; CAPAs: {count('qms_capa')}; "
+        f"xAPI statements: {count('xapi_statement')}",
+        f"audit events: {count('audit_event')}",
     ]
 
 
