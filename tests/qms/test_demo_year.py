@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 
 from bridge.core import accounts
 from bridge.core.demo import HISTORY_DAYS
+from bridge.demo import DEMO_PASSWORD
 from qms.capa.models import Capa
 from qms.changes.models import ChangeControl
 from qms.deviations.models import Deviation
@@ -66,9 +68,16 @@ def test_the_demo_plant_has_a_year_of_history(runner, client, db, clock, api_tok
     rows = report["data"]["rows"]
     late = {(r["person"], r["item"]) for r in rows}
     assert {("Omar Operator", "SOP-014"), ("Lena Vogel", "GMP-101")} <= late, late
-    # operator1 signs in to a plausible state: trained, qualified, with retraining falling due.
-    mine = client.get("/api/v1/me/assignments", headers=api_token("operator1")).json
+    # operator1 signs in with the demo password to a plausible state: trained, qualified, with
+    # retraining falling due.
+    page = client.get("/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    signed_in = client.post("/login", data={"csrf_token": csrf, "username": "operator1",
+                                            "password": DEMO_PASSWORD})
+    assert signed_in.status_code == 302
+    mine = client.get("/api/v1/me/assignments").json
     assert mine and all(a["status"] != "overdue" for a in mine)
+    assert any(a["reason"] == "periodic" for a in mine), mine
     assert client.get(f"/api/v1/people/{op1}/compliance?at={_iso(present)}", headers=auditor).json[
         "qualified"
     ] is True
