@@ -241,7 +241,7 @@ class Server:
             try:
                 if requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).ok:
                     return pair["key"], pair["secret"]
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             time.sleep(0.3)
         raise SystemExit(f"the server did not start; see {self.folder / 'server.log'}")
@@ -349,7 +349,7 @@ class TrivialServer:
             try:
                 if requests.get(f"http://127.0.0.1:{self.port}/", timeout=1).ok:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time
                 pass
             time.sleep(0.2)
         raise SystemExit("the trivial Flask app did not start")
@@ -573,7 +573,7 @@ def bench(label: str, server: Server, args: argparse.Namespace) -> dict[str, flo
         )
 
         # 2c. a trivial Flask endpoint under the same gunicorn settings: the ratio in one run
-        with TrivialServer(server.port + 10, served_workers(server), args.threads) as trivial:
+        with TrivialServer(server.port + 5, served_workers(server), args.threads) as trivial:
             rate, cpu_ms, client_ms = measure_requests(
                 trivial, {}, args.clients, lambda _i: [("GET", "/", None)] * per_thread, errors
             )

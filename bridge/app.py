@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, request
-from sqlalchemy import select
+from flask import Flask
 
-from bridge.core import headers
 from bridge.core import web as core_web
 from bridge.core.clock import Clock
 from bridge.core.settings import Settings
@@ -20,30 +18,8 @@ import lti
 import qms
 import xapi
 from bridge import cli, metrics, rules
-from lti.models import LtiPlatform
 
 logger = logging.getLogger(__name__)
-
-
-def _lti_page_policy() -> dict[str, str]:
-    """What the LTI pages need from the Content-Security-Policy (see bridge.core.headers).
-
-    Transitional wiring, to move into ``lti.init_app``: launch pages open inside the LMS page, so
-    the active platforms' origins may frame them and receive their forms (deep-linking return);
-    the Dynamic Registration page is framed by the platform registering. ``'unsafe-inline'``
-    keeps the two inline scripts of the LTI templates running until they carry
-    ``nonce="{{ csp_nonce() }}"`` (browsers ignore it as soon as a nonce is present).
-    """
-    if request.path.startswith("/lti/admin/"):
-        return {}
-    with core_web.database().read_sessions() as session:
-        rows = session.execute(
-            select(LtiPlatform.issuer, LtiPlatform.auth_login_url).where(LtiPlatform.active)
-        ).all()
-    origins = [url for row in rows for url in row]
-    if request.path.startswith("/lti/register"):
-        origins.append(request.values.get("openid_configuration", ""))
-    return {**headers.frame_and_post_to(origins), "script-src": "'self' 'unsafe-inline'"}
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, **overrides: Any) -> Flask:
@@ -65,5 +41,4 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     rules.init_app(app)
     cli.init_app(app)
     metrics.init_app(app)  # /metrics (Prometheus)
-    headers.register_csp(app, "/lti/", _lti_page_policy)
     return app

@@ -13,12 +13,13 @@ from sqlalchemy import delete
 
 from bridge.core import outbox
 from bridge.core.demo import register_loader
+from bridge.core.headers import register_csp
 from bridge.core.jobs import register_sweep
 from bridge.core.uow import UnitOfWork
 from lti import keys, services
 from lti.cli import lti_group
 from lti.models import LtiStateEntry
-from lti.views import bp, tool_base_url
+from lti.views import bp, page_policy, tool_base_url
 
 __all__ = ["init_app", "tool_base_url"]
 
@@ -41,6 +42,7 @@ def _demo(uow: UnitOfWork) -> None:
 def init_app(app: Flask) -> None:
     """Register the package's routes, commands and event handlers on ``app``."""
     app.register_blueprint(bp)
+    register_csp(app, "/lti/", page_policy)
     if "lti" not in app.cli.commands:
         app.cli.add_command(lti_group)
     outbox.register_sender(services.AGS_TOPIC, services.send_score)

@@ -21,8 +21,8 @@ from bridge.core import audit
 from bridge.core.errors import ValidationFailed
 from bridge.core.uow import UnitOfWork
 from lti import services
+from lti.launch_policy import http_session
 from lti.models import LtiPlatform
-from lti.tool import http_session
 
 logger = logging.getLogger(__name__)
 

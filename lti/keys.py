@@ -14,7 +14,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwcrypto.jwk import JWK
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +33,8 @@ def _new_key_material() -> tuple[str, dict[str, Any]]:
         format=serialization.PrivateFormat.PKCS8,
         encryption_algorithm=serialization.NoEncryption(),
     ).decode()
+    from jwcrypto.jwk import JWK  # loaded when a key is made, not by every served process
+
     jwk = JWK.from_pem(private_pem.encode())
     public = json.loads(jwk.export_public())
     public.update({"kid": jwk.thumbprint(), "alg": "RS256", "use": "sig"})

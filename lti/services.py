@@ -15,13 +15,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
-from pylti1p3.assignments_grades import AssignmentsGradesService
-from pylti1p3.deep_link import DeepLink
-from pylti1p3.deep_link_resource import DeepLinkResource
-from pylti1p3.exception import LtiException
-from pylti1p3.grade import Grade
-from pylti1p3.lineitem import LineItem
-from pylti1p3.names_roles import NamesRolesProvisioningService
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,10 +34,12 @@ from lti.models import (
     LtiRegistrationToken,
     LtiResourceLink,
 )
-from lti.tool import CachingServiceConnector, ToolMessageLaunch, ToolRegistration, http_session
 from qms.documents import services as qms_documents
 from qms.training import services as qms_training
 from qms.training import standing as qms_standing
+
+if t.TYPE_CHECKING:
+    from lti.tool import CachingServiceConnector, ToolMessageLaunch
 
 logger = logging.getLogger(__name__)
 
@@ -907,6 +902,13 @@ def deep_link_response(uow: UnitOfWork, launch: LtiLaunch, item_ids: t.Sequence[
     Each item becomes an LTI resource link with a line item, so the LMS creates a
     gradebook column that completions are reported to.
     """
+    # The LTI protocol stack (pylti1p3) loads when it is used, not with the app.
+    from pylti1p3.deep_link import DeepLink
+    from pylti1p3.deep_link_resource import DeepLinkResource
+    from pylti1p3.lineitem import LineItem
+
+    from lti.tool import ToolRegistration
+
     settings = deep_link_settings(uow, launch)
     if not item_ids:
         raise ValidationFailed("choose at least one training item", field="items")
@@ -980,6 +982,9 @@ def enqueue_scores(uow: UnitOfWork, evt: t.Any) -> int:
 
 
 def _connector(session: Session, platform: LtiPlatform) -> CachingServiceConnector:
+    from lti.launch_policy import http_session
+    from lti.tool import CachingServiceConnector, ToolRegistration  # the protocol stack, on use
+
     key = keys.active_key(session)
     if key is None:
         raise RuntimeError("the tool has no signing key")
@@ -993,6 +998,11 @@ def send_score(uow: UnitOfWork, payload: dict[str, t.Any]) -> None:
         PermanentFailure: The platform is gone or the link cannot take scores.
         Exception: Anything transient; the outbox relay retries with back-off.
     """
+    from pylti1p3.assignments_grades import AssignmentsGradesService  # the protocol stack, on use
+    from pylti1p3.exception import LtiException
+    from pylti1p3.grade import Grade
+    from pylti1p3.lineitem import LineItem
+
     session = uow.session
     platform = session.get(LtiPlatform, payload["platform_id"])
     if platform is None or not platform.active:
@@ -1052,6 +1062,8 @@ class RosterResult:
 
 def sync_roster(uow: UnitOfWork, context_pk: int) -> RosterResult:
     """Read a course's roster through NRPS and bring its people and memberships up to date."""
+    from pylti1p3.names_roles import NamesRolesProvisioningService  # the protocol stack, on use
+
     session = uow.session
     context = session.get(LtiContext, context_pk)
     if context is None:

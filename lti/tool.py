@@ -19,13 +19,10 @@ and adds what a regulated tool needs on top:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import time
 import typing as t
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -45,41 +42,22 @@ from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bridge.core.errors import DomainError
 from bridge.core.uow import UnitOfWork
+from lti.launch_policy import (
+    ALLOWED_ALGORITHMS,
+    KEYSET_CACHE_SECONDS,
+    KEYSET_REFRESH_SECONDS,
+    STATE_LIFETIME_SECONDS,
+    LaunchPolicy,
+    LaunchRefused,
+    LoginResult,
+    http_session,
+    keyset_cache_key,
+    same_origin,
+)
 from lti.models import LtiDeployment, LtiPlatform, LtiStateEntry, LtiToolKey
 
 logger = logging.getLogger(__name__)
-
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512")
-STATE_LIFETIME_SECONDS = 600
-KEYSET_CACHE_SECONDS = 300
-KEYSET_REFRESH_SECONDS = 30
-HTTP_TIMEOUT_SECONDS = 10
-
-
-class LaunchRefused(DomainError):
-    """A login or launch failed one of the security checks.
-
-    Attributes:
-        check: The check that failed (stable code, e.g. ``nonce_replayed``).
-        platform_id: The registration concerned, when it was identified.
-    """
-
-    status = 400
-    code = "lti_launch_refused"
-
-    def __init__(self, check: str, message: str, *, status: int = 400,
-                 platform_id: int | None = None, issuer: str | None = None,
-                 client_id: str | None = None) -> None:
-        """Create the refusal for ``check``."""
-        super().__init__(message, field=check, code="lti_launch_refused")
-        self.status = status
-        self.check = check
-        self.platform_id = platform_id
-        self.issuer = issuer
-        self.client_id = client_id
-
 
 # -- adapters -------------------------------------------------------------------------------
 
@@ -322,25 +300,6 @@ class ToolOIDCLogin(OIDCLogin[ParamsRequest, DatabaseToolConf, DatabaseSessionSe
         return nonce
 
 
-@dataclass
-class LoginResult:
-    """Where to send the browser after a login initiation."""
-
-    redirect_url: str
-    platform_id: int
-
-
-def same_origin(url: str, base_url: str) -> bool:
-    """Whether ``url`` has the scheme, host and port of ``base_url``."""
-    a, b = urlsplit(url or ""), urlsplit(base_url)
-    return (a.scheme, a.hostname, a.port or _default_port(a.scheme)) == (
-        b.scheme, b.hostname, b.port or _default_port(b.scheme))
-
-
-def _default_port(scheme: str) -> int | None:
-    return {"http": 80, "https": 443}.get(scheme)
-
-
 def initiate_login(uow: UnitOfWork, key: LtiToolKey | None, params: t.Mapping[str, str], *,
                    base_url: str, secure: bool) -> LoginResult:
     """Check a login initiation and build the redirect to the platform's authorisation URL.
@@ -389,15 +348,6 @@ def initiate_login(uow: UnitOfWork, key: LtiToolKey | None, params: t.Mapping[st
 
 def _is_number(value: t.Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-@dataclass
-class LaunchPolicy:
-    """Limits a launch must respect."""
-
-    base_url: str
-    max_token_age: int = 300
-    clock_skew: int = 60
 
 
 class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseSessionService, NoCookies]):
@@ -645,11 +595,6 @@ class ToolMessageLaunch(MessageLaunch[ParamsRequest, DatabaseToolConf, DatabaseS
         return t.cast(ToolRegistration, self._registration)
 
 
-def keyset_cache_key(url: str) -> str:
-    """pylti1p3's cache key for a platform key set."""
-    return "key-set-url-" + hashlib.md5(url.encode()).hexdigest()  # noqa: S324 - a cache key, not security
-
-
 def keyset_to_prefetch(uow: UnitOfWork, params: t.Mapping[str, str]) -> str | None:
     """The key set URL of the launching platform when it is not cached yet, else ``None``.
 
@@ -676,17 +621,6 @@ def keyset_to_prefetch(uow: UnitOfWork, params: t.Mapping[str, str]) -> str | No
     return platform.keyset_url
 
 
-def fetch_keyset(url: str) -> dict[str, t.Any] | None:
-    """Read a platform's key set over HTTP (no database access); ``None`` if unusable."""
-    try:
-        keyset = http_session().get(url).json()
-    except (requests.RequestException, ValueError):
-        return None
-    if not isinstance(keyset, dict) or not isinstance(keyset.get("keys"), list):
-        return None
-    return keyset
-
-
 def cache_keyset(uow: UnitOfWork, url: str, keyset: dict[str, t.Any]) -> None:
     """Keep ``keyset`` for :data:`KEYSET_CACHE_SECONDS` where the launch's key lookup finds it."""
     DatabaseStorage(uow).set_value(keyset_cache_key(url), keyset, KEYSET_CACHE_SECONDS)
@@ -704,20 +638,6 @@ def validate_launch(uow: UnitOfWork, key: LtiToolKey | None, params: t.Mapping[s
     launch = ToolMessageLaunch(ParamsRequest(params, secure=secure), DatabaseToolConf(uow.session, key),
                                storage, policy, requests_session=requests_session or http_session())
     return launch.validate()
-
-
-def http_session() -> requests.Session:
-    """An HTTP session for calls to platforms, with a timeout on every request."""
-    session = requests.Session()
-    session.headers["User-Agent"] = "GxP-Bridge-LTI/1.0"
-    original = session.request
-
-    def request_with_timeout(method: str, url: str, **kwargs: t.Any) -> requests.Response:
-        kwargs.setdefault("timeout", HTTP_TIMEOUT_SECONDS)
-        return original(method, url, **kwargs)
-
-    session.request = request_with_timeout  # type: ignore[method-assign]
-    return session
 
 
 class CachingServiceConnector(ServiceConnector):

@@ -31,20 +31,12 @@ from sqlalchemy import select
 from bridge.core import accounts, people, signatures
 from bridge.core.actor import Actor
 from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
-from bridge.core.headers import send_upload
+from bridge.core.headers import frame_and_post_to, send_upload
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import check_csrf, current_actor, in_unit_of_work, settings, transactional
-from lti import dynamic, keys, services
+from bridge.core.web import check_csrf, current_actor, database, in_unit_of_work, settings, transactional
+from lti import keys, services
+from lti.launch_policy import LaunchPolicy, LaunchRefused, fetch_keyset
 from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
-from lti.tool import (
-    LaunchPolicy,
-    LaunchRefused,
-    cache_keyset,
-    fetch_keyset,
-    initiate_login,
-    keyset_to_prefetch,
-    validate_launch,
-)
 from qms.documents import presentations as qms_presentations
 from qms.documents import services as qms_documents
 from qms.training import services as qms_training
@@ -55,6 +47,25 @@ bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates")
 OPEN_STATUSES = ("open", "content_complete", "overdue")
 FILE_URL_RE = re.compile(r"/document-versions/(\d+)/file")
 SYSTEM_LTI = Actor(kind="system", username="lti", display_name="LTI tool")
+
+
+def page_policy() -> dict[str, str]:
+    """What the LTI pages need from the Content-Security-Policy (``bridge.core.headers``): launch
+    pages open inside the LMS page, so the active platforms' origins may frame them and receive
+    their forms (the deep-linking return); the Dynamic Registration page is framed by the platform
+    registering. Inline scripts carry the request's nonce (``csp_nonce()``); the administrators'
+    pages keep the console's policy.
+    """
+    if request.path.startswith("/lti/admin/"):
+        return {}
+    with database().read_sessions() as session:
+        rows = session.execute(
+            select(LtiPlatform.issuer, LtiPlatform.auth_login_url).where(LtiPlatform.active)
+        ).all()
+    origins = [url for row in rows for url in row]
+    if request.path.startswith("/lti/register"):
+        origins.append(request.values.get("openid_configuration", ""))
+    return frame_and_post_to(origins)
 
 
 def tool_base_url() -> str:
@@ -124,6 +135,9 @@ def jwks() -> t.Any:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> t.Any:
     """OIDC third-party initiated login: check the platform, redirect to its authorisation."""
+    # The LTI protocol stack (pylti1p3) loads with the first login or launch, not with the app.
+    from lti.tool import initiate_login
+
     params = request.form if request.method == "POST" else request.args
     try:
         result = in_unit_of_work(
@@ -144,13 +158,25 @@ def _prefetch_keyset(params: t.Mapping[str, str]) -> None:
     key set again and again.
     """
     try:
-        url = in_unit_of_work(lambda uow: keyset_to_prefetch(uow, params), readonly=True,
+        url = in_unit_of_work(lambda uow: _keyset_to_prefetch(uow, params), readonly=True,
                               actor=SYSTEM_LTI)
         keyset = fetch_keyset(url) if url else None
         if url and keyset is not None:
-            in_unit_of_work(lambda uow: cache_keyset(uow, url, keyset), actor=SYSTEM_LTI)
+            in_unit_of_work(lambda uow: _cache_keyset(uow, url, keyset), actor=SYSTEM_LTI)
     except Exception:  # the launch reads the key set itself and refuses clearly if it must
         logger.exception("could not prefetch the platform key set")
+
+
+def _keyset_to_prefetch(uow: UnitOfWork, params: t.Mapping[str, str]) -> str | None:
+    from lti.tool import keyset_to_prefetch  # the protocol stack, loaded with the first launch
+
+    return keyset_to_prefetch(uow, params)
+
+
+def _cache_keyset(uow: UnitOfWork, url: str, keyset: dict[str, t.Any]) -> None:
+    from lti.tool import cache_keyset  # the protocol stack, loaded with the first launch
+
+    cache_keyset(uow, url, keyset)
 
 
 @bp.route("/launch", methods=["GET", "POST"])
@@ -159,6 +185,8 @@ def launch() -> t.Any:
     if request.method == "GET":
         return _refused_page(LaunchRefused("method", "a launch is a form POST from the LMS; open the "
                                            "activity from your course", status=405), "launch")
+    from lti.tool import validate_launch  # the protocol stack, loaded with the first launch
+
     _prefetch_keyset(request.form)
 
     def accept(uow: UnitOfWork) -> str:
@@ -491,6 +519,8 @@ def register() -> t.Any:
     # The platform may read our JWKS while we wait for its answer (our write transaction open):
     # the first key, if there is none yet, is committed beforehand in a unit of work of its own.
     in_unit_of_work(keys.ensure_key, actor=SYSTEM_LTI)
+
+    from lti import dynamic  # pylti1p3's registration flow, loaded when an LMS registers
 
     def register_platform(uow: UnitOfWork) -> dict[str, t.Any]:
         platform = dynamic.register_platform(

@@ -12,13 +12,12 @@ from flask import Flask
 from bridge.core.demo import register_loader
 from bridge.core.jobs import register_sweep
 from bridge.core.web import register_policy
-from qms import cli, demo_plant, sweeps
+from qms import cli, demo_year, sweeps
 
 # Every feature's models register their tables; every views module declares its routes on
 # ``qms.api.api`` (the blueprint is built from the declarations once they are all imported).
 from qms import views as _meta_views  # noqa: F401
 from qms.api import api
-from qms.capa import demo as capa_demo
 from qms.capa import models as _capa_models  # noqa: F401
 from qms.capa import views as _capa_views  # noqa: F401
 from qms.changes import models as _change_models  # noqa: F401
@@ -49,5 +48,4 @@ def init_app(app: Flask) -> None:
         register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)
     if "qms" not in app.cli.commands:
         app.cli.add_command(cli.qms_group)
-    register_loader(app, demo_plant.load)
-    register_loader(app, capa_demo.load_demo)
+    register_loader(app, demo_year.load)

@@ -22,7 +22,9 @@ DEMO_LMS = "https://moodle.demo.example"
 DEMO_REGISTRATION = "6d1b7e0e-3c55-4d47-9f0a-2b8f7a51c0de"
 
 
-def _statement(email: str, name: str, verb: str, activity: str, title: str, **extra: Any) -> dict[str, Any]:
+def _statement(
+    when: str, email: str, name: str, verb: str, activity: str, title: str, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "actor": {"objectType": "Agent", "name": name, "mbox": f"mailto:{email}"},
         "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}", "display": {"en-US": verb}},
@@ -32,16 +34,16 @@ def _statement(email: str, name: str, verb: str, activity: str, title: str, **ex
         "context": {"registration": DEMO_REGISTRATION, "platform": "Moodle", "language": "en",
                     "contextActivities": {"parent": [{"objectType": "Activity",
                                                       "id": f"{DEMO_LMS}/course/view.php?id=2"}]}},
-        "timestamp": "2026-11-02T09:15:00.000Z",
+        "timestamp": when,
     }
     body.update(extra)
     return body
 
 
-def demo_statements() -> list[dict[str, Any]]:
-    """Statements a Moodle course with a SCORM package would have sent for two operators."""
-    olivia = ("olivia.operator@demo.example", "Olivia Operator")
-    omar = ("omar.operator@demo.example", "Omar Operator")
+def demo_statements(when: str) -> list[dict[str, Any]]:
+    """Statements a Moodle course with a SCORM package would have sent for two operators at ``when``."""
+    olivia = (when, "olivia.operator@demo.example", "Olivia Operator")
+    omar = (when, "omar.operator@demo.example", "Omar Operator")
     return [
         _statement(*olivia, "launched", "14", "SOP-014 Line clearance (e-learning)"),
         _statement(*olivia, "completed", "14", "SOP-014 Line clearance (e-learning)",
@@ -62,5 +64,5 @@ def load_demo(uow: UnitOfWork) -> None:
     row = uow.session.get(auth.LrsCredential, issued.id)
     assert row is not None
     principal = auth.Principal(row.id, row.name, frozenset(row.scopes), row.authority)
-    ids = store_statements(uow, principal, demo_statements(), v2=False)
+    ids = store_statements(uow, principal, demo_statements(uow.clock.now().isoformat()), v2=False)
     logger.info("demo LRS: credential %s and %d statements", DEMO_CREDENTIAL, len(ids))

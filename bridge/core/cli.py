@@ -14,6 +14,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from bridge.core.actor import Actor
+from bridge.core.clock import Clock
 from bridge.core.errors import DomainError
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import database
@@ -47,16 +48,19 @@ def command_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def cli_uow(*, readonly: bool = False) -> UnitOfWork:
-    """A unit of work acting as the command-line user (owned by :func:`transactional_command`)."""
-    return UnitOfWork(database(), cli_actor(), readonly=readonly)
-
-
-def in_command_unit_of_work(call: Callable[[UnitOfWork], Any]) -> Any:
-    """Run ``call(uow)`` in a unit of work of the command-line user and commit it once when it
-    returns (for a command that does work outside its transaction before and after this step).
+def cli_uow(*, readonly: bool = False, clock: Clock | None = None) -> UnitOfWork:
+    """A unit of work acting as the command-line user (owned by :func:`transactional_command`),
+    on the app's clock unless ``clock`` is given.
     """
-    with cli_uow() as uow:
+    return UnitOfWork(database(), cli_actor(), readonly=readonly, clock=clock)
+
+
+def in_command_unit_of_work(call: Callable[[UnitOfWork], Any], *, clock: Clock | None = None) -> Any:
+    """Run ``call(uow)`` in a unit of work of the command-line user and commit it once when it
+    returns (for a command that does work outside its transaction before and after this step);
+    ``clock`` replaces the app's (the demo tells its history on a clock of its own).
+    """
+    with cli_uow(clock=clock) as uow:
         result = call(uow)
         uow.commit()
     return result

@@ -127,7 +127,7 @@ def apply_security_headers(response: Response) -> Response:
         return response
     overrides = g.get("gxp_csp_overrides")
     nonce = g.get("gxp_csp_nonce")
-    if overrides is None and nonce is None and response.mimetype == "text/html":
+    if overrides is None and response.mimetype == "text/html":
         provider = _provider_for(current_app, request.path)
         if provider is not None:
             overrides = {name.replace("_", "-"): value for name, value in provider().items()}

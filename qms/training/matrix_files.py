@@ -9,7 +9,6 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -62,6 +61,9 @@ def export_csv(session: Session, now: dt.datetime) -> str:
 
 def export_xlsx(session: Session, now: dt.datetime) -> bytes:
     """The matrix as an XLSX workbook."""
+    # openpyxl costs about 6 MB a process: loaded by the one request that needs it, not by serve.
+    from openpyxl import Workbook
+
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "matrix"
@@ -86,6 +88,8 @@ def parse_csv(content: bytes) -> list[dict[str, Any]]:
 
 def parse_xlsx(content: bytes) -> list[dict[str, Any]]:
     """Rows of the first sheet of an XLSX matrix (first row names the columns)."""
+    from openpyxl import load_workbook  # lazily, as in export_xlsx: about 6 MB a process
+
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook

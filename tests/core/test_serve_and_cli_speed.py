@@ -88,3 +88,20 @@ def test_user_token_builds_the_core_app_only(database_url, tmp_path, make_user):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("gxp_")
     assert "loaded: []" in done.stdout
+
+
+def test_the_served_app_leaves_heavy_libraries_to_the_requests_that_use_them(tmp_path):
+    """reportlab (PDF reports), openpyxl (matrix workbooks) and the LTI protocol stack (pylti1p3,
+    PyJWT, jwcrypto) load with the first request that needs them, not in every served process."""
+    script = (
+        "import sys\n"
+        "from bridge.app import create_app\n"
+        "create_app()\n"
+        "print('loaded:', sorted(m for m in ('openpyxl', 'reportlab', 'pylti1p3', 'jwcrypto', 'jwt')"
+        " if m in sys.modules))\n"
+    )
+    env = {**os.environ, "GXPBRIDGE_INSTANCE_PATH": str(tmp_path / "instance"), "GXPBRIDGE_SECRET_KEY": "k"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "loaded: []" in done.stdout, done.stdout

@@ -90,6 +90,11 @@ def test_dynamic_registration_with_one_time_token(lms, db):
     done = requests.post(lms.tool_base + "/lti/register", data=fields)
     assert done.status_code == 200, done.text
     assert "org.imsglobal.lti.close" in done.text and "dyn-client-1" in done.text
+    # The closing script runs by the response's nonce, not by 'unsafe-inline'; the platform frames it.
+    nonce = done.text.split('<script nonce="', 1)[1].split('"', 1)[0]
+    script_src = done.headers["Content-Security-Policy"].split("script-src", 1)[1].split(";")[0]
+    assert script_src.split() == ["'self'", f"'nonce-{nonce}'"]
+    assert platform.base in done.headers["Content-Security-Policy"].split("frame-ancestors")[1].split(";")[0]
     [sent] = platform.state.registrations
     assert sent["initiate_login_uri"] == lms.tool_base + "/lti/login"
     assert sent["jwks_uri"] == lms.tool_base + "/lti/jwks"

@@ -8,7 +8,6 @@ import re
 from sqlalchemy import select
 
 from bridge.core.actor import SYSTEM
-from qms.changes.models import ChangeControl
 from qms.training import due_dates
 from qms.training import services as training
 from qms.training import state as compliance_state
@@ -176,17 +175,6 @@ def test_openapi_describes_every_endpoint(plant, app):
     assert set(spec["components"]["schemas"][body]["required"]) == {"username", "password"}
     assert spec["components"]["schemas"][body]["additionalProperties"] is False
     assert {"400", "401", "403", "404", "409"} <= set(approve["responses"])
-
-
-def test_demo_plant_loads(runner, db):
-    result = runner.invoke(args=["demo", "load"])
-    assert result.exit_code == 0, result.output
-    with db.read_sessions() as session:
-        change = session.scalar(select(ChangeControl))
-        assert change.status == "submitted" and change.min_trained_pct == 80
-        assert session.scalar(select(Completion)) is not None
-        states = session.scalars(select(ComplianceState)).all()
-        assert {s.status for s in states} >= {"compliant", "due"}
 
 
 def test_openapi_lists_are_arrays(plant):
