@@ -28,6 +28,8 @@ from qms.deviations import views as _deviation_views  # noqa: F401
 from qms.documents import item_views as _item_views  # noqa: F401
 from qms.documents import models as _document_models  # noqa: F401
 from qms.documents import views as _document_views  # noqa: F401
+from qms.onboarding import models as _onboarding_models  # noqa: F401
+from qms.onboarding import views as _onboarding_views  # noqa: F401
 from qms.org import models as _org_models  # noqa: F401
 from qms.org import views as _org_views  # noqa: F401
 from qms.policy import QmsPolicy
