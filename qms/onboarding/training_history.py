@@ -232,7 +232,12 @@ def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int)
     session = uow.session
     now = uow.clock.now()
     people = sorted({r["person_id"] for r in good})
-    seqs = dict(session.execute(select(TrainingItemVersion.id, TrainingItemVersion.seq)).all())
+    seqs: dict[int, int] = {}
+    baselines: dict[int, int] = {}
+    for vid, seq, baseline in session.execute(
+        select(TrainingItemVersion.id, TrainingItemVersion.seq, TrainingItemVersion.baseline_seq)
+    ):
+        seqs[vid], baselines[vid] = seq, baseline
     closed = 0
     for chunk in in_scope.chunks(people):
         latest: dict[tuple[int, int], tuple[int, int]] = {}
@@ -253,7 +258,9 @@ def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int)
             )
         ):
             found = latest.get((assignment.person_id, assignment.training_item_id))
-            if found is not None and seqs.get(assignment.item_version_id, 0) <= found[1]:
+            # The trained-rule: a completion on the assigned version, on an equivalent earlier one
+            # (no retraining revision between) or on a later one satisfies the assignment.
+            if found is not None and baselines.get(assignment.item_version_id, 0) <= found[1]:
                 assignment.status = "completed"
                 assignment.closed_at = now
                 assignment.completion_id = found[0]
