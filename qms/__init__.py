@@ -28,6 +28,7 @@ from qms.deviations import views as _deviation_views  # noqa: F401
 from qms.documents import item_views as _item_views  # noqa: F401
 from qms.documents import models as _document_models  # noqa: F401
 from qms.documents import views as _document_views  # noqa: F401
+from qms.onboarding import cli as onboarding_cli
 from qms.onboarding import models as _onboarding_models  # noqa: F401
 from qms.onboarding import views as _onboarding_views  # noqa: F401
 from qms.org import models as _org_models  # noqa: F401
@@ -55,6 +56,8 @@ def init_app(app: Flask) -> None:
         register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)
     if "qms" not in app.cli.commands:
         cli.qms_group.add_command(provisioning_cli.scim_client_group)
+        cli.qms_group.add_command(onboarding_cli.import_documents)
+        cli.qms_group.add_command(onboarding_cli.import_training)
         app.cli.add_command(cli.qms_group)
     register_loader(app, demo_plant.load)
     register_loader(app, capa_demo.load_demo)

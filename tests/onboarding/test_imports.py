@@ -324,3 +324,45 @@ def test_legacy_training_xlsx_all_good(site, db):
         expect=401,
     ).json
     assert wrong["error"] == "wrong_password"
+
+
+def test_console_imports(plant, runner, tmp_path, db):
+    register = tmp_path / "register.csv"
+    register.write_text(REGISTER)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "sop-100-2.1.pdf").write_bytes(PDF)
+    result = runner.invoke(
+        args=["qms", "import-documents", str(register), "--files", str(tmp_path / "files")]
+    )
+    assert result.exit_code == 0, result.output
+    assert '"versions": 4' in result.output
+    plant.post(
+        "/people/hire",
+        "supervisor",
+        {
+            "display_name": "Dee",
+            "employee_no": "E-4",
+            "department_id": plant.unit("departments", "D"),
+            "job_function_ids": [plant.unit("job-functions", "J")],
+        },
+        expect=201,
+    )
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "person,item_code,version_label,completed_at\nE-4,SOP-200,A,2021-01-01\nE-5,SOP-200,A,2021-01-01\n"
+    )
+    preview = runner.invoke(args=["qms", "import-training", str(history), "--as", "author", "--preview"])
+    assert preview.exit_code == 0 and '"would_create": 1' in preview.output
+    refused = runner.invoke(
+        args=["qms", "import-training", str(history), "--as", "author"], input=TEST_PASSWORD + "\n"
+    )
+    assert refused.exit_code == 1 and "unknown person 'E-5'" in refused.output
+    done = runner.invoke(
+        args=["qms", "import-training", str(history), "--as", "author", "--skip-refused"],
+        input=TEST_PASSWORD + "\n",
+    )
+    assert done.exit_code == 0, done.output
+    assert "1 / 1 completions written" in done.output and '"completions": 1' in done.output
+    with db.read_sessions() as session:
+        batch = session.scalar(select(ImportBatch).where(ImportBatch.kind == "legacy_training"))
+        assert batch.imported_by == "author" and batch.signature_id is not None
