@@ -172,35 +172,41 @@ def import_register(
     )
     documents = versions = attached = 0
     with uow.because(f"document register imported (batch {batch.id}, sha256 {batch.sha256[:12]})"):
+        # Four flushes for the whole register (each a batched INSERT), not four per document.
+        made = {}
         for code, entries in by_document.items():
             title = next(r.title for r in entries if r.title)
-            document = Document(
+            made[code] = Document(
                 code=code,
                 title=title[:300],
                 doc_type=entries[0].doc_type[:32],
                 created_by_user_id=uow.actor.user_id,
             )
-            session.add(document)
-            session.flush()
-            item = TrainingItem(
+        session.add_all(made.values())
+        session.flush()
+        items = {
+            code: TrainingItem(
                 code=code,
                 kind="read_and_understand",
-                title=title[:300],
+                title=document.title,
                 document_id=document.id,
                 requires_signature=True,
             )
-            session.add(item)
-            session.flush()
-            documents += 1
+            for code, document in made.items()
+        }
+        session.add_all(items.values())
+        session.flush()
+        documents = len(made)
+        pairs: list[tuple[TrainingItemVersion, DocumentVersion]] = []
+        for code, entries in by_document.items():
             baseline = 1
             for seq, entry in enumerate(entries, start=1):
                 last = seq == len(entries)
                 retrain = True if seq == 1 else (entry.revision == "major" or bool(entry.retrain))
                 baseline = seq if retrain else baseline
-                ended = None if last else entries[seq].effective
                 status = "effective" if last else "superseded"
                 item_version = TrainingItemVersion(
-                    training_item_id=item.id,
+                    training_item_id=items[code].id,
                     seq=seq,
                     label=entry.label,
                     retrain=retrain,
@@ -208,14 +214,12 @@ def import_register(
                     status=status,
                     effective_at=entry.effective,
                     effective_since=entry.effective,
-                    ended_at=ended,
+                    ended_at=None if last else entries[seq].effective,
                     approved_at=entry.effective,
                     activity_iris=[],
                 )
-                session.add(item_version)
-                session.flush()
                 version = DocumentVersion(
-                    document_id=document.id,
+                    document_id=made[code].id,
                     seq=seq,
                     label=entry.label,
                     revision=entry.revision,
@@ -228,15 +232,19 @@ def import_register(
                     status=status,
                     effective_at=entry.effective,
                     approved_at=entry.effective,
-                    item_version_id=item_version.id,
                 )
                 if entry.file_name:
                     stored = _stored_file(uow, entry.file_name, uploaded[entry.file_name])
                     version.file_id, version.file_name = stored.id, entry.file_name[:255]
                     attached += 1
-                session.add(version)
-                versions += 1
+                pairs.append((item_version, version))
+        session.add_all([p[0] for p in pairs])
         session.flush()
+        for item_version, version in pairs:
+            version.item_version_id = item_version.id
+        session.add_all([p[1] for p in pairs])
+        session.flush()
+        versions = len(pairs)
     batch.counts = {"documents": documents, "versions": versions, "files": attached}
     audit.record(
         uow,

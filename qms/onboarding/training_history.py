@@ -24,7 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+import orjson
+from sqlalchemy import Text, bindparam, case, cast, func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from bridge.core import audit
 from bridge.core.accounts import UserAccount
@@ -107,6 +109,7 @@ def check_rows(uow: UnitOfWork, rows: list[dict[str, Any]], *, source_system: st
     }
     checked = Checked(rows=len(rows))
     seen: dict[tuple[int, int, dt.datetime], int] = {}
+    resolved: dict[str, tuple[int | None, str | None]] = {}
     for number, row in enumerate(rows, start=2):
 
         def refuse(column: str, reason: str, number: int = number, row: dict[str, Any] = row) -> None:
@@ -121,7 +124,10 @@ def check_rows(uow: UnitOfWork, rows: list[dict[str, Any]], *, source_system: st
                 }
             )
 
-        person_id, problem = _resolve(people, files.text(row, "person"))
+        who = files.text(row, "person")
+        if who not in resolved:
+            resolved[who] = _resolve(people, who)
+        person_id, problem = resolved[who]
         if person_id is None:
             refuse("person", problem or "unknown person")
             continue
@@ -198,36 +204,51 @@ def _write(
     before = session.scalar(select(func.coalesce(func.max(Completion.id), 0))) or 0
     table = Completion.__table__
     total = len(good)
+    # The evidence is serialised here once (orjson), the bulk INSERT binds it as text.
+    evidence = bindparam("evidence", type_=Text)
+    statement = insert(table).values(
+        person_id=bindparam("person_id"),
+        training_item_id=bindparam("training_item_id"),
+        item_version_id=bindparam("item_version_id"),
+        method=MIGRATED_METHOD,
+        completed_at=bindparam("completed_at", type_=table.c.completed_at.type),
+        recorded_at=bindparam("recorded_at", type_=table.c.recorded_at.type),
+        evidence=cast(evidence, JSONB) if session.get_bind().dialect.name == "postgresql" else evidence,
+    )
     for start in range(0, total, CHUNK):
         chunk = good[start : start + CHUNK]
         session.execute(
-            insert(table),
+            statement,
             [
                 {
                     "person_id": r["person_id"],
                     "training_item_id": r["training_item_id"],
                     "item_version_id": r["item_version_id"],
-                    "method": MIGRATED_METHOD,
                     "completed_at": r["completed_at"],
                     "recorded_at": r["completed_at"],
-                    "evidence": {
-                        "migrated": True,
-                        "batch": batch_id,
-                        "row": r["row"],
-                        "source_system": r["source_system"],
-                        "trainer": r["trainer"],
-                        "evidence_ref": r["evidence_ref"],
-                    },
+                    "evidence": orjson.dumps(
+                        {
+                            "migrated": True,
+                            "batch": batch_id,
+                            "row": r["row"],
+                            "source_system": r["source_system"],
+                            "trainer": r["trainer"],
+                            "evidence_ref": r["evidence_ref"],
+                        }
+                    ).decode(),
                 }
                 for r in chunk
             ],
+        )
+        logger.info(
+            "legacy batch %s: %s of %s completions written", batch_id, min(start + CHUNK, total), total
         )
         if progress is not None:
             progress(min(start + CHUNK, total), total)
     return before
 
 
-def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int) -> int:
+def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int, batch_id: int) -> int:
     """Close the open assignments the imported history satisfies (audited, like a completion)."""
     session = uow.session
     now = uow.clock.now()
@@ -252,19 +273,33 @@ def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int)
         ):
             if (pid, iid) not in latest or seqs[vid] > latest[(pid, iid)][1]:
                 latest[(pid, iid)] = (cid, seqs[vid])
-        for assignment in session.scalars(
-            select(Assignment).where(
-                Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES)
-            )
+        changes = []
+        for aid, pid, iid, vid in session.execute(
+            select(
+                Assignment.id, Assignment.person_id, Assignment.training_item_id, Assignment.item_version_id
+            ).where(Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
         ):
-            found = latest.get((assignment.person_id, assignment.training_item_id))
+            found = latest.get((pid, iid))
             # The trained-rule: a completion on the assigned version, on an equivalent earlier one
             # (no retraining revision between) or on a later one satisfies the assignment.
-            if found is not None and baselines.get(assignment.item_version_id, 0) <= found[1]:
-                assignment.status = "completed"
-                assignment.closed_at = now
-                assignment.completion_id = found[0]
-                closed += 1
+            if found is not None and baselines.get(vid, 0) <= found[1]:
+                changes.append(
+                    {"b_id": aid, "status": "completed", "closed_at": now, "completion_id": found[0]}
+                )
+        if changes:
+            # One UPDATE for the chunk; the audit trail gets one row per chunk naming every
+            # assignment closed and the completion that closed it (the batch's per-row record).
+            session.execute(
+                update(Assignment.__table__).where(Assignment.__table__.c.id == bindparam("b_id")), changes
+            )
+            audit.record(
+                uow,
+                "training.assignments_closed_by_import",
+                "qms_import_batch",
+                batch_id,
+                new={"closed": [[c["b_id"], c["completion_id"]] for c in changes], "status": "completed"},
+            )
+            closed += len(changes)
     session.flush()
     return closed
 
@@ -290,7 +325,7 @@ def _apply(
     )
     with uow.because(f"legacy training records imported (batch {batch.id}, sha256 {batch.sha256[:12]})"):
         first_id = _write(uow, batch.id, checked.good, progress)
-        closed = _close_satisfied(uow, checked.good, first_id)
+        closed = _close_satisfied(uow, checked.good, first_id, batch.id)
     people = sorted({r["person_id"] for r in checked.good})
     compliance_state.refresh_states(uow.session, person_ids=people, now=uow.clock.now())
     batch.counts = {

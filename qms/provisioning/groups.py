@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bridge.core.uow import UnitOfWork
 from qms.org import services as org
 from qms.org.models import JobFunction, PersonJobFunction
-from qms.provisioning import resources
+from qms.provisioning import resources, services
 from qms.provisioning.models import ProvisioningClient, ScimGroup, ScimUser
 from qms.provisioning.resources import GROUP, ScimRefusal
 from qms.training import compliance
@@ -118,6 +118,10 @@ def _set_members(uow: UnitOfWork, row: ScimGroup, members: list[ScimUser], reaso
                     membership.valid_to = now
                     touched.append(person_id)
         row.member_ids = after
+    deferred = uow.session.info.get(services.DEFERRED)
+    if deferred is not None:
+        deferred["moved"].update(touched)
+        return
     if touched:
         compliance.sync_people(
             uow,

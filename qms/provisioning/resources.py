@@ -158,7 +158,7 @@ def service_provider_config(base: str, documentation: str) -> dict[str, Any]:
     config = ServiceProviderConfig(
         documentation_uri=documentation,
         patch=Patch(supported=True),
-        bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
+        bulk=Bulk(supported=True, max_operations=1000, max_payload_size=16 * 1024 * 1024),
         filter=Filter(supported=True, max_results=MAX_RESULTS),
         change_password=ChangePassword(supported=False),
         sort=Sort(supported=False),

@@ -33,6 +33,30 @@ from qms.training import compliance
 logger = logging.getLogger(__name__)
 
 STORED_CONTEXT = Context.RESOURCE_CREATION_REQUEST
+DEFERRED = "scim_deferred_obligations"
+
+
+def defer_obligations(uow: UnitOfWork) -> dict[str, set[int]]:
+    """Collect the people whose obligations change (a bulk request) instead of re-evaluating each time."""
+    return uow.session.info.setdefault(DEFERRED, {"hired": set(), "moved": set()})
+
+
+def apply_deferred_obligations(uow: UnitOfWork) -> None:
+    """Re-evaluate the collected people's obligations once (same transaction), and stop deferring."""
+    deferred = uow.session.info.pop(DEFERRED, None)
+    if not deferred:
+        return
+    now = uow.clock.now()
+    hired = sorted(deferred["hired"])
+    moved = sorted(deferred["moved"] - deferred["hired"])
+    if hired:
+        compliance.sync_people(
+            uow, hired, reason="new_hire", source_type="scim_bulk", source_id=None, now=now
+        )
+    if moved:
+        compliance.sync_people(
+            uow, moved, reason="role_change", source_type="scim_bulk", source_id=None, now=now
+        )
 
 
 def live_user(session: Session, scim_id: str, *, lock: bool = False) -> ScimUser:
@@ -149,6 +173,10 @@ def _employ(uow: UnitOfWork, person: Person, department_id: int | None) -> None:
             uow.session.add(
                 PersonDepartment(person_id=person.id, department_id=department_id, valid_from=now)
             )
+    deferred = uow.session.info.get(DEFERRED)
+    if deferred is not None:
+        deferred["hired"].add(person.id)
+        return
     compliance.sync_people(
         uow, [person.id], reason="new_hire", source_type="person", source_id=person.id, now=now
     )

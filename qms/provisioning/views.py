@@ -20,6 +20,7 @@ from scim2_models import Context, SCIMException, SearchRequest
 from bridge.core.errors import DomainError
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import database, in_unit_of_work
+from qms.provisioning import bulk as provisioning_bulk
 from qms.provisioning import clients, groups, resources, services
 from qms.provisioning.models import ProvisioningClient
 from qms.provisioning.resources import GROUP, USER, ScimRefusal
@@ -268,6 +269,15 @@ def delete_group(scim_id: str, uow: UnitOfWork, client: ProvisioningClient) -> R
     """Members leave the job function; the job function stays."""
     groups.delete_group(uow, scim_id, if_match=request.headers.get("If-Match"))
     return Response(status=204)
+
+
+@bp.post("/Bulk")
+@scim_view
+def bulk(uow: UnitOfWork, client: ProvisioningClient) -> Response:
+    """Many operations in one request and one transaction (RFC 7644 §3.7); ``bulkId`` references."""
+    if (request.content_length or 0) > provisioning_bulk.MAX_PAYLOAD:
+        raise ScimRefusal("the bulk request is too large", status=413, scim_type="tooLarge")
+    return _json(provisioning_bulk.run_bulk(uow, client, _payload(), _base()))
 
 
 @bp.post("/.search")

@@ -255,3 +255,46 @@ def test_tokens_are_per_client_hashed_and_revocable(client, scim, scim_token, uo
         )
         assert "scim.client_issued" in actions
         assert clients.list_clients(uow.session)[0].name == "entra-test"
+
+
+def test_bulk_provisions_in_one_transaction(site, scim, db):
+    ids = site.ids
+    operations = [
+        {"method": "POST", "path": "/Users", "bulkId": "ada", "data": _user("ada.b", "PROD", "B-1")},
+        {"method": "POST", "path": "/Users", "bulkId": "bob", "data": _user("bob.b", "QC", "B-2")},
+        {"method": "POST", "path": "/Users", "bulkId": "dup", "data": _user("ada.b", "QC", "B-3")},
+        {
+            "method": "POST",
+            "path": "/Groups",
+            "bulkId": "ops",
+            "data": {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "OPERATOR",
+                "members": [{"value": "bulkId:ada"}, {"value": "bulkId:bob"}],
+            },
+        },
+        {
+            "method": "PATCH",
+            "path": "/Users/bulkId:bob",
+            "data": {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]},
+        },
+    ]
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations}
+    answer = scim("POST", "/Bulk", body, expect=200).json
+    assert [o["status"] for o in answer["Operations"]] == ["201", "201", "409", "201", "200"]
+    assert answer["Operations"][2]["response"]["scimType"] == "uniqueness"
+    with db.read_sessions() as session:
+        people = dict(
+            session.execute(
+                select(Person.employee_no, Person.id).where(Person.employee_no.in_(["B-1", "B-2", "B-3"]))
+            ).all()
+        )
+    assert set(people) == {"B-1", "B-2"}  # the refused operation left nothing behind
+    # Obligations were re-evaluated once, before the commit: department and job function.
+    assert open_items(db, people["B-1"]) == sorted([ids["item:SOP-PROD"], ids["item:SOP-OP"]])
+    transcript = site.get(f"/people/{people['B-2']}/transcript")
+    assert {r["status"] for r in transcript["requirements"]} == {"exempt"}
+    assert (
+        scim("POST", "/Bulk", {"schemas": ["x"], "Operations": []}, expect=400).json["scimType"]
+        == "invalidSyntax"
+    )
