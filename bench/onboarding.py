@@ -114,12 +114,14 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     # 2. The matrix, then the people and their job functions through SCIM.
     started, cpu = time.perf_counter(), time.process_time()
     functions = []
+    required: dict[int, list[str]] = {}
     for f in range(args.functions):
         jf = client.post(
             "/api/v1/job-functions", json={"code": f"JF-{f}", "name": f"Function {f}"}, headers=api["admin"]
         ).json["id"]
         functions.append(jf)
-        for code in rng.sample(codes, args.per_function):
+        required[f] = rng.sample(codes, args.per_function)
+        for code in required[f]:
             r = client.post(
                 "/api/v1/requirements",
                 json={"scope": "job_function", "scope_id": jf, "training_item_id": items[code]},
@@ -185,7 +187,15 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     rows = ["person,item_code,version_label,completed_at,source_system,trainer,evidence_ref"]
     per_person = max(1, args.completions // args.people)
     for p in range(args.people):
-        chosen = rng.sample(codes, min(len(codes), per_person // 2 + 1))
+        # The documents of the person's job function first (most people end up qualified), then others;
+        # one person in ten misses one required document.
+        own = required[p % args.functions][: args.per_function - (1 if p % 10 == 0 else 0)]
+        others = [
+            c
+            for c in rng.sample(codes, min(len(codes), per_person // 2 + 1))
+            if c not in required[p % args.functions]
+        ]
+        chosen = own + others
         made = 0
         for code in chosen:
             for label, start in (("1.0", V1), ("2.0", V2)):
