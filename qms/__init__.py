@@ -27,9 +27,15 @@ from qms.deviations import views as _deviation_views  # noqa: F401
 from qms.documents import item_views as _item_views  # noqa: F401
 from qms.documents import models as _document_models  # noqa: F401
 from qms.documents import views as _document_views  # noqa: F401
+from qms.onboarding import cli as onboarding_cli
+from qms.onboarding import models as _onboarding_models  # noqa: F401
+from qms.onboarding import views as _onboarding_views  # noqa: F401
 from qms.org import models as _org_models  # noqa: F401
 from qms.org import views as _org_views  # noqa: F401
 from qms.policy import QmsPolicy
+from qms.provisioning import cli as provisioning_cli
+from qms.provisioning import models as _provisioning_models  # noqa: F401
+from qms.provisioning import views as provisioning_views
 from qms.reports import views as _report_views  # noqa: F401
 from qms.training import evidence_models as _evidence_models  # noqa: F401
 from qms.training import evidence_views as _evidence_views  # noqa: F401
@@ -43,9 +49,13 @@ logger = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Register the package's routes, sweeps, commands and demo loaders on ``app``."""
     app.register_blueprint(api.blueprint())
+    app.register_blueprint(provisioning_views.bp)
     register_policy(app, QmsPolicy())
     for name, seconds in sweeps.INTERVALS.items():
         register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)
     if "qms" not in app.cli.commands:
+        cli.qms_group.add_command(provisioning_cli.scim_client_group)
+        cli.qms_group.add_command(onboarding_cli.import_documents)
+        cli.qms_group.add_command(onboarding_cli.import_training)
         app.cli.add_command(cli.qms_group)
     register_loader(app, demo_year.load)

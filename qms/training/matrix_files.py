@@ -75,19 +75,19 @@ def export_xlsx(session: Session, now: dt.datetime) -> bytes:
     return out.getvalue()
 
 
-def parse_csv(content: bytes) -> list[dict[str, Any]]:
-    """Rows of a CSV matrix (header names the columns)."""
+def parse_csv(content: bytes, columns: tuple[str, ...] = COLUMNS) -> list[dict[str, Any]]:
+    """Rows of a CSV file whose header names (at least) ``columns`` (the matrix's by default)."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationFailed("the CSV file is not UTF-8 text", field="file") from exc
     reader = csv.DictReader(io.StringIO(text))
-    _check_header(reader.fieldnames or [])
+    _check_header(reader.fieldnames or [], columns)
     return [dict(row) for row in reader]
 
 
-def parse_xlsx(content: bytes) -> list[dict[str, Any]]:
-    """Rows of the first sheet of an XLSX matrix (first row names the columns)."""
+def parse_xlsx(content: bytes, columns: tuple[str, ...] = COLUMNS) -> list[dict[str, Any]]:
+    """Rows of the first sheet of an XLSX workbook whose first row names (at least) ``columns``."""
     from openpyxl import load_workbook  # lazily, as in export_xlsx: about 6 MB a process
 
     try:
@@ -100,7 +100,7 @@ def parse_xlsx(content: bytes) -> list[dict[str, Any]]:
     if not rows:
         raise ValidationFailed("the workbook is empty", field="file")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
-    _check_header(header)
+    _check_header(header, columns)
     return [
         {h: ("" if v is None else v) for h, v in zip(header, row, strict=False) if h}
         for row in rows[1:]
@@ -108,11 +108,11 @@ def parse_xlsx(content: bytes) -> list[dict[str, Any]]:
     ]
 
 
-def _check_header(header: list[str]) -> None:
-    missing = [c for c in COLUMNS if c not in header]
+def _check_header(header: list[str], columns: tuple[str, ...] = COLUMNS) -> None:
+    missing = [c for c in columns if c not in header]
     if missing:
         raise ValidationFailed(
-            f"the header lacks the column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}",
+            f"the header lacks the column(s) {', '.join(missing)}; expected {', '.join(columns)}",
             field="file",
             code="bad_header",
         )

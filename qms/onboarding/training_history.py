@@ -1,0 +1,432 @@
+"""Import of legacy training records (CSV/XLSX): completions from a spreadsheet or an old LMS.
+
+Columns: ``person`` (employee number, e-mail or user name), ``item_code`` (document or course
+code), ``version_label``, ``completed_at`` (in the past); optional ``source_system``, ``trainer``,
+``evidence_ref``. A row is refused for an unknown person, an unknown item or version, a date
+before the version existed (approved), a date in the future, or a duplicate (in the file or
+already recorded). ``preview`` runs the whole import in a savepoint and rolls it back: what would
+be created, the refused rows and the compliance picture before and after.
+
+Imported completions are ordinary immutable completions with ``method = 'migrated'``: no learner
+signature (never shown as e-signed), ``recorded_at = completed_at`` (the legacy system recorded
+them then, so every as-of question counts them by the trained-rule), and ``evidence`` naming the
+batch, the row, the source system, the trainer and the evidence reference. They are written in
+bulk (chunks of ``CHUNK`` rows); the batch carries the importer's e-signature bound to the file's
+SHA-256 and is audited once (the per-row record is the completion itself, which names its batch).
+Open assignments the history satisfies are closed (audited) and the maintained state refreshed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Text, bindparam, case, cast, func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+
+from bridge.core import audit
+from bridge.core.accounts import UserAccount
+from bridge.core.errors import ValidationFailed
+from bridge.core.people import Person
+from bridge.core.uow import UnitOfWork
+from qms.documents.models import TrainingItem, TrainingItemVersion
+from qms.onboarding import files
+from qms.onboarding.models import MIGRATED_METHOD
+from qms.roles import AUTHORS
+from qms.training import scope as in_scope
+from qms.training import state as compliance_state
+from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Completion, ComplianceState
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("person", "item_code", "version_label", "completed_at")
+OPTIONAL = ("source_system", "trainer", "evidence_ref")
+CHUNK = 10_000
+REFUSED_KEPT = 1000
+
+
+@dataclass
+class Checked:
+    """The rows that would be imported and the refused ones."""
+
+    rows: int
+    good: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _RollBack(Exception):
+    """Undo a preview's savepoint."""
+
+
+def _people(session: Any) -> dict[str, dict[str, int]]:
+    maps: dict[str, dict[str, int]] = {"employee_no": {}, "email": {}, "username": {}}
+    for pid, number, email in session.execute(select(Person.id, Person.employee_no, Person.email)):
+        if number:
+            maps["employee_no"][number.strip().lower()] = pid
+        if email:
+            maps["email"][email.strip().lower()] = pid
+    for username, pid in session.execute(select(UserAccount.username, UserAccount.person_id)):
+        maps["username"][username.lower()] = pid
+    return maps
+
+
+def _resolve(maps: dict[str, dict[str, int]], value: str) -> tuple[int | None, str | None]:
+    key = value.strip().lower()
+    found = {maps[kind][key] for kind in ("employee_no", "email", "username") if key in maps[kind]}
+    if len(found) > 1:
+        return None, f"{value!r} names more than one person (employee number, e-mail and user name differ)"
+    if not found:
+        return None, f"unknown person {value!r} (no employee number, e-mail or user name matches)"
+    return found.pop(), None
+
+
+def check_rows(uow: UnitOfWork, rows: list[dict[str, Any]], *, source_system: str | None = None) -> Checked:
+    """Check every row; the good ones become completion values, the others refusals with reasons."""
+    session = uow.session
+    now = uow.clock.now()
+    people = _people(session)
+    items = dict(session.execute(select(TrainingItem.code, TrainingItem.id)).all())
+    versions: dict[tuple[int, str], tuple[int, dt.datetime | None]] = {
+        (iid, label): (vid, existed)
+        for vid, iid, label, existed in session.execute(
+            select(
+                TrainingItemVersion.id,
+                TrainingItemVersion.training_item_id,
+                TrainingItemVersion.label,
+                func.coalesce(TrainingItemVersion.approved_at, TrainingItemVersion.effective_since),
+            )
+        )
+    }
+    recorded = {
+        (pid, vid, at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC))
+        for pid, vid, at in session.execute(
+            select(Completion.person_id, Completion.item_version_id, Completion.completed_at)
+        )
+    }
+    checked = Checked(rows=len(rows))
+    seen: dict[tuple[int, int, dt.datetime], int] = {}
+    resolved: dict[str, tuple[int | None, str | None]] = {}
+    for number, row in enumerate(rows, start=2):
+
+        def refuse(column: str, reason: str, number: int = number, row: dict[str, Any] = row) -> None:
+            checked.refused.append(
+                {
+                    "row": number,
+                    "field": column,
+                    "message": reason,
+                    "person": files.text(row, "person"),
+                    "item_code": files.text(row, "item_code"),
+                    "version_label": files.text(row, "version_label"),
+                }
+            )
+
+        who = files.text(row, "person")
+        if who not in resolved:
+            resolved[who] = _resolve(people, who)
+        person_id, problem = resolved[who]
+        if person_id is None:
+            refuse("person", problem or "unknown person")
+            continue
+        code = files.text(row, "item_code")
+        item_id = items.get(code)
+        if item_id is None:
+            refuse("item_code", f"unknown document or course {code!r}")
+            continue
+        label = files.text(row, "version_label")
+        version = versions.get((item_id, label))
+        if version is None:
+            refuse("version_label", f"{code} has no version {label!r}")
+            continue
+        try:
+            completed = files.moment(row.get("completed_at"))
+        except ValueError:
+            refuse("completed_at", f"{files.text(row, 'completed_at')!r} is not a date or a moment")
+            continue
+        if completed > now:
+            refuse("completed_at", "the completion date is in the future")
+            continue
+        version_id, existed = version
+        if existed is None:
+            refuse("version_label", f"{code} {label} was never approved: nobody can have trained on it")
+            continue
+        if existed.tzinfo is None:
+            existed = existed.replace(tzinfo=dt.UTC)
+        if completed < existed:
+            refuse(
+                "completed_at", f"{completed:%Y-%m-%d} is before {code} {label} existed ({existed:%Y-%m-%d})"
+            )
+            continue
+        key = (person_id, version_id, completed)
+        if key in recorded:
+            refuse("completed_at", "a duplicate: this completion is already recorded")
+            continue
+        if key in seen:
+            refuse("completed_at", f"a duplicate of row {seen[key]}")
+            continue
+        seen[key] = number
+        checked.good.append(
+            {
+                "person_id": person_id,
+                "training_item_id": item_id,
+                "item_version_id": version_id,
+                "completed_at": completed,
+                "row": number,
+                "source_system": files.text(row, "source_system") or source_system or None,
+                "trainer": files.text(row, "trainer") or None,
+                "evidence_ref": files.text(row, "evidence_ref") or None,
+            }
+        )
+    return checked
+
+
+def compliance_picture(session: Any) -> dict[str, int]:
+    """People with requirements and how many of them are qualified (every requirement compliant)."""
+    met = func.sum(case((ComplianceState.status == "compliant", 1), else_=0))
+    rows = session.execute(
+        select(ComplianceState.person_id, func.count(), met).group_by(ComplianceState.person_id)
+    ).all()
+    return {
+        "people": len(rows),
+        "qualified": sum(1 for _pid, total, met in rows if int(met or 0) == total),
+        "requirements": sum(total for _pid, total, _met in rows),
+        "requirements_met": sum(int(met or 0) for _pid, _total, met in rows),
+    }
+
+
+def _write(
+    uow: UnitOfWork, batch_id: int, good: list[dict[str, Any]], progress: Callable[[int, int], None] | None
+) -> int:
+    session = uow.session
+    before = session.scalar(select(func.coalesce(func.max(Completion.id), 0))) or 0
+    table = Completion.__table__
+    total = len(good)
+    # The evidence is serialised here once (orjson), the bulk INSERT binds it as text.
+    evidence = bindparam("evidence", type_=Text)
+    statement = insert(table).values(
+        person_id=bindparam("person_id"),
+        training_item_id=bindparam("training_item_id"),
+        item_version_id=bindparam("item_version_id"),
+        method=MIGRATED_METHOD,
+        completed_at=bindparam("completed_at", type_=table.c.completed_at.type),
+        recorded_at=bindparam("recorded_at", type_=table.c.recorded_at.type),
+        evidence=cast(evidence, JSONB) if session.get_bind().dialect.name == "postgresql" else evidence,
+    )
+    for start in range(0, total, CHUNK):
+        chunk = good[start : start + CHUNK]
+        session.execute(
+            statement,
+            [
+                {
+                    "person_id": r["person_id"],
+                    "training_item_id": r["training_item_id"],
+                    "item_version_id": r["item_version_id"],
+                    "completed_at": r["completed_at"],
+                    "recorded_at": r["completed_at"],
+                    "evidence": orjson.dumps(
+                        {
+                            "migrated": True,
+                            "batch": batch_id,
+                            "row": r["row"],
+                            "source_system": r["source_system"],
+                            "trainer": r["trainer"],
+                            "evidence_ref": r["evidence_ref"],
+                        }
+                    ).decode(),
+                }
+                for r in chunk
+            ],
+        )
+        logger.info(
+            "legacy batch %s: %s of %s completions written", batch_id, min(start + CHUNK, total), total
+        )
+        if progress is not None:
+            progress(min(start + CHUNK, total), total)
+    return before
+
+
+def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int, batch_id: int) -> int:
+    """Close the open assignments the imported history satisfies (audited, like a completion)."""
+    session = uow.session
+    now = uow.clock.now()
+    people = sorted({r["person_id"] for r in good})
+    seqs: dict[int, int] = {}
+    baselines: dict[int, int] = {}
+    for vid, seq, baseline in session.execute(
+        select(TrainingItemVersion.id, TrainingItemVersion.seq, TrainingItemVersion.baseline_seq)
+    ):
+        seqs[vid], baselines[vid] = seq, baseline
+    closed = 0
+    for chunk in in_scope.chunks(people):
+        latest: dict[tuple[int, int], tuple[int, int]] = {}
+        for cid, pid, iid, vid in session.execute(
+            select(
+                Completion.id, Completion.person_id, Completion.training_item_id, Completion.item_version_id
+            ).where(
+                Completion.person_id.in_(chunk),
+                Completion.id > first_id,
+                Completion.method == MIGRATED_METHOD,
+            )
+        ):
+            if (pid, iid) not in latest or seqs[vid] > latest[(pid, iid)][1]:
+                latest[(pid, iid)] = (cid, seqs[vid])
+        changes = []
+        for aid, pid, iid, vid in session.execute(
+            select(
+                Assignment.id, Assignment.person_id, Assignment.training_item_id, Assignment.item_version_id
+            ).where(Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
+        ):
+            found = latest.get((pid, iid))
+            # The trained-rule: a completion on the assigned version, on an equivalent earlier one
+            # (no retraining revision between) or on a later one satisfies the assignment.
+            if found is not None and baselines.get(vid, 0) <= found[1]:
+                changes.append(
+                    {"b_id": aid, "status": "completed", "closed_at": now, "completion_id": found[0]}
+                )
+        if changes:
+            # One UPDATE for the chunk; the audit trail gets one row per chunk naming every
+            # assignment closed and the completion that closed it (the batch's per-row record).
+            session.execute(
+                update(Assignment.__table__).where(Assignment.__table__.c.id == bindparam("b_id")), changes
+            )
+            audit.record(
+                uow,
+                "training.assignments_closed_by_import",
+                "qms_import_batch",
+                batch_id,
+                new={"closed": [[c["b_id"], c["completion_id"]] for c in changes], "status": "completed"},
+            )
+            closed += len(changes)
+    session.flush()
+    return closed
+
+
+def _apply(
+    uow: UnitOfWork,
+    checked: Checked,
+    *,
+    content: bytes,
+    file_format: str,
+    file_name: str | None,
+    source_system: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> Any:
+    batch = files.new_batch(
+        uow,
+        kind="legacy_training",
+        content=content,
+        file_name=file_name,
+        file_format=file_format,
+        rows=checked.rows,
+        source_system=source_system,
+    )
+    with uow.because(f"legacy training records imported (batch {batch.id}, sha256 {batch.sha256[:12]})"):
+        first_id = _write(uow, batch.id, checked.good, progress)
+        closed = _close_satisfied(uow, checked.good, first_id, batch.id)
+    people = sorted({r["person_id"] for r in checked.good})
+    compliance_state.refresh_states(uow.session, person_ids=people, now=uow.clock.now())
+    batch.counts = {
+        "completions": len(checked.good),
+        "refused": len(checked.refused),
+        "people": len(people),
+        "assignments_closed": closed,
+    }
+    uow.session.flush()
+    return batch
+
+
+def import_history(
+    uow: UnitOfWork,
+    content: bytes,
+    *,
+    file_format: str,
+    file_name: str | None = None,
+    source_system: str | None = None,
+    preview: bool = False,
+    skip_refused: bool = False,
+    username: str | None = None,
+    password: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Preview or import a file of legacy completions.
+
+    Without ``preview`` every row must be good (all or none) unless ``skip_refused``; the batch is
+    signed by the importer (``username``/``password``, §11.200) and audited once.
+    """
+    uow.actor.require(*AUTHORS, action="importing legacy training records")
+    rows = files.read_rows(content, file_format, COLUMNS)
+    checked = check_rows(uow, rows, source_system=source_system)
+    before = compliance_picture(uow.session)
+    refused = checked.refused
+    result: dict[str, Any] = {
+        "rows": checked.rows,
+        "would_create": len(checked.good),
+        "refused": refused[:REFUSED_KEPT],
+        "refused_count": len(refused),
+        "sha256": files.sha256(content),
+    }
+    if preview:
+        try:
+            with uow.savepoint():
+                batch = _apply(
+                    uow,
+                    checked,
+                    content=content,
+                    file_format=file_format,
+                    file_name=file_name,
+                    source_system=source_system,
+                    progress=progress,
+                )
+                result["assignments_closed"] = batch.counts["assignments_closed"]
+                result["compliance"] = {"before": before, "after": compliance_picture(uow.session)}
+                raise _RollBack
+        except _RollBack:
+            pass
+        return {"preview": True, **result}
+    if checked.refused and not skip_refused:
+        files.refuse(
+            [{k: r[k] for k in ("row", "field", "message")} for r in checked.refused], "training record"
+        )
+    if not username or not password:
+        raise ValidationFailed(
+            "importing legacy records needs the importer's e-signature: username and password",
+            field="username",
+            code="signature_required",
+        )
+    if not checked.good:
+        files.refuse([{"row": 1, "field": "file", "message": "no row to import"}], "training record")
+    batch = _apply(
+        uow,
+        checked,
+        content=content,
+        file_format=file_format,
+        file_name=file_name,
+        source_system=source_system,
+        progress=progress,
+    )
+    files.sign_batch(uow, batch, username=username or "", password=password or "")
+    audit.record(
+        uow,
+        "training.legacy_imported",
+        "qms_import_batch",
+        batch.id,
+        new={
+            "sha256": batch.sha256,
+            "format": file_format,
+            "source_system": source_system,
+            **batch.counts,
+            "first_refusals": refused[:20],
+        },
+    )
+    logger.info("legacy training batch %s: %s", batch.id, batch.counts)
+    return {
+        "preview": False,
+        "batch_id": batch.id,
+        "signature_id": batch.signature_id,
+        **result,
+        **batch.counts,
+        "compliance": {"before": before, "after": compliance_picture(uow.session)},
+    }
