@@ -1,0 +1,86 @@
+"""The outbox senders of notices: e-mail (rendered at send time, sent once) and webhooks.
+
+Sending an e-mail, exactly-once-ish (docs/notifications.md):
+
+1. the relay claims the outbox message (committed; other workers skip it for the lease);
+2. the sender reads the notification without a write transaction: already ``sent`` (a worker
+   died after sending, before the relay's mark) → nothing is sent again;
+3. ``sending`` and the ``Message-ID`` (derived from the idempotency key) are committed;
+4. the SMTP server accepts the message; at once ``sent`` is committed in its own transaction;
+5. the relay marks the outbox message sent.
+
+Only a crash between the server's acceptance (4) and the commit right after it sends the
+message again on resume, with the same ``Message-ID``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import update
+
+from bridge.core.mail import Mail, send_then_mark, smtp_configured
+from bridge.core.outbox import PermanentFailure
+from bridge.core.people import Person
+from bridge.core.uow import UnitOfWork
+from qms.notifications.models import Notification
+from qms.notifications.render import render
+
+logger = logging.getLogger(__name__)
+
+FINAL = ("sent", "skipped", "suppressed", "failed")
+
+
+def _set(uow: UnitOfWork, notification_id: int, **values: Any) -> None:
+    uow.session.execute(update(Notification).where(Notification.id == notification_id).values(**values))
+
+
+def send_email(uow: UnitOfWork, payload: dict[str, Any]) -> None:
+    """Send the e-mail of notification ``payload['notification_id']`` (outbox sender)."""
+    db = uow.db
+    notification_id = int(payload["notification_id"])
+    with db.read_sessions() as session:  # no write transaction is held while the server talks
+        notice = session.get(Notification, notification_id)
+        if notice is None:
+            raise PermanentFailure(f"notification {notification_id} does not exist")
+        if notice.status in FINAL:
+            logger.info("notification %s already %s: not sent again", notice.id, notice.status)
+            return
+        person = session.get(Person, notice.person_id) if notice.person_id else None
+        data = {"status": notice.status, "kind": notice.kind, "address": notice.address,
+                "subject": notice.subject, "key": notice.idempotency_key, "attempts": notice.attempts,
+                "context": dict(notice.context), "mandatory": notice.mandatory,
+                "person_name": person.display_name if person else ""}
+    settings = uow.settings
+    if not smtp_configured(settings):
+        logger.info("no SMTP server configured (GXPBRIDGE_SMTP_HOST): notification %s skipped",
+                    notification_id)
+        _set(uow, notification_id, status="skipped", last_error="no SMTP server configured")
+        return
+    if data["status"] == "sending":
+        logger.warning("notification %s: resuming an interrupted send (same Message-ID)", notification_id)
+    context = {**data["context"], "person_name": data["person_name"], "site_name": settings.site_name,
+               "base_url": settings.base_url.rstrip("/"), "subject": data["subject"],
+               "mandatory": data["mandatory"]}
+    text, html = render(data["kind"], context)
+    calendar = data["context"].get("ics")
+    mail = Mail(to=(data["address"],), subject=data["subject"], text=text, html=html,
+                idempotency_key=data["key"],
+                calendar=(calendar["body"], calendar["method"]) if calendar else None,
+                headers={"X-GxPBridge-Notice": data["kind"]})
+    attempts = data["attempts"] + 1
+    max_attempts = settings.outbox_max_attempts
+
+    def sending(mark_uow: UnitOfWork, message_id: str) -> None:
+        _set(mark_uow, notification_id, status="sending", message_id=message_id,
+             sending_at=mark_uow.clock.now(), attempts=attempts)
+
+    def sent(mark_uow: UnitOfWork, message_id: str) -> None:
+        _set(mark_uow, notification_id, status="sent", sent_at=mark_uow.clock.now(), last_error=None)
+
+    def failed(mark_uow: UnitOfWork, exc: BaseException) -> None:
+        _set(mark_uow, notification_id, last_error=f"{type(exc).__name__}: {exc}",
+             status="failed" if attempts >= max_attempts else "queued")
+
+    send_then_mark(db, mail, sent, before=sending, on_error=failed)

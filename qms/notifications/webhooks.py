@@ -1,0 +1,136 @@
+"""Signed webhooks: JSON events POSTed to the subscribed URLs through the outbox.
+
+Each request carries ``X-GxPBridge-Timestamp`` (Unix seconds), ``X-GxPBridge-Delivery`` (a
+unique id) and ``X-GxPBridge-Signature: sha256=<hex>``, the HMAC-SHA256 with the subscription's
+secret over ``<timestamp>.<body>``. Receivers check it with :func:`verify_signature` (the recipe
+in docs/notifications.md) and refuse old timestamps and deliveries already seen (replays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from typing import Any
+
+import orjson
+import requests
+from sqlalchemy import insert, select
+
+from bridge.core.errors import NotFound, ValidationFailed
+from bridge.core.outbox import OutboxMessage, PermanentFailure
+from bridge.core.uow import UnitOfWork
+from qms.notifications.models import WEBHOOK_EVENTS, Notification, WebhookSubscription
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_TOPIC = "notify.webhook"
+ADMINS = ("administrator",)
+# Receivers refuse a signature older (or further in the future) than this.
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-GxPBridge-Signature`` value of ``body`` sent at ``timestamp``."""
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *, now: float,
+                     tolerance: int = DEFAULT_TOLERANCE_SECONDS) -> bool:
+    """Whether a received webhook is authentic and fresh (the receiver's check).
+
+    Refuses a timestamp that is not a number or lies more than ``tolerance`` seconds from
+    ``now``, and a signature that does not match (compared in constant time).
+    """
+    try:
+        sent_at = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs(now - sent_at) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, sent_at, body), signature or "")
+
+
+def subscribe(uow: UnitOfWork, *, name: str, url: str, events: list[str]) -> tuple[WebhookSubscription, str]:
+    """Create a subscription; returns it and its secret (shown once)."""
+    uow.actor.require(*ADMINS, action="subscribing a webhook")
+    unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
+    if unknown or not events:
+        raise ValidationFailed(f"events must be among {', '.join(WEBHOOK_EVENTS)}", field="events")
+    if not url.startswith(("https://", "http://")):
+        raise ValidationFailed("the URL must be http(s)", field="url")
+    secret = secrets.token_urlsafe(32)
+    subscription = WebhookSubscription(name=name, url=url, secret=secret, events=sorted(set(events)))
+    with uow.because("webhook subscribed"):
+        uow.session.add(subscription)
+    return subscription, secret
+
+
+def deactivate(uow: UnitOfWork, subscription_id: int) -> WebhookSubscription:
+    """Stop sending to a subscription (kept for the record)."""
+    uow.actor.require(*ADMINS, action="ending a webhook subscription")
+    subscription = uow.session.get(WebhookSubscription, subscription_id)
+    if subscription is None:
+        raise NotFound(f"webhook subscription {subscription_id} does not exist")
+    with uow.because("webhook unsubscribed"):
+        subscription.active = False
+    return subscription
+
+
+def emit(uow: UnitOfWork, event: str, items: list[dict[str, Any]]) -> int:
+    """Queue ``event`` for every active subscription to it: one delivery per item."""
+    subscriptions = uow.session.execute(select(WebhookSubscription.id, WebhookSubscription.url,
+                                               WebhookSubscription.events).where(
+        WebhookSubscription.active.is_(True))).all()
+    targets = [(sid, url) for sid, url, events in subscriptions if event in events]
+    if not targets or not items:
+        return 0
+    now = uow.clock.now()
+    rows = []
+    for sid, url in targets:
+        for item in items:
+            delivery = str(uuid.uuid4())
+            rows.append({"channel": "webhook", "kind": event, "person_id": None, "address": url,
+                         "subject": event, "idempotency_key": f"webhook:{delivery}", "mandatory": True,
+                         "status": "queued", "created_at": now, "attempts": 0,
+                         "context": {"subscription_id": sid, "delivery": delivery, "event": event,
+                                     "occurred_at": now.isoformat(), "data": item}})
+    ids = list(uow.session.scalars(insert(Notification).returning(Notification.id), rows))
+    uow.session.execute(insert(OutboxMessage), [
+        {"topic": WEBHOOK_TOPIC, "payload": {"notification_id": i}, "created_at": now,
+         "available_at": now, "attempts": 0, "status": "pending"} for i in ids])
+    return len(ids)
+
+
+def send_webhook(uow: UnitOfWork, payload: dict[str, Any]) -> None:
+    """POST one signed delivery (outbox sender); a 2xx answer marks it sent."""
+    session = uow.session
+    notice = session.get(Notification, int(payload["notification_id"]))
+    if notice is None:
+        raise PermanentFailure(f"notification {payload['notification_id']} does not exist")
+    if notice.status == "sent":
+        return
+    subscription = session.get(WebhookSubscription, notice.context["subscription_id"])
+    if subscription is None or not subscription.active:
+        notice.status, notice.last_error = "skipped", "subscription ended"
+        return
+    context = notice.context
+    body = orjson.dumps({"id": context["delivery"], "event": context["event"],
+                         "occurred_at": context["occurred_at"], "data": context["data"]})
+    timestamp = int(uow.clock.now().timestamp())
+    notice.attempts += 1
+    response = requests.post(subscription.url, data=body, timeout=10, headers={
+        "Content-Type": "application/json",
+        "User-Agent": "GxP-Bridge-Webhooks/1",
+        "X-GxPBridge-Event": context["event"],
+        "X-GxPBridge-Delivery": context["delivery"],
+        "X-GxPBridge-Timestamp": str(timestamp),
+        "X-GxPBridge-Signature": sign(subscription.secret, timestamp, body),
+    })
+    if response.status_code >= 300:
+        raise RuntimeError(f"webhook answered {response.status_code}")
+    notice.status, notice.sent_at, notice.last_error = "sent", uow.clock.now(), None
+
