@@ -100,10 +100,10 @@ def by_person(rows: Sequence[Any]) -> dict[int, list[Any]]:
 
 
 def _per_person(site: Site, kind: str, rows: Sequence[Any], subject: str,
-                extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                extra: dict[str, Any] | None = None, stage: str | None = None) -> list[dict[str, Any]]:
     return [{"kind": kind, "person_id": person_id,
              "subject": subject.format(n=len(group), s="s" if len(group) != 1 else ""),
-             "key": key_of(kind, person_id, (r.id for r in group)),
+             "key": key_of(stage or kind, person_id, (r.id for r in group)),
              "context": {"person_id": person_id, "assignments": [entry(site, r) for r in group],
                          **(extra or {})}}
             for person_id, group in by_person(rows).items()]
@@ -140,7 +140,7 @@ def reminders(site: Site) -> int:
             conditions.append(Assignment.due_at > site.now + dt.timedelta(days=nearer))
         rows = found(site.uow.session, conditions)
         notices = _per_person(site, "reminder", rows, f"Training due within {days} day{{s}}".replace(
-            "{s}", "s" if days != 1 else ""), {"days": days})
+            "{s}", "s" if days != 1 else ""), {"days": days}, stage)
         services.queue_emails(site.uow, notices)
         mark(site.uow.session, stage, conditions, rows, site.now)
         sent += len(notices)
@@ -176,7 +176,7 @@ def escalations(site: Site) -> int:
     names: dict[int, str] = {}
     for start in range(0, len(people_late), 5000):
         names.update(session.execute(select(Person.id, Person.display_name).where(
-            Person.id.in_(people_late[start:start + 5000]))).tuples())
+            Person.id.in_(people_late[start:start + 5000]))).all())
     per_recipient: dict[int, list[int]] = defaultdict(list)
     for person_id, recipients in contacts.items():
         if not recipients:

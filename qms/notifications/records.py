@@ -37,7 +37,7 @@ def _approvers(site: Site) -> list[tuple[int, int]]:
     """(user id, person id) of the active accounts that approve."""
     return list(site.uow.session.execute(
         select(UserAccount.id, UserAccount.person_id).join(UserRole, UserRole.user_id == UserAccount.id)
-        .where(UserRole.role.in_(APPROVER_ROLES), UserAccount.active.is_(True)).distinct()).tuples())
+        .where(UserRole.role.in_(APPROVER_ROLES), UserAccount.active.is_(True)).distinct()).all())
 
 
 def approvals_waiting(site: Site) -> int:

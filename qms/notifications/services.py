@@ -76,10 +76,10 @@ def queue_emails(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> list[int
     turned_off: set[tuple[int, str]] = set()
     for start in range(0, len(people), 5000):
         chunk = people[start:start + 5000]
-        emails.update(session.execute(select(Person.id, Person.email).where(Person.id.in_(chunk))).tuples())
+        emails.update(session.execute(select(Person.id, Person.email).where(Person.id.in_(chunk))).all())
         turned_off.update(session.execute(select(
             NotificationPreference.person_id, NotificationPreference.kind).where(
-            NotificationPreference.person_id.in_(chunk), NotificationPreference.enabled.is_(False))).tuples())
+            NotificationPreference.person_id.in_(chunk), NotificationPreference.enabled.is_(False))).all())
     release = release_time(now, uow.policy(NotifyPolicy), site_zone(uow))
     rows = []
     for notice in fresh.values():
@@ -130,7 +130,7 @@ def preferences_of(session: Session, person_id: int) -> dict[str, dict[str, bool
     """Each notice kind: whether it is mandatory and whether the person gets it."""
     get_person(session, person_id)
     chosen = dict(session.execute(select(NotificationPreference.kind, NotificationPreference.enabled)
-                                  .where(NotificationPreference.person_id == person_id)).tuples())
+                                  .where(NotificationPreference.person_id == person_id)).all())
     return {kind: {"mandatory": mandatory, "enabled": mandatory or chosen.get(kind, True)}
             for kind, mandatory in KINDS.items()}
 

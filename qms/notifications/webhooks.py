@@ -13,6 +13,7 @@ import hmac
 import logging
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from bridge.core.errors import NotFound, ValidationFailed
 from bridge.core.outbox import OutboxMessage, PermanentFailure
 from bridge.core.uow import UnitOfWork
 from qms.notifications.models import WEBHOOK_EVENTS, Notification, WebhookSubscription
+from qms.training.models import Assignment
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +136,46 @@ def send_webhook(uow: UnitOfWork, payload: dict[str, Any]) -> None:
         raise RuntimeError(f"webhook answered {response.status_code}")
     notice.status, notice.sent_at, notice.last_error = "sent", uow.clock.now(), None
 
+
+
+def _subscribed(uow: UnitOfWork, event: str) -> bool:
+    return any(event in events for events in uow.session.scalars(
+        select(WebhookSubscription.events).where(WebhookSubscription.active.is_(True))))
+
+
+def assignments_created(uow: UnitOfWork, assignment_ids: Sequence[int]) -> None:
+    """``assignment.created`` for each new assignment (called by qms.training.assignments)."""
+    if not assignment_ids or not _subscribed(uow, "assignment.created"):
+        return
+    items = []
+    for start in range(0, len(assignment_ids), 5000):
+        for row in uow.session.execute(select(
+                Assignment.id, Assignment.person_id, Assignment.training_item_id, Assignment.item_version_id,
+                Assignment.reason, Assignment.due_at).where(
+                Assignment.id.in_(assignment_ids[start:start + 5000]))):
+            items.append({"assignment_id": row.id, "person_id": row.person_id,
+                          "training_item_id": row.training_item_id, "item_version_id": row.item_version_id,
+                          "reason": row.reason, "due_at": row.due_at.isoformat() if row.due_at else None})
+    emit(uow, "assignment.created", items)
+
+
+def training_completed(uow: UnitOfWork, *, completion_id: int, person_id: int, item_version_id: int,
+                       assignment_ids: Sequence[int]) -> None:
+    """``assignment.completed`` (called by qms.training.completions)."""
+    if _subscribed(uow, "assignment.completed"):
+        emit(uow, "assignment.completed", [
+            {"completion_id": completion_id, "person_id": person_id, "item_version_id": item_version_id,
+             "assignment_ids": list(assignment_ids)}])
+
+
+def version_effective(uow: UnitOfWork, *, item_version_id: int, document_version_id: int | None) -> None:
+    """``version.effective`` (called by qms.documents.effective_dates)."""
+    if _subscribed(uow, "version.effective"):
+        emit(uow, "version.effective", [
+            {"item_version_id": item_version_id, "document_version_id": document_version_id}])
+
+
+def capa_closed(uow: UnitOfWork, *, capa_id: int, number: str) -> None:
+    """``capa.closed`` (called by qms.capa.lifecycle)."""
+    if _subscribed(uow, "capa.closed"):
+        emit(uow, "capa.closed", [{"capa_id": capa_id, "number": number}])
