@@ -17,7 +17,11 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import formatdate, parseaddr
 
 from bridge.core.actor import SYSTEM
@@ -66,25 +70,37 @@ def message_id_for(key: str, settings: Settings) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
-def build_message(mail: Mail, settings: Settings, *, date: float | None = None) -> EmailMessage:
-    """The MIME message: text, then HTML as the alternative, then the calendar part."""
-    message = EmailMessage()
-    message["From"] = settings.smtp_from
+def _header(value: str) -> str | Header:
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def build_message(mail: Mail, settings: Settings, *, date: float | None = None) -> Message:
+    """The MIME message: text, then HTML as the alternative, then the calendar part (and the
+    same calendar as an ``.ics`` attachment for clients that ignore the alternative).
+    """
+    body = MIMEMultipart("alternative")
+    body.attach(MIMEText(mail.text, "plain", "utf-8"))
+    if mail.html is not None:
+        body.attach(MIMEText(mail.html, "html", "utf-8"))
+    message: Message = body
+    if mail.calendar is not None:
+        ics, method = mail.calendar
+        calendar = MIMEText(ics, "calendar", "utf-8")
+        calendar.set_param("method", method)
+        body.attach(calendar)
+        message = MIMEMultipart("mixed")
+        message.attach(body)
+        attachment = MIMEApplication(ics.encode(), "ics")
+        attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
+        message.attach(attachment)
+    message["From"] = _header(settings.smtp_from)
     message["To"] = ", ".join(mail.to)
-    message["Subject"] = mail.subject
+    message["Subject"] = _header(mail.subject)
     message["Message-ID"] = message_id_for(mail.idempotency_key, settings)
     message["Date"] = formatdate(date, usegmt=True)
     message["Auto-Submitted"] = "auto-generated"
     for name, value in mail.headers.items():
-        message[name] = value
-    message.set_content(mail.text)
-    if mail.html is not None:
-        message.add_alternative(mail.html, subtype="html")
-    if mail.calendar is not None:
-        body, method = mail.calendar
-        message.add_alternative(body, subtype="calendar", params={"method": method})
-        message.add_attachment(body.encode(), maintype="application", subtype="ics",
-                               filename="invite.ics")
+        message[name] = _header(value)
     return message
 
 
@@ -118,7 +134,7 @@ class SmtpTransport:
             smtp.login(s.smtp_user, s.smtp_password or "")
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Send ``message``; a connection the server closed since the last one is reopened once."""
         for attempt in (1, 2):
             if self._smtp is None:

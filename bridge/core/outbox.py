@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 # it flushes what it changes and never commits: the relay commits the send and its mark together.
 Sender = Callable[[UnitOfWork, dict[str, Any]], None]
 _senders: dict[str, Sender] = {}
+# Messages claimed per claiming transaction (each is then sent and marked on its own).
+CLAIM_SIZE = 10
 
 
 class PermanentFailure(Exception):
@@ -65,8 +67,9 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(2 ** attempts * 5, 3600))
 
 
-def _claim(db: Database, lease: dt.timedelta) -> tuple[int, str, dict[str, Any], int] | None:
-    """Claim the next due message in a transaction of its own: ``sending`` until the lease ends.
+def _claim(db: Database, lease: dt.timedelta, limit: int) -> list[tuple[int, str, dict[str, Any], int]]:
+    """Claim up to ``limit`` due messages in a transaction of their own: ``sending`` until the
+    lease ends.
 
     A ``pending`` message whose time has come, or a ``sending`` one whose lease ran out (its
     worker died mid-send), is claimed; on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so of
@@ -79,19 +82,19 @@ def _claim(db: Database, lease: dt.timedelta) -> tuple[int, str, dict[str, Any],
             select(OutboxMessage)
             .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.available_at <= now)
             .order_by(OutboxMessage.available_at, OutboxMessage.id)
-            .limit(1)
+            .limit(limit)
         )
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        message = uow.session.scalar(query)
-        if message is None:
-            return None
-        if message.status == "sending":
-            logger.warning("outbox message %s: lease of a previous attempt ran out; resuming", message.id)
-        message.status = "sending"
-        message.attempts += 1
-        message.available_at = now + lease
-        claimed = (message.id, message.topic, dict(message.payload), message.attempts)
+        claimed = []
+        for message in uow.session.scalars(query):
+            if message.status == "sending":
+                logger.warning("outbox message %s: lease of a previous attempt ran out; resuming",
+                               message.id)
+            message.status = "sending"
+            message.attempts += 1
+            message.available_at = now + lease
+            claimed.append((message.id, message.topic, dict(message.payload), message.attempts))
         uow.commit()
     return claimed
 
@@ -101,51 +104,56 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8,
     """Send the due messages once. Returns ``(sent, failed)``.
 
     Each message goes through two transactions: the claim (``sending``, committed, invisible to
-    other workers for the lease) and the send with its mark (``sent``, back to ``pending`` with
-    exponential back-off, or ``dead``). A worker killed between the two leaves the message to
-    be claimed again when the lease ends: senders are told nothing else, so a sender whose
-    effect must not repeat checks its own record before acting (see qms.notifications).
+    other workers for the lease; up to ``CLAIM_SIZE`` messages per claim) and the send with its
+    mark (``sent``, back to ``pending`` with exponential back-off, or ``dead``). A worker killed
+    between the two leaves the message to be claimed again when the lease ends: senders are told
+    nothing else, so a sender whose effect must not repeat checks its own record before acting
+    (see qms.notifications.delivery).
     """
     sent = failed = 0
     lease = dt.timedelta(seconds=lease_seconds or db.settings.outbox_lease_seconds)
     while sent + failed < batch:
-        claimed = _claim(db, lease)
-        if claimed is None:
+        claimed = _claim(db, lease, min(CLAIM_SIZE, batch - sent - failed))
+        if not claimed:
             break
-        message_id, topic, payload, attempts = claimed
-        with UnitOfWork(db, SYSTEM) as uow:
-            sender = _senders.get(topic)
-            outcome: tuple[str, str | None]
-            try:
-                if sender is None:
-                    raise PermanentFailure(f"no sender registered for topic {topic!r}")
-                # No savepoint: a sender may call the network before touching the session, and
-                # then holds no transaction (nor, on SQLite, the write lock) while it waits.
-                sender(uow, payload)
-                uow.flush()
-            except PermanentFailure as exc:
-                outcome = ("dead", str(exc))
-                logger.error("outbox message %s dead: %s", message_id, exc)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                outcome = ("dead" if attempts >= max_attempts else "pending", error)
-                logger.warning("outbox message %s attempt %d failed: %s", message_id, attempts, exc)
-            else:
-                outcome = ("sent", None)
-            if outcome[0] != "sent":  # the failed sender's writes go; the mark stays
-                uow.rollback()
-                uow.act_as(SYSTEM)
-            message = uow.session.get(OutboxMessage, message_id)
-            if message is not None:
-                now = uow.clock.now()
-                message.status, message.last_error = outcome
-                if outcome[0] == "sent":
-                    message.sent_at = now
-                elif outcome[0] == "pending":
-                    message.available_at = now + _backoff(attempts)
-            uow.commit()
-        if outcome[0] == "sent":
-            sent += 1
-        else:
-            failed += 1
+        for message_id, topic, payload, attempts in claimed:
+            ok = _send(db, message_id, topic, payload, attempts, max_attempts)
+            sent, failed = (sent + 1, failed) if ok else (sent, failed + 1)
     return sent, failed
+
+
+def _send(db: Database, message_id: int, topic: str, payload: dict[str, Any], attempts: int,
+          max_attempts: int) -> bool:
+    """Run the sender of one claimed message and mark the outcome; True when sent."""
+    with UnitOfWork(db, SYSTEM) as uow:
+        sender = _senders.get(topic)
+        outcome: tuple[str, str | None]
+        try:
+            if sender is None:
+                raise PermanentFailure(f"no sender registered for topic {topic!r}")
+            # No savepoint: a sender may call the network before touching the session, and
+            # then holds no transaction (nor, on SQLite, the write lock) while it waits.
+            sender(uow, payload)
+            uow.flush()
+        except PermanentFailure as exc:
+            outcome = ("dead", str(exc))
+            logger.error("outbox message %s dead: %s", message_id, exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = ("dead" if attempts >= max_attempts else "pending", error)
+            logger.warning("outbox message %s attempt %d failed: %s", message_id, attempts, exc)
+        else:
+            outcome = ("sent", None)
+        if outcome[0] != "sent":  # the failed sender's writes go; the mark stays
+            uow.rollback()
+            uow.act_as(SYSTEM)
+        message = uow.session.get(OutboxMessage, message_id)
+        if message is not None:
+            now = uow.clock.now()
+            message.status, message.last_error = outcome
+            if outcome[0] == "sent":
+                message.sent_at = now
+            elif outcome[0] == "pending":
+                message.available_at = now + _backoff(attempts)
+        uow.commit()
+    return outcome[0] == "sent"

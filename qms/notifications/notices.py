@@ -17,7 +17,6 @@ from sqlalchemy import ColumnElement, exists, insert, literal, select
 
 from bridge.core.people import Person
 from bridge.core.uow import UnitOfWork
-from qms.documents.models import TrainingItem, TrainingItemVersion
 from qms.notifications import services, webhooks
 from qms.notifications.models import NoticeMark
 from qms.notifications.policy import NotifyPolicy
@@ -39,7 +38,6 @@ class Site:
         self.policy = uow.policy(NotifyPolicy)
         self.zone = ZoneInfo(uow.settings.site_timezone)
         self.base = uow.settings.base_url.rstrip("/")
-
     def local(self, moment: dt.datetime | None) -> str | None:
         """A moment as the site reads it."""
         if moment is None:
@@ -59,13 +57,10 @@ def unmarked(stage: str) -> ColumnElement[bool]:
                            NoticeMark.subject_id == Assignment.id)
 
 
-def found(session: Any, conditions: Sequence[ColumnElement[bool]]) -> list[Any]:
-    """The assignments matching ``conditions`` with what a notice shows of them."""
-    return session.execute(
-        select(Assignment.id, Assignment.person_id, Assignment.due_at, TrainingItem.code,
-               TrainingItem.title, TrainingItemVersion.lms_url)
-        .join(TrainingItem, TrainingItem.id == Assignment.training_item_id)
-        .join(TrainingItemVersion, TrainingItemVersion.id == Assignment.item_version_id)
+def found(site: Site, conditions: Sequence[ColumnElement[bool]]) -> list[Any]:
+    """The assignments matching ``conditions``, by person and due date."""
+    return site.uow.session.execute(
+        select(Assignment.id, Assignment.person_id, Assignment.training_item_id, Assignment.due_at)
         .where(*conditions).order_by(Assignment.person_id, Assignment.due_at, Assignment.id)
     ).all()
 
@@ -85,10 +80,11 @@ def mark(session: Any, stage: str, conditions: Sequence[ColumnElement[bool]], ro
         .where(*conditions, Assignment.id <= top)))
 
 
-def entry(site: Site, row: Any) -> dict[str, Any]:
-    """One assignment as a notice lists it."""
-    return {"id": row.id, "code": row.code, "title": row.title, "due": site.local(row.due_at),
-            "url": f"{site.base}/console/assignments/{row.id}", "launch_url": row.lms_url}
+def entry(site: Site, row: Any) -> int:
+    """One assignment as a notice records it: its id (the mail shows it as it is when sent,
+    :func:`qms.notifications.render.expand`).
+    """
+    return int(row.id)
 
 
 def by_person(rows: Sequence[Any]) -> dict[int, list[Any]]:
@@ -119,7 +115,7 @@ def digest(site: Site) -> int:
     conditions = [Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES), Assignment.assigned_at < cutoff,
                   Assignment.assigned_at >= cutoff - dt.timedelta(days=site.policy.digest_lookback_days),
                   unmarked("assigned")]
-    rows = found(site.uow.session, conditions)
+    rows = found(site, conditions)
     notices = _per_person(site, "assignment_digest", rows, "{n} new training assignment{s}")
     services.queue_emails(site.uow, notices)
     mark(site.uow.session, "assigned", conditions, rows, site.now)
@@ -138,7 +134,7 @@ def reminders(site: Site) -> int:
                       Assignment.assigned_at <= site.now - dt.timedelta(days=1), unmarked(stage)]
         if nearer is not None:
             conditions.append(Assignment.due_at > site.now + dt.timedelta(days=nearer))
-        rows = found(site.uow.session, conditions)
+        rows = found(site, conditions)
         notices = _per_person(site, "reminder", rows, f"Training due within {days} day{{s}}".replace(
             "{s}", "s" if days != 1 else ""), {"days": days}, stage)
         services.queue_emails(site.uow, notices)
@@ -151,12 +147,12 @@ def overdue(site: Site) -> int:
     """Overdue notices to the people whose training is late (and the ``assignment.overdue`` webhook)."""
     conditions = [Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES), Assignment.due_at <= site.now,
                   unmarked("overdue")]
-    rows = found(site.uow.session, conditions)
+    rows = found(site, conditions)
     notices = _per_person(site, "overdue", rows, "OVERDUE: {n} training assignment{s}")
     services.queue_emails(site.uow, notices)
     mark(site.uow.session, "overdue", conditions, rows, site.now)
     webhooks.emit(site.uow, "assignment.overdue", [
-        {"assignment_id": r.id, "person_id": r.person_id, "training_item": r.code,
+        {"assignment_id": r.id, "person_id": r.person_id, "training_item_id": r.training_item_id,
          "due_at": r.due_at.isoformat() if r.due_at else None} for r in rows])
     return len(notices)
 
@@ -167,7 +163,7 @@ def escalations(site: Site) -> int:
     conditions = [Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
                   Assignment.due_at <= site.now - dt.timedelta(days=days), unmarked("escalated")]
     session = site.uow.session
-    rows = found(session, conditions)
+    rows = found(site, conditions)
     if not rows:
         return 0
     late = by_person(rows)
@@ -191,7 +187,7 @@ def escalations(site: Site) -> int:
             "subject": f"Escalation: overdue training of {len(people)} "
                        f"{'people' if len(people) != 1 else 'person'}",
             "context": {"person_id": recipient, "days": days, "people": [
-                {"id": p, "name": names.get(p, f"person {p}"), "url": f"{site.base}/console/people/{p}",
+                {"id": p, "name": names.get(p, f"person {p}"),
                  "assignments": [entry(site, r) for r in late[p]]} for p in people]}})
     services.queue_emails(site.uow, notices)
     mark(session, "escalated", conditions, rows, site.now)

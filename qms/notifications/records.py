@@ -93,7 +93,7 @@ def changes_approved(site: Site) -> int:
         _add_mark(site, "change_control", change.id, "approved")
         conditions = [Assignment.source_type == "change_control", Assignment.source_id == change.id,
                       Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES), unmarked("assigned")]
-        rows = found(session, conditions)
+        rows = found(site, conditions)
         summary = {"number": change.number, "title": change.title,
                    "effective": site.local(change.effective_at),
                    "url": f"{site.base}/console/change-controls/{change.id}"}

@@ -96,10 +96,11 @@ def queue_emails(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> list[int
             "idempotency_key": notice["key"], "mandatory": mandatory, "status": status,
             "last_error": error, "created_at": now, "not_before": release, "attempts": 0,
         })
-    ids = list(session.scalars(insert(Notification).returning(Notification.id), rows))
+    table = Notification.__table__
+    ids = list(session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
     queued = [i for i, row in zip(ids, rows, strict=True) if row["status"] == "queued"]
     if queued:
-        session.execute(insert(OutboxMessage), [
+        session.execute(insert(OutboxMessage.__table__), [
             {"topic": EMAIL_TOPIC, "payload": {"notification_id": i}, "created_at": now,
              "available_at": release, "attempts": 0, "status": "pending"} for i in queued])
     return queued

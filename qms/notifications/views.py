@@ -71,7 +71,7 @@ def _subscription(subscription: WebhookSubscription) -> dict[str, Any]:
            tags=TAGS, roles=webhooks.ADMINS, body=WebhookCreate, status=201)
 def create_subscription(body: WebhookCreate, uow: UnitOfWork) -> dict[str, Any]:
     """The response carries the signing secret, shown this once."""
-    subscription, secret = webhooks.subscribe(uow, name=body.name, url=body.url, events=body.events)
+    subscription, secret = webhooks.add_subscription(uow, name=body.name, url=body.url, events=body.events)
     return {**_subscription(subscription), "secret": secret}
 
 

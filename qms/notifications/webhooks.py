@@ -56,7 +56,8 @@ def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *
     return hmac.compare_digest(sign(secret, sent_at, body), signature or "")
 
 
-def subscribe(uow: UnitOfWork, *, name: str, url: str, events: list[str]) -> tuple[WebhookSubscription, str]:
+def add_subscription(uow: UnitOfWork, *, name: str, url: str,
+                     events: list[str]) -> tuple[WebhookSubscription, str]:
     """Create a subscription; returns it and its secret (shown once)."""
     uow.actor.require(*ADMINS, action="subscribing a webhook")
     unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
@@ -100,8 +101,9 @@ def emit(uow: UnitOfWork, event: str, items: list[dict[str, Any]]) -> int:
                          "status": "queued", "created_at": now, "attempts": 0,
                          "context": {"subscription_id": sid, "delivery": delivery, "event": event,
                                      "occurred_at": now.isoformat(), "data": item}})
-    ids = list(uow.session.scalars(insert(Notification).returning(Notification.id), rows))
-    uow.session.execute(insert(OutboxMessage), [
+    table = Notification.__table__
+    ids = list(uow.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+    uow.session.execute(insert(OutboxMessage.__table__), [
         {"topic": WEBHOOK_TOPIC, "payload": {"notification_id": i}, "created_at": now,
          "available_at": now, "attempts": 0, "status": "pending"} for i in ids])
     return len(ids)

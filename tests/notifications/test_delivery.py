@@ -89,7 +89,7 @@ def test_a_crash_in_the_residual_window_resends_the_same_message_id(app, db, clo
     monkeypatch.setattr(delivery, "send_then_mark", die_before_mark)
     with pytest.raises(KilledWorker):
         outbox.relay_once(db)
-    assert statuses(db) == (["sending"], ["sending"])
+    assert statuses(db) == (["queued"], ["sending"])
     monkeypatch.setattr(delivery, "send_then_mark", real)
     clock.advance(seconds=db.settings.outbox_lease_seconds + 1)
     assert outbox.relay_once(db) == (1, 0)

@@ -31,7 +31,8 @@ def site(plant, clock, uow_factory):
     for name, address in ADDRESSES.items():
         set_email(uow_factory, plant.people[name], address)
     plant.call("PUT", f"/people/{plant.people['ann']}/supervisor", "supervisor",
-               json={"supervisor_person_id": plant.people["supervisor"], "reason": "line manager"}, expect=200)
+               json={"supervisor_person_id": plant.people["supervisor"], "reason": "line manager"},
+               expect=200)
     plant.call("PUT", f"/departments/{ids['prod']}/qa-contact", "author",
                json={"person_id": plant.people["author"], "reason": "QA of production"}, expect=200)
     return plant
@@ -74,7 +75,8 @@ def test_assignment_digest_reminders_overdue_escalation(site, app, clock, inbox)
     run_sweeps(app, "qms.notify")
     relay(app)
     subjects = [m["Subject"] for m in inbox.to("ann@plant.example")]
-    assert subjects == ["1 new training assignment", "Training due within 7 days", "Training due within 1 day"]
+    assert subjects == ["1 new training assignment", "Training due within 7 days",
+                        "Training due within 1 day"]
 
     # Due date passed: the overdue sweep marks it, the notice tells Ann.
     clock.set(due + dt.timedelta(hours=1))

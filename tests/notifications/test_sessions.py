@@ -45,8 +45,8 @@ def test_invitation_and_cancellation_with_quiet_hours(plant, app, clock, inbox, 
     ics = calendar_of(cancellation)
     assert "METHOD:CANCEL" in ics and "SEQUENCE:1" in ics and "STATUS:CANCELLED" in ics
     assert f"UID:{created['uid']}" in ics
-    assert "trainer ill" in [p for p in cancellation.walk()
-                             if p.get_content_type() == "text/plain"][0].get_payload(decode=True).decode()
+    text = next(p for p in cancellation.walk() if p.get_content_type() == "text/plain")
+    assert "trainer ill" in text.get_payload(decode=True).decode()
     kinds = [n["kind"] for n in plant.get(f"/people/{plant.people['ann']}/notifications", "ann")]
     assert kinds == ["session_cancellation", "session_invitation"]
     plant.post("/training-sessions", "ann", body, expect=403)

@@ -56,7 +56,7 @@ def receiver(clock: MovableClock) -> Iterator[tuple[Receiver, str]]:
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = {k: v for k, v in self.headers.items()}
             state["r"].raw.append((headers, body))
