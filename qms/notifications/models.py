@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge.core.clock import column_now
 from bridge.core.db import Base, JSONType, UTCDateTime
+from qms.training.models import Assignment
 
 # kind -> mandatory (a person cannot turn a mandatory notice off)
 KINDS: dict[str, bool] = {
@@ -65,6 +66,10 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_notify_notification_person", "person_id", "created_at"),)
+
+
+# The morning digest looks for the assignments made since the last one.
+Index("ix_qms_assignment_assigned_at", Assignment.assigned_at)
 
 
 class NoticeMark(Base):

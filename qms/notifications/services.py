@@ -97,8 +97,9 @@ def queue_emails(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> list[int
             "last_error": error, "created_at": now, "not_before": release, "attempts": 0,
         })
     table = Notification.__table__
-    ids = list(session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
-    queued = [i for i, row in zip(ids, rows, strict=True) if row["status"] == "queued"]
+    # Rows come back in any order (batched inserts): matched to their notice by the key.
+    id_of = dict(session.execute(insert(table).returning(table.c.idempotency_key, table.c.id), rows).all())
+    queued = sorted(id_of[row["idempotency_key"]] for row in rows if row["status"] == "queued")
     if queued:
         session.execute(insert(OutboxMessage.__table__), [
             {"topic": EMAIL_TOPIC, "payload": {"notification_id": i}, "created_at": now,

@@ -102,7 +102,7 @@ def emit(uow: UnitOfWork, event: str, items: list[dict[str, Any]]) -> int:
                          "context": {"subscription_id": sid, "delivery": delivery, "event": event,
                                      "occurred_at": now.isoformat(), "data": item}})
     table = Notification.__table__
-    ids = list(uow.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+    ids = sorted(uow.session.scalars(insert(table).returning(table.c.id), rows))
     uow.session.execute(insert(OutboxMessage.__table__), [
         {"topic": WEBHOOK_TOPIC, "payload": {"notification_id": i}, "created_at": now,
          "available_at": now, "attempts": 0, "status": "pending"} for i in ids])

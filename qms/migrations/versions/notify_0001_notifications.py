@@ -18,6 +18,7 @@ depends_on = "qms_0001"
 
 
 def upgrade() -> None:
+    op.create_index("ix_qms_assignment_assigned_at", "qms_assignment", ["assigned_at"], unique=False)
     op.create_table(
         "notify_notice_mark",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -183,6 +184,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_qms_assignment_assigned_at", table_name="qms_assignment")
     op.drop_table("qms_training_session_invitee")
     op.drop_index("ix_qms_training_session_item", table_name="qms_training_session")
     op.drop_table("qms_training_session")
