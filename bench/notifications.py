@@ -135,7 +135,7 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> None:
     engine = make_engine(url)
     plant = argparse.Namespace(people=args.people, functions=300, documents=2_000, per_person=50,
                                completions=0, affected=min(2_000, args.people // 5))
-    print(f"\n=== {engine.dialect.name}: {args.people} people, {args.people * 50} open assignments")
+    print(f"\n=== {engine.dialect.name}: {args.people} people, {args.people * 50} assignments")
     start = time.perf_counter()
     build_plant(engine, plant)
     obligations = load_obligations(engine, args.people, 50, 2_000, args.open)

@@ -78,16 +78,22 @@ def _claim(db: Database, lease: dt.timedelta, limit: int) -> list[tuple[int, str
     """
     with UnitOfWork(db, SYSTEM) as uow:
         now = uow.clock.now()
-        query = (
-            select(OutboxMessage)
-            .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.available_at <= now)
-            .order_by(OutboxMessage.available_at, OutboxMessage.id)
-            .limit(limit)
-        )
-        if db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+        found: list[OutboxMessage] = []
+        # One status at a time: each query walks the (status, available_at) index in order.
+        for status in ("sending", "pending"):
+            query = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status == status, OutboxMessage.available_at <= now)
+                .order_by(OutboxMessage.available_at)
+                .limit(limit - len(found))
+            )
+            if db.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            found.extend(uow.session.scalars(query))
+            if len(found) >= limit:
+                break
         claimed = []
-        for message in uow.session.scalars(query):
+        for message in found:
             if message.status == "sending":
                 logger.warning("outbox message %s: lease of a previous attempt ran out; resuming",
                                message.id)

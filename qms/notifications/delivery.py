@@ -20,7 +20,7 @@ import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bridge.core.mail import Mail, send_then_mark, smtp_configured
 from bridge.core.outbox import PermanentFailure
@@ -42,13 +42,13 @@ def _set(uow: UnitOfWork, notification_id: int, **values: Any) -> None:
 
 
 def send_email(uow: UnitOfWork, payload: dict[str, Any]) -> None:
-    """Send the e-mail of notification ``payload['notification_id']`` (outbox sender)."""
+    """Send the e-mail of the notice ``payload['key']`` (outbox sender)."""
     db = uow.db
-    notification_id = int(payload["notification_id"])
     with db.read_sessions() as session:  # no write transaction is held while the server talks
-        notice = session.get(Notification, notification_id)
+        notice = session.scalar(select(Notification).where(Notification.idempotency_key == payload["key"]))
         if notice is None:
-            raise PermanentFailure(f"notification {notification_id} does not exist")
+            raise PermanentFailure(f"notice {payload['key']!r} does not exist")
+        notification_id = notice.id
         if notice.status in FINAL:
             logger.info("notification %s already %s: not sent again", notice.id, notice.status)
             return

@@ -47,7 +47,7 @@ def release_time(now: dt.datetime, policy: NotifyPolicy, zone: ZoneInfo) -> dt.d
     return release.astimezone(dt.UTC)
 
 
-def queue_emails(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> list[int]:
+def queue_emails(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> list[str]:
     """Record e-mail notices and queue them in the outbox, in the caller's transaction.
 
     Each notice is a dict with ``kind``, ``person_id``, ``subject``, ``context`` and ``key`` (its
@@ -55,7 +55,7 @@ def queue_emails(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> list[int
     recorded as ``suppressed``; one to a person without an e-mail address as ``skipped``.
 
     Returns:
-        The ids of the notifications queued for sending.
+        The idempotency keys of the notices queued for sending.
     """
     if not notices:
         return []
@@ -96,14 +96,13 @@ def queue_emails(uow: UnitOfWork, notices: Sequence[dict[str, Any]]) -> list[int
             "idempotency_key": notice["key"], "mandatory": mandatory, "status": status,
             "last_error": error, "created_at": now, "not_before": release, "attempts": 0,
         })
-    table = Notification.__table__
-    # Rows come back in any order (batched inserts): matched to their notice by the key.
-    id_of = dict(session.execute(insert(table).returning(table.c.idempotency_key, table.c.id), rows).all())
-    queued = sorted(id_of[row["idempotency_key"]] for row in rows if row["status"] == "queued")
+    # Plain batched inserts (no RETURNING): the outbox names each notice by its key.
+    session.execute(insert(Notification.__table__), rows)
+    queued = [row["idempotency_key"] for row in rows if row["status"] == "queued"]
     if queued:
         session.execute(insert(OutboxMessage.__table__), [
-            {"topic": EMAIL_TOPIC, "payload": {"notification_id": i}, "created_at": now,
-             "available_at": release, "attempts": 0, "status": "pending"} for i in queued])
+            {"topic": EMAIL_TOPIC, "payload": {"key": key}, "created_at": now,
+             "available_at": release, "attempts": 0, "status": "pending"} for key in queued])
     return queued
 
 

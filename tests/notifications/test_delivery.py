@@ -30,7 +30,7 @@ class KilledWorker(BaseException):
     """The worker process dies here (nothing after this point runs, nothing is committed)."""
 
 
-def queue(db: Database, person_ids: list[int], batch: str = "1") -> list[int]:
+def queue(db: Database, person_ids: list[int], batch: str = "1") -> list[str]:
     with UnitOfWork(db, SYSTEM) as uow:
         ids = services.queue_emails(uow, [
             {"kind": "overdue", "person_id": p, "subject": f"notice {p}", "key": f"test:{batch}:{p}",
@@ -53,7 +53,7 @@ def person(plant, uow_factory) -> int:
 
 def test_a_worker_killed_between_send_and_mark_resumes_without_a_duplicate(app, db, clock, inbox, person,
                                                                              monkeypatch):
-    [notification_id] = queue(db, [person])
+    [key] = queue(db, [person])
 
     def send_then_die(uow: UnitOfWork, payload: dict[str, Any]) -> None:
         delivery.send_email(uow, payload)  # the server accepted it; the outbox is not marked yet
@@ -72,7 +72,8 @@ def test_a_worker_killed_between_send_and_mark_resumes_without_a_duplicate(app, 
     assert statuses(db) == (["sent"], ["sent"])
     assert len(inbox.messages) == 1
     with db.read_sessions() as session:
-        assert session.get(Notification, notification_id).message_id == inbox.messages[0]["Message-ID"]
+        notice = session.scalar(select(Notification).where(Notification.idempotency_key == key))
+        assert notice.message_id == inbox.messages[0]["Message-ID"]
 
 
 def test_a_crash_in_the_residual_window_resends_the_same_message_id(app, db, clock, inbox, person,
