@@ -143,3 +143,28 @@ def test_an_approval_waits_for_the_approvers(site, app, clock, inbox):
     assert inbox.to("qa@plant.example") == []  # the author does not approve their own version
     run_sweeps(app, "qms.notify")
     assert relay(app) == (0, 0)
+
+
+def test_a_change_controls_approval_tells_the_people_it_affects(site, app, clock, inbox):
+    ann = site.people["ann"]
+    site.hire("ann", site.ids["prod"], [site.ids["op"]], person_id=ann)
+    version = site.draft(site.ids["doc"], "2.0", "major")
+    change = site.post("/change-controls", "author", {
+        "title": "New <b>detergent</b>", "impact": "steps 4-7",
+        "effective_at": (clock.now() + dt.timedelta(days=14)).isoformat(),
+        "document_version_ids": [version["id"]]}, expect=201).json
+    site.post(f"/change-controls/{change['id']}/submit", "author", expect=200)
+    run_sweeps(app, "qms.notify")  # the approver hears that it waits
+    site.post(f"/change-controls/{change['id']}/approve", "approver", site.sign("approver"), expect=200)
+    outcome = run_sweeps(app, "qms.notify")["qms.notify"]
+    assert outcome["change_approved"] == 1
+    relay(app)
+    [told] = [m for m in inbox.to("ann@plant.example") if "approved" in m["Subject"]]
+    assert told["Subject"] == f"Change control {change['number']} approved: training for you"
+    html = parts(told)["text/html"]
+    assert "New &lt;b&gt;detergent&lt;/b&gt;" in html and "<b>detergent" not in html  # escaped
+    assert "2.0" not in told["Subject"]
+    # The next morning's digest repeats nothing: the change's assignment was announced, the
+    # hire's assignment on 1.0 was superseded by it.
+    local(clock, (clock.now() + dt.timedelta(days=1)).date(), 7, 30)
+    assert run_sweeps(app, "qms.notify")["qms.notify"]["assignment_digest"] == 0
