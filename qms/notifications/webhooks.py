@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import requests
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from bridge.core.errors import NotFound, ValidationFailed
 from bridge.core.outbox import OutboxMessage, PermanentFailure
@@ -110,35 +110,41 @@ def emit(uow: UnitOfWork, event: str, items: list[dict[str, Any]]) -> int:
 
 
 def send_webhook(uow: UnitOfWork, payload: dict[str, Any]) -> None:
-    """POST one signed delivery (outbox sender); a 2xx answer marks it sent."""
-    session = uow.session
-    notice = session.get(Notification, int(payload["notification_id"]))
-    if notice is None:
-        raise PermanentFailure(f"notification {payload['notification_id']} does not exist")
-    if notice.status == "sent":
+    """POST one signed delivery (outbox sender); a 2xx answer marks it sent.
+
+    The records are read without a write transaction, so none is held during the request.
+    """
+    notification_id = int(payload["notification_id"])
+    with uow.db.read_sessions() as session:
+        notice = session.get(Notification, notification_id)
+        if notice is None:
+            raise PermanentFailure(f"notification {notification_id} does not exist")
+        subscription = session.get(WebhookSubscription, notice.context["subscription_id"])
+        status, context = notice.status, dict(notice.context)
+        target = (subscription.url, subscription.secret) if subscription and subscription.active else None
+    if status == "sent":
         return
-    subscription = session.get(WebhookSubscription, notice.context["subscription_id"])
-    if subscription is None or not subscription.active:
-        notice.status, notice.last_error = "skipped", "subscription ended"
+    table = Notification.__table__
+    mark = update(table).where(table.c.id == notification_id)
+    if target is None:
+        uow.session.execute(mark.values(status="skipped", last_error="subscription ended"))
         return
-    context = notice.context
+    url, secret = target
     body = orjson.dumps({"id": context["delivery"], "event": context["event"],
                          "occurred_at": context["occurred_at"], "data": context["data"]})
     timestamp = int(uow.clock.now().timestamp())
-    notice.attempts += 1
-    response = requests.post(subscription.url, data=body, timeout=10, headers={
+    response = requests.post(url, data=body, timeout=10, headers={
         "Content-Type": "application/json",
         "User-Agent": "GxP-Bridge-Webhooks/1",
         "X-GxPBridge-Event": context["event"],
         "X-GxPBridge-Delivery": context["delivery"],
         "X-GxPBridge-Timestamp": str(timestamp),
-        "X-GxPBridge-Signature": sign(subscription.secret, timestamp, body),
+        "X-GxPBridge-Signature": sign(secret, timestamp, body),
     })
     if response.status_code >= 300:
         raise RuntimeError(f"webhook answered {response.status_code}")
-    notice.status, notice.sent_at, notice.last_error = "sent", uow.clock.now(), None
-
-
+    uow.session.execute(mark.values(status="sent", sent_at=uow.clock.now(), last_error=None,
+                                    attempts=table.c.attempts + 1))
 
 def _subscribed(uow: UnitOfWork, event: str) -> bool:
     return any(event in events for events in uow.session.scalars(
