@@ -11,6 +11,7 @@ from flask import Flask
 
 from bridge.core.demo import register_loader
 from bridge.core.jobs import register_sweep
+from bridge.core.outbox import register_sender
 from bridge.core.web import register_policy
 from qms import cli, demo_year, sweeps
 
@@ -27,16 +28,26 @@ from qms.deviations import views as _deviation_views  # noqa: F401
 from qms.documents import item_views as _item_views  # noqa: F401
 from qms.documents import models as _document_models  # noqa: F401
 from qms.documents import views as _document_views  # noqa: F401
+from qms.notifications import delivery as notification_delivery
+from qms.notifications import models as _notification_models  # noqa: F401
+from qms.notifications import services as notification_services
+from qms.notifications import sweeps as notification_sweeps
+from qms.notifications import views as _notification_views  # noqa: F401
+from qms.notifications import webhooks as notification_webhooks
+from qms.notifications.policy import NotifyPolicy
 from qms.onboarding import cli as onboarding_cli
 from qms.onboarding import models as _onboarding_models  # noqa: F401
 from qms.onboarding import views as _onboarding_views  # noqa: F401
 from qms.org import models as _org_models  # noqa: F401
+from qms.org import supervisors as _org_supervisors  # noqa: F401
 from qms.org import views as _org_views  # noqa: F401
 from qms.policy import QmsPolicy
 from qms.provisioning import cli as provisioning_cli
 from qms.provisioning import models as _provisioning_models  # noqa: F401
 from qms.provisioning import views as provisioning_views
 from qms.reports import views as _report_views  # noqa: F401
+from qms.sessions import models as _session_models  # noqa: F401
+from qms.sessions import views as _session_views  # noqa: F401
 from qms.training import evidence_models as _evidence_models  # noqa: F401
 from qms.training import evidence_views as _evidence_views  # noqa: F401
 from qms.training import matrix_views as _matrix_views  # noqa: F401
@@ -53,6 +64,11 @@ def init_app(app: Flask) -> None:
     register_policy(app, QmsPolicy())
     for name, seconds in sweeps.INTERVALS.items():
         register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)
+    notify_policy = NotifyPolicy()
+    register_policy(app, notify_policy)
+    register_sweep(app, "qms.notify", notification_sweeps.notify, notify_policy.sweep_seconds)
+    register_sender(notification_services.EMAIL_TOPIC, notification_delivery.send_email)
+    register_sender(notification_webhooks.WEBHOOK_TOPIC, notification_webhooks.send_webhook)
     if "qms" not in app.cli.commands:
         cli.qms_group.add_command(provisioning_cli.scim_client_group)
         cli.qms_group.add_command(onboarding_cli.import_documents)

@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,19 @@ class Settings(BaseSettings):
     # this many seconds when rows were added since the last one.
     audit_checkpoint_rows: int = Field(default=100, ge=1)
     audit_checkpoint_seconds: int = Field(default=300, ge=1)
+    # Outgoing e-mail (bridge/core/mail.py). No host: notices are recorded as skipped, never sent.
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "GxP Bridge <gxpbridge@localhost>"
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    # The site's time zone (IANA name): quiet hours and the morning digest are in local time.
+    site_timezone: str = "UTC"
+    # Seconds a claimed outbox message stays invisible to other workers while it is being sent;
+    # a worker that dies mid-send leaves it to be claimed again after this lease.
+    outbox_lease_seconds: int = Field(default=120, ge=1)
     testing: bool = False
     log_level: str = "INFO"
 

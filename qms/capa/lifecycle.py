@@ -13,6 +13,7 @@ from bridge.core.uow import UnitOfWork
 from qms.capa import services as capas
 from qms.capa.models import Capa
 from qms.documents import approval
+from qms.notifications import webhooks
 from qms.policy import QmsPolicy
 from qms.roles import APPROVERS, AUTHORS
 from qms.training import state as compliance_state
@@ -156,6 +157,7 @@ def close_capa(
     capa.closed_at = signature.signed_at
     capa.closure_signature_id = signature.id
     session.flush()
+    webhooks.capa_closed(uow, capa_id=capa.id, number=capa.number)
     logger.info("CAPA %s closed", capa.number)
     return capa
 

@@ -16,6 +16,7 @@ from bridge.core.errors import InvalidTransition
 from bridge.core.uow import UnitOfWork
 from qms.documents.models import DocumentVersion, TrainingItemVersion
 from qms.events import VersionBecameEffective
+from qms.notifications import webhooks
 from qms.policy import QmsPolicy
 from qms.training import assignments
 from qms.training import state as compliance_state
@@ -115,6 +116,8 @@ def make_effective(
     _carry_over_open_assignments(uow, item_version, now=now)
     _close_already_met(uow, item_version, now=now)
     compliance_state.refresh_states(session, item_ids=[item_version.training_item_id], now=now)
+    webhooks.version_effective(uow, item_version_id=item_version.id,
+                               document_version_id=dv.id if dv is not None else None)
     uow.publish(
         VersionBecameEffective(
             item_version_id=item_version.id,

@@ -20,6 +20,7 @@ from bridge.core.uow import UnitOfWork
 from qms.documents import catalog
 from qms.documents.models import TrainingItemVersion
 from qms.events import AssignmentsCreated
+from qms.notifications import webhooks
 from qms.roles import ASSIGNERS
 from qms.training import scope as in_scope
 from qms.training import state as compliance_state
@@ -152,6 +153,7 @@ def create_assignments(
             reason=reason, source_type=source_type, source_id=source_id, assignment_ids=tuple(ids)
         )
     )
+    webhooks.assignments_created(uow, ids)
     logger.info("created %d assignments (%s, %s %s)", len(ids), reason, source_type, source_id)
     return ids
 
@@ -229,6 +231,7 @@ def assign_from_select(
             assignment_ids=tuple(a for a, _ in created),
         )
     )
+    webhooks.assignments_created(uow, [a for a, _ in created])
     logger.info("created %d assignments (%s, %s %s)", len(created), reason, source_type, source_id)
     return created
 

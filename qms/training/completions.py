@@ -16,6 +16,7 @@ from bridge.core.uow import UnitOfWork
 from qms.documents import catalog, presentations
 from qms.documents.models import DocumentVersion, TrainingItemVersion
 from qms.events import TrainingCompleted
+from qms.notifications import webhooks
 from qms.roles import TRAINERS
 from qms.training import assignments
 from qms.training import state as compliance_state
@@ -65,6 +66,7 @@ def record_completion(
             )
         ).all()
     )
+    closed: list[int] = []
     for assignment in session.scalars(
         select(Assignment).where(
             Assignment.person_id == person_id,
@@ -76,7 +78,10 @@ def record_completion(
             assignment.status = "completed"
             assignment.closed_at = now
             assignment.completion_id = completion.id
+            closed.append(assignment.id)
     session.flush()
+    webhooks.training_completed(uow, completion_id=completion.id, person_id=person_id,
+                                item_version_id=version.id, assignment_ids=closed)
     compliance_state.refresh_states(
         session, person_ids=[person_id], item_ids=[version.training_item_id], now=now
     )

@@ -1,0 +1,3 @@
+"""Instructor-led training sessions: their schedule, invitees, and the iCalendar invitations and
+cancellations sent to them.
+"""
