@@ -110,8 +110,7 @@ def start_attempt(uow: UnitOfWork, package: ContentPackage, person_id: int,
     session.add(attempt)
     session.flush()
     actor = learner_actor(session, person, uow.settings.base_url)
-    stored = xstate.get_document(session, state_scope(Play(attempt, package, unit, actor)), RESUME_STATE_ID)
-    attempt.resumed = stored is not None
+    attempt.resumed = resume_data(session, Play(attempt, package, unit, actor)).get("exit") == "suspend"
     return token, attempt
 
 
