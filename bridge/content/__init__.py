@@ -11,8 +11,10 @@ import logging
 
 from flask import Flask
 
-from bridge.content import cmi5_views  # noqa: F401  (routes on bp)
-from bridge.content import models  # noqa: F401  (tables on the shared metadata)
+from bridge.content import (
+    cmi5_views,  # noqa: F401  (routes on bp)
+    models,  # noqa: F401  (tables on the shared metadata)
+)
 from bridge.content.cli import course_group
 from bridge.content.packages import ContentLimits
 from bridge.content.views import bp

@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 ADL = "http://adlnet.gov/expapi/verbs/"
 ADL_W3ID = "https://w3id.org/xapi/adl/verbs/"
 LAUNCHED, INITIALIZED, COMPLETED, PASSED, FAILED, TERMINATED = (
-    ADL + v for v in ("launched", "initialized", "completed", "passed", "failed", "terminated"))
+    ADL + v for v in ("launched", "initialized", "completed", "passed", "failed", "terminated")
+)
 ABANDONED, WAIVED, SATISFIED = (ADL_W3ID + v for v in ("abandoned", "waived", "satisfied"))
 CMI5_DEFINED = frozenset({INITIALIZED, COMPLETED, PASSED, FAILED, TERMINATED})
 CATEGORY = "https://w3id.org/xapi/cmi5/context/categories/cmi5"
@@ -46,16 +47,29 @@ _NAMESPACE = uuid.UUID("2b0c7a9e-5c1f-4e0b-8c39-7d6a3f1e9b54")
 
 
 def _context(play: Play, *, categories: tuple[str, ...] = (CATEGORY,)) -> dict[str, Any]:
-    return {"registration": play.registration,
-            "contextActivities": {"category": [{"id": c, "objectType": "Activity"} for c in categories]},
-            "extensions": {SESSION_ID: play.attempt.cmi5["session_id"]}}
+    return {
+        "registration": play.registration,
+        "contextActivities": {"category": [{"id": c, "objectType": "Activity"} for c in categories]},
+        "extensions": {SESSION_ID: play.attempt.cmi5["session_id"]},
+    }
 
 
-def _lms_statement(play: Play, verb: str, obj: dict[str, Any], index: str, now: str,
-                   categories: tuple[str, ...] = (CATEGORY,)) -> dict[str, Any]:
-    return {"id": str(uuid.uuid5(_NAMESPACE, f"{play.attempt.id}:{index}")), "actor": play.actor,
-            "verb": {"id": verb, "display": {"en-US": verb.rsplit("/", 1)[-1]}}, "object": obj,
-            "context": _context(play, categories=categories), "timestamp": now}
+def _lms_statement(
+    play: Play,
+    verb: str,
+    obj: dict[str, Any],
+    index: str,
+    now: str,
+    categories: tuple[str, ...] = (CATEGORY,),
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid5(_NAMESPACE, f"{play.attempt.id}:{index}")),
+        "actor": play.actor,
+        "verb": {"id": verb, "display": {"en-US": verb.rsplit("/", 1)[-1]}},
+        "object": obj,
+        "context": _context(play, categories=categories),
+        "timestamp": now,
+    }
 
 
 def prepare_launch(uow: UnitOfWork, play: Play) -> None:
@@ -64,18 +78,29 @@ def prepare_launch(uow: UnitOfWork, play: Play) -> None:
     unit = play.unit
     launch_data: dict[str, Any] = {
         "contextTemplate": {"extensions": {SESSION_ID: play.attempt.cmi5["session_id"]}},
-        "launchMode": "Normal", "launchMethod": "AnyWindow", "moveOn": unit.get("move_on") or "NotApplicable"}
+        "launchMode": "Normal",
+        "launchMethod": "AnyWindow",
+        "moveOn": unit.get("move_on") or "NotApplicable",
+    }
     if unit.get("mastery_score") is not None:
         launch_data["masteryScore"] = unit["mastery_score"]
     if unit.get("launch_parameters"):
         launch_data["launchParameters"] = unit["launch_parameters"]
-    xstate.put_document(uow, state_scope(play), LAUNCH_DATA, json.dumps(launch_data).encode(),
-                        "application/json", preconditions=xstate.Preconditions(),
-                        policy=xstate.policy_for(xstate.STATE, xstate.V1))
+    xstate.put_document(
+        uow,
+        state_scope(play),
+        LAUNCH_DATA,
+        json.dumps(launch_data).encode(),
+        "application/json",
+        preconditions=xstate.Preconditions(),
+        policy=xstate.policy_for(xstate.STATE, xstate.V1),
+    )
     au = {"id": unit["activity_iri"], "objectType": "Activity"}
     launched = _lms_statement(play, LAUNCHED, au, "launched", timestamp(uow.clock.now()))
     launched["context"]["extensions"]["https://w3id.org/xapi/cmi5/context/extensions/launchmode"] = "Normal"
-    launched["context"]["extensions"]["https://w3id.org/xapi/cmi5/context/extensions/moveon"] = launch_data["moveOn"]
+    launched["context"]["extensions"]["https://w3id.org/xapi/cmi5/context/extensions/moveon"] = launch_data[
+        "moveOn"
+    ]
     store_statements(uow, player_principal(uow.settings.base_url), [launched], v2=False)
 
 
@@ -84,9 +109,15 @@ def launch_url(play: Play, origin: str, token: str) -> str:
     base = f"{origin}/play/{token}"
     launch = play.unit["launch"]
     target = launch if launch.startswith(("http://", "https://")) else f"{base}/pkg/{launch}"
-    query = urlencode({"endpoint": f"{base}/xapi/", "fetch": f"{base}/fetch",
-                       "actor": json.dumps(play.actor, separators=(",", ":")),
-                       "registration": play.registration, "activityId": play.unit["activity_iri"]})
+    query = urlencode(
+        {
+            "endpoint": f"{base}/xapi/",
+            "fetch": f"{base}/fetch",
+            "actor": json.dumps(play.actor, separators=(",", ":")),
+            "registration": play.registration,
+            "activityId": play.unit["activity_iri"],
+        }
+    )
     return target + ("&" if "?" in target else "?") + query
 
 
@@ -102,21 +133,32 @@ def fetch_token(play: Play) -> dict[str, str]:
 def check_auth(play: Play, header: str | None) -> None:
     """The request must carry this attempt's auth token (``Authorization: Basic <token>``)."""
     scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "basic" or play.attempt.auth_token_hash is None \
-            or not secrets.compare_digest(digest(value.strip()), play.attempt.auth_token_hash):
-        raise Unauthorized("send the auth token from the fetch URL as 'Authorization: Basic <token>'",
-                           code="cmi5_token")
+    if (
+        scheme.lower() != "basic"
+        or play.attempt.auth_token_hash is None
+        or not secrets.compare_digest(digest(value.strip()), play.attempt.auth_token_hash)
+    ):
+        raise Unauthorized(
+            "send the auth token from the fetch URL as 'Authorization: Basic <token>'", code="cmi5_token"
+        )
 
 
 def _same_agent(a: Any, b: dict[str, Any]) -> bool:
-    return isinstance(a, dict) and a.get("account") == b["account"] and not {"mbox", "mbox_sha1sum", "openid"} & set(a)
+    return (
+        isinstance(a, dict)
+        and a.get("account") == b["account"]
+        and not {"mbox", "mbox_sha1sum", "openid"} & set(a)
+    )
 
 
 def _verbs_of_registration(uow: UnitOfWork, play: Play) -> dict[str, set[str]]:
     """The cmi5 verbs each AU of the registration recorded, over all its sessions."""
     seen: dict[str, set[str]] = {}
-    for unit_id, state in uow.session.execute(select(ContentAttempt.unit_id, ContentAttempt.cmi5).where(
-            ContentAttempt.registration_id == play.attempt.registration_id)):
+    for unit_id, state in uow.session.execute(
+        select(ContentAttempt.unit_id, ContentAttempt.cmi5).where(
+            ContentAttempt.registration_id == play.attempt.registration_id
+        )
+    ):
         seen.setdefault(unit_id, set()).update((state or {}).get("verbs", []))
     return seen
 
@@ -135,15 +177,24 @@ def check_statements(uow: UnitOfWork, play: Play, statements: list[dict[str, Any
         if not _same_agent(statement.get("actor"), play.actor):
             raise Forbidden(f"{where}: the actor must be the launch's actor", code="cmi5_actor")
         if context.get("registration") != play.registration:
-            raise Forbidden(f"{where}: context.registration must be the launch's registration", code="cmi5_registration")
+            raise Forbidden(
+                f"{where}: context.registration must be the launch's registration", code="cmi5_registration"
+            )
         if TERMINATED in verbs:
-            raise Forbidden(f"{where}: the session was terminated; no statement may follow", code="cmi5_order")
+            raise Forbidden(
+                f"{where}: the session was terminated; no statement may follow", code="cmi5_order"
+            )
         if verb not in CMI5_DEFINED:
             continue
-        categories = {c.get("id") for c in (context.get("contextActivities") or {}).get("category", [])
-                      if isinstance(c, dict)}
+        categories = {
+            c.get("id")
+            for c in (context.get("contextActivities") or {}).get("category", [])
+            if isinstance(c, dict)
+        }
         if CATEGORY not in categories:
-            raise Forbidden(f"{where}: a cmi5 defined statement carries the cmi5 category", code="cmi5_category")
+            raise Forbidden(
+                f"{where}: a cmi5 defined statement carries the cmi5 category", code="cmi5_category"
+            )
         if (statement.get("object") or {}).get("id") != play.unit["activity_iri"]:
             raise Forbidden(f"{where}: the object must be the launched AU", code="cmi5_object")
         if (context.get("extensions") or {}).get(SESSION_ID) != play.attempt.cmi5["session_id"]:
@@ -163,14 +214,21 @@ def check_statements(uow: UnitOfWork, play: Play, statements: list[dict[str, Any
             if PASSED in registration_verbs | set(verbs):
                 raise Forbidden(f"{where}: the AU was already passed in this registration", code="cmi5_order")
             if result.get("success") is not (verb == PASSED):
-                raise Forbidden(f"{where}: {verb.rsplit('/', 1)[-1]} needs result.success "
-                                f"{str(verb == PASSED).lower()}", code="cmi5_result")
+                raise Forbidden(
+                    f"{where}: {verb.rsplit('/', 1)[-1]} needs result.success {str(verb == PASSED).lower()}",
+                    code="cmi5_result",
+                )
             if mastery is not None:
                 if scaled is None:
-                    raise Forbidden(f"{where}: the AU has a mastery score: send result.score.scaled", code="cmi5_result")
+                    raise Forbidden(
+                        f"{where}: the AU has a mastery score: send result.score.scaled", code="cmi5_result"
+                    )
                 if (verb == PASSED) != (scaled >= mastery):
-                    raise Forbidden(f"{where}: scaled score {scaled} against mastery score {mastery} is not "
-                                    f"{verb.rsplit('/', 1)[-1]}", code="cmi5_result")
+                    raise Forbidden(
+                        f"{where}: scaled score {scaled} against mastery score {mastery} is not "
+                        f"{verb.rsplit('/', 1)[-1]}",
+                        code="cmi5_result",
+                    )
         verbs.append(verb)
     play.attempt.cmi5 = {**play.attempt.cmi5, "verbs": verbs}
     if TERMINATED in verbs:
@@ -179,8 +237,13 @@ def check_statements(uow: UnitOfWork, play: Play, statements: list[dict[str, Any
 
 def _satisfies(move_on: str, verbs: set[str]) -> bool:
     completed, passed = COMPLETED in verbs, PASSED in verbs
-    return {"Passed": passed, "Completed": completed, "CompletedAndPassed": completed and passed,
-            "CompletedOrPassed": completed or passed, "NotApplicable": True}.get(move_on, False)
+    return {
+        "Passed": passed,
+        "Completed": completed,
+        "CompletedAndPassed": completed and passed,
+        "CompletedOrPassed": completed or passed,
+        "NotApplicable": True,
+    }.get(move_on, False)
 
 
 def record_satisfaction(uow: UnitOfWork, play: Play) -> bool:
@@ -190,13 +253,24 @@ def record_satisfaction(uow: UnitOfWork, play: Play) -> bool:
     if registration.satisfied_at is not None:
         return False
     seen = _verbs_of_registration(uow, play)
-    if not all(_satisfies(u.get("move_on") or "NotApplicable", seen.get(u["identifier"], set()))
-               for u in play.package.units):
+    if not all(
+        _satisfies(u.get("move_on") or "NotApplicable", seen.get(u["identifier"], set()))
+        for u in play.package.units
+    ):
         return False
-    course = {"id": play.package.course_iri, "objectType": "Activity",
-              "definition": {"type": "https://w3id.org/xapi/cmi5/activitytype/course"}}
-    satisfied = _lms_statement(play, SATISFIED, course, "satisfied", timestamp(uow.clock.now()),
-                               categories=(CATEGORY, MOVEON_CATEGORY))
+    course = {
+        "id": play.package.course_iri,
+        "objectType": "Activity",
+        "definition": {"type": "https://w3id.org/xapi/cmi5/activitytype/course"},
+    }
+    satisfied = _lms_statement(
+        play,
+        SATISFIED,
+        course,
+        "satisfied",
+        timestamp(uow.clock.now()),
+        categories=(CATEGORY, MOVEON_CATEGORY),
+    )
     store_statements(uow, player_principal(uow.settings.base_url), [satisfied], v2=False)
     registration.satisfied_at = uow.clock.now()
     return True

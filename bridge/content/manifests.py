@@ -86,26 +86,35 @@ def parse_xml(data: bytes, what: str) -> Element:
     try:
         return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
-        raise ValidationFailed(f"{what} declares a DTD or entities, refused (XXE protection): {exc}",
-                               field="file", code="unsafe_xml") from exc
+        raise ValidationFailed(
+            f"{what} declares a DTD or entities, refused (XXE protection): {exc}",
+            field="file",
+            code="unsafe_xml",
+        ) from exc
     except ParseError as exc:
-        raise ValidationFailed(f"{what} is not well-formed XML: {exc}", field="file",
-                               code="bad_manifest") from exc
+        raise ValidationFailed(
+            f"{what} is not well-formed XML: {exc}", field="file", code="bad_manifest"
+        ) from exc
 
 
 def _launch_path(href: str, base: str, files: set[str], what: str) -> str:
     """The path of a launch file inside the package, checked to exist and to stay inside."""
     parts = urlsplit(href)
     if parts.scheme or parts.netloc:
-        raise ValidationFailed(f"{what} launches {href!r}, outside the package", field="file",
-                               code="external_launch")
+        raise ValidationFailed(
+            f"{what} launches {href!r}, outside the package", field="file", code="external_launch"
+        )
     joined = posixpath.normpath(posixpath.join(base, unquote(parts.path))) if parts.path else ""
     if not joined or joined.startswith(("../", "/")) or joined == "..":
-        raise ValidationFailed(f"{what} launches {href!r}, outside the package", field="file",
-                               code="unsafe_path")
+        raise ValidationFailed(
+            f"{what} launches {href!r}, outside the package", field="file", code="unsafe_path"
+        )
     if joined not in files:
-        raise ValidationFailed(f"{what} launches {joined!r}, which the package does not contain",
-                               field="file", code="missing_launch_file")
+        raise ValidationFailed(
+            f"{what} launches {joined!r}, which the package does not contain",
+            field="file",
+            code="missing_launch_file",
+        )
     return joined + (f"?{parts.query}" if parts.query else "")
 
 
@@ -122,8 +131,12 @@ def _edition(root: Element, data: bytes) -> str:
         return "scorm2004_2"
     if not version and b"adlcp_v1p3" in data:
         return "scorm2004_3"
-    raise ValidationFailed(f"unknown SCORM schemaversion {version!r}: expected 1.2, CAM 1.3, "
-                           "2004 3rd Edition or 2004 4th Edition", field="file", code="unknown_edition")
+    raise ValidationFailed(
+        f"unknown SCORM schemaversion {version!r}: expected 1.2, CAM 1.3, "
+        "2004 3rd Edition or 2004 4th Edition",
+        field="file",
+        code="unknown_edition",
+    )
 
 
 def _mastery_2004(item: Element) -> tuple[float | None, float | None]:
@@ -151,8 +164,9 @@ def parse_scorm(data: bytes, files: set[str]) -> PackageManifest:
     organizations = _child(root, "organizations")
     resources = _child(root, "resources")
     if organizations is None or resources is None:
-        raise ValidationFailed("imsmanifest.xml needs <organizations> and <resources>", field="file",
-                               code="bad_manifest")
+        raise ValidationFailed(
+            "imsmanifest.xml needs <organizations> and <resources>", field="file", code="bad_manifest"
+        )
     orgs = _children(organizations, "organization")
     if not orgs:
         raise ValidationFailed("imsmanifest.xml declares no organization", field="file", code="bad_manifest")
@@ -168,12 +182,16 @@ def parse_scorm(data: bytes, files: set[str]) -> PackageManifest:
             if ref:
                 resource = by_id.get(ref)
                 if resource is None:
-                    raise ValidationFailed(f"item {item.get('identifier')!r} names the missing resource {ref!r}",
-                                           field="file", code="bad_manifest")
+                    raise ValidationFailed(
+                        f"item {item.get('identifier')!r} names the missing resource {ref!r}",
+                        field="file",
+                        code="bad_manifest",
+                    )
                 href = resource.get("href") or ""
                 if not href:
-                    raise ValidationFailed(f"resource {ref!r} has no href to launch", field="file",
-                                           code="missing_launch_file")
+                    raise ValidationFailed(
+                        f"resource {ref!r} has no href to launch", field="file", code="missing_launch_file"
+                    )
                 base = posixpath.join(resources_base, _attr(resource, "base") or "")
                 launch = _launch_path(href, base, files, f"item {item.get('identifier')!r}")
                 parameters = item.get("parameters")
@@ -187,17 +205,30 @@ def parse_scorm(data: bytes, files: set[str]) -> PackageManifest:
                 else:
                     mastery, threshold = _mastery_2004(item)
                     from_lms = _text(_child(item, "dataFromLMS")) or None
-                units.append(Unit(identifier=item.get("identifier") or ref, title=_text(_child(item, "title")),
-                                  launch=launch, scorm_type=kind, mastery_score=mastery,
-                                  completion_threshold=threshold, data_from_lms=from_lms))
+                units.append(
+                    Unit(
+                        identifier=item.get("identifier") or ref,
+                        title=_text(_child(item, "title")),
+                        launch=launch,
+                        scorm_type=kind,
+                        mastery_score=mastery,
+                        completion_threshold=threshold,
+                        data_from_lms=from_lms,
+                    )
+                )
             walk(item)
 
     walk(org)
     if not units:
-        raise ValidationFailed("the organization launches nothing (no item names a resource)", field="file",
-                               code="missing_launch_file")
+        raise ValidationFailed(
+            "the organization launches nothing (no item names a resource)",
+            field="file",
+            code="missing_launch_file",
+        )
     title = _text(_child(org, "title")) or root.get("identifier") or "Untitled course"
-    return PackageManifest(standard=standard, title=title, identifier=root.get("identifier") or "", units=units)
+    return PackageManifest(
+        standard=standard, title=title, identifier=root.get("identifier") or "", units=units
+    )
 
 
 def _langstring(element: Element | None) -> str:
@@ -222,36 +253,65 @@ def parse_cmi5(data: bytes, files: set[str]) -> PackageManifest:
         au_id = au.get("id") or ""
         url = _text(_child(au, "url"))
         if not au_id or not url:
-            raise ValidationFailed("every cmi5 <au> needs an id and a <url>", field="file", code="bad_manifest")
+            raise ValidationFailed(
+                "every cmi5 <au> needs an id and a <url>", field="file", code="bad_manifest"
+            )
         move_on = au.get("moveOn") or "NotApplicable"
         if move_on not in MOVE_ON:
-            raise ValidationFailed(f"AU {au_id!r}: moveOn {move_on!r} is not one of {', '.join(MOVE_ON)}",
-                                   field="file", code="bad_manifest")
+            raise ValidationFailed(
+                f"AU {au_id!r}: moveOn {move_on!r} is not one of {', '.join(MOVE_ON)}",
+                field="file",
+                code="bad_manifest",
+            )
         mastery = au.get("masteryScore")
         parts = urlsplit(url)
         launch = url if parts.scheme in ("http", "https") else _launch_path(url, "", files, f"AU {au_id!r}")
-        units.append(Unit(identifier=au_id, title=_langstring(_child(au, "title")), launch=launch,
-                          scorm_type="au", mastery_score=float(mastery) if mastery else None,
-                          move_on=move_on, launch_parameters=_text(_child(au, "launchParameters")) or None))
+        units.append(
+            Unit(
+                identifier=au_id,
+                title=_langstring(_child(au, "title")),
+                launch=launch,
+                scorm_type="au",
+                mastery_score=float(mastery) if mastery else None,
+                move_on=move_on,
+                launch_parameters=_text(_child(au, "launchParameters")) or None,
+            )
+        )
     if not units:
-        raise ValidationFailed("cmi5.xml declares no assignable unit", field="file", code="missing_launch_file")
-    return PackageManifest(standard="cmi5", title=_langstring(_child(course, "title")) or course.get("id", ""),
-                           identifier=course.get("id", ""), units=units)
+        raise ValidationFailed(
+            "cmi5.xml declares no assignable unit", field="file", code="missing_launch_file"
+        )
+    return PackageManifest(
+        standard="cmi5",
+        title=_langstring(_child(course, "title")) or course.get("id", ""),
+        identifier=course.get("id", ""),
+        units=units,
+    )
 
 
 def find_manifest(names: list[str]) -> str:
     """The one manifest at the package's root; refuses none, both, or nested ones."""
     nested = [n for n in names if "/" in n and posixpath.basename(n) in (SCORM_MANIFEST, CMI5_MANIFEST)]
     if nested:
-        raise ValidationFailed(f"the package holds a nested manifest {nested[0]!r}: one course per package, "
-                               "its manifest at the root", field="file", code="nested_manifest")
+        raise ValidationFailed(
+            f"the package holds a nested manifest {nested[0]!r}: one course per package, "
+            "its manifest at the root",
+            field="file",
+            code="nested_manifest",
+        )
     root = [n for n in names if n in (SCORM_MANIFEST, CMI5_MANIFEST)]
     if not root:
-        raise ValidationFailed("the package has no imsmanifest.xml (SCORM) nor cmi5.xml (cmi5) at its root",
-                               field="file", code="missing_manifest")
+        raise ValidationFailed(
+            "the package has no imsmanifest.xml (SCORM) nor cmi5.xml (cmi5) at its root",
+            field="file",
+            code="missing_manifest",
+        )
     if len(root) > 1:
-        raise ValidationFailed("the package has both imsmanifest.xml and cmi5.xml: which course is it?",
-                               field="file", code="nested_manifest")
+        raise ValidationFailed(
+            "the package has both imsmanifest.xml and cmi5.xml: which course is it?",
+            field="file",
+            code="nested_manifest",
+        )
     return root[0]
 
 

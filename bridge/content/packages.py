@@ -75,8 +75,9 @@ def package_folder(instance_path: Path) -> Path:
     return folder
 
 
-def stream_to_disk(source: IO[bytes] | Iterable[bytes], folder: Path, filename: str,
-                   max_bytes: int) -> StoredUpload:
+def stream_to_disk(
+    source: IO[bytes] | Iterable[bytes], folder: Path, filename: str, max_bytes: int
+) -> StoredUpload:
     """Copy ``source`` to a temporary file in ``folder``, hashing as it goes (constant memory).
 
     Raises:
@@ -87,13 +88,15 @@ def stream_to_disk(source: IO[bytes] | Iterable[bytes], folder: Path, filename: 
     handle, name = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:
-            chunks: Iterable[bytes] = (iter(lambda: source.read(CHUNK), b"")  # type: ignore[union-attr]
-                                       if hasattr(source, "read") else source)
+            chunks: Iterable[bytes] = (
+                iter(lambda: source.read(CHUNK), b"")  # type: ignore[union-attr]
+                if hasattr(source, "read")
+                else source
+            )
             for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise PackageTooLarge(f"the package is over the limit of {max_bytes} bytes",
-                                          field="file")
+                    raise PackageTooLarge(f"the package is over the limit of {max_bytes} bytes", field="file")
                 digest.update(chunk)
                 out.write(chunk)
     except BaseException:
@@ -119,14 +122,21 @@ _BAD_CHARS = re.compile(r"[\x00-\x1f\\]")
 def check_member_name(name: str) -> None:
     """Refuse a member name that could leave the package (zip-slip) or confuse a path."""
     if _BAD_CHARS.search(name):
-        raise ValidationFailed(f"package member {name!r} has a backslash or a control character",
-                               field="file", code="unsafe_path")
+        raise ValidationFailed(
+            f"package member {name!r} has a backslash or a control character",
+            field="file",
+            code="unsafe_path",
+        )
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise ValidationFailed(f"package member {name!r} has an absolute path", field="file",
-                               code="unsafe_path")
+        raise ValidationFailed(
+            f"package member {name!r} has an absolute path", field="file", code="unsafe_path"
+        )
     if any(part == ".." for part in name.split("/")):
-        raise ValidationFailed(f"package member {name!r} climbs out of the package with '..' (zip-slip)",
-                               field="file", code="unsafe_path")
+        raise ValidationFailed(
+            f"package member {name!r} climbs out of the package with '..' (zip-slip)",
+            field="file",
+            code="unsafe_path",
+        )
 
 
 def check_zip(path: Path, limits: ContentLimits) -> list[str]:
@@ -139,42 +149,55 @@ def check_zip(path: Path, limits: ContentLimits) -> list[str]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ValidationFailed(f"the package is not a zip file ({exc})", field="file",
-                               code="not_a_zip") from exc
+        raise ValidationFailed(
+            f"the package is not a zip file ({exc})", field="file", code="not_a_zip"
+        ) from exc
     with archive:
         members = archive.infolist()
         if len(members) > limits.max_entries:
-            raise PackageTooLarge(f"the package has {len(members)} members; the limit is {limits.max_entries}",
-                                  field="file")
+            raise PackageTooLarge(
+                f"the package has {len(members)} members; the limit is {limits.max_entries}", field="file"
+            )
         total = compressed = 0
         names: set[str] = set()
         for info in members:
             check_member_name(info.filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
-                raise ValidationFailed(f"package member {info.filename!r} is a symbolic link",
-                                       field="file", code="symlink")
+                raise ValidationFailed(
+                    f"package member {info.filename!r} is a symbolic link", field="file", code="symlink"
+                )
             if info.flag_bits & 0x1:
-                raise ValidationFailed(f"package member {info.filename!r} is encrypted", field="file",
-                                       code="encrypted")
+                raise ValidationFailed(
+                    f"package member {info.filename!r} is encrypted", field="file", code="encrypted"
+                )
             if info.filename in names:
-                raise ValidationFailed(f"package member {info.filename!r} appears twice", field="file",
-                                       code="duplicate_member")
+                raise ValidationFailed(
+                    f"package member {info.filename!r} appears twice", field="file", code="duplicate_member"
+                )
             names.add(info.filename)
             total += info.file_size
             compressed += info.compress_size
             if info.file_size > MIB and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+                ratio = info.file_size // max(info.compress_size, 1)
                 raise PackageTooLarge(
-                    f"package member {info.filename!r} expands {info.file_size // max(info.compress_size, 1)} "
+                    f"package member {info.filename!r} expands {ratio} "
                     f"times (limit {limits.max_ratio:g}): refused as a possible zip bomb",
-                    field="file", code="compression_ratio")
+                    field="file",
+                    code="compression_ratio",
+                )
         if total > limits.max_uncompressed_bytes:
-            raise PackageTooLarge(f"the package expands to {total} bytes; the limit is "
-                                  f"{limits.max_uncompressed_bytes}", field="file")
+            raise PackageTooLarge(
+                f"the package expands to {total} bytes; the limit is {limits.max_uncompressed_bytes}",
+                field="file",
+            )
         if total > MIB and total > limits.max_ratio * max(compressed, 1):
-            raise PackageTooLarge(f"the package expands {total // max(compressed, 1)} times (limit "
-                                  f"{limits.max_ratio:g}): refused as a possible zip bomb", field="file",
-                                  code="compression_ratio")
+            raise PackageTooLarge(
+                f"the package expands {total // max(compressed, 1)} times (limit "
+                f"{limits.max_ratio:g}): refused as a possible zip bomb",
+                field="file",
+                code="compression_ratio",
+            )
         return [n for n in archive.namelist() if not n.endswith("/")]
 
 

@@ -48,9 +48,16 @@ def timestamp(now: dt.datetime) -> str:
 
 def player_principal(base_url: str) -> Principal:
     """The authority of the statements the player stores."""
-    return Principal(credential_id=None, name="content-player", scopes=frozenset({"all"}),  # type: ignore[arg-type]
-                     authority={"objectType": "Agent", "name": "GxP Bridge content player",
-                                "account": {"homePage": base_url.rstrip("/"), "name": "content-player"}})
+    return Principal(
+        credential_id=None,
+        name="content-player",
+        scopes=frozenset({"all"}),  # type: ignore[arg-type]
+        authority={
+            "objectType": "Agent",
+            "name": "GxP Bridge content player",
+            "account": {"homePage": base_url.rstrip("/"), "name": "content-player"},
+        },
+    )
 
 
 def learner_actor(session: Session, person: Person, base_url: str) -> dict[str, Any]:
@@ -58,8 +65,11 @@ def learner_actor(session: Session, person: Person, base_url: str) -> dict[str, 
     maps their statements to them).
     """
     identity = link_identity(session, person, "xapi_account", base_url.rstrip("/"), f"person-{person.id}")
-    return {"objectType": "Agent", "name": person.display_name,
-            "account": {"homePage": identity.namespace, "name": identity.value}}
+    return {
+        "objectType": "Agent",
+        "name": person.display_name,
+        "account": {"homePage": identity.namespace, "name": identity.value},
+    }
 
 
 @dataclass(frozen=True)
@@ -79,13 +89,17 @@ class Play:
 
 def state_scope(play: Play) -> xstate.DocumentScope:
     """Where the unit's State documents of this learner and registration live."""
-    return xstate.DocumentScope(kind=xstate.STATE, activity_id=play.unit["activity_iri"],
-                                agent_key=xstate.parse_agent(json.dumps(play.actor)),
-                                registration=play.registration)
+    return xstate.DocumentScope(
+        kind=xstate.STATE,
+        activity_id=play.unit["activity_iri"],
+        agent_key=xstate.parse_agent(json.dumps(play.actor)),
+        registration=play.registration,
+    )
 
 
-def start_attempt(uow: UnitOfWork, package: ContentPackage, person_id: int,
-                  unit_id: str | None = None) -> tuple[str, ContentAttempt]:
+def start_attempt(
+    uow: UnitOfWork, package: ContentPackage, person_id: int, unit_id: str | None = None
+) -> tuple[str, ContentAttempt]:
     """Open an attempt of ``unit_id`` (the first unit by default); return its play token."""
     session = uow.session
     person = session.get(Person, person_id)
@@ -94,19 +108,30 @@ def start_attempt(uow: UnitOfWork, package: ContentPackage, person_id: int,
     unit = package.unit(unit_id)
     if unit is None:
         raise NotFound(f"the package has no unit {unit_id!r}", field="unit")
-    registration = session.scalar(select(ContentRegistration).where(
-        ContentRegistration.person_id == person_id, ContentRegistration.package_id == package.id))
+    registration = session.scalar(
+        select(ContentRegistration).where(
+            ContentRegistration.person_id == person_id, ContentRegistration.package_id == package.id
+        )
+    )
     if registration is None:
-        registration = ContentRegistration(registration=str(uuid.uuid4()), person_id=person_id,
-                                           package_id=package.id)
+        registration = ContentRegistration(
+            registration=str(uuid.uuid4()), person_id=person_id, package_id=package.id
+        )
         session.add(registration)
         session.flush()
     token = secrets.token_urlsafe(32)
     now = uow.clock.now()
-    attempt = ContentAttempt(token_hash=digest(token), registration=registration,
-                             unit_id=unit["identifier"], status="open", last_sequence=-1, cmi={}, cmi5={},
-                             started_at=now,
-                             expires_at=now + dt.timedelta(hours=uow.policy(ContentLimits).attempt_hours))
+    attempt = ContentAttempt(
+        token_hash=digest(token),
+        registration=registration,
+        unit_id=unit["identifier"],
+        status="open",
+        last_sequence=-1,
+        cmi={},
+        cmi5={},
+        started_at=now,
+        expires_at=now + dt.timedelta(hours=uow.policy(ContentLimits).attempt_hours),
+    )
     session.add(attempt)
     session.flush()
     actor = learner_actor(session, person, uow.settings.base_url)
@@ -122,13 +147,18 @@ def play_of(session: Session, token: str, now: dt.datetime, base_url: str) -> Pl
     """
     attempt = session.scalar(select(ContentAttempt).where(ContentAttempt.token_hash == digest(token or "")))
     if attempt is None or attempt.expires_at <= now:
-        raise Unauthorized("this play link is unknown or has expired: open the course again", code="play_expired")
+        raise Unauthorized(
+            "this play link is unknown or has expired: open the course again", code="play_expired"
+        )
     package = attempt.registration.package
     unit = package.unit(attempt.unit_id)
     person = session.get(Person, attempt.registration.person_id)
     assert unit is not None and person is not None
-    actor = {"objectType": "Agent", "name": person.display_name,
-             "account": {"homePage": base_url.rstrip("/"), "name": f"person-{person.id}"}}
+    actor = {
+        "objectType": "Agent",
+        "name": person.display_name,
+        "account": {"homePage": base_url.rstrip("/"), "name": f"person-{person.id}"},
+    }
     return Play(attempt, package, unit, actor)
 
 
@@ -152,7 +182,7 @@ def _unwrap(cmi: Any) -> dict[str, Any]:
     return cmi
 
 
-def commit(uow: UnitOfWork, play: Play, sequence: int, cmi: Any, *, terminate: bool) -> dict[str, Any]:
+def apply_commit(uow: UnitOfWork, play: Play, sequence: int, cmi: Any, *, terminate: bool) -> dict[str, Any]:
     """Apply one commit of SCORM runtime data; store its statements; keep the resume data."""
     attempt = play.attempt
     if attempt.status != "open" or sequence <= attempt.last_sequence:
@@ -162,9 +192,14 @@ def commit(uow: UnitOfWork, play: Play, sequence: int, cmi: Any, *, terminate: b
     mastery = play.unit.get("mastery_score")
     before = profile.outcome(attempt.cmi, scorm12, mastery) if attempt.cmi else None
     now_out = profile.outcome(cmi, scorm12, mastery)
-    builder = profile.StatementBuilder(actor=play.actor, sco=play.unit, course_iri=play.package.course_iri,
-                                       course_title=play.package.title, registration=play.registration,
-                                       attempt_id=attempt.id)
+    builder = profile.StatementBuilder(
+        actor=play.actor,
+        sco=play.unit,
+        course_iri=play.package.course_iri,
+        course_title=play.package.title,
+        registration=play.registration,
+        attempt_id=attempt.id,
+    )
     stamp = timestamp(uow.clock.now())
     statements: list[dict[str, Any]] = []
 
@@ -186,7 +221,9 @@ def commit(uow: UnitOfWork, play: Play, sequence: int, cmi: Any, *, terminate: b
             add("scored", result={"score": now_out["score"]})
     seen = len(profile.interactions(attempt.cmi)) if attempt.cmi else 0
     for interaction in profile.interactions(cmi)[seen:]:
-        statements.append(profile.interaction_statement(builder, interaction, sequence, len(statements), stamp))
+        statements.append(
+            profile.interaction_statement(builder, interaction, sequence, len(statements), stamp)
+        )
     if terminate:
         if now_out["exit"] == "suspend":
             add("suspended")
@@ -199,11 +236,22 @@ def commit(uow: UnitOfWork, play: Play, sequence: int, cmi: Any, *, terminate: b
     return {"result": True, "errorCode": 0, "applied": True, "statements": len(statements)}
 
 
-def _keep_resume_data(uow: UnitOfWork, play: Play, cmi: dict[str, Any], scorm12: bool, exit_value: str) -> None:
+def _keep_resume_data(
+    uow: UnitOfWork, play: Play, cmi: dict[str, Any], scorm12: bool, exit_value: str
+) -> None:
     core = cmi.get("core") or {} if scorm12 else cmi
-    data = {"suspend_data": cmi.get("suspend_data") or "",
-            "location": (core.get("lesson_location") if scorm12 else cmi.get("location")) or "",
-            "exit": exit_value}
+    data = {
+        "suspend_data": cmi.get("suspend_data") or "",
+        "location": (core.get("lesson_location") if scorm12 else cmi.get("location")) or "",
+        "exit": exit_value,
+    }
     content = json.dumps(data, separators=(",", ":")).encode()
-    xstate.put_document(uow, state_scope(play), RESUME_STATE_ID, content, "application/json",
-                        preconditions=xstate.Preconditions(), policy=xstate.policy_for(xstate.STATE, xstate.V1))
+    xstate.put_document(
+        uow,
+        state_scope(play),
+        RESUME_STATE_ID,
+        content,
+        "application/json",
+        preconditions=xstate.Preconditions(),
+        policy=xstate.policy_for(xstate.STATE, xstate.V1),
+    )

@@ -16,9 +16,20 @@ import uuid
 from typing import Any
 
 ADL = "http://adlnet.gov/expapi/verbs/"
-VERBS = {name: ADL + name for name in (
-    "initialized", "resumed", "suspended", "terminated", "completed", "passed", "failed", "scored",
-    "responded")}
+VERBS = {
+    name: ADL + name
+    for name in (
+        "initialized",
+        "resumed",
+        "suspended",
+        "terminated",
+        "completed",
+        "passed",
+        "failed",
+        "scored",
+        "responded",
+    )
+}
 SCORM_PROFILE = "https://w3id.org/xapi/scorm"
 SCO_TYPE = "https://w3id.org/xapi/scorm/activity-types/sco"
 COURSE_TYPE = "http://adlnet.gov/expapi/activities/course"
@@ -60,9 +71,13 @@ def outcome(cmi: dict[str, Any], scorm12: bool, mastery: float | None) -> dict[s
         if success is None and mastery is not None and "scaled" in score and status in ("completed", ""):
             success = score["scaled"] >= mastery
         completion = {"completed": True, "passed": True, "failed": True, "incomplete": False}.get(status)
-        return {"completion": completion,
-                "success": success, "score": score, "session_time": core.get("session_time"),
-                "exit": core.get("exit") or ""}
+        return {
+            "completion": completion,
+            "success": success,
+            "score": score,
+            "session_time": core.get("session_time"),
+            "exit": core.get("exit") or "",
+        }
     completion_status = str(cmi.get("completion_status") or "")
     success_status = str(cmi.get("success_status") or "")
     score = {}
@@ -76,9 +91,13 @@ def outcome(cmi: dict[str, Any], scorm12: bool, mastery: float | None) -> dict[s
             score["min"] = low
         if high is not None:
             score["max"] = high
-    return {"completion": {"completed": True, "incomplete": False}.get(completion_status),
-            "success": {"passed": True, "failed": False}.get(success_status),
-            "score": score, "session_time": cmi.get("session_time"), "exit": cmi.get("exit") or ""}
+    return {
+        "completion": {"completed": True, "incomplete": False}.get(completion_status),
+        "success": {"passed": True, "failed": False}.get(success_status),
+        "score": score,
+        "session_time": cmi.get("session_time"),
+        "exit": cmi.get("exit") or "",
+    }
 
 
 _SCORM12_TIME = re.compile(r"^(\d{1,4}):(\d{2}):(\d{2})(?:\.(\d{1,2}))?$")
@@ -100,17 +119,40 @@ def duration(value: Any) -> str | None:
 class StatementBuilder:
     """Builds the statements of one attempt of one SCO."""
 
-    def __init__(self, *, actor: dict[str, Any], sco: dict[str, Any], course_iri: str, course_title: str,
-                 registration: str, attempt_id: int, authority_name: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        actor: dict[str, Any],
+        sco: dict[str, Any],
+        course_iri: str,
+        course_title: str,
+        registration: str,
+        attempt_id: int,
+        authority_name: str = "",
+    ) -> None:
         """Everything the statements of the attempt share."""
         self.actor, self.sco, self.registration, self.attempt_id = actor, sco, registration, attempt_id
-        self.course = {"id": course_iri, "objectType": "Activity",
-                       "definition": {"type": COURSE_TYPE, "name": {"en-US": course_title}}}
-        self.attempt = {"id": f"{sco['activity_iri']}/attempts/{attempt_id}", "objectType": "Activity",
-                        "definition": {"type": ATTEMPT_TYPE}}
+        self.course = {
+            "id": course_iri,
+            "objectType": "Activity",
+            "definition": {"type": COURSE_TYPE, "name": {"en-US": course_title}},
+        }
+        self.attempt = {
+            "id": f"{sco['activity_iri']}/attempts/{attempt_id}",
+            "objectType": "Activity",
+            "definition": {"type": ATTEMPT_TYPE},
+        }
 
-    def statement(self, verb: str, sequence: int, index: int, timestamp: str, *, result: dict[str, Any] | None = None,
-                  obj: dict[str, Any] | None = None) -> dict[str, Any]:
+    def statement(
+        self,
+        verb: str,
+        sequence: int,
+        index: int,
+        timestamp: str,
+        *,
+        result: dict[str, Any] | None = None,
+        obj: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """One statement (its id is derived from the attempt, commit and position: a commit
         replayed builds the same ids, which the record store takes as repeats).
         """
@@ -118,19 +160,30 @@ class StatementBuilder:
             "id": str(uuid.uuid5(_NAMESPACE, f"{self.attempt_id}:{sequence}:{index}:{verb}")),
             "actor": self.actor,
             "verb": {"id": VERBS[verb], "display": {"en-US": verb}},
-            "object": obj or {"id": self.sco["activity_iri"], "objectType": "Activity",
-                              "definition": {"type": SCO_TYPE, "name": {"en-US": self.sco.get("title") or
-                                                                         self.sco["identifier"]}}},
+            "object": obj
+            or {
+                "id": self.sco["activity_iri"],
+                "objectType": "Activity",
+                "definition": {
+                    "type": SCO_TYPE,
+                    "name": {"en-US": self.sco.get("title") or self.sco["identifier"]},
+                },
+            },
             "context": {
                 "registration": self.registration,
-                "contextActivities": {"parent": [self.course], "grouping": [self.attempt],
-                                      "category": [{"id": SCORM_PROFILE, "objectType": "Activity"}]},
+                "contextActivities": {
+                    "parent": [self.course],
+                    "grouping": [self.attempt],
+                    "category": [{"id": SCORM_PROFILE, "objectType": "Activity"}],
+                },
             },
             "timestamp": timestamp,
         }
         if obj is not None:  # an interaction: the SCO becomes a parent
             statement["context"]["contextActivities"]["parent"] = [
-                {"id": self.sco["activity_iri"], "objectType": "Activity"}, self.course]
+                {"id": self.sco["activity_iri"], "objectType": "Activity"},
+                self.course,
+            ]
         if result:
             statement["result"] = result
         return statement
@@ -158,14 +211,25 @@ def interactions(cmi: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in node if isinstance(i, dict) and i.get("id")]
 
 
-def interaction_statement(builder: StatementBuilder, interaction: dict[str, Any], sequence: int, index: int,
-                          timestamp: str) -> dict[str, Any]:
+def interaction_statement(
+    builder: StatementBuilder, interaction: dict[str, Any], sequence: int, index: int, timestamp: str
+) -> dict[str, Any]:
     """A ``responded`` statement for one interaction."""
     iri = f"{builder.sco['activity_iri']}/interactions/{re.sub(r'[^A-Za-z0-9._~-]', '_', interaction['id'])}"
     definition: dict[str, Any] = {"type": INTERACTION_TYPE}
     kind = interaction.get("type")
-    if kind in ("true-false", "choice", "fill-in", "long-fill-in", "matching", "performance", "sequencing",
-                "likert", "numeric", "other"):
+    if kind in (
+        "true-false",
+        "choice",
+        "fill-in",
+        "long-fill-in",
+        "matching",
+        "performance",
+        "sequencing",
+        "likert",
+        "numeric",
+        "other",
+    ):
         definition["interactionType"] = kind
     elif kind == "true_false":
         definition["interactionType"] = "true-false"
@@ -178,5 +242,11 @@ def interaction_statement(builder: StatementBuilder, interaction: dict[str, Any]
     verdict = str(interaction.get("result") or "")
     if verdict in ("correct", "incorrect", "wrong"):
         result["success"] = verdict == "correct"
-    return builder.statement("responded", sequence, index, timestamp, result=result or None,
-                             obj={"id": iri, "objectType": "Activity", "definition": definition})
+    return builder.statement(
+        "responded",
+        sequence,
+        index,
+        timestamp,
+        result=result or None,
+        obj={"id": iri, "objectType": "Activity", "definition": definition},
+    )

@@ -27,13 +27,34 @@ from bridge.core.web import same_origin
 
 SANDBOX = "sandbox allow-scripts allow-forms allow-same-origin"
 _TYPES = {
-    ".html": "text/html", ".htm": "text/html", ".js": "text/javascript", ".mjs": "text/javascript",
-    ".css": "text/css", ".json": "application/json", ".xml": "application/xml", ".xsd": "application/xml",
-    ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-    ".gif": "image/gif", ".webp": "image/webp", ".ico": "image/x-icon", ".mp4": "video/mp4",
-    ".webm": "video/webm", ".mp3": "audio/mpeg", ".wav": "audio/wav", ".ogg": "audio/ogg",
-    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
-    ".pdf": "application/pdf", ".txt": "text/plain", ".vtt": "text/vtt", ".swf": "application/octet-stream",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".xml": "application/xml",
+    ".xsd": "application/xml",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".ico": "image/x-icon",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".ogg": "audio/ogg",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".vtt": "text/vtt",
+    ".swf": "application/octet-stream",
 }
 
 
@@ -49,38 +70,42 @@ def package_csp(origin: str, token: str) -> str:
     but reach nothing beyond this attempt's path.
     """
     own = f"{origin}/play/{token}/"
-    return "; ".join([
-        f"default-src {own}",
-        f"script-src {own} 'unsafe-inline' 'unsafe-eval'",
-        f"style-src {own} 'unsafe-inline'",
-        f"img-src {own} data: blob:",
-        f"media-src {own} data: blob:",
-        f"font-src {own} data:",
-        f"connect-src {own}",
-        f"frame-src {own}",
-        f"form-action {own}",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'self'",
-        SANDBOX,
-    ])
+    return "; ".join(
+        [
+            f"default-src {own}",
+            f"script-src {own} 'unsafe-inline' 'unsafe-eval'",
+            f"style-src {own} 'unsafe-inline'",
+            f"img-src {own} data: blob:",
+            f"media-src {own} data: blob:",
+            f"font-src {own} data:",
+            f"connect-src {own}",
+            f"frame-src {own}",
+            f"form-action {own}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'self'",
+            SANDBOX,
+        ]
+    )
 
 
 def player_csp(origin: str, token: str) -> str:
     """The CSP of the player page: only the vendored runtime and the player's own script."""
     own = f"{origin}/play/{token}/"
-    return "; ".join([
-        "default-src 'none'",
-        f"script-src {origin}/play/static/",
-        f"style-src {origin}/play/static/",
-        f"connect-src {own}",
-        f"frame-src {own}",
-        "img-src 'self' data:",
-        "form-action 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'self'",
-        SANDBOX,
-    ])
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {origin}/play/static/",
+            f"style-src {origin}/play/static/",
+            f"connect-src {own}",
+            f"frame-src {own}",
+            "img-src 'self' data:",
+            "form-action 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'self'",
+            SANDBOX,
+        ]
+    )
 
 
 def no_store(response: Response) -> Response:

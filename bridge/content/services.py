@@ -79,23 +79,36 @@ def import_package(uow: UnitOfWork, upload: StoredUpload, request: ImportRequest
     item = session.scalar(select(TrainingItem).where(TrainingItem.code == request.code))
     if item is None:
         item = catalog.create_training_item(
-            uow, code=request.code, kind="course", title=(request.title or manifest.title)[:300],
-            requires_signature=request.requires_signature, pass_score=request.pass_score)
+            uow,
+            code=request.code,
+            kind="course",
+            title=(request.title or manifest.title)[:300],
+            requires_signature=request.requires_signature,
+            pass_score=request.pass_score,
+        )
     elif item.kind != "course":
-        raise ValidationFailed(f"{item.code} is a {item.kind} item, not a course", field="code",
-                               code="not_a_course")
+        raise ValidationFailed(
+            f"{item.code} is a {item.kind} item, not a course", field="code", code="not_a_course"
+        )
     else:
         same = session.scalar(
-            select(TrainingItemVersion.label).join(ContentPackage, ContentPackage.item_version_id
-                                                   == TrainingItemVersion.id)
-            .where(TrainingItemVersion.training_item_id == item.id, ContentPackage.sha256 == upload.sha256))
+            select(TrainingItemVersion.label)
+            .join(ContentPackage, ContentPackage.item_version_id == TrainingItemVersion.id)
+            .where(TrainingItemVersion.training_item_id == item.id, ContentPackage.sha256 == upload.sha256)
+        )
         if same is not None:
-            raise Conflict(f"this package (SHA-256 {upload.sha256}) is already version {same} of {item.code}",
-                           field="file", code="duplicate_package")
-    with uow.because(f"content package {upload.filename} ({manifest.standard}, SHA-256 {upload.sha256}) "
-                     f"imported as version {request.label} of {request.code}"):
-        version = catalog.create_item_version(uow, item.id, label=request.label,
-                                              retrain=request.revision == "major")
+            raise Conflict(
+                f"this package (SHA-256 {upload.sha256}) is already version {same} of {item.code}",
+                field="file",
+                code="duplicate_package",
+            )
+    with uow.because(
+        f"content package {upload.filename} ({manifest.standard}, SHA-256 {upload.sha256}) "
+        f"imported as version {request.label} of {request.code}"
+    ):
+        version = catalog.create_item_version(
+            uow, item.id, label=request.label, retrain=request.revision == "major"
+        )
         base = uow.settings.base_url
         units = []
         for unit in manifest.units:
@@ -106,13 +119,23 @@ def import_package(uow: UnitOfWork, upload: StoredUpload, request: ImportRequest
         version.activity_iris = [course, *(u["activity_iri"] for u in units)]
         version.lms_url = f"/content/start/{version.id}"
         package = ContentPackage(
-            item_version_id=version.id, sha256=upload.sha256, size=upload.size, filename=upload.filename[:255],
-            standard=manifest.standard, title=manifest.title[:300], identifier=manifest.identifier[:500],
-            course_iri=course, units=units, imported_by=uow.actor.username)
+            item_version_id=version.id,
+            sha256=upload.sha256,
+            size=upload.size,
+            filename=upload.filename[:255],
+            standard=manifest.standard,
+            title=manifest.title[:300],
+            identifier=manifest.identifier[:500],
+            course_iri=course,
+            units=units,
+            imported_by=uow.actor.username,
+        )
         session.add(package)
         session.flush()
     packages.keep(upload, packages.package_folder(uow.settings.instance_path))
-    logger.info("imported %s package %s as %s %s", manifest.standard, upload.sha256, request.code, request.label)
+    logger.info(
+        "imported %s package %s as %s %s", manifest.standard, upload.sha256, request.code, request.label
+    )
     return package
 
 
@@ -132,8 +155,15 @@ def package_path(instance_path: Path, package: ContentPackage) -> Path:
 def package_dict(package: ContentPackage) -> dict[str, object]:
     """JSON form of a package (REST, CLI)."""
     return {
-        "id": package.id, "item_version_id": package.item_version_id, "sha256": package.sha256,
-        "size": package.size, "filename": package.filename, "standard": package.standard,
-        "title": package.title, "course_iri": package.course_iri, "units": package.units,
-        "imported_at": package.imported_at.isoformat(), "play_url": f"/content/start/{package.item_version_id}",
+        "id": package.id,
+        "item_version_id": package.item_version_id,
+        "sha256": package.sha256,
+        "size": package.size,
+        "filename": package.filename,
+        "standard": package.standard,
+        "title": package.title,
+        "course_iri": package.course_iri,
+        "units": package.units,
+        "imported_at": package.imported_at.isoformat(),
+        "play_url": f"/content/start/{package.item_version_id}",
     }

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mimetypes
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
@@ -24,15 +23,16 @@ from bridge.content.packages import ContentLimits, PackageTooLarge
 from bridge.core.actor import Actor
 from bridge.core.errors import Forbidden, NotFound, ValidationFailed
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import current_actor, in_unit_of_work, settings, transactional
+from bridge.core.web import in_unit_of_work, settings, transactional
 from lti import services as lti_services
 from qms.api import api
 from qms.roles import AUTHORS
 
 logger = logging.getLogger(__name__)
 
-bp = Blueprint("content", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/play/static")
+bp = Blueprint(
+    "content", __name__, template_folder="templates", static_folder="static", static_url_path="/play/static"
+)
 PLAYER = Actor(kind="lrs", username="content-player", display_name="GxP Bridge content player")
 MAX_COMMIT_BYTES = 4 * 1024 * 1024
 _FORM_FLAGS = ("true", "1", "yes", "on")
@@ -49,17 +49,27 @@ def _limits() -> ContentLimits:
     tags=["training"],
     roles=AUTHORS,
     status=201,
-    request_content={"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file", "code", "label"],
-        "properties": {
-            "file": {"type": "string", "format": "binary", "description": "the package (zip)"},
-            "code": {"type": "string", "description": "the course's training item code"},
-            "label": {"type": "string", "description": "the new version's label"},
-            "revision": {"type": "string", "enum": ["major", "minor"], "description": "major retrains"},
-            "title": {"type": "string"},
-            "requires_signature": {"type": "boolean", "description": "new course: the learner signs"},
-            "pass_score": {"type": "number", "description": "new course: scaled pass mark 0..1"},
-        }}}},
+    request_content={
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "code", "label"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "the package (zip)"},
+                    "code": {"type": "string", "description": "the course's training item code"},
+                    "label": {"type": "string", "description": "the new version's label"},
+                    "revision": {
+                        "type": "string",
+                        "enum": ["major", "minor"],
+                        "description": "major retrains",
+                    },
+                    "title": {"type": "string"},
+                    "requires_signature": {"type": "boolean", "description": "new course: the learner signs"},
+                    "pass_score": {"type": "number", "description": "new course: scaled pass mark 0..1"},
+                },
+            }
+        }
+    },
 )
 def import_course() -> Any:
     """The zip is streamed to disk and hashed, checked (zip-slip, links, bomb, XXE, manifest,
@@ -78,22 +88,33 @@ def import_course() -> Any:
         raise ValidationFailed("pass_score is a number between 0 and 1", field="pass_score") from None
     limits = _limits()
     folder = packages.package_folder(settings().instance_path)
-    upload = packages.stream_to_disk(stored.stream, folder, stored.filename or "package.zip",
-                                     limits.max_package_bytes)
+    upload = packages.stream_to_disk(
+        stored.stream, folder, stored.filename or "package.zip", limits.max_package_bytes
+    )
     wanted = services.ImportRequest(
-        code=form["code"], label=form["label"], revision=form.get("revision", "major"),
+        code=form["code"],
+        label=form["label"],
+        revision=form.get("revision", "major"),
         title=form.get("title") or None,
         requires_signature=form.get("requires_signature", "true").lower() in _FORM_FLAGS,
-        pass_score=pass_score)
+        pass_score=pass_score,
+    )
     try:
-        result = in_unit_of_work(lambda uow: services.package_dict(services.import_package(uow, upload, wanted)))
+        result = in_unit_of_work(
+            lambda uow: services.package_dict(services.import_package(uow, upload, wanted))
+        )
     finally:
         upload.path.unlink(missing_ok=True)  # kept under its hash when imported
     return Response(json.dumps(result), status=201, mimetype="application/json")
 
 
-@api.route("GET", "/courses/versions/{version_id}/package", summary="The package of a course version",
-           tags=["training"], roles=None)
+@api.route(
+    "GET",
+    "/courses/versions/{version_id}/package",
+    summary="The package of a course version",
+    tags=["training"],
+    roles=None,
+)
 def get_package(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Its standard, SHA-256, units with launch paths, mastery and activity IRIs."""
     return services.package_dict(services.package_of_version(uow.session, version_id))
@@ -103,7 +124,7 @@ def _start(uow: UnitOfWork, version_id: int, person_id: int | None, unit: str | 
     if person_id is None:
         raise Forbidden("this account is not a person's: it cannot play a course", code="no_person")
     package = services.package_of_version(uow.session, version_id)
-    token, attempt = runtime.start_attempt(uow, package, person_id, unit)
+    token, _attempt = runtime.start_attempt(uow, package, person_id, unit)
     if package.standard == "cmi5":
         play = runtime.play_of(uow.session, token, uow.clock.now(), uow.settings.base_url)
         cmi5.prepare_launch(uow, play)
@@ -128,8 +149,14 @@ def start_from_lti(version_id: int, handle: str, uow: UnitOfWork) -> Any:
 
 def _play(uow: UnitOfWork, token: str) -> runtime.Play:
     play = runtime.play_of(uow.session, token, uow.clock.now(), uow.settings.base_url)
-    uow.act_as(Actor(kind="lrs", username=f"content-player:person-{play.attempt.registration.person_id}",
-                     display_name=str(play.actor.get("name") or ""), person_id=play.attempt.registration.person_id))
+    uow.act_as(
+        Actor(
+            kind="lrs",
+            username=f"content-player:person-{play.attempt.registration.person_id}",
+            display_name=str(play.actor.get("name") or ""),
+            person_id=play.attempt.registration.person_id,
+        )
+    )
     return play
 
 
@@ -144,12 +171,19 @@ def player(token: str, uow: UnitOfWork) -> Any:
         launch = cmi5.launch_url(play, origin, token)
     else:
         launch = f"{origin}/play/{token}/pkg/{play.unit['launch']}"
-    data = {"standard": play.package.standard, "commit_url": f"/play/{token}/commit", "launch_url": launch,
-            "learner_id": play.actor["account"]["name"], "learner_name": play.actor.get("name") or "",
-            "resume": resume, "mastery_score": play.unit.get("mastery_score"),
-            "launch_data": play.unit.get("data_from_lms") or "", "attempt": play.attempt.id,
-            "completion_threshold": play.unit.get("completion_threshold"),
-            "next_sequence": play.attempt.last_sequence + 1}
+    data = {
+        "standard": play.package.standard,
+        "commit_url": f"/play/{token}/commit",
+        "launch_url": launch,
+        "learner_id": play.actor["account"]["name"],
+        "learner_name": play.actor.get("name") or "",
+        "resume": resume,
+        "mastery_score": play.unit.get("mastery_score"),
+        "launch_data": play.unit.get("data_from_lms") or "",
+        "attempt": play.attempt.id,
+        "completion_threshold": play.unit.get("completion_threshold"),
+        "next_sequence": play.attempt.last_sequence + 1,
+    }
     body = render_template("content/player.html", play=play, data=data)
     response = Response(body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = security.player_csp(origin, token)
@@ -187,16 +221,20 @@ def _json_body() -> Any:
 
 @bp.post("/play/<token>/commit")
 @transactional(actor=lambda: PLAYER)
-def commit(token: str, uow: UnitOfWork) -> Any:
+def runtime_commit(token: str, uow: UnitOfWork) -> Any:
     """A runtime commit: ``{"sequence", "terminate", "cmi"}`` as JSON, or as ``text/plain`` from
     a page-unload beacon. Idempotent by sequence.
     """
     security.check_same_origin()
     play = _play(uow, token)
     payload = _json_body()
-    if not isinstance(payload, dict) or not isinstance(payload.get("sequence"), int) \
-            or isinstance(payload.get("sequence"), bool):
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("sequence"), int)
+        or isinstance(payload.get("sequence"), bool)
+    ):
         raise ValidationFailed('send {"sequence": <int>, "terminate": <bool>, "cmi": {...}}', field="body")
-    result = runtime.commit(uow, play, payload["sequence"], payload.get("cmi") or {},
-                            terminate=bool(payload.get("terminate")))
+    result = runtime.apply_commit(
+        uow, play, payload["sequence"], payload.get("cmi") or {}, terminate=bool(payload.get("terminate"))
+    )
     return security.no_store(Response(json.dumps(result), mimetype="application/json"))

@@ -8,7 +8,11 @@ from __future__ import annotations
 import io
 import zipfile
 
-EDITION_VERSIONS = {"scorm2004_2": "CAM 1.3", "scorm2004_3": "2004 3rd Edition", "scorm2004_4": "2004 4th Edition"}
+EDITION_VERSIONS = {
+    "scorm2004_2": "CAM 1.3",
+    "scorm2004_3": "2004 3rd Edition",
+    "scorm2004_4": "2004 4th Edition",
+}
 
 SCORM12_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>SCO 1.2</title>
 <script src="sco.js"></script></head><body><h1>Gowning (SCORM 1.2)</h1>
@@ -137,8 +141,13 @@ def zip_of(files: dict[str, bytes | str], *, compression: int = zipfile.ZIP_DEFL
     return buffer.getvalue()
 
 
-def scorm12_manifest(identifier: str = "gowning-12", *, href: str = "sco/index.html", mastery: int | None = 80,
-                     title: str = "Gowning SCORM 1.2") -> str:
+def scorm12_manifest(
+    identifier: str = "gowning-12",
+    *,
+    href: str = "sco/index.html",
+    mastery: int | None = 80,
+    title: str = "Gowning SCORM 1.2",
+) -> str:
     """An imsmanifest.xml of SCORM 1.2 with one SCO."""
     mastery_xml = f"<adlcp:masteryscore>{mastery}</adlcp:masteryscore>" if mastery is not None else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -153,15 +162,22 @@ def scorm12_manifest(identifier: str = "gowning-12", *, href: str = "sco/index.h
 </manifest>"""
 
 
-def scorm2004_manifest(edition: str = "scorm2004_4", identifier: str = "cleanroom-2004", *,
-                       href: str = "index.html", mastery: float | None = 0.8) -> str:
+def scorm2004_manifest(
+    edition: str = "scorm2004_4",
+    identifier: str = "cleanroom-2004",
+    *,
+    href: str = "index.html",
+    mastery: float | None = 0.8,
+) -> str:
     """An imsmanifest.xml of SCORM 2004 (``edition`` 2nd, 3rd or 4th) with one SCO."""
     sequencing = ""
     if mastery is not None:
-        sequencing = (f"<imsss:sequencing><imsss:objectives><imsss:primaryObjective objectiveID=\"p\" "
-                      f"satisfiedByMeasure=\"true\"><imsss:minNormalizedMeasure>{mastery}"
-                      f"</imsss:minNormalizedMeasure></imsss:primaryObjective></imsss:objectives>"
-                      f"</imsss:sequencing>")
+        sequencing = (
+            f'<imsss:sequencing><imsss:objectives><imsss:primaryObjective objectiveID="p" '
+            f'satisfiedByMeasure="true"><imsss:minNormalizedMeasure>{mastery}'
+            f"</imsss:minNormalizedMeasure></imsss:primaryObjective></imsss:objectives>"
+            f"</imsss:sequencing>"
+        )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <manifest identifier="{identifier}" version="1" xmlns="http://www.imsglobal.org/xsd/imscp_v1p1"
   xmlns:adlcp="http://www.adlnet.org/xsd/adlcp_v1p3" xmlns:imsss="http://www.imsglobal.org/xsd/imsss">
@@ -174,8 +190,13 @@ def scorm2004_manifest(edition: str = "scorm2004_4", identifier: str = "cleanroo
 </manifest>"""
 
 
-def cmi5_manifest(course_id: str = "https://example.com/courses/line-clearance", *, url: str = "au/index.html",
-                  move_on: str = "CompletedAndPassed", mastery: float | None = 0.8) -> str:
+def cmi5_manifest(
+    course_id: str = "https://example.com/courses/line-clearance",
+    *,
+    url: str = "au/index.html",
+    move_on: str = "CompletedAndPassed",
+    mastery: float | None = 0.8,
+) -> str:
     """A cmi5.xml with one AU."""
     mastery_attr = f' masteryScore="{mastery}"' if mastery is not None else ""
     return f"""<?xml version="1.0" encoding="utf-8"?>
@@ -191,14 +212,23 @@ def cmi5_manifest(course_id: str = "https://example.com/courses/line-clearance",
 
 def scorm12_package(**kwargs: object) -> bytes:
     """A SCORM 1.2 package with one SCO that passes itself."""
-    return zip_of({"imsmanifest.xml": scorm12_manifest(**kwargs),  # type: ignore[arg-type]
-                   "sco/index.html": SCORM12_PAGE, "sco/sco.js": SCORM12_JS})
+    return zip_of(
+        {
+            "imsmanifest.xml": scorm12_manifest(**kwargs),  # type: ignore[arg-type]
+            "sco/index.html": SCORM12_PAGE,
+            "sco/sco.js": SCORM12_JS,
+        }
+    )
 
 
 def scorm2004_package(edition: str = "scorm2004_4", **kwargs: object) -> bytes:
     """A SCORM 2004 package (``edition``) with one SCO that passes itself."""
-    return zip_of({"imsmanifest.xml": scorm2004_manifest(edition, **kwargs),  # type: ignore[arg-type]
-                   "index.html": SCORM2004_PAGE})
+    return zip_of(
+        {
+            "imsmanifest.xml": scorm2004_manifest(edition, **kwargs),  # type: ignore[arg-type]
+            "index.html": SCORM2004_PAGE,
+        }
+    )
 
 
 def cmi5_package(**kwargs: object) -> bytes:

@@ -35,6 +35,7 @@ from xapi.store import StatementRow
 CHROMIUM = Path(os.environ.get("GXP_CHROMIUM", "/usr/bin/chromium"))
 SIGNING_PASSWORD = "Browser-Sign-2026!"
 PORTS = range(8230, 8240)  # this package's ports
+CODES = {"scorm12": "CRS-S12", "scorm2004_4": "CRS-S2004", "cmi5": "CRS-CMI5"}
 
 
 class _Dispatch:
@@ -86,16 +87,27 @@ def tool_and_lms(app: t.Any, runner: t.Any) -> t.Iterator[t.Any]:
         yield Lms(platform, tool_base, app, runner)
 
 
-def _course(app: t.Any, db: t.Any, make_user: t.Any, api_token: t.Any, content: bytes, code: str,
-            person_id: int) -> int:
+def _course(
+    app: t.Any, db: t.Any, make_user: t.Any, api_token: t.Any, content: bytes, code: str, person_id: int
+) -> int:
     client = app.test_client()
-    response = client.post("/api/v1/courses/import", headers=api_token("author"), content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(content), f"{code}.zip"), "code": code, "label": "1.0"})
+    response = client.post(
+        "/api/v1/courses/import",
+        headers=api_token("author"),
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(content), f"{code}.zip"), "code": code, "label": "1.0"},
+    )
     assert response.status_code == 201, response.get_json()
     version_id = response.get_json()["item_version_id"]
     with UnitOfWork(db, make_user(f"approver.{code.lower()}", "qa_approver")) as uow:
-        approval.approve_course_version(uow, version_id, username=f"approver.{code.lower()}", password=TEST_PASSWORD,
-                                        effective_at=utcnow() + dt.timedelta(days=1), lockout_threshold=3)
+        approval.approve_course_version(
+            uow,
+            version_id,
+            username=f"approver.{code.lower()}",
+            password=TEST_PASSWORD,
+            effective_at=utcnow() + dt.timedelta(days=1),
+            lockout_threshold=3,
+        )
         uow.commit()
     assign(db, person_id, version_id)
     return version_id
@@ -103,8 +115,11 @@ def _course(app: t.Any, db: t.Any, make_user: t.Any, api_token: t.Any, content: 
 
 def _status(db: t.Any, person_id: int, version_id: int) -> str:
     with db.read_sessions() as s:
-        return s.scalars(select(Assignment.status).where(Assignment.person_id == person_id,
-                                                         Assignment.item_version_id == version_id)).one()
+        return s.scalars(
+            select(Assignment.status).where(
+                Assignment.person_id == person_id, Assignment.item_version_id == version_id
+            )
+        ).one()
 
 
 def _wait_for(page: t.Any, check: t.Callable[[], bool], what: str) -> None:
@@ -121,8 +136,9 @@ def _statements(db: t.Any) -> list[dict[str, t.Any]]:
 
 
 @pytest.mark.browser
-def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(app, runner, db, make_user, api_token,
-                                                                          tmp_path):
+def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(
+    app, runner, db, make_user, api_token, tmp_path
+):
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium to run the browser tests")
     from playwright.sync_api import expect, sync_playwright
@@ -134,9 +150,18 @@ def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(app, ru
         with db.read_sessions() as s:
             person_id = people.find_person_by_identity(s, "lti", lms.platform.issuer, "3").id
         courses = {
-            "scorm12": _course(app, db, make_user, api_token, builders.scorm12_package(), "CRS-S12", person_id),
-            "scorm2004_4": _course(app, db, make_user, api_token, builders.scorm2004_package("scorm2004_4"),
-                                   "CRS-S2004", person_id),
+            "scorm12": _course(
+                app, db, make_user, api_token, builders.scorm12_package(), "CRS-S12", person_id
+            ),
+            "scorm2004_4": _course(
+                app,
+                db,
+                make_user,
+                api_token,
+                builders.scorm2004_package("scorm2004_4"),
+                "CRS-S2004",
+                person_id,
+            ),
             "cmi5": _course(app, db, make_user, api_token, builders.cmi5_package(), "CRS-CMI5", person_id),
         }
         learner_page = lms.tool_base + launch.headers["Location"]
@@ -150,7 +175,7 @@ def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(app, ru
                 page.goto(learner_page)
                 for number, (standard, version_id) in enumerate(courses.items()):
                     page.goto(learner_page)
-                    page.get_by_role("link", name=f"CRS-{'S12' if standard == 'scorm12' else 'S2004' if standard == 'scorm2004_4' else 'CMI5'}").first.click()
+                    page.get_by_role("link", name=CODES[standard]).first.click()
                     with context.expect_page() as opened:
                         page.locator(".content-play").first.click()
                     player = opened.value
@@ -161,14 +186,21 @@ def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(app, ru
                         expect(frame.locator("#found")).to_contain_text("student=person-")
                         content = player.frames[1]
                         # Package script reaches nothing of the application: no fetch, no window.
-                        assert content.evaluate("fetch('/api/v1/openapi.json').then(() => 'reached', "
-                                                "() => 'blocked')") == "blocked"
+                        assert (
+                            content.evaluate(
+                                "fetch('/api/v1/openapi.json').then(() => 'reached', () => 'blocked')"
+                            )
+                            == "blocked"
+                        )
                         assert content.evaluate("window.open('/console/') === null")
                         assert content.evaluate("document.cookie") == ""
                     frame.locator("#pass").click()
                     expect(frame.locator("#found")).to_have_text("finished")
-                    _wait_for(player, lambda v=version_id: _status(db, person_id, v) == "content_complete",
-                              f"{standard}: content complete")
+                    _wait_for(
+                        player,
+                        lambda v=version_id: _status(db, person_id, v) == "content_complete",
+                        f"{standard}: content complete",
+                    )
                     player.screenshot(path=str(tmp_path / f"{standard}-player.png"))
                     player.close()
                     # Sign on the learner page.
@@ -192,13 +224,36 @@ def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(app, ru
         for version_id in courses.values():
             if f"/content/versions/{version_id}" in statement["object"]["id"]:
                 by_version.setdefault(version_id, []).append(statement["verb"]["id"].rsplit("/", 1)[1])
-    assert by_version[courses["scorm12"]] == ["initialized", "completed", "passed", "scored", "responded",
-                                              "terminated"]
-    assert by_version[courses["scorm2004_4"]] == ["initialized", "completed", "passed", "scored", "responded",
-                                                  "terminated"]
-    assert by_version[courses["cmi5"]] == ["launched", "initialized", "completed", "passed", "satisfied",
-                                           "terminated"]
-    scorm = [s for s in stored if "/units/item1" in s["object"]["id"] and s["verb"]["id"].endswith("terminated")]
-    assert all({"id": "https://w3id.org/xapi/scorm", "objectType": "Activity"}
-               in s["context"]["contextActivities"]["category"] for s in scorm)
+    assert by_version[courses["scorm12"]] == [
+        "initialized",
+        "completed",
+        "passed",
+        "scored",
+        "responded",
+        "terminated",
+    ]
+    assert by_version[courses["scorm2004_4"]] == [
+        "initialized",
+        "completed",
+        "passed",
+        "scored",
+        "responded",
+        "terminated",
+    ]
+    assert by_version[courses["cmi5"]] == [
+        "launched",
+        "initialized",
+        "completed",
+        "passed",
+        "satisfied",
+        "terminated",
+    ]
+    scorm = [
+        s for s in stored if "/units/item1" in s["object"]["id"] and s["verb"]["id"].endswith("terminated")
+    ]
+    assert all(
+        {"id": "https://w3id.org/xapi/scorm", "objectType": "Activity"}
+        in s["context"]["contextActivities"]["category"]
+        for s in scorm
+    )
     assert {s["result"]["success"] for s in scorm} == {True} and all("duration" in s["result"] for s in scorm)

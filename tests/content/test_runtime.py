@@ -28,14 +28,24 @@ SCORM = "https://w3id.org/xapi/scorm"
 def import_and_assign(client, db, make_user, api_token, content: bytes, code: str, **form: str):
     """Import, approve and assign a course to a new learner; returns (version id, learner headers, person)."""
     make_user("author", "qa_author")
-    response = client.post("/api/v1/courses/import", headers=api_token("author"), content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(content), "p.zip"), "code": code, "label": "1.0", **form})
+    response = client.post(
+        "/api/v1/courses/import",
+        headers=api_token("author"),
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(content), "p.zip"), "code": code, "label": "1.0", **form},
+    )
     assert response.status_code == 201, response.get_json()
     version_id = response.get_json()["item_version_id"]
     approver = make_user("approver", "qa_approver")
     with UnitOfWork(db, approver) as uow:
-        approval.approve_course_version(uow, version_id, username="approver", password=TEST_PASSWORD,
-                                        effective_at=utcnow() + dt.timedelta(days=1), lockout_threshold=3)
+        approval.approve_course_version(
+            uow,
+            version_id,
+            username="approver",
+            password=TEST_PASSWORD,
+            effective_at=utcnow() + dt.timedelta(days=1),
+            lockout_threshold=3,
+        )
         uow.commit()
     learner = make_user("learner1", "learner", name="Lee Learner")
     assign(db, learner.person_id, version_id)
@@ -61,8 +71,9 @@ def status_of(db, person_id: int) -> str:
 
 
 def test_scorm12_play_commit_statements_evidence_and_resume(client, db, make_user, api_token):
-    version_id, learner, person_id = import_and_assign(client, db, make_user, api_token,
-                                                       builders.scorm12_package(), "CRS-12")
+    version_id, learner, person_id = import_and_assign(
+        client, db, make_user, api_token, builders.scorm12_package(), "CRS-12"
+    )
     play = play_link(client, version_id, learner)
     page = client.get(play)
     assert page.status_code == 200 and "Set-Cookie" not in page.headers
@@ -81,15 +92,31 @@ def test_scorm12_play_commit_statements_evidence_and_resume(client, db, make_use
         assert client.get(f"{play}{bad}").status_code == 404, bad
     assert client.get("/play/not-a-token/pkg/sco/index.html").status_code == 401
     # Commits: the first reports initialized; the final one (a sendBeacon, text/plain) the result.
-    first = {"sequence": 0, "terminate": False, "cmi": {"cmi": {"core": {"lesson_status": "incomplete",
-                                                                        "lesson_location": "p2"},
-                                                               "suspend_data": "a=1"}}}
+    first = {
+        "sequence": 0,
+        "terminate": False,
+        "cmi": {
+            "cmi": {"core": {"lesson_status": "incomplete", "lesson_location": "p2"}, "suspend_data": "a=1"}
+        },
+    }
     assert client.post(f"{play}commit", json=first).get_json()["applied"] is True
-    final = {"sequence": 1, "terminate": True, "cmi": {"core": {
-        "lesson_status": "passed", "score": {"raw": "90", "min": "0", "max": "100"}, "session_time": "00:05:30",
-        "lesson_location": "p3", "exit": ""}, "suspend_data": "a=2",
-        "interactions": {"childArray": [{"id": "q1", "type": "choice", "student_response": "b",
-                                         "result": "correct"}]}}}
+    final = {
+        "sequence": 1,
+        "terminate": True,
+        "cmi": {
+            "core": {
+                "lesson_status": "passed",
+                "score": {"raw": "90", "min": "0", "max": "100"},
+                "session_time": "00:05:30",
+                "lesson_location": "p3",
+                "exit": "",
+            },
+            "suspend_data": "a=2",
+            "interactions": {
+                "childArray": [{"id": "q1", "type": "choice", "student_response": "b", "result": "correct"}]
+            },
+        },
+    }
     answer = client.post(f"{play}commit", data=json.dumps(final), content_type="text/plain;charset=UTF-8")
     assert answer.get_json() == {"result": True, "errorCode": 0, "applied": True, "statements": 5}
     # Replayed (a beacon after the XHR): idempotent.
@@ -102,55 +129,88 @@ def test_scorm12_play_commit_statements_evidence_and_resume(client, db, make_use
         assert {"id": SCORM, "objectType": "Activity"} in context["contextActivities"]["category"]
         assert context["registration"] and statement["actor"]["account"]["name"] == f"person-{person_id}"
     terminated = stored[-1]
-    assert terminated["result"] == {"score": {"raw": 90.0, "min": 0.0, "max": 100.0, "scaled": 0.9},
-                                    "success": True, "completion": True, "duration": "PT0H5M30S"}
+    assert terminated["result"] == {
+        "score": {"raw": 90.0, "min": 0.0, "max": 100.0, "scaled": 0.9},
+        "success": True,
+        "completion": True,
+        "duration": "PT0H5M30S",
+    }
     assert stored[4]["result"] == {"response": "b", "success": True}
     assert status_of(db, person_id) == "content_complete"  # the learner's signature follows
     # A new attempt after suspending resumes where the learner left.
     play2 = play_link(client, version_id, learner)
-    client.post(f"{play2}commit", json={"sequence": 0, "terminate": True, "cmi": {"core": {
-        "lesson_status": "incomplete", "exit": "suspend", "lesson_location": "p4"}, "suspend_data": "s=4"}})
-    assert [s["verb"]["id"].rsplit("/", 1)[1] for s in statements(db)][-3:] == ["initialized", "suspended",
-                                                                               "terminated"]
+    client.post(
+        f"{play2}commit",
+        json={
+            "sequence": 0,
+            "terminate": True,
+            "cmi": {
+                "core": {"lesson_status": "incomplete", "exit": "suspend", "lesson_location": "p4"},
+                "suspend_data": "s=4",
+            },
+        },
+    )
+    assert [s["verb"]["id"].rsplit("/", 1)[1] for s in statements(db)][-3:] == [
+        "initialized",
+        "suspended",
+        "terminated",
+    ]
     play3 = play_link(client, version_id, learner)
-    data = json.loads(client.get(play3).get_data(as_text=True).split('id="play-data">')[1].split("</script>")[0])
+    data = json.loads(
+        client.get(play3).get_data(as_text=True).split('id="play-data">')[1].split("</script>")[0]
+    )
     assert data["resume"] == {"suspend_data": "s=4", "location": "p4", "exit": "suspend"}
     client.post(f"{play3}commit", json={"sequence": 0, "terminate": False, "cmi": {"core": {}}})
     assert statements(db)[-1]["verb"]["id"].endswith("/resumed")
 
 
 def test_commit_refusals(client, db, make_user, api_token):
-    version_id, learner, _person = import_and_assign(client, db, make_user, api_token,
-                                                     builders.scorm2004_package(), "CRS-04")
+    version_id, learner, _person = import_and_assign(
+        client, db, make_user, api_token, builders.scorm2004_package(), "CRS-04"
+    )
     play = play_link(client, version_id, learner)
     assert client.post(f"{play}commit", data="not json", content_type="text/plain").status_code == 400
     assert client.post(f"{play}commit", json={"cmi": {}}).status_code == 400
-    assert client.post(f"{play}commit", json={"sequence": 0, "cmi": {}},
-                       headers={"Origin": "https://evil.example"}).status_code == 403
+    assert (
+        client.post(
+            f"{play}commit", json={"sequence": 0, "cmi": {}}, headers={"Origin": "https://evil.example"}
+        ).status_code
+        == 403
+    )
     assert client.get(f"/content/start/{version_id}").status_code == 401  # no one signed in
 
 
 def test_scorm2004_failed_attempt_is_no_completion(client, db, make_user, api_token):
-    version_id, learner, person_id = import_and_assign(client, db, make_user, api_token,
-                                                       builders.scorm2004_package(), "CRS-04F")
+    version_id, learner, person_id = import_and_assign(
+        client, db, make_user, api_token, builders.scorm2004_package(), "CRS-04F"
+    )
     play = play_link(client, version_id, learner)
-    client.post(f"{play}commit", json={"sequence": 0, "terminate": True, "cmi": {
-        "completion_status": "completed", "success_status": "failed", "score": {"scaled": "0.4"}}})
+    client.post(
+        f"{play}commit",
+        json={
+            "sequence": 0,
+            "terminate": True,
+            "cmi": {"completion_status": "completed", "success_status": "failed", "score": {"scaled": "0.4"}},
+        },
+    )
     verbs = [s["verb"]["id"].rsplit("/", 1)[1] for s in statements(db)]
     assert verbs == ["initialized", "completed", "failed", "scored", "terminated"]
     assert status_of(db, person_id) == "open"
 
 
 def _cmi5_launch(client, play: str) -> dict[str, str]:
-    data = json.loads(client.get(play).get_data(as_text=True).split('id="play-data">')[1].split("</script>")[0])
+    data = json.loads(
+        client.get(play).get_data(as_text=True).split('id="play-data">')[1].split("</script>")[0]
+    )
     query = {k: v[0] for k, v in parse_qs(urlsplit(data["launch_url"]).query).items()}
     assert set(query) == {"endpoint", "fetch", "actor", "registration", "activityId"}
     return query
 
 
 def test_cmi5_launch_token_rules_and_satisfied(client, db, make_user, api_token):
-    version_id, learner, person_id = import_and_assign(client, db, make_user, api_token,
-                                                       builders.cmi5_package(), "CRS-C5")
+    version_id, learner, person_id = import_and_assign(
+        client, db, make_user, api_token, builders.cmi5_package(), "CRS-C5"
+    )
     play = play_link(client, version_id, learner)
     launch = _cmi5_launch(client, play)
     assert [s["verb"]["id"] for s in statements(db)] == ["http://adlnet.gov/expapi/verbs/launched"]
@@ -158,21 +218,36 @@ def test_cmi5_launch_token_rules_and_satisfied(client, db, make_user, api_token)
     assert client.post(urlsplit(launch["fetch"]).path).get_json()["error-code"] == "1"  # once
     auth = {"Authorization": f"Basic {token}", "X-Experience-API-Version": "1.0.3"}
     endpoint = urlsplit(launch["endpoint"]).path
-    state = client.get(f"{endpoint}activities/state", headers=auth, query_string={
-        "activityId": launch["activityId"], "agent": launch["actor"], "registration": launch["registration"],
-        "stateId": "LMS.LaunchData"}).get_json()
+    state = client.get(
+        f"{endpoint}activities/state",
+        headers=auth,
+        query_string={
+            "activityId": launch["activityId"],
+            "agent": launch["actor"],
+            "registration": launch["registration"],
+            "stateId": "LMS.LaunchData",
+        },
+    ).get_json()
     assert state["moveOn"] == "CompletedAndPassed" and state["masteryScore"] == 0.8
-    session_id = state["contextTemplate"]["extensions"]["https://w3id.org/xapi/cmi5/context/extensions/sessionid"]
+    session_id = state["contextTemplate"]["extensions"][
+        "https://w3id.org/xapi/cmi5/context/extensions/sessionid"
+    ]
     actor = json.loads(launch["actor"])
 
     def send(verb: str, result: dict | None = None, *, category: bool = True, **changes: object) -> int:
-        statement = {"actor": actor, "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}"},
-                     "object": {"id": launch["activityId"]},
-                     "context": {"registration": launch["registration"], "extensions": {
-                         "https://w3id.org/xapi/cmi5/context/extensions/sessionid": session_id}}}
+        statement = {
+            "actor": actor,
+            "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}"},
+            "object": {"id": launch["activityId"]},
+            "context": {
+                "registration": launch["registration"],
+                "extensions": {"https://w3id.org/xapi/cmi5/context/extensions/sessionid": session_id},
+            },
+        }
         if category:
-            statement["context"]["contextActivities"] = {"category": [
-                {"id": "https://w3id.org/xapi/cmi5/context/categories/cmi5"}]}
+            statement["context"]["contextActivities"] = {
+                "category": [{"id": "https://w3id.org/xapi/cmi5/context/categories/cmi5"}]
+            }
         if result:
             statement["result"] = result
         statement.update(changes)

@@ -35,8 +35,11 @@ def upgrade() -> None:
         sa.Column("units", _json(), nullable=False),
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("imported_by", sa.String(length=200), nullable=False),
-        sa.ForeignKeyConstraint(["item_version_id"], ["qms_training_item_version.id"],
-                                name=op.f("fk_content_package_item_version_id_qms_training_item_version")),
+        sa.ForeignKeyConstraint(
+            ["item_version_id"],
+            ["qms_training_item_version.id"],
+            name=op.f("fk_content_package_item_version_id_qms_training_item_version"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_content_package")),
         sa.UniqueConstraint("item_version_id", name=op.f("uq_content_package_item_version_id")),
     )
@@ -49,9 +52,14 @@ def upgrade() -> None:
         sa.Column("package_id", sa.Integer(), nullable=False),
         sa.Column("satisfied_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["package_id"], ["content_package.id"],
-                                name=op.f("fk_content_registration_package_id_content_package")),
-        sa.ForeignKeyConstraint(["person_id"], ["person.id"], name=op.f("fk_content_registration_person_id_person")),
+        sa.ForeignKeyConstraint(
+            ["package_id"],
+            ["content_package.id"],
+            name=op.f("fk_content_registration_package_id_content_package"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["person.id"], name=op.f("fk_content_registration_person_id_person")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_content_registration")),
         sa.UniqueConstraint("person_id", "package_id", name="uq_content_registration_person"),
         sa.UniqueConstraint("registration", name=op.f("uq_content_registration_registration")),
@@ -71,8 +79,11 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("terminated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["registration_id"], ["content_registration.id"],
-                                name=op.f("fk_content_attempt_registration_id_content_registration")),
+        sa.ForeignKeyConstraint(
+            ["registration_id"],
+            ["content_registration.id"],
+            name=op.f("fk_content_attempt_registration_id_content_registration"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_content_attempt")),
         sa.UniqueConstraint("auth_token_hash", name=op.f("uq_content_attempt_auth_token_hash")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_content_attempt_token_hash")),
