@@ -152,12 +152,13 @@ def play_of(session: Session, token: str, now: dt.datetime, base_url: str) -> Pl
         )
     package = attempt.registration.package
     unit = package.unit(attempt.unit_id)
-    person = session.get(Person, attempt.registration.person_id)
-    assert unit is not None and person is not None
+    person_id = attempt.registration.person_id
+    name = session.scalar(select(Person.display_name).where(Person.id == person_id))
+    assert unit is not None and name is not None
     actor = {
         "objectType": "Agent",
-        "name": person.display_name,
-        "account": {"homePage": base_url.rstrip("/"), "name": f"person-{person.id}"},
+        "name": name,
+        "account": {"homePage": base_url.rstrip("/"), "name": f"person-{person_id}"},
     }
     return Play(attempt, package, unit, actor)
 
@@ -229,23 +230,28 @@ def apply_commit(uow: UnitOfWork, play: Play, sequence: int, cmi: Any, *, termin
             add("suspended")
         add("terminated", result=profile.result_of(now_out, final=True) or None)
         attempt.status, attempt.terminated_at = "terminated", uow.clock.now()
+    previous = _resume_of(attempt.cmi, scorm12) if attempt.cmi else None
     attempt.cmi, attempt.last_sequence = cmi, sequence
-    _keep_resume_data(uow, play, cmi, scorm12, now_out["exit"])
+    if _resume_of(cmi, scorm12) != previous:  # a bare heartbeat changes nothing to resume from
+        _keep_resume_data(uow, play, cmi, scorm12)
     if statements:
         store_statements(uow, player_principal(uow.settings.base_url), statements, v2=False)
     return {"result": True, "errorCode": 0, "applied": True, "statements": len(statements)}
 
 
-def _keep_resume_data(
-    uow: UnitOfWork, play: Play, cmi: dict[str, Any], scorm12: bool, exit_value: str
-) -> None:
-    core = cmi.get("core") or {} if scorm12 else cmi
-    data = {
-        "suspend_data": cmi.get("suspend_data") or "",
-        "location": (core.get("lesson_location") if scorm12 else cmi.get("location")) or "",
-        "exit": exit_value,
+def _resume_of(cmi: dict[str, Any], scorm12: bool) -> dict[str, str]:
+    """What a learner resumes from: suspend data, location, and whether they suspended."""
+    core = (cmi.get("core") or {}) if scorm12 else cmi
+    location = core.get("lesson_location") if scorm12 else cmi.get("location")
+    return {
+        "suspend_data": str(cmi.get("suspend_data") or ""),
+        "location": str(location or ""),
+        "exit": str(core.get("exit") or ""),
     }
-    content = json.dumps(data, separators=(",", ":")).encode()
+
+
+def _keep_resume_data(uow: UnitOfWork, play: Play, cmi: dict[str, Any], scorm12: bool) -> None:
+    content = json.dumps(_resume_of(cmi, scorm12), separators=(",", ":")).encode()
     xstate.put_document(
         uow,
         state_scope(play),
