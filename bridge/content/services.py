@@ -147,6 +147,18 @@ def package_of_version(session: Session, version_id: int) -> ContentPackage:
     return package
 
 
+def list_packages(session: Session) -> list[tuple[ContentPackage, TrainingItemVersion]]:
+    """Every imported package with its version, newest first."""
+    return [
+        (package, version)
+        for package, version in session.execute(
+            select(ContentPackage, TrainingItemVersion)
+            .join(TrainingItemVersion, TrainingItemVersion.id == ContentPackage.item_version_id)
+            .order_by(ContentPackage.id.desc())
+        )
+    ]
+
+
 def package_path(instance_path: Path, package: ContentPackage) -> Path:
     """The kept zip of ``package``."""
     return packages.package_folder(instance_path) / f"{package.sha256}.zip"

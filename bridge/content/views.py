@@ -120,6 +120,25 @@ def get_package(version_id: int, uow: UnitOfWork) -> dict[str, Any]:
     return services.package_dict(services.package_of_version(uow.session, version_id))
 
 
+@bp.get("/content/")
+@transactional(readonly=True)
+def packages_page(uow: UnitOfWork) -> Any:
+    """The console's list of imported packages, each with a link to play it as oneself."""
+    rows = [
+        {
+            "item_version_id": p.item_version_id,
+            "code": v.item.code,
+            "title": p.title,
+            "label": v.label,
+            "status": v.status,
+            "standard": p.standard,
+            "sha256": p.sha256,
+        }
+        for p, v in services.list_packages(uow.session)
+    ]
+    return render_template("content/packages.html", rows=rows, can_play=uow.actor.person_id is not None)
+
+
 def _start(uow: UnitOfWork, version_id: int, person_id: int | None, unit: str | None) -> Any:
     if person_id is None:
         raise Forbidden("this account is not a person's: it cannot play a course", code="no_person")

@@ -281,3 +281,14 @@ def test_play_from_another_persons_token_is_impossible(client, db, make_user, ap
     other = play.replace(play.split("/")[2], "x" * 43)
     assert client.get(other).status_code == 401
     assert client.post(f"{other}commit", json={"sequence": 0, "cmi": {}}).status_code == 401
+
+
+def test_console_lists_packages_with_a_play_link(client, db, make_user, api_token):
+    version_id, learner, _person = import_and_assign(client, db, make_user, api_token,
+                                                     builders.scorm2004_package("scorm2004_3"), "CRS-CON")
+    page = client.get("/content/", headers=learner)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "CRS-CON" in text and "scorm2004_3" in text and f'href="/content/start/{version_id}"' in text
+    assert client.get("/content/").status_code in (302, 401)  # signed-in users only
+    assert play_link(client, version_id, learner).startswith("/play/")
