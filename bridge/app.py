@@ -17,7 +17,7 @@ from bridge.core import accounts, audit, outbox, people, signatures  # noqa: F40
 import lti
 import qms
 import xapi
-from bridge import cli, metrics, rules
+from bridge import cli, content, metrics, rules
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     xapi.init_app(app)
     qms.init_app(app)
     lti.init_app(app)
+    content.init_app(app)  # content packages: import, /play/ player, runtime -> statements
     rules.init_app(app)
     cli.init_app(app)
     metrics.init_app(app)  # /metrics (Prometheus)
