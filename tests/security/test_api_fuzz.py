@@ -1,11 +1,10 @@
 """The REST API never answers 5xx: ids beyond 64 bits anywhere give 404/400, a wrong method
-gives 405 with ``Allow``, and schemathesis fuzzes every operation of /api/v1/openapi.json within
-a small time budget (no 5xx)."""
+gives 405 with ``Allow``, and schemathesis fuzzes every operation of /api/v1/openapi.json with a
+few generated requests each (no 5xx)."""
 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -89,8 +88,8 @@ def test_a_wrong_method_answers_405_with_allow(client, admin):
 # Operations whose views (in qms/, not the registry) still answer 5xx to valid input; each names
 # its bug. None known at the time of writing.
 EXCLUDED: dict[str, str] = {}
-EXAMPLES_PER_OPERATION = 5
-BUDGET_SECONDS = 45
+# Bounded by examples, not by time: a time budget fuzzed one operation on a busy machine.
+EXAMPLES_PER_OPERATION = 4
 
 
 def _fuzz(operation, headers: dict[str, str], failures: list[str]) -> None:
@@ -116,14 +115,11 @@ def test_schemathesis_finds_no_server_error(app, admin):
 
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     failures: list[str] = []
-    started = time.monotonic()
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.label in EXCLUDED:
             continue
-        if time.monotonic() - started > BUDGET_SECONDS:
-            break
         operations += 1
         _fuzz(operation, admin, failures)
     assert not failures, "\n".join(failures)
