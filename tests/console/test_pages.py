@@ -9,7 +9,8 @@ import pytest
 from bridge.demo import DEMO_PASSWORD
 from tests.console.conftest import sign_in
 
-READER_MENU = {"Dashboard", "Document register", "Change controls", "Assignments", "My training", "People"}
+READER_MENU = {"Dashboard", "Document register", "Change controls", "Assignments", "My training",
+               "People"}
 MENUS = {name: READER_MENU for name in ("admin", "qa.author", "qa.approver", "trainer", "supervisor", "auditor")}
 MENUS["operator1"] = {"Dashboard", "My training"}
 
