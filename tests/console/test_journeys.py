@@ -10,6 +10,7 @@ the test's output folder, axe-core on every page visited (no serious or critical
 from __future__ import annotations
 
 import pytest
+
 from bridge.demo import DEMO_PASSWORD
 from tests.console.conftest import run_axe
 from tests.console.test_pages import MENUS
@@ -73,7 +74,9 @@ def test_each_role_signs_in_and_sees_only_its_menu(demo, live_server, browser, t
         if username == "operator1":
             assert links == expected
         else:  # every page of the menu renders and passes axe
-            for href in visit.page.locator("nav.sidenav a").evaluate_all("els => els.map(e => e.getAttribute('href'))"):
+            hrefs = visit.page.locator("nav.sidenav a").evaluate_all(
+                "els => els.map(e => e.getAttribute('href'))")
+            for href in hrefs:
                 visit.goto(href)
         visit.finish(f"menu-{username}")
 

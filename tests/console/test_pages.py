@@ -11,7 +11,8 @@ from tests.console.conftest import sign_in
 
 READER_MENU = {"Dashboard", "Document register", "Change controls", "Assignments", "My training",
                "People"}
-MENUS = {name: READER_MENU for name in ("admin", "qa.author", "qa.approver", "trainer", "supervisor", "auditor")}
+READERS = ("admin", "qa.author", "qa.approver", "trainer", "supervisor", "auditor")
+MENUS = {name: READER_MENU for name in READERS}
 MENUS["operator1"] = {"Dashboard", "My training"}
 
 

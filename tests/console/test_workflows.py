@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from bridge.core.audit import AuditEvent
@@ -82,7 +81,8 @@ def test_change_control_open_submit_preview_approve(demo):  # noqa: F811
          {"file": (io.BytesIO(PDF), "x.pdf")}, content_type="multipart/form-data")
     new_form = author.get("/console/changes/new").get_data(as_text=True)
     assert f'value="{version_id}"' in new_form
-    response = post(author, "/console/changes/new", {"title": "Line clearance SOP", "effective_at": "2099-02-01",
+    response = post(author, "/console/changes/new", {"title": "Line clearance SOP",
+                                                     "effective_at": "2099-02-01",
                                                      "document_version_ids": str(version_id)})
     assert response.status_code == 303
     change_url = response.headers["Location"]
@@ -94,7 +94,8 @@ def test_change_control_open_submit_preview_approve(demo):  # noqa: F811
     post(approver, change_url + "/reject", {"meaning": "rejected", "signer_username": "qa.approver",
                                            "signer_password": DEMO_PASSWORD})
     assert "give the reason" in flashed(approver)
-    response = post(approver, change_url + "/approve", {"meaning": "approved", "signer_username": "qa.approver",
+    response = post(approver, change_url + "/approve", {"meaning": "approved",
+                                                        "signer_username": "qa.approver",
                                                         "signer_password": DEMO_PASSWORD})
     assert response.status_code == 303
     html = approver.get(change_url).get_data(as_text=True)
@@ -163,7 +164,8 @@ def test_read_only_roles_cannot_write(demo):  # noqa: F811
 
 def test_dashboard_figures_link_to_their_lists(demo):  # noqa: F811
     html = demo_client(demo, "admin").get("/console/").get_data(as_text=True)
-    for target in ("/console/training/assignments?status=overdue", "/console/training/assignments?status=due_soon",
+    for target in ("/console/training/assignments?status=overdue",
+                   "/console/training/assignments?status=due_soon",
                    "/console/changes/?status=submitted", "/console/training/mine"):
         assert f'href="{target}"' in html, target
     assert "Compliance by department and job function" in html and 'class="bar"' in html
