@@ -27,7 +27,8 @@ def init_app(app: Flask) -> None:
     register_menu(app, "People", "People", "people_console.index", roles=READERS, order=10)
 
     register_card(app, "qms.compliance", "Compliance by department and job function",
-                  "console/cards/compliance.html", cards.load_compliance, roles=READERS, order=10, wide=True)
+                  "console/cards/compliance.html", cards.load_compliance, roles=READERS, order=10, wide=True,
+                  cache_seconds=60)
     register_card(app, "qms.due", "Overdue and due soon", "console/cards/due.html", cards.load_due,
                   roles=READERS, order=20)
     register_card(app, "qms.approvals", "My approvals waiting", "console/cards/approvals.html",

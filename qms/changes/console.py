@@ -34,6 +34,8 @@ COLUMNS = [
     Column("affected", "Affected documents"),
 ]
 
+CREATED_SHOWN = 100  # people listed on the page; the assignment list pages through all of them
+
 
 def parse_datetime(value: str, field: str) -> dt.datetime:
     """A date or date-time from a form, as UTC (a bare date means its start, 00:00 UTC)."""
@@ -102,22 +104,24 @@ def detail(change_id: int, uow: UnitOfWork) -> Any:
     """One change control: affected versions, training impact, preview or created assignments."""
     session = uow.session
     change = changes.get_change_control(session, change_id)
-    preview = changes.approval_preview(session, change) if change.status in ("draft", "submitted") else []
-    created = None
+    preview = changes.approval_preview(session, change, sample=CREATED_SHOWN) \
+        if change.status in ("draft", "submitted") else []
+    created = created_total = None
     if change.status in ("approved", "implemented"):
+        mine = (Assignment.source_type == "change_control", Assignment.source_id == change.id)
+        created_total = session.scalar(select(func.count()).select_from(Assignment).where(*mine))
         created = session.execute(
-            select(Assignment.id, Assignment.status, Assignment.due_at, Person.id.label("person_id"),
-                   Person.display_name, Document.code, DocumentVersion.label)
+            select(Assignment.id, Assignment.status, Assignment.due_at, Assignment.item_version_id,
+                   Person.id.label("person_id"), Person.display_name)
             .join(Person, Person.id == Assignment.person_id)
-            .join(DocumentVersion, DocumentVersion.item_version_id == Assignment.item_version_id)
-            .join(Document, Document.id == DocumentVersion.document_id)
-            .where(Assignment.source_type == "change_control", Assignment.source_id == change.id)
-            .order_by(Document.code, Person.display_name, Assignment.id).limit(500)
+            .where(*mine).order_by(Person.display_name, Assignment.id).limit(CREATED_SHOWN)
         ).all()
     status = changes.training_status(session, change, uow.policy(QmsPolicy)) \
         if change.status in ("approved", "implemented") else []
     return render_template(
         "console/changes/detail.html", change=change, preview=preview, created=created,
+        created_total=created_total,
+        versions={link.document_version.item_version_id: link.document_version for link in change.affected},
         training=status, signed=signatures.signatures_of(session, "qms_change_control", change.id),
         page_title=f"{change.number} · {change.title}")
 

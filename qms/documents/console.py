@@ -59,9 +59,19 @@ def register(uow: UnitOfWork) -> Any:
     if status := request.args.get("status"):
         statement = statement.where(Document.id.in_(
             select(DocumentVersion.document_id).where(DocumentVersion.status == status)))
-    page = paginate(uow.session, statement, table, tiebreak=[Document.id])
+    page = paginate(uow.session, statement.with_only_columns(
+        Document.id, Document.code, Document.title, Document.doc_type), table, scalars=False,
+        tiebreak=[Document.id])
+    versions: dict[int, list[Any]] = {}
+    for row in uow.session.execute(
+            select(DocumentVersion.id, DocumentVersion.document_id, DocumentVersion.label,
+                   DocumentVersion.status)
+            .where(DocumentVersion.document_id.in_([d.id for d in page.items]))
+            .order_by(DocumentVersion.document_id, DocumentVersion.seq)):
+        versions.setdefault(row.document_id, []).append(row)
     types = list(uow.session.scalars(select(Document.doc_type).distinct().order_by(Document.doc_type)))
     return render_template("console/documents/register.html", page=page, table=table, columns=COLUMNS,
+                           versions=versions,
                            type_options=[(t, t) for t in types],
                            status_options=[(s, s.replace('_', ' ')) for s in VERSION_STATUSES],
                            page_title="Documents")

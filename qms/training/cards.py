@@ -25,27 +25,41 @@ APPROACHING_DAYS = 30
 TOP = 12
 
 
-def _compliance_by(uow: UnitOfWork, column: Any, model: Any) -> list[dict[str, Any]]:
-    compliant = func.sum(case((ComplianceState.status == "compliant", 1), else_=0))
-    counted = func.sum(case((ComplianceState.status != "exempt", 1), else_=0))
-    rows = uow.session.execute(
-        select(model.id, model.code, model.name, compliant.label("compliant"), counted.label("counted"))
-        .join(ComplianceState, column == model.id)
-        .group_by(model.id, model.code, model.name)
-        .order_by(model.code)
-    ).all()
-    return [{"id": r.id, "code": r.code, "name": r.name, "compliant": int(r.compliant or 0),
-             "counted": int(r.counted or 0),
-             "pct": round(100.0 * (r.compliant or 0) / r.counted, 1) if r.counted else 100.0}
-            for r in rows]
+def _share(compliant: int, counted: int) -> float:
+    return round(100.0 * compliant / counted, 1) if counted else 100.0
 
 
 def load_compliance(uow: UnitOfWork) -> dict[str, Any]:
-    """Compliant share of the requirements in force, by department and by job function."""
-    return {
-        "departments": _compliance_by(uow, ComplianceState.department_id, Department),
-        "job_functions": _compliance_by(uow, ComplianceState.job_function_id, JobFunction),
-    }
+    """Compliant share of the requirements in force, by department and by job function.
+
+    One scan of the maintained compliance state grouped by both (exempt rows not counted); the
+    dashboard caches it for a minute (a 10,000-person plant has half a million rows).
+    """
+    compliant = func.sum(case((ComplianceState.status == "compliant", 1), else_=0))
+    counted = func.sum(case((ComplianceState.status != "exempt", 1), else_=0))
+    rows = uow.session.execute(
+        select(ComplianceState.department_id, ComplianceState.job_function_id, compliant, counted)
+        .group_by(ComplianceState.department_id, ComplianceState.job_function_id)
+    ).all()
+    totals: dict[str, dict[int, list[int]]] = {"department": {}, "job_function": {}}
+    for department_id, job_function_id, yes, of in rows:
+        for kind, key in (("department", department_id), ("job_function", job_function_id)):
+            if key is not None:
+                pair = totals[kind].setdefault(key, [0, 0])
+                pair[0] += int(yes or 0)
+                pair[1] += int(of or 0)
+    result: dict[str, Any] = {"at": uow.clock.now()}
+    for kind, model in (("department", Department), ("job_function", JobFunction)):
+        units = uow.session.execute(select(model.id, model.code, model.name)
+                                    .where(model.id.in_(list(totals[kind]))).order_by(model.code)).all()
+        result[kind + "s"] = [{"id": u.id, "code": u.code, "name": u.name, "compliant": totals[kind][u.id][0],
+                               "counted": totals[kind][u.id][1], "pct": _share(*totals[kind][u.id])}
+                              for u in units]
+    # The least compliant first, so a long list of job functions starts with what needs attention.
+    result["job_functions"].sort(key=lambda r: (r["pct"], r["code"]))
+    result["job_functions_total"] = len(result["job_functions"])
+    result["job_functions"] = result["job_functions"][:TOP]
+    return result
 
 
 def load_due(uow: UnitOfWork) -> dict[str, Any]:
