@@ -142,8 +142,17 @@ def version(version_id: int, uow: UnitOfWork) -> Any:
     return render_template(
         "console/documents/version.html", ver=ver, change=link.change_control if link else None,
         figures=figures, gate=gate,
-        signed=signatures.signatures_of(session, "qms_document_version", ver.id),
+        signed=_signatures_of_version(session, ver),
         page_title=f"{ver.document.code} version {ver.label}")
+
+
+def _signatures_of_version(session: Any, ver: DocumentVersion) -> list[Any]:
+    """The version's own signatures and the approval it carries (a change control's, if so)."""
+    signed = signatures.signatures_of(session, "qms_document_version", ver.id)
+    if ver.approval_signature_id and all(s.id != ver.approval_signature_id for s in signed):
+        approval_signature = session.get(signatures.ElectronicSignature, ver.approval_signature_id)
+        signed = sorted([*signed, approval_signature], key=lambda s: s.id)
+    return signed
 
 
 @pages.post("/versions/<id:version_id>/file")
