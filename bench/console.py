@@ -114,6 +114,8 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
     person = args.people // 2
     pages = [
+        ("baseline: /healthz (machine load)", "/healthz"),
+        ("baseline: /login page", "/login"),
         ("dashboard", "/console/"),
         ("documents register", "/console/documents/"),
         ("documents search", "/console/documents/?q=DOC-01&sort=title"),

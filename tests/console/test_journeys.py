@@ -111,6 +111,15 @@ def test_change_control_preview_approve_with_esignature(demo, live_server, brows
     visit.axe()
     page.get_by_role("link", name="Open them in the assignment list").click()
     expect(page.locator("tbody")).to_contain_text("Omar Operator")
+    page.get_by_label("Select all on this page").check()  # console.js, served under the strict CSP
+    expect(page.locator('input[name="assignment_ids"]:not(:checked)')).to_have_count(0)
+    visit.axe()
+    page.go_back()
+    page.get_by_role("link", name="SOP-014").first.click()  # the document, who is trained on what
+    expect(page.locator("h1")).to_contain_text("SOP-014")
+    visit.axe()
+    page.locator("main table").first.get_by_role("link", name="2.0").click()  # the version
+    expect(page.locator(".manifest")).to_contain_text("Robin Approver")
     visit.axe()
     visit.finish("change-control-approved")
 

@@ -171,3 +171,45 @@ def test_dashboard_figures_link_to_their_lists(demo):  # noqa: F811
     assert "Compliance by department and job function" in html and 'class="bar"' in html
     assert "Versions approaching their effective date" in html
     assert "Open CAPAs waiting on training" in html
+
+
+def test_trainer_signs_off_on_the_job_assessments_from_the_assignment_list(demo, db, clock):  # noqa: F811
+    import datetime as dt
+
+    from bridge.core import accounts
+    from bridge.core.uow import UnitOfWork
+    from qms.documents import approval, catalog
+    from qms.org import services as org
+    from qms.training import matrix
+
+    def actor(username):
+        with db.read_sessions() as session:
+            return accounts.get_user(session, username).actor()
+
+    with UnitOfWork(db, actor("qa.author")) as uow:
+        item = catalog.create_training_item(uow, code="OJT-GRAN", kind="ojt", title="Granulator set-up",
+                                            requires_trainer=True)
+        version = catalog.create_item_version(uow, item.id, label="1")
+        item_id, version_id = item.id, version.id
+        uow.commit()
+    with UnitOfWork(db, actor("qa.approver")) as uow:
+        approval.approve_course_version(uow, version_id, username="qa.approver", password=DEMO_PASSWORD,
+                                        effective_at=clock.now() + dt.timedelta(days=1), lockout_threshold=5)
+        uow.commit()
+    with UnitOfWork(db, actor("qa.author")) as uow:
+        operator = org.unit_by_code(uow.session, "job_function", "OPERATOR")
+        matrix.add_requirement(uow, scope="job_function", scope_id=operator.id, training_item_id=item_id)
+        uow.commit()
+    trainer = demo_client(demo, "trainer")
+    url = "/console/training/assignments?item=OJT-GRAN&status=open_any"
+    html = trainer.get(url).get_data(as_text=True)
+    ids = re.findall(r'name="assignment_ids" value="(\d+)"', html)
+    assert len(ids) == 2 and "I verify the trainee performed this task competently" in html
+    response = post(trainer, url, {"action": "ojt", "assignment_ids": ids, "signer_username": "trainer",
+                                   "signer_password": DEMO_PASSWORD, "signer_comment": "competent"})
+    assert response.status_code == 303 and response.headers["Location"] == url
+    assert "signed off for 2 people" in flashed(trainer)
+    with db.read_sessions() as session:
+        statuses = set(session.scalars(
+            select(Assignment.status).where(Assignment.id.in_([int(i) for i in ids]))))
+    assert statuses == {"completed"}
