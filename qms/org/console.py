@@ -100,8 +100,8 @@ def person(person_id: int, uow: UnitOfWork) -> Any:
     now = uow.clock.now()
     summary = directory.person_summary(session, person_id, now=now)
     history = org.membership_history(session, person_id)
-    names = {kind: {u.id: u for u in org.list_units(session, kind)}
-             for kind in ("department", "job_function", "equipment")}
+    all_units = {kind: org.list_units(session, kind) for kind in ("department", "job_function", "equipment")}
+    names = {kind: {u.id: u for u in units} for kind, units in all_units.items()}
     record = training.transcript(session, person_id, now=now)
     at_text = request.args.get("at", "").strip()
     as_of = asof.as_of_person(session, person_id, parse_datetime(at_text, "at")) if at_text else None
@@ -109,7 +109,8 @@ def person(person_id: int, uow: UnitOfWork) -> Any:
                                        .order_by(Employment.hired_at)))
     return render_template("console/people/person.html", summary=summary, history=history, names=names,
                            record=record, as_of=as_of, at_text=at_text, employments=employments,
-                           units=_units(uow), page_title=summary["display_name"])
+                           units={kind: [u for u in units if u.active] for kind, units in all_units.items()},
+                           page_title=summary["display_name"])
 
 
 def _done(person_id: int, message: str) -> Any:
