@@ -32,6 +32,23 @@ def sign_in(client, username: str, password: str = TEST_PASSWORD):
 
 
 @pytest.fixture
+def demo(app, runner, clock):
+    """The app with the demo plant loaded (``gxpbridge demo load``).
+
+    The clock stands still while the plant loads: its SOPs are approved for an effective date a few
+    seconds ahead, which a machine busy enough (the password checks are deliberately slow) would
+    otherwise pass before the approval is signed.
+    """
+    clock.freeze()
+    try:
+        result = runner.invoke(args=["demo", "load"])
+    finally:
+        clock.thaw()
+    assert result.exit_code == 0, result.output
+    return app
+
+
+@pytest.fixture
 def console_client(app, make_user):
     """Sign in a fresh test client as a new user with ``roles``; returns the client."""
 

@@ -18,13 +18,6 @@ from tests.console.test_pages import MENUS
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def demo(app, runner, clock):
-    result = runner.invoke(args=["demo", "load"])
-    assert result.exit_code == 0, result.output
-    return app
-
-
 class Visit:
     """A signed-in browser page that checks every page it visits with axe-core."""
 

@@ -16,13 +16,6 @@ MENUS = {name: READER_MENU for name in READERS}
 MENUS["operator1"] = {"Dashboard", "My training"}
 
 
-@pytest.fixture
-def demo(app, runner, clock):
-    result = runner.invoke(args=["demo", "load"])
-    assert result.exit_code == 0, result.output
-    return app
-
-
 def demo_client(app, username):
     client = app.test_client()
     assert sign_in(client, username, DEMO_PASSWORD).status_code == 302

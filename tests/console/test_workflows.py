@@ -14,7 +14,7 @@ from bridge.core.audit import AuditEvent
 from bridge.demo import DEMO_PASSWORD
 from qms.training.models import Assignment
 from tests.console.conftest import csrf_of
-from tests.console.test_pages import demo, demo_client  # noqa: F401  (fixture)
+from tests.console.test_pages import demo_client
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -30,7 +30,7 @@ def flashed(client) -> str:
     return " ".join(re.findall(r'class="flash[^"]*"[^>]*>([^<]*)<', html))
 
 
-def test_document_lifecycle_with_esignature_and_escaped_title(demo):  # noqa: F811
+def test_document_lifecycle_with_esignature_and_escaped_title(demo):
     author = demo_client(demo, "qa.author")
     response = post(author, "/console/documents/", {"code": "SOP-099",
                                                      "title": "<script>alert(1)</script>"})
@@ -70,7 +70,7 @@ def test_document_lifecycle_with_esignature_and_escaped_title(demo):  # noqa: F8
     assert "Robin Approver" in manifest and "I approve this record" in manifest and "UTC" in manifest
 
 
-def test_change_control_open_submit_preview_approve(demo):  # noqa: F811
+def test_change_control_open_submit_preview_approve(demo):
     import io
 
     author = demo_client(demo, "qa.author")
@@ -102,7 +102,7 @@ def test_change_control_open_submit_preview_approve(demo):  # noqa: F811
     assert "badge-approved" in html and 'id="created"' in html and "Robin Approver" in html
 
 
-def test_bulk_extend_and_cancel_are_audited_with_their_reason(demo, db):  # noqa: F811
+def test_bulk_extend_and_cancel_are_audited_with_their_reason(demo, db):
     supervisor = demo_client(demo, "supervisor")
     with db.read_sessions() as session:
         open_ids = list(session.scalars(select(Assignment.id).where(Assignment.status == "open")
@@ -126,7 +126,7 @@ def test_bulk_extend_and_cancel_are_audited_with_their_reason(demo, db):  # noqa
     assert (str(first), "plant shutdown") in reasons and (str(second), "duplicate") in reasons
 
 
-def test_people_events_and_qualified_as_of(demo, db):  # noqa: F811
+def test_people_events_and_qualified_as_of(demo, db):
     supervisor = demo_client(demo, "supervisor")
     html = supervisor.get("/console/people/?q=Olivia").get_data(as_text=True)
     person_url = re.search(r'href="(/console/people/\d+)">Olivia Operator', html).group(1)
@@ -140,7 +140,7 @@ def test_people_events_and_qualified_as_of(demo, db):  # noqa: F811
     assert "not employed" in supervisor.get(person_url).get_data(as_text=True)
 
 
-def test_every_console_form_post_needs_the_csrf_token(demo):  # noqa: F811
+def test_every_console_form_post_needs_the_csrf_token(demo):
     admin = demo_client(demo, "admin")
     posts = sorted({rule.rule for rule in demo.url_map.iter_rules()
                     if rule.rule.startswith("/console/") and "POST" in (rule.methods or ())})
@@ -150,7 +150,7 @@ def test_every_console_form_post_needs_the_csrf_token(demo):  # noqa: F811
         assert admin.post(url, data={"reason": "x"}).status_code == 400, url
 
 
-def test_read_only_roles_cannot_write(demo):  # noqa: F811
+def test_read_only_roles_cannot_write(demo):
     auditor = demo_client(demo, "auditor")
     html = auditor.get("/console/changes/1").get_data(as_text=True)
     assert "Approve change" not in html and "signer_password" not in html
@@ -162,7 +162,7 @@ def test_read_only_roles_cannot_write(demo):  # noqa: F811
     assert learner.get("/console/training/mine").status_code == 200
 
 
-def test_dashboard_figures_link_to_their_lists(demo):  # noqa: F811
+def test_dashboard_figures_link_to_their_lists(demo):
     html = demo_client(demo, "admin").get("/console/").get_data(as_text=True)
     for target in ("/console/training/assignments?status=overdue",
                    "/console/training/assignments?status=due_soon",
@@ -173,7 +173,7 @@ def test_dashboard_figures_link_to_their_lists(demo):  # noqa: F811
     assert "Open CAPAs waiting on training" in html
 
 
-def test_trainer_signs_off_on_the_job_assessments_from_the_assignment_list(demo, db, clock):  # noqa: F811
+def test_trainer_signs_off_on_the_job_assessments_from_the_assignment_list(demo, db, clock):
     import datetime as dt
 
     from bridge.core import accounts
