@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from bridge.core import console as core_console
 from bridge.core import web as core_web
 from bridge.core.clock import Clock
 from bridge.core.settings import Settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         The configured Flask application.
     """
     app = core_web.create_core_app(settings, clock=clock, **overrides)
+    core_console.init_app(app)  # the console shell (/console/); packages register their pages
     xapi.init_app(app)
     qms.init_app(app)
     lti.init_app(app)

@@ -14,6 +14,7 @@ from bridge.core.jobs import register_sweep
 from bridge.core.outbox import register_sender
 from bridge.core.web import register_policy
 from qms import cli, demo_year, sweeps
+from qms import console as qms_console
 
 # Every feature's models register their tables; every views module declares its routes on
 # ``qms.api.api`` (the blueprint is built from the declarations once they are all imported).
@@ -61,6 +62,7 @@ def init_app(app: Flask) -> None:
     """Register the package's routes, sweeps, commands and demo loaders on ``app``."""
     app.register_blueprint(api.blueprint())
     app.register_blueprint(provisioning_views.bp)
+    qms_console.init_app(app)
     register_policy(app, QmsPolicy())
     for name, seconds in sweeps.INTERVALS.items():
         register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)

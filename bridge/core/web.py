@@ -350,8 +350,12 @@ def csrf_token() -> str:
 
 
 def check_csrf() -> None:
-    """Refuse a form post whose CSRF token does not match the session's (400)."""
-    sent = request.form.get("csrf_token", "")
+    """Refuse a form post whose CSRF token does not match the session's (400).
+
+    The token comes in the form field ``csrf_token`` or, for an htmx request, the header
+    ``X-CSRF-Token`` (the console layout sends it with every htmx request).
+    """
+    sent = request.form.get("csrf_token", "") or request.headers.get("X-CSRF-Token", "")
     expected = session.get("csrf_token", "")
     if not expected or not secrets.compare_digest(sent, expected):
         abort(400, description="the form expired or was not sent from this site; reload and retry")
@@ -375,6 +379,13 @@ def safe_next(target: str | None, default: str | None = None) -> str:
     return default or url_for("core.home")
 
 
+def _signed_in_home() -> str:
+    """Where a signed-in user starts: the console's dashboard when it is served, else ``/``."""
+    if "console.dashboard" in current_app.view_functions:
+        return url_for("console.dashboard")
+    return url_for("core.home")
+
+
 # Paths a newcomer may want, shown on the home page when the package providing them is wired.
 HOME_LINKS = (
     ("Quality console", "/console/"),
@@ -389,7 +400,13 @@ HOME_LINKS = (
 
 @bp.get("/")
 def home() -> Any:
-    """Landing page: what runs here."""
+    """Landing page: the console for a signed-in user, else what runs here and a sign-in link."""
+    try:
+        actor = current_actor(optional=True)
+    except DomainError:
+        actor = None
+    if actor is not None and actor.kind == "user" and "console.dashboard" in current_app.view_functions:
+        return redirect(url_for("console.dashboard"))
     rules = {rule.rule for rule in current_app.url_map.iter_rules()}
     services = [(name, path) for name, path in HOME_LINKS if path in rules]
     return render_template("home.html", services=services)
@@ -431,7 +448,7 @@ def login() -> Any:
                                    username=username, next=next_url), 401
         session.clear()  # a new session (and CSRF token): nothing survives from before sign-in
         session["sid"] = token
-        return redirect(safe_next(next_url))
+        return redirect(safe_next(next_url) if next_url else _signed_in_home())
     return render_template("login.html", error=error, username=username, next=next_url)
 
 
