@@ -9,6 +9,7 @@ import logging
 
 from flask import Flask
 
+from bridge.core.console import register_menu
 from bridge.core.demo import register_loader
 from bridge.core.jobs import register_sweep
 from bridge.core.web import register_policy
@@ -31,7 +32,9 @@ from qms.documents import views as _document_views  # noqa: F401
 from qms.org import models as _org_models  # noqa: F401
 from qms.org import views as _org_views  # noqa: F401
 from qms.policy import QmsPolicy
+from qms.reports import console_views as report_pages
 from qms.reports import views as _report_views  # noqa: F401
+from qms.roles import READERS
 from qms.training import evidence_models as _evidence_models  # noqa: F401
 from qms.training import evidence_views as _evidence_views  # noqa: F401
 from qms.training import matrix_views as _matrix_views  # noqa: F401
@@ -49,5 +52,8 @@ def init_app(app: Flask) -> None:
         register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)
     if "qms" not in app.cli.commands:
         app.cli.add_command(cli.qms_group)
+    app.register_blueprint(report_pages.pages)
+    register_menu(app, "Reports", "Inspection questions", "inspection_console.index",
+                  roles=READERS, order=5)
     register_loader(app, demo_plant.load)
     register_loader(app, capa_demo.load_demo)
