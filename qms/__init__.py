@@ -37,6 +37,7 @@ from qms.reports import views as _report_views  # noqa: F401
 from qms.roles import READERS
 from qms.training import evidence_models as _evidence_models  # noqa: F401
 from qms.training import evidence_views as _evidence_views  # noqa: F401
+from qms.training import mapping_pages as evidence_pages
 from qms.training import matrix_views as _matrix_views  # noqa: F401
 from qms.training import models as _training_models  # noqa: F401
 from qms.training import views as _training_views  # noqa: F401
@@ -55,5 +56,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(report_pages.pages)
     register_menu(app, "Reports", "Inspection questions", "inspection_console.index",
                   roles=READERS, order=5)
+    app.register_blueprint(evidence_pages.pages)
+    register_menu(app, "Records", "Unmapped xAPI actors and activities", "evidence_console.inbox",
+                  roles=READERS, order=30)
     register_loader(app, demo_plant.load)
     register_loader(app, capa_demo.load_demo)
