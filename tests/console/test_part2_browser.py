@@ -14,10 +14,12 @@ import pytest
 from werkzeug.serving import make_server
 
 from bridge.demo import DEMO_PASSWORD
+from tests.console import part2_plant
 from tests.console.conftest import run_axe, sign_in
-from tests.console.part2_plant import history_plant  # noqa: F401  (fixture)
 
 PORTS = range(8270, 8280)  # this module's own port range on a shared machine
+
+history_plant = part2_plant.history_plant  # the fixture, for this module
 
 
 @pytest.fixture

@@ -11,11 +11,14 @@ from sqlalchemy import func, select
 
 from bridge.core.audit import AuditEvent
 from tests.conftest import TEST_PASSWORD
+from tests.console import part2_plant
 from tests.console.conftest import csrf_of, sign_in
-from tests.console.part2_plant import demo_client, history_plant  # noqa: F401  (fixtures)
 
 QUESTIONS = ("trained-before-effective", "qualified-at", "deviation-adequacy",
              "change-control-assignments", "open-capa-training", "overdue-by-department")
+
+demo_client = part2_plant.demo_client  # the fixture, for this module
+history_plant = part2_plant.history_plant  # the fixture, for this module
 
 
 def _set_as_of(client, moment: dt.datetime) -> None:

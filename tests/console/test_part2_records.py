@@ -9,11 +9,14 @@ import base64
 import re
 import uuid
 
+from tests.console import part2_plant
 from tests.console.conftest import csrf_of
-from tests.console.part2_plant import demo_client, history_plant  # noqa: F401  (fixtures)
 
 XAPI = {"X-Experience-API-Version": "1.0.3",
         "Authorization": "Basic " + base64.b64encode(b"demo-lrs-key:demo-lrs-secret-2026").decode()}
+
+demo_client = part2_plant.demo_client  # the fixture, for this module
+history_plant = part2_plant.history_plant  # the fixture, for this module
 
 
 def _post_statement(client, mbox: str, name: str) -> str:
