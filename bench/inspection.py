@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import re
 import sys
@@ -109,26 +110,38 @@ def _setup(app: Any, facts: dict[str, Any], clock: Any) -> dict[str, Any]:
 
 def run(url: str, args: argparse.Namespace, workdir: Path) -> None:
     """Build the plant, set up the quality records, time every question as of a past moment."""
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    engine = make_engine(url)
-    print(f"\n=== {engine.dialect.name}: building the plant ({args.people} people, "
-          f"{args.completions} completions)", flush=True)
-    facts = build_plant(engine, args)
-    engine.dispose()
-    print(f"built in {facts['build_seconds']:.1f} s: {facts['pairs']} person-requirement pairs", flush=True)
-
     from bridge.app import create_app
     from bridge.core.clock import MovableClock
 
+    kept = Path(args.keep).with_suffix(".json") if args.keep else None
+    if kept is not None and kept.exists():  # a plant built by an earlier run
+        saved = json.loads(kept.read_text())
+        ids, start = saved["ids"], dt.datetime.fromisoformat(saved["start"])
+        clock = MovableClock()
+        print(f"\n=== reusing the plant in {args.keep}", flush=True)
+    else:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        engine = make_engine(url)
+        print(f"\n=== {engine.dialect.name}: building the plant ({args.people} people, "
+              f"{args.completions} completions)", flush=True)
+        facts = build_plant(engine, args)
+        engine.dispose()
+        print(f"built in {facts['build_seconds']:.1f} s: {facts['pairs']} person-requirement pairs",
+              flush=True)
+        clock = MovableClock()
+        app = create_app(database_url=url, instance_path=workdir / "instance", secret_key="bench",
+                         log_level="WARNING", clock=clock)
+        start = clock.now()
+        ids = _setup(app, facts, clock)
+        app.extensions["gxpbridge.db"].dispose()
+        if kept is not None:
+            kept.write_text(json.dumps({"ids": ids, "start": start.isoformat()}))
     logging.getLogger("bridge").setLevel(logging.WARNING)
     logging.getLogger("qms").setLevel(logging.WARNING)
-    clock = MovableClock()
     app = create_app(database_url=url, instance_path=workdir / "instance", secret_key="bench",
                      log_level="WARNING", clock=clock)
-    start = clock.now()
-    ids = _setup(app, facts, clock)
     clock.set(start + dt.timedelta(days=60))
     moment = start + dt.timedelta(days=40)  # assignments due at 30 days are overdue then
     client = app.test_client()
@@ -162,6 +175,15 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> None:
                 assert response.status_code == 200, response.get_data(as_text=True)[:500]
 
             ask()
+            if args.profile and fmt == "html":
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+                ask()
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
             figures = timed(ask, args.repeat)
             summary = ""
             if fmt == "html":
@@ -184,10 +206,15 @@ def main() -> None:
     parser.add_argument("--completions", type=int, default=1_000_000)
     parser.add_argument("--affected", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", help="SQLite file to build the plant in once and reuse after")
+    parser.add_argument("--profile", action="store_true", help="print a profile of each question")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="gxp-bench-") as tmp:
         workdir = Path(tmp)
+        if args.keep:
+            run(f"sqlite:///{Path(args.keep).resolve()}", args, Path(args.keep).resolve().parent)
+            return
         if not args.database_url:
             run(f"sqlite:///{workdir / 'bench.sqlite3'}", args, workdir)
             return

@@ -12,6 +12,7 @@ from flask import Flask
 from bridge.core.console import register_menu
 from bridge.core.demo import register_loader
 from bridge.core.jobs import register_sweep
+from bridge.core.pages.exports_jobs import register_export
 from bridge.core.web import register_policy
 from qms import cli, demo_plant, sweeps
 
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     if "qms" not in app.cli.commands:
         app.cli.add_command(cli.qms_group)
     app.register_blueprint(report_pages.pages)
+    register_export(app, "inspection-pdf", report_pages.export_pdf)
     register_menu(app, "Reports", "Inspection questions", "inspection_console.index",
                   roles=READERS, order=5)
     app.register_blueprint(evidence_pages.pages)

@@ -5,7 +5,9 @@ PDF, with the moment printed on the page and in every export. Readers and audito
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
@@ -35,8 +37,8 @@ def _generated_by(uow: UnitOfWork) -> str:
     return f"{uow.actor.display_name or uow.actor.username} ({uow.actor.username})"
 
 
-def _int(name: str) -> int | None:
-    raw = (request.args.get(name) or "").strip()
+def _int(args: Mapping[str, str], name: str) -> int | None:
+    raw = (args.get(name) or "").strip()
     if not raw:
         return None
     if not raw.isdigit():
@@ -44,11 +46,11 @@ def _int(name: str) -> int | None:
     return int(raw)
 
 
-def _person(uow: UnitOfWork) -> int | None:
+def _person(uow: UnitOfWork, args: Mapping[str, str]) -> int | None:
     """The person the question names: ``person_id``, or a unique match of ``person`` (a name)."""
-    if (pid := _int("person_id")) is not None:
+    if (pid := _int(args, "person_id")) is not None:
         return pid
-    name = (request.args.get("person") or "").strip()
+    name = (args.get("person") or "").strip()
     if not name:
         return None
     found = list(uow.session.scalars(select(Person.id).where(Person.display_name.ilike(f"%{name}%"))
@@ -61,32 +63,32 @@ def _person(uow: UnitOfWork) -> int | None:
     return found[0]
 
 
-def _answer(question: str, uow: UnitOfWork) -> Report:
-    at = as_of_or_now(uow)
+def build(uow: UnitOfWork, question: str, args: Mapping[str, str], at: dt.datetime) -> Report:
+    """The answer to ``question`` (its parameters in ``args``) as of ``at``."""
     common = {"at": at, "generated_by": _generated_by(uow), "now": uow.clock.now()}
     session = uow.session
     if question == "trained-before-effective":
-        version_id = _int("version_id")
+        version_id = _int(args, "version_id")
         if version_id is None:
             raise ValidationFailed("choose a document version", field="version_id")
         return inspection.trained_before_effective(session, version_id, **common)
     if question == "qualified-at":
-        return inspection.qualified_at(session, person_id=_person(uow),
-                                       department_id=_int("department_id"), **common)
+        return inspection.qualified_at(session, person_id=_person(uow, args),
+                                       department_id=_int(args, "department_id"), **common)
     if question == "deviation-adequacy":
-        deviation_id = _int("deviation_id")
+        deviation_id = _int(args, "deviation_id")
         if deviation_id is None:
             raise ValidationFailed("choose a deviation", field="deviation_id")
         return inspection.deviation_adequacy(session, deviation_id, **common)
     if question == "change-control-assignments":
-        change_id = _int("change_id")
+        change_id = _int(args, "change_id")
         if change_id is None:
             raise ValidationFailed("choose a change control", field="change_id")
         return inspection.change_control_assignments(session, change_id, **common)
     if question == "open-capa-training":
         return inspection.open_capa_training(session, **common)
     if question == "overdue-by-department":
-        return inspection.overdue_by_department(session, department_id=_int("department_id"),
+        return inspection.overdue_by_department(session, department_id=_int(args, "department_id"),
                                                 **common)
     raise NotFound(f"no inspection question {question!r}", field="question")
 
@@ -116,7 +118,7 @@ def index(uow: UnitOfWork) -> Any:
 @console_page(*READERS)
 def answer(question: str, uow: UnitOfWork) -> Any:
     """One question answered as of the inspection moment: HTML, or ``?format=csv|pdf``."""
-    report = _answer(question, uow)
+    report = build(uow, question, request.args, as_of_or_now(uow))
     fmt = request.args.get("format", "html")
     logger.info("inspection question %s as of %s for %s (%s)", question,
                 report.filters.get("as_of"), uow.actor.username, fmt)
@@ -136,3 +138,14 @@ def answer(question: str, uow: UnitOfWork) -> Any:
                            question=question, asked=inspection.QUESTIONS.get(question),
                            moment=report.filters["as_of"], shown=SHOWN_ROWS,
                            page_title=inspection.QUESTIONS.get(question, question))
+
+
+def export_pdf(uow: UnitOfWork, params: dict[str, Any], progress: Any) -> tuple[bytes, str, str]:
+    """The worker's export of a question's answer as PDF (``bridge.core.pages.exports_jobs``)."""
+    at = dt.datetime.fromisoformat(params["as_of"])
+    progress(20, "answering the question")
+    report = build(uow, params.get("question", ""), params, at)
+    rows = sum(len(s.rows) for s in report.sections)
+    progress(60, f"writing the PDF ({rows} rows)")
+    content, media_type = rendering.render(report, "pdf")
+    return content, media_type, f"{report.key}.pdf"

@@ -102,7 +102,9 @@ def test_every_console_write_as_auditor_is_refused(app, db, history_plant, demo_
         before = session.scalar(select(func.count()).select_from(AuditEvent))
     posts = []
     for rule in app.url_map.iter_rules():
-        if "POST" not in rule.methods or rule.endpoint == "console.set_as_of":
+        # Only the inspection moment and queuing one's own export (no record) are open to auditors.
+        if "POST" not in rule.methods or rule.endpoint in ("console.set_as_of",
+                                                            "exports_console.queue"):
             continue
         if not (rule.rule.startswith("/console/") or rule.rule.startswith("/lti/admin")):
             continue
@@ -171,3 +173,30 @@ def test_administrator_issues_and_revokes_an_api_token(app, console_client, make
     assert "revoked" in admin.get(f"/console/admin/users/{user_id}").get_data(as_text=True)
     policy = admin.get("/console/admin/policy").get_data(as_text=True)
     assert "GXPBRIDGE_LOCKOUT_THRESHOLD" in policy and "Effective-date gate" in policy
+
+
+def test_a_large_export_runs_in_the_worker_with_progress(app, db, history_plant, demo_client):
+    from bridge.core.jobs import sweeps_of
+
+    auditor = demo_client("auditor")
+    moment = history_plant["loaded"] + dt.timedelta(days=25)
+    _set_as_of(auditor, moment)
+    page = auditor.get("/console/inspection/overdue-by-department").get_data(as_text=True)
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
+                           page.split('action="/console/exports/"')[1].split("</form>")[0]))
+    queued = auditor.post("/console/exports/", data=form)
+    assert queued.status_code == 303
+    status_url = queued.headers["Location"]
+    fragment = auditor.get(status_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "queued" in fragment and 'hx-trigger="every 1s"' in fragment  # polls, page not blocked
+    sweep = next(s for s in sweeps_of(app) if s.name == "console.exports")
+    assert sweep.run(db) == 1
+    fragment = auditor.get(status_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "done" in fragment and "hx-trigger" not in fragment and 'value="100"' in fragment
+    download = re.search(r'href="([^"]+/download)"', fragment).group(1)
+    pdf = auditor.get(download)
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert f"as-of-{moment:%Y%m%dT%H%M}" in pdf.headers["Content-Disposition"]
+    # Someone else's export is not theirs to read.
+    other = demo_client("qa.author")
+    assert other.get(download).status_code == 403

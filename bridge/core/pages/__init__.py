@@ -7,13 +7,14 @@ from __future__ import annotations
 from flask import Flask
 
 from bridge.core.console import register_menu
-from bridge.core.pages import admin_views, audit_views
+from bridge.core.pages import admin_views, audit_views, exports_jobs
 
 
 def init_app(app: Flask) -> None:
     """Serve the audit trail and administration pages and add them to the navigation."""
     app.register_blueprint(audit_views.pages)
     app.register_blueprint(admin_views.pages)
+    exports_jobs.init_app(app)
     register_menu(app, "Records", "Audit trail", "audit_console.trail",
                   roles=audit_views.AUDIT_READERS, order=10)
     register_menu(app, "Records", "Verify the audit chain", "audit_console.verify",
