@@ -118,6 +118,9 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> None:
         saved = json.loads(kept.read_text())
         ids, start = saved["ids"], dt.datetime.fromisoformat(saved["start"])
         clock = MovableClock()
+        engine = make_engine(url)
+        migrate.upgrade(engine)  # tables added since it was built
+        engine.dispose()
         print(f"\n=== reusing the plant in {args.keep}", flush=True)
     else:
         engine = make_engine(url)
