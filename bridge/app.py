@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from bridge.core import console as core_console
+from bridge.core import pages as core_pages
 from bridge.core import web as core_web
 from bridge.core.clock import Clock
 from bridge.core.settings import Settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     """
     app = core_web.create_core_app(settings, clock=clock, **overrides)
     core_console.init_app(app)  # the console shell (/console/); packages register their pages
+    core_pages.init_app(app)  # the core's pages: audit trail viewer, administration
     xapi.init_app(app)
     qms.init_app(app)
     lti.init_app(app)

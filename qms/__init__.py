@@ -9,9 +9,11 @@ import logging
 
 from flask import Flask
 
+from bridge.core.console import register_menu
 from bridge.core.demo import register_loader
 from bridge.core.jobs import register_sweep
 from bridge.core.outbox import register_sender
+from bridge.core.pages.exports_jobs import register_export
 from bridge.core.web import register_policy
 from qms import cli, demo_year, sweeps
 from qms import console as qms_console
@@ -46,11 +48,14 @@ from qms.policy import QmsPolicy
 from qms.provisioning import cli as provisioning_cli
 from qms.provisioning import models as _provisioning_models  # noqa: F401
 from qms.provisioning import views as provisioning_views
+from qms.reports import console_views as report_pages
 from qms.reports import views as _report_views  # noqa: F401
+from qms.roles import READERS
 from qms.sessions import models as _session_models  # noqa: F401
 from qms.sessions import views as _session_views  # noqa: F401
 from qms.training import evidence_models as _evidence_models  # noqa: F401
 from qms.training import evidence_views as _evidence_views  # noqa: F401
+from qms.training import mapping_pages as evidence_pages
 from qms.training import matrix_views as _matrix_views  # noqa: F401
 from qms.training import models as _training_models  # noqa: F401
 from qms.training import views as _training_views  # noqa: F401
@@ -77,3 +82,10 @@ def init_app(app: Flask) -> None:
         cli.qms_group.add_command(onboarding_cli.import_training)
         app.cli.add_command(cli.qms_group)
     register_loader(app, demo_year.load)
+    app.register_blueprint(report_pages.pages)
+    register_export(app, "inspection-pdf", report_pages.export_pdf)
+    register_menu(app, "Reports", "Inspection questions", "inspection_console.index",
+                  roles=READERS, order=5)
+    app.register_blueprint(evidence_pages.pages)
+    register_menu(app, "Records", "Unmapped xAPI actors and activities", "evidence_console.inbox",
+                  roles=READERS, order=30)

@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 from sqlalchemy import event
 
+from bridge.core.console import register_menu
 from bridge.core.demo import register_loader
 from bridge.core.web import register_policy
 
@@ -16,6 +17,8 @@ from xapi import views, views_state_profiles, views_statements  # noqa: F401  (r
 from xapi.alternate import AlternateRequestSyntax
 from xapi.blueprint import bp
 from xapi.cli import lrs_group
+from xapi.console_views import ADMINS, STATEMENT_READERS
+from xapi.console_views import pages as console_pages
 from xapi.demo import load_demo
 from xapi.limits import LrsLimits
 
@@ -37,6 +40,12 @@ def init_app(app: Flask) -> None:
     if "xapi" not in app.blueprints:
         app.register_blueprint(bp)
         app.wsgi_app = AlternateRequestSyntax(app.wsgi_app)  # type: ignore[method-assign]
+    if "records_console" not in app.blueprints:
+        app.register_blueprint(console_pages)
+        register_menu(app, "Records", "Statements (xAPI)", "records_console.statements",
+                      roles=STATEMENT_READERS, order=20)
+        register_menu(app, "Administration", "LRS credentials", "records_console.credentials",
+                      roles=ADMINS, order=20)
     if "lrs" not in app.cli.commands:
         app.cli.add_command(lrs_group)
     register_policy(app, LrsLimits())

@@ -11,6 +11,7 @@ The API is described in docs/console.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from markupsafe import Markup
@@ -41,7 +43,7 @@ from bridge.core.console.registry import (
     register_menu,
     register_section,
 )
-from bridge.core.errors import DomainError, ValidationFailed
+from bridge.core.errors import DomainError, Forbidden, ValidationFailed
 from bridge.core.uow import UnitOfWork
 from bridge.core.web import (
     SAFE_METHODS,
@@ -54,8 +56,9 @@ from bridge.core.web import (
 )
 
 __all__ = [
-    "Card", "MenuEntry", "SignatureInput", "bp", "console_page", "init_app", "register_card",
-    "register_menu", "register_section", "signature_input", "tables",
+    "Card", "MenuEntry", "SignatureInput", "as_of_or_now", "bp", "console_as_of", "console_page",
+    "init_app", "read_only_actor", "register_card", "register_menu", "register_section",
+    "signature_input", "tables",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,7 +82,42 @@ def _back() -> str:
     return request.path
 
 
-def console_page(*roles: str) -> Callable[[F], F]:
+AS_OF_KEY = "console_as_of"
+# Roles that read everything and change nothing (Part 11 inspection): every console write refused.
+READ_ONLY_ROLES = frozenset({"auditor"})
+
+
+def read_only_actor(actor: Actor | None) -> bool:
+    """Whether ``actor`` holds only read-only roles (an auditor): no console write is allowed."""
+    return actor is not None and actor.kind == "user" and bool(actor.roles) \
+        and actor.roles <= READ_ONLY_ROLES
+
+
+def console_as_of() -> dt.datetime | None:
+    """The console-wide inspection moment kept in the console session (UTC), or ``None`` (now).
+
+    Every compliance page answers as of this moment and prints it (docs/console.md).
+    """
+    raw = session.get(AS_OF_KEY)
+    if not raw:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw).astimezone(dt.UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_of_or_now(uow: UnitOfWork) -> dt.datetime:
+    """The inspection moment, or the unit of work's clock when inspection mode is off.
+
+    A moment in the future is clamped to now: the records cannot answer for it.
+    """
+    now = uow.clock.now()
+    moment = console_as_of()
+    return min(moment, now) if moment is not None else now
+
+
+def console_page(*roles: str, session_only: bool = False) -> Callable[[F], F]:
     """View decorator for a console page.
 
     - Not signed in: a redirect to ``/login?next=<this page>``.
@@ -90,6 +128,9 @@ def console_page(*roles: str) -> Callable[[F], F]:
       flashes the message and redirects to the page the form was on (303).
     - A GET runs in a read-only unit of work; a :class:`DomainError` renders the console's error
       page with its status.
+
+    - A write by a read-only actor (an auditor) is refused with 403 unless ``session_only`` (the
+      post changes only the user's console session, e.g. the inspection moment).
 
     The view receives ``uow`` as a keyword argument.
     """
@@ -110,6 +151,12 @@ def console_page(*roles: str) -> Callable[[F], F]:
             write = request.method not in SAFE_METHODS
             if write:
                 check_csrf()
+                if read_only_actor(actor) and not session_only:
+                    logger.info("console refused a write by read-only %s: %s %s",
+                                actor.username, request.method, request.path)
+                    return _error_page(Forbidden(
+                        "the auditor role reads everything and changes nothing",
+                        code="read_only_role"))
             try:
                 return in_unit_of_work(
                     lambda uow: current_app.make_response(view(*args, uow=uow, **kwargs)),
@@ -195,6 +242,35 @@ def dashboard(uow: UnitOfWork) -> Any:
     return render_template("console/dashboard.html", cards=rendered)
 
 
+def _parse_moment(raw: str) -> dt.datetime:
+    """A moment typed in the inspection form (``YYYY-MM-DDTHH:MM``, a date, ISO 8601), as UTC."""
+    raw = raw.strip()
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValidationFailed("give the inspection moment as YYYY-MM-DD HH:MM (UTC)",
+                               field="as_of") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+@bp.post("/as-of")
+@console_page(session_only=True)
+def set_as_of(uow: UnitOfWork) -> Any:
+    """Enter, change or leave inspection mode: the console-wide "as of" moment."""
+    if request.form.get("clear"):
+        session.pop(AS_OF_KEY, None)
+        flash("Inspection mode off: pages answer as of now.")
+    else:
+        moment = _parse_moment(request.form.get("as_of", ""))
+        if moment > uow.clock.now():
+            raise ValidationFailed("the inspection moment must be in the past", field="as_of")
+        session[AS_OF_KEY] = moment.isoformat()
+        flash(f"Inspection mode: pages answer as of {moment:%Y-%m-%d %H:%M} UTC.")
+    return redirect(_back(), code=303)
+
+
 def _console_user() -> Actor | None:
     """The signed-in user, for macros imported without the page's context."""
     try:
@@ -233,6 +309,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         console_menu=_menu, url_with=tables.url_with, sort_link=tables.sort_link,
         signature_meanings=signatures.MEANINGS, csrf_token=csrf_token, console_user=_console_user,
+        console_as_of=console_as_of,
     )
     app.jinja_env.filters["utc"] = _utc
 
