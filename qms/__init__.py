@@ -18,11 +18,13 @@ from qms import cli, demo_plant, sweeps
 # ``qms.api.api`` (the blueprint is built from the declarations once they are all imported).
 from qms import views as _meta_views  # noqa: F401
 from qms.api import api
+from qms.capa import console as capa_console
 from qms.capa import demo as capa_demo
 from qms.capa import models as _capa_models  # noqa: F401
 from qms.capa import views as _capa_views  # noqa: F401
 from qms.changes import models as _change_models  # noqa: F401
 from qms.changes import views as _change_views  # noqa: F401
+from qms.deviations import console as deviations_console
 from qms.deviations import models as _deviation_models  # noqa: F401
 from qms.deviations import views as _deviation_views  # noqa: F401
 from qms.documents import item_views as _item_views  # noqa: F401
@@ -31,9 +33,11 @@ from qms.documents import views as _document_views  # noqa: F401
 from qms.org import models as _org_models  # noqa: F401
 from qms.org import views as _org_views  # noqa: F401
 from qms.policy import QmsPolicy
+from qms.reports import console as reports_console
 from qms.reports import views as _report_views  # noqa: F401
 from qms.training import evidence_models as _evidence_models  # noqa: F401
 from qms.training import evidence_views as _evidence_views  # noqa: F401
+from qms.training import matrix_console
 from qms.training import matrix_views as _matrix_views  # noqa: F401
 from qms.training import models as _training_models  # noqa: F401
 from qms.training import views as _training_views  # noqa: F401
@@ -51,3 +55,5 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(cli.qms_group)
     register_loader(app, demo_plant.load)
     register_loader(app, capa_demo.load_demo)
+    for console in (capa_console, deviations_console, matrix_console, reports_console):
+        console.init_app(app)  # each feature's console pages and menu entries
