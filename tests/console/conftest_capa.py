@@ -42,3 +42,46 @@ def flashed(client) -> str:
 def signed(data: dict | None = None, username: str = "qa.approver") -> dict:
     """The e-signature dialog's fields plus ``data``."""
     return {"signer_username": username, "signer_password": DEMO_PASSWORD, **(data or {})}
+
+
+class Visit:
+    """A signed-in Chromium page that runs axe-core on every page it visits."""
+
+    def __init__(self, browser, base: str, shots, width: int = 1366, height: int = 860) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.context.set_default_timeout(30_000)
+        self.page = self.context.new_page()
+        self.base, self.shots = base, shots
+        self.errors: list[str] = []
+        self.checked: dict[str, list] = {}
+        self.page.on("console",
+                     lambda msg, seen=self.errors: seen.append(msg.text) if msg.type == "error" else None)
+
+    def axe(self) -> None:
+        """axe-core on the page as it is now (serious and critical violations kept by path)."""
+        from tests.console.conftest import run_axe
+
+        path = self.page.url.removeprefix(self.base)
+        self.checked[path] = self.checked.get(path, []) + run_axe(self.page)
+
+    def sign_in(self, username: str) -> None:
+        from playwright.sync_api import expect
+
+        self.page.goto(f"{self.base}/login")
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(DEMO_PASSWORD)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page).to_have_url(f"{self.base}/console/")
+        self.axe()
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base + path)
+        self.axe()
+
+    def finish(self, name: str) -> None:
+        """The screenshot, then: no serious or critical violation anywhere, no script error."""
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+        self.context.close()
+        serious = {path: found for path, found in self.checked.items() if found}
+        assert serious == {}, {p: [(v["id"], v["impact"], v["help"]) for v in f] for p, f in serious.items()}
+        assert self.errors == [], self.errors
