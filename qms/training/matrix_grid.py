@@ -35,7 +35,7 @@ class Grid:
 
     rows: list[JobFunction]
     columns: list[Any]
-    cells: dict[tuple[int, int], Requirement]
+    cells: dict[tuple[int, int], Any]
     total_rows: int
     page: int
     pages: int
@@ -99,8 +99,10 @@ def grid(
     )
     ids = [r.id for r in rows] or [0]
     requirements = list(
-        session.scalars(
-            select(Requirement).where(
+        session.execute(
+            select(
+                Requirement.job_function_id, Requirement.training_item_id, Requirement.retrain_interval_days
+            ).where(
                 Requirement.scope == "job_function",
                 Requirement.job_function_id.in_(ids),
                 in_scope.active_at(Requirement, now),
