@@ -13,6 +13,7 @@ from bridge.core.demo import register_loader
 from bridge.core.jobs import register_sweep
 from bridge.core.web import register_policy
 from qms import cli, demo_plant, sweeps
+from qms import console as qms_console
 
 # Every feature's models register their tables; every views module declares its routes on
 # ``qms.api.api`` (the blueprint is built from the declarations once they are all imported).
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 def init_app(app: Flask) -> None:
     """Register the package's routes, sweeps, commands and demo loaders on ``app``."""
     app.register_blueprint(api.blueprint())
+    qms_console.init_app(app)
     register_policy(app, QmsPolicy())
     for name, seconds in sweeps.INTERVALS.items():
         register_sweep(app, f"qms.{name}", sweeps.SWEEPS[name], seconds)

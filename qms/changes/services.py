@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from bridge.core.people import Person
 from bridge.core.uow import UnitOfWork
 from qms.changes.models import ChangeControl, ChangeControlDocument
 from qms.documents import approval, effective_dates
@@ -282,4 +283,37 @@ def training_status(session: Session, change: ChangeControl, policy: QmsPolicy) 
                 "gate_pct": effective_dates.effective_gate(version.item_version, policy),
             }
         )
+    return rows
+
+
+def approval_preview(session: Session, change: ChangeControl, *, sample: int = 100) -> list[dict[str, Any]]:
+    """What approving ``change`` would assign, per affected version: how many people, the first
+    ``sample`` of them by name, the version and the due date (the change's effective date).
+
+    The same selection as the approval itself (:func:`approval.people_to_assign`), read only.
+    """
+    rows = []
+    for link in change.affected:
+        version = link.document_version
+        item_version = version.item_version
+        people = approval.people_to_assign(item_version).subquery()
+        total = session.scalar(select(func.count()).select_from(people)) or 0
+        named = session.execute(
+            select(Person.id, Person.display_name, Person.employee_no)
+            .join(people, people.c.person_id == Person.id)
+            .order_by(Person.display_name, Person.id)
+            .limit(sample)
+        ).all()
+        rows.append({
+            "document_version_id": version.id,
+            "document": version.document.code,
+            "title": version.document.title,
+            "label": version.label,
+            "revision": version.revision,
+            "retrain": version.retrain,
+            "due_at": change.effective_at,
+            "total": int(total),
+            "people": [{"id": r.id, "display_name": r.display_name, "employee_no": r.employee_no}
+                       for r in named],
+        })
     return rows

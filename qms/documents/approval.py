@@ -141,6 +141,27 @@ def check_not_self_approval(
         )
 
 
+def people_to_assign(item_version: TrainingItemVersion) -> Any:
+    """The people approving ``item_version`` assigns (a ``select`` of ``person_id``).
+
+    Those with a maintained state row for the item; when the version needs no retraining, only
+    those still holding an open assignment on an older version.
+    """
+    item_id = item_version.training_item_id
+    people = select(ComplianceState.person_id).where(ComplianceState.training_item_id == item_id).distinct()
+    if not item_version.retrain:
+        people = people.where(
+            ComplianceState.person_id.in_(
+                select(Assignment.person_id).where(
+                    Assignment.training_item_id == item_id,
+                    Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+                    Assignment.item_version_id != item_version.id,
+                )
+            )
+        )
+    return people
+
+
 def approve_item_version(
     uow: UnitOfWork,
     item_version: TrainingItemVersion,
@@ -168,22 +189,9 @@ def approve_item_version(
     item_version.effective_at = effective_at
     item_version.approval_signature_id = signature_id
     session.flush()
-    item_id = item_version.training_item_id
-    people = select(ComplianceState.person_id).where(ComplianceState.training_item_id == item_id).distinct()
-    if not item_version.retrain:
-        # No retraining: only people still holding an open assignment on an older version move on.
-        people = people.where(
-            ComplianceState.person_id.in_(
-                select(Assignment.person_id).where(
-                    Assignment.training_item_id == item_id,
-                    Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
-                    Assignment.item_version_id != item_version.id,
-                )
-            )
-        )
     created = assignments.assign_from_select(
         uow,
-        people,
+        people_to_assign(item_version),
         item_version=item_version,
         due_at=effective_at,
         reason=reason,

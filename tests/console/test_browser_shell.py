@@ -21,7 +21,7 @@ def test_sign_in_to_the_dashboard_accessible_at_laptop_and_tablet(live_server, b
         context.set_default_timeout(30_000)
         page = context.new_page()
         errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("console", lambda msg, seen=errors: seen.append(msg.text) if msg.type == "error" else None)
         page.goto(f"{live_server}/login")
         page.get_by_label("Username").fill("quinn")
         page.get_by_label("Password").fill(TEST_PASSWORD)

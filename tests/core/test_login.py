@@ -20,8 +20,9 @@ def test_login_and_logout(client, make_user):
                                            "password": TEST_PASSWORD, "next": "/api/v1/me"})
     assert response.status_code == 302 and response.headers["Location"] == "/api/v1/me"
     assert client.get("/api/v1/me").json["username"] == "robin"
-    assert "Robin Approver" in client.get("/").get_data(as_text=True)
-    client.post("/logout", data={"csrf_token": _csrf(client, "/")})
+    assert client.get("/").headers["Location"] == "/console/"  # signed in: / leads to the console
+    assert "Robin Approver" in client.get("/console/").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": _csrf(client, "/console/")})
     assert client.get("/api/v1/me").status_code == 401
 
 

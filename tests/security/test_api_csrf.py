@@ -35,7 +35,7 @@ def test_cookie_writes_need_the_csrf_token_or_the_same_origin(client, make_user,
     assert _refused_as_csrf(_import(client, Origin="https://evil.example"))
     assert _refused_as_csrf(_import(client, Origin="null"))
     assert _refused_as_csrf(_import(client, **{"X-CSRF-Token": "guessed"}))
-    token = _csrf(client, "/")
+    token = _csrf(client, "/console/")  # the signed-in home (/ redirects there)
     assert not _refused_as_csrf(_import(client, **{"X-CSRF-Token": token}))
     assert not _refused_as_csrf(_import(client, Origin="http://localhost"))
     # A bearer token is not sent by browsers on their own: no CSRF check.

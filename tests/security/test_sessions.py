@@ -47,7 +47,7 @@ def test_sign_out_revokes_the_session_at_once(app, client, make_user):
     assert _sign_in(client).status_code == 302
     stolen = _cookie(client)
     assert client.get("/api/v1/me").status_code == 200
-    client.post("/logout", data={"csrf_token": _csrf(client, "/")})
+    client.post("/logout", data={"csrf_token": _csrf(client, "/console/")})
     assert client.get("/api/v1/me").status_code == 401
     replay = app.test_client()
     replay.set_cookie("session", stolen)

@@ -185,8 +185,7 @@ def dashboard(uow: UnitOfWork) -> Any:
     rendered = []
     for card in cards_for(current_app, uow.actor):
         try:
-            with uow.savepoint():
-                data = card.load(uow)
+            data = _card_data(card, uow)
         except DomainError as exc:
             data = {"unavailable": exc.message}
         except Exception:  # one broken card must not take the whole dashboard down
@@ -202,6 +201,24 @@ def _console_user() -> Actor | None:
         return current_actor(optional=True)
     except DomainError:
         return None
+
+
+CARD_CACHE_KEY = "gxpbridge.console.card_cache"
+
+
+def _card_data(card: Card, uow: UnitOfWork) -> dict[str, Any]:
+    """The card's figures: from its loader, or from the process's cache while still fresh."""
+    cache: dict[str, tuple[Any, dict[str, Any]]] = current_app.extensions.setdefault(CARD_CACHE_KEY, {})
+    now = uow.clock.now()
+    if card.cache_seconds:
+        hit = cache.get(card.key)
+        if hit is not None and 0 <= (now - hit[0]).total_seconds() < card.cache_seconds:
+            return hit[1]
+    with uow.savepoint():
+        data = card.load(uow)
+    if card.cache_seconds:
+        cache[card.key] = (now, data)
+    return data
 
 
 def _load_me(uow: UnitOfWork) -> dict[str, Any]:

@@ -58,7 +58,8 @@ class Card:
 
     The loader runs in the dashboard's read-only unit of work; the template receives the loader's
     dict as ``card_data`` (and ``card`` itself). A loader that fails is logged and its card shows
-    "unavailable" instead of breaking the whole dashboard.
+    "unavailable" instead of breaking the whole dashboard. With ``cache_seconds``, the figures
+    (the same for every user: never cache a per-user card) are reused for that long per process.
     """
 
     key: str
@@ -68,6 +69,7 @@ class Card:
     roles: tuple[str, ...] = ()
     order: int = 100
     wide: bool = False
+    cache_seconds: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def visible_to(self, actor: Actor | None) -> bool:
@@ -94,14 +96,14 @@ def register_menu(app: Flask, section: str, label: str, endpoint: str, *,
 
 def register_card(app: Flask, key: str, title: str, template: str, load: CardLoader, *,
                   roles: tuple[str, ...] | list[str] = (), order: int = 100, wide: bool = False,
-                  **extra: Any) -> None:
+                  cache_seconds: int = 0, **extra: Any) -> None:
     """Add a dashboard card ``key`` rendered by ``template`` from ``load(uow)``, seen by
-    ``roles``.
+    ``roles``; ``cache_seconds`` reuses the figures (shared by every user) for that long.
     """
     cards: dict[str, Card] = app.extensions.setdefault(CARD_KEY, {})
     if key in cards:
         raise ValueError(f"console card {key!r} registered twice")
-    cards[key] = Card(key, title, template, load, tuple(roles), order, wide, extra)
+    cards[key] = Card(key, title, template, load, tuple(roles), order, wide, cache_seconds, extra)
 
 
 def menu_for(app: Flask, actor: Actor | None) -> list[tuple[str, list[MenuEntry]]]:
