@@ -3,8 +3,6 @@ who sees them all: console1's and the quality-event, matrix and report pages) pl
 report pages.
 
 Builds the 10,000-person plant of ``bench/matrix.py`` (same bulk loader and sizes), adds a CAPA
-
-Builds the 10,000-person plant of ``bench/matrix.py`` (same bulk loader and sizes), adds a CAPA
 whose training action assigns a job function, and a deviation with people and documents, signs
 in through ``/login`` as an administrator (who sees every page) and fetches every console page —
 each link of the navigation, the dashboard and the matrix grid included, plus record pages,
