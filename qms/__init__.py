@@ -22,10 +22,12 @@ from qms import console as qms_console
 # ``qms.api.api`` (the blueprint is built from the declarations once they are all imported).
 from qms import views as _meta_views  # noqa: F401
 from qms.api import api
+from qms.capa import console as capa_console
 from qms.capa import models as _capa_models  # noqa: F401
 from qms.capa import views as _capa_views  # noqa: F401
 from qms.changes import models as _change_models  # noqa: F401
 from qms.changes import views as _change_views  # noqa: F401
+from qms.deviations import console as deviations_console
 from qms.deviations import models as _deviation_models  # noqa: F401
 from qms.deviations import views as _deviation_views  # noqa: F401
 from qms.documents import item_views as _item_views  # noqa: F401
@@ -48,6 +50,7 @@ from qms.policy import QmsPolicy
 from qms.provisioning import cli as provisioning_cli
 from qms.provisioning import models as _provisioning_models  # noqa: F401
 from qms.provisioning import views as provisioning_views
+from qms.reports import console as reports_console
 from qms.reports import console_views as report_pages
 from qms.reports import views as _report_views  # noqa: F401
 from qms.roles import READERS
@@ -56,6 +59,7 @@ from qms.sessions import views as _session_views  # noqa: F401
 from qms.training import evidence_models as _evidence_models  # noqa: F401
 from qms.training import evidence_views as _evidence_views  # noqa: F401
 from qms.training import mapping_pages as evidence_pages
+from qms.training import matrix_console
 from qms.training import matrix_views as _matrix_views  # noqa: F401
 from qms.training import models as _training_models  # noqa: F401
 from qms.training import views as _training_views  # noqa: F401
@@ -89,3 +93,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(evidence_pages.pages)
     register_menu(app, "Records", "Unmapped xAPI actors and activities", "evidence_console.inbox",
                   roles=READERS, order=30)
+    for console in (capa_console, deviations_console, matrix_console, reports_console):
+        console.init_app(app)  # each feature's console pages and menu entries

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit
@@ -24,8 +24,9 @@ from bridge.core.people import Person, get_person
 from bridge.core.uow import UnitOfWork
 from qms.capa.models import CAPA_SOURCES, Capa, CapaAction
 from qms.deviations import services as deviations
-from qms.documents.models import TrainingItemVersion
+from qms.documents.models import TrainingItem, TrainingItemVersion
 from qms.numbering import next_number
+from qms.org.models import JobFunction
 from qms.roles import AUTHORS
 from qms.training import scope as in_scope
 from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment
@@ -304,3 +305,34 @@ def record_root_cause(uow: UnitOfWork, capa_id: int, *, root_cause: str) -> Capa
     capa.root_cause = root_cause.strip()
     uow.session.flush()
     return capa
+
+
+def list_statement(*, status: str | None = None, source: str | None = None, search: str | None = None) -> Any:
+    """The CAPA list's query (with its owner's name), filtered; the page sorts and pages it."""
+    statement = select(Capa, Person.display_name).join(Person, Person.id == Capa.owner_person_id)
+    if status:
+        statement = statement.where(Capa.status == status)
+    if source:
+        statement = statement.where(Capa.source == source)
+    if search and search.strip():
+        like = f"%{search.strip().lower()}%"
+        statement = statement.where(func.lower(Capa.number).like(like) | func.lower(Capa.title).like(like))
+    return statement
+
+
+def action_targets(session: Session, capa: Capa) -> dict[str, dict[int, str]]:
+    """Names of the people, job functions and training items the CAPA's actions name (three queries)."""
+    people = {p for a in capa.actions for p in (a.person_ids or [])}
+    people |= {a.owner_person_id for a in capa.actions if a.owner_person_id} | {capa.owner_person_id}
+    functions = {j for a in capa.actions for j in (a.job_function_ids or [])}
+    item_ids = {i for a in capa.actions for i in (a.training_item_ids or [])}
+    return {
+        "people": dict(session.execute(
+            select(Person.id, Person.display_name).where(Person.id.in_(sorted(people) or [0]))).all()),
+        "job_functions": dict(session.execute(
+            select(JobFunction.id, JobFunction.name).where(JobFunction.id.in_(sorted(functions) or [0]))
+        ).all()),
+        "items": dict(session.execute(
+            select(TrainingItem.id, TrainingItem.code).where(TrainingItem.id.in_(sorted(item_ids) or [0]))
+        ).all()),
+    }

@@ -18,12 +18,12 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit, signatures
 from bridge.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
-from bridge.core.people import get_person
+from bridge.core.people import Person, get_person
 from bridge.core.uow import UnitOfWork
 from qms.capa import services as capas
 from qms.capa.models import Capa
@@ -332,3 +332,31 @@ def close_deviation(
     deviation.closure_signature_id = signature.id
     session.flush()
     return deviation
+
+
+def list_statement(*, status: str | None = None, classification: str | None = None,
+                   search: str | None = None) -> Any:
+    """The deviation list's query, filtered; the page sorts and pages it."""
+    statement = select(Deviation)
+    if status:
+        statement = statement.where(Deviation.status == status)
+    if classification:
+        statement = statement.where(Deviation.classification == classification)
+    if search and search.strip():
+        like = f"%{search.strip().lower()}%"
+        statement = statement.where(
+            func.lower(Deviation.number).like(like) | func.lower(Deviation.title).like(like)
+        )
+    return statement
+
+
+def involved(session: Session, deviation: Deviation) -> dict[str, list[Any]]:
+    """The people (name, employee number) and documents (code, title) a deviation involves."""
+    person_ids = [p.person_id for p in deviation.people] or [0]
+    document_ids = [d.document_id for d in deviation.documents] or [0]
+    return {
+        "people": list(session.execute(select(Person.id, Person.display_name, Person.employee_no)
+                                       .where(Person.id.in_(person_ids)).order_by(Person.display_name)).all()),
+        "documents": list(session.execute(select(Document.id, Document.code, Document.title)
+                                          .where(Document.id.in_(document_ids)).order_by(Document.code)).all()),
+    }
