@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bridge.content import rollup
 from bridge.content import scorm_profile as profile
 from bridge.content.models import ContentAttempt, ContentPackage, ContentRegistration
 from bridge.content.packages import ContentLimits
@@ -225,13 +226,28 @@ def apply_commit(uow: UnitOfWork, play: Play, sequence: int, cmi: Any, *, termin
         statements.append(
             profile.interaction_statement(builder, interaction, sequence, len(statements), stamp)
         )
+    previous = _resume_of(attempt.cmi, scorm12) if attempt.cmi else None
+    attempt.cmi, attempt.last_sequence = cmi, sequence
+    if changed:  # the course's result follows its units' (a heartbeat changes neither)
+        statements.extend(
+            rollup.course_statements(
+                uow.session,
+                attempt,
+                play.package,
+                builder,
+                sequence=sequence,
+                first_index=len(statements),
+                stamp=stamp,
+                now=uow.clock.now(),
+                unit_failed_now=now_out["success"] is False and not (before and before["success"] is False),
+                unit_result=result,
+            )
+        )
     if terminate:
         if now_out["exit"] == "suspend":
             add("suspended")
         add("terminated", result=profile.result_of(now_out, final=True) or None)
         attempt.status, attempt.terminated_at = "terminated", uow.clock.now()
-    previous = _resume_of(attempt.cmi, scorm12) if attempt.cmi else None
-    attempt.cmi, attempt.last_sequence = cmi, sequence
     if _resume_of(cmi, scorm12) != previous:  # a bare heartbeat changes nothing to resume from
         _keep_resume_data(uow, play, cmi, scorm12)
     if statements:

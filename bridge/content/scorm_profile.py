@@ -4,9 +4,10 @@ completed / passed / failed / scored as their values appear, responded for each 
 suspended when the learner leaves with ``exit = suspend``, and terminated carrying the
 authoritative result (score, success, completion, duration).
 
-Statements name the SCO as their object (its activity IRI is listed by the training item version,
-so the bridge makes them evidence), the course as the parent, the attempt as grouping, the
-profile as category, and the learner's registration.
+Statements name the SCO as their object, the course as the parent, the attempt as grouping,
+the profile as category, and the learner's registration. The course's own completed / passed /
+failed, rolled up from its SCOs by :mod:`bridge.content.rollup`, name the course as their object:
+the training item version lists the course, so those are the evidence.
 """
 
 from __future__ import annotations
@@ -186,6 +187,17 @@ class StatementBuilder:
             ]
         if result:
             statement["result"] = result
+        return statement
+
+    def course_statement(
+        self, verb: str, sequence: int, index: int, timestamp: str, *, result: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A statement about the whole course (its result rolled up from the units): the course is
+        the object, there is no parent, and the attempt whose commit completed it is the grouping.
+        """
+        statement = self.statement(verb, sequence, index, timestamp, result=result)
+        statement["object"] = self.course
+        statement["context"]["contextActivities"].pop("parent")
         return statement
 
 

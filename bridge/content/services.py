@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.content import manifests, packages
+from bridge.content.iris import course_iri, unit_iri
 from bridge.content.models import ContentPackage
 from bridge.content.packages import ContentLimits, StoredUpload
 from bridge.core.errors import Conflict, NotFound, ValidationFailed
@@ -40,17 +41,6 @@ class ImportRequest:
     title: str | None = None
     requires_signature: bool = True
     pass_score: float | None = None
-
-
-def course_iri(base_url: str, version_id: int) -> str:
-    """The activity IRI of the course of a package version (the cmi5 course, the SCORM course)."""
-    return f"{base_url.rstrip('/')}/content/versions/{version_id}"
-
-
-def unit_iri(base_url: str, version_id: int, identifier: str) -> str:
-    """The activity IRI of one unit (SCO or AU) of a package version."""
-    safe = re.sub(r"[^A-Za-z0-9._~-]", lambda m: f"%{ord(m.group()):02X}", identifier)
-    return f"{course_iri(base_url, version_id)}/units/{safe}"
 
 
 def inspect(upload: StoredUpload, limits: ContentLimits) -> manifests.PackageManifest:
@@ -116,7 +106,8 @@ def import_package(uow: UnitOfWork, upload: StoredUpload, request: ImportRequest
             entry["activity_iri"] = unit_iri(base, version.id, unit.identifier)
             units.append(entry)
         course = course_iri(base, version.id)
-        version.activity_iris = [course, *(u["activity_iri"] for u in units)]
+        # The course is the evidence; its units are parts (see bridge.content.iris).
+        version.activity_iris = [course]
         version.lms_url = f"/content/start/{version.id}"
         package = ContentPackage(
             item_version_id=version.id,

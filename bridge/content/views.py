@@ -15,10 +15,13 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from sqlalchemy import select
 
-from bridge.content import cmi5, packages, runtime, security, services
+from bridge.content import cmi5, packages, rollup, runtime, security, services
+from bridge.content.models import ContentPackage, ContentRegistration
 from bridge.content.packages import ContentLimits, PackageTooLarge
 from bridge.core.actor import Actor
 from bridge.core.errors import Forbidden, NotFound, ValidationFailed
@@ -143,11 +146,39 @@ def _start(uow: UnitOfWork, version_id: int, person_id: int | None, unit: str | 
     if person_id is None:
         raise Forbidden("this account is not a person's: it cannot play a course", code="no_person")
     package = services.package_of_version(uow.session, version_id)
+    if unit is None and len(package.units) > 1:
+        return _course_menu(uow, package, person_id)
     token, _attempt = runtime.start_attempt(uow, package, person_id, unit)
     if package.standard == "cmi5":
         play = runtime.play_of(uow.session, token, uow.clock.now(), uow.settings.base_url)
         cmi5.prepare_launch(uow, play)
     return redirect(f"/play/{token}/", code=303)
+
+
+def _course_menu(uow: UnitOfWork, package: ContentPackage, person_id: int) -> Any:
+    """A course of several units: the learner picks one, seeing where each stands."""
+    registration_id = uow.session.scalar(
+        select(ContentRegistration.id).where(
+            ContentRegistration.person_id == person_id, ContentRegistration.package_id == package.id
+        )
+    )
+    standing = rollup.unit_standing(uow.session, package, registration_id)
+    units = [
+        {
+            "title": u.get("title") or u["identifier"],
+            "standing": standing[u["identifier"]],
+            "href": f"{request.path}?{urlencode({'unit': u['identifier']})}",
+        }
+        for u in package.units
+    ]
+    satisfied = (
+        uow.session.scalar(
+            select(ContentRegistration.satisfied_at).where(ContentRegistration.id == registration_id)
+        )
+        if registration_id is not None
+        else None
+    )
+    return render_template("content/course.html", package=package, units=units, satisfied=satisfied)
 
 
 @bp.get("/content/start/<id:version_id>")

@@ -20,6 +20,8 @@ Activities (Moodle's log store quirks, deliberately):
   belongs, so the SCO cannot be told apart from its module anyway).
 
 The exact IRI is tried first, so a version may still list an attempt or SCO IRI itself.
+Statements about a unit (SCO or AU) of a package played here are parts of a course: the player
+states the course's result, which is the evidence (:mod:`bridge.content.iris`).
 The handler does a constant number of queries per batch, whatever its size.
 """
 
@@ -29,6 +31,7 @@ import logging
 import re
 from typing import Any
 
+from bridge.content.iris import is_unit_iri
 from bridge.core.people import IdentityLinked, Person, PersonIdentity
 from bridge.core.uow import UnitOfWork
 from lti.models import LtiPlatform
@@ -177,9 +180,12 @@ def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> N
     if not relevant:
         return
     observations, voids = [], []
+    base_url = uow.settings.base_url
     for s in relevant:
         if s.statement["verb"]["id"] == VOIDED:
             voids.append((s.statement_id, s.statement["object"]["id"].lower()))
+        elif is_unit_iri(base_url, s.statement["object"].get("id") or ""):
+            continue  # a part of a course played here: the course's rolled-up result is the evidence
         elif not s.voided:  # voided on arrival: its voiding statement came first
             found = observation_of(s.statement_id, s.statement)
             if found is not None:
@@ -197,9 +203,17 @@ def apply_statements_waiting_for_the_identity(uow: UnitOfWork, event: IdentityLi
     if not rows:
         return
     # Copies: resolving adds the LTI keys an account stands for, which must not touch the rows.
-    observations = [{**row.observation, "actor_keys": [list(k) for k in row.observation["actor_keys"]]}
-                    for row in rows]
+    observations = [
+        {**row.observation, "actor_keys": [list(k) for k in row.observation["actor_keys"]]} for row in rows
+    ]
     holders = people_holding(uow, observations)
     applied = evidence_inbox.apply_waiting(uow, rows, observations=observations, holders=holders)
-    logger.info("identity %s|%s|%s of person %s: %d waiting statements, %d became evidence",
-                event.kind, event.namespace, event.value, event.person_id, len(rows), len(applied))
+    logger.info(
+        "identity %s|%s|%s of person %s: %d waiting statements, %d became evidence",
+        event.kind,
+        event.namespace,
+        event.value,
+        event.person_id,
+        len(rows),
+        len(applied),
+    )

@@ -44,8 +44,10 @@ logger = logging.getLogger(__name__)
 
 ADL = "http://adlnet.gov/expapi/verbs/"
 COMPLETED, PASSED, FAILED = ADL + "completed", ADL + "passed", ADL + "failed"
+# cmi5's LMS-issued verb: the course's moveOn criteria are met, i.e. the course is done.
+SATISFIED = "https://w3id.org/xapi/adl/verbs/satisfied"
 # Outcome verbs: evidence, and listed in the inbox when their actor or activity is unknown.
-OUTCOME_VERBS = frozenset({COMPLETED, PASSED, FAILED})
+OUTCOME_VERBS = frozenset({COMPLETED, PASSED, FAILED, SATISFIED})
 # Kept as evidence when both actor and activity map; they move nothing and wait for no one.
 PRESENTED_VERBS = frozenset({"http://id.tincanapi.com/verb/viewed", ADL + "experienced"})
 NOTED_VERBS = frozenset({"https://xapi.edlm/profiles/edlm-lms/concepts/verbs/uncompleted"})

@@ -234,3 +234,31 @@ def scorm2004_package(edition: str = "scorm2004_4", **kwargs: object) -> bytes:
 def cmi5_package(**kwargs: object) -> bytes:
     """A cmi5 package with one AU that fetches its token, reads its launch data and passes."""
     return zip_of({"cmi5.xml": cmi5_manifest(**kwargs), "au/index.html": CMI5_PAGE})  # type: ignore[arg-type]
+
+
+def scorm12_two_sco_package() -> bytes:
+    """A SCORM 1.2 course of two SCOs: a lesson with a mastery score, then a reading without."""
+    manifest = """<?xml version="1.0" encoding="UTF-8"?>
+<manifest identifier="aseptic-12" version="1.0" xmlns="http://www.imsproject.org/xsd/imscp_rootv1p1p2"
+  xmlns:adlcp="http://www.adlnet.org/xsd/adlcp_rootv1p2">
+  <metadata><schema>ADL SCORM</schema><schemaversion>1.2</schemaversion></metadata>
+  <organizations default="org1"><organization identifier="org1"><title>Aseptic technique</title>
+    <item identifier="lesson" identifierref="res1"><title>Lesson</title>
+      <adlcp:masteryscore>80</adlcp:masteryscore></item>
+    <item identifier="reading" identifierref="res2"><title>Reading</title></item>
+  </organization></organizations>
+  <resources>
+    <resource identifier="res1" type="webcontent" adlcp:scormtype="sco" href="sco/index.html">
+      <file href="sco/index.html"/></resource>
+    <resource identifier="res2" type="webcontent" adlcp:scormtype="sco" href="sco/reading.html">
+      <file href="sco/reading.html"/></resource>
+  </resources>
+</manifest>"""
+    return zip_of(
+        {
+            "imsmanifest.xml": manifest,
+            "sco/index.html": SCORM12_PAGE,
+            "sco/reading.html": SCORM12_PAGE.replace("Gowning (SCORM 1.2)", "Reading"),
+            "sco/sco.js": SCORM12_JS,
+        }
+    )

@@ -223,13 +223,17 @@ def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(
     for statement in stored:
         for version_id in courses.values():
             if f"/content/versions/{version_id}" in statement["object"]["id"]:
-                by_version.setdefault(version_id, []).append(statement["verb"]["id"].rsplit("/", 1)[1])
+                verb = statement["verb"]["id"].rsplit("/", 1)[1]
+                whole = statement["object"]["id"].endswith(f"/content/versions/{version_id}")
+                by_version.setdefault(version_id, []).append(f"course {verb}" if whole else verb)
     assert by_version[courses["scorm12"]] == [
         "initialized",
         "completed",
         "passed",
         "scored",
         "responded",
+        "course completed",
+        "course passed",
         "terminated",
     ]
     assert by_version[courses["scorm2004_4"]] == [
@@ -238,6 +242,8 @@ def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(
         "passed",
         "scored",
         "responded",
+        "course completed",
+        "course passed",
         "terminated",
     ]
     assert by_version[courses["cmi5"]] == [
@@ -245,7 +251,7 @@ def test_play_scorm12_scorm2004_and_cmi5_from_the_learner_page_then_sign(
         "initialized",
         "completed",
         "passed",
-        "satisfied",
+        "course satisfied",
         "terminated",
     ]
     scorm = [

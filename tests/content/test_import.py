@@ -69,7 +69,8 @@ def test_each_edition_becomes_a_course_version(client, db, author, app, standard
     with db.read_sessions() as s:
         version = s.get(TrainingItemVersion, version_id)
         assert version.status == "draft" and version.label == "1.0" and version.retrain
-        assert version.activity_iris == [body["course_iri"], unit["activity_iri"]]
+        # The course is the evidence; its units are parts of it (their results roll up).
+        assert version.activity_iris == [body["course_iri"]]
         assert version.lms_url == f"/content/start/{version_id}"
         assert version.item.kind == "course" and version.item.requires_signature
     kept = (

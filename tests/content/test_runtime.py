@@ -118,12 +118,29 @@ def test_scorm12_play_commit_statements_evidence_and_resume(client, db, make_use
         },
     }
     answer = client.post(f"{play}commit", data=json.dumps(final), content_type="text/plain;charset=UTF-8")
-    assert answer.get_json() == {"result": True, "errorCode": 0, "applied": True, "statements": 5}
+    assert answer.get_json() == {"result": True, "errorCode": 0, "applied": True, "statements": 7}
     # Replayed (a beacon after the XHR): idempotent.
     assert client.post(f"{play}commit", json=final).get_json()["applied"] is False
     stored = statements(db)
     verbs = [s["verb"]["id"].rsplit("/", 1)[1] for s in stored]
-    assert verbs == ["initialized", "completed", "passed", "scored", "responded", "terminated"]
+    assert verbs == [
+        "initialized",
+        "completed",
+        "passed",
+        "scored",
+        "responded",
+        "completed",
+        "passed",
+        "terminated",
+    ]
+    # The SCO's results are parts; the course's own, rolled up from its one SCO, are the evidence.
+    course = f"/content/versions/{version_id}"
+    assert [s["object"]["id"].endswith(course) for s in stored] == [False] * 5 + [True, True, False]
+    assert stored[6]["result"] == {
+        "score": {"raw": 90.0, "min": 0.0, "max": 100.0, "scaled": 0.9},
+        "success": True,
+        "completion": True,
+    }
     for statement in stored:
         context = statement["context"]
         assert {"id": SCORM, "objectType": "Activity"} in context["contextActivities"]["category"]
@@ -194,7 +211,7 @@ def test_scorm2004_failed_attempt_is_no_completion(client, db, make_user, api_to
         },
     )
     verbs = [s["verb"]["id"].rsplit("/", 1)[1] for s in statements(db)]
-    assert verbs == ["initialized", "completed", "failed", "scored", "terminated"]
+    assert verbs == ["initialized", "completed", "failed", "scored", "failed", "terminated"]
     assert status_of(db, person_id) == "open"
 
 
@@ -261,9 +278,10 @@ def test_cmi5_launch_token_rules_and_satisfied(client, db, make_user, api_token)
     assert send("initialized") == 403  # once per session
     assert send("passed", {"success": True, "score": {"scaled": 0.5}}) == 403  # below the mastery score
     assert send("completed", {"completion": True}) == 200
-    assert status_of(db, person_id) == "content_complete"
+    assert status_of(db, person_id) == "open"  # moveOn is CompletedAndPassed: not satisfied yet
     assert send("completed", {"completion": True}) == 403  # once per registration
     assert send("passed", {"success": True, "score": {"scaled": 0.9}}) == 200
+    assert status_of(db, person_id) == "content_complete"  # the course's "satisfied" is the evidence
     verbs = [s["verb"]["id"].rsplit("/", 1)[1] for s in statements(db)]
     assert verbs == ["launched", "initialized", "completed", "passed", "satisfied"]
     satisfied = statements(db)[-1]
@@ -284,11 +302,49 @@ def test_play_from_another_persons_token_is_impossible(client, db, make_user, ap
 
 
 def test_console_lists_packages_with_a_play_link(client, db, make_user, api_token):
-    version_id, learner, _person = import_and_assign(client, db, make_user, api_token,
-                                                     builders.scorm2004_package("scorm2004_3"), "CRS-CON")
+    version_id, learner, _person = import_and_assign(
+        client, db, make_user, api_token, builders.scorm2004_package("scorm2004_3"), "CRS-CON"
+    )
     page = client.get("/content/", headers=learner)
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "CRS-CON" in text and "scorm2004_3" in text and f'href="/content/start/{version_id}"' in text
     assert client.get("/content/").status_code in (302, 401)  # signed-in users only
     assert play_link(client, version_id, learner).startswith("/play/")
+
+
+def test_a_course_of_two_scos_is_done_when_both_are(client, db, make_user, api_token):
+    version_id, learner, person_id = import_and_assign(
+        client, db, make_user, api_token, builders.scorm12_two_sco_package(), "CRS-2SCO"
+    )
+    menu = client.get(f"/content/start/{version_id}", headers=learner)
+    assert menu.status_code == 200
+    html = menu.get_data(as_text=True)
+    assert html.count('class="unit"') == 2 and html.count("not attempted") == 2
+
+    def play(unit: str, cmi: dict, sequence: int = 0) -> dict:
+        response = client.get(f"/content/start/{version_id}", headers=learner, query_string={"unit": unit})
+        assert response.status_code == 303
+        link = urlsplit(response.headers["Location"]).path
+        return client.post(
+            f"{link}commit", json={"sequence": sequence, "terminate": True, "cmi": cmi}
+        ).get_json()
+
+    passed = {"core": {"lesson_status": "passed", "score": {"raw": "85", "min": "0", "max": "100"}}}
+    assert play("lesson", passed)["statements"] == 5  # initialized completed passed scored terminated
+    assert status_of(db, person_id) == "open"  # one part of two: the course is not done
+    html = client.get(f"/content/start/{version_id}", headers=learner).get_data(as_text=True)
+    assert "passed" in html and "not attempted" in html
+    # Opening the lesson again and leaving it incomplete does not undo it.
+    play("lesson", {"core": {"lesson_status": "incomplete"}})
+    assert play("reading", {"core": {"lesson_status": "completed"}})["statements"] == 5
+    assert status_of(db, person_id) == "content_complete"
+    course = [s for s in statements(db) if s["object"]["id"].endswith(f"/content/versions/{version_id}")]
+    assert [s["verb"]["id"].rsplit("/", 1)[1] for s in course] == ["completed", "passed"]
+    assert "score" not in course[0]["result"]  # two SCOs: no one score for the course
+    # The units' statements are parts of the course, not unknown activities waiting for a mapping.
+    assert client.get("/api/v1/evidence/unmapped", headers=api_token("author")).get_json()["activities"] == []
+    # Once done, a unit played again states nothing more about the course.
+    play("reading", {"core": {"lesson_status": "failed"}})
+    assert len([s for s in statements(db) if s["object"]["id"].endswith(f"/versions/{version_id}")]) == 2
+    assert status_of(db, person_id) == "content_complete"
