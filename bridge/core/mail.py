@@ -24,6 +24,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formatdate, parseaddr
 
+from bridge.core import outbox
 from bridge.core.actor import SYSTEM
 from bridge.core.db import Database
 from bridge.core.settings import Settings
@@ -215,3 +216,7 @@ def send_then_mark(db: Database, mail: Mail, mark: Mark, *, before: Mark | None 
         raise
     _commit(db, lambda uow: mark(uow, message_id))
     return message_id
+
+
+# A relay thread that ends says goodbye to its SMTP server.
+outbox.on_thread_end(close_transports)

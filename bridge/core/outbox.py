@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, select
+from sqlalchemy import Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bridge.core.actor import SYSTEM
@@ -109,12 +111,13 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8,
                lease_seconds: int | None = None) -> tuple[int, int]:
     """Send the due messages once. Returns ``(sent, failed)``.
 
-    Each message goes through two transactions: the claim (``sending``, committed, invisible to
-    other workers for the lease; up to ``CLAIM_SIZE`` messages per claim) and the send with its
-    mark (``sent``, back to ``pending`` with exponential back-off, or ``dead``). A worker killed
-    between the two leaves the message to be claimed again when the lease ends: senders are told
-    nothing else, so a sender whose effect must not repeat checks its own record before acting
-    (see qms.notifications.delivery).
+    Each claimed message is sent by its sender, whose own writes commit at once; the ``sent``
+    marks of a claim (up to ``CLAIM_SIZE`` messages) are committed together after it, and a
+    failure is marked at once (back to ``pending`` with exponential back-off, or ``dead``). A
+    worker killed before the marks leaves the messages to be claimed again when the lease ends:
+    senders are told nothing else, so a sender whose effect must not repeat records it and checks
+    that record before acting (see qms.notifications.delivery). One commit of marks per claim
+    instead of one per message is what lets one relay thread keep up with a local SMTP server.
     """
     sent = failed = 0
     lease = dt.timedelta(seconds=lease_seconds or db.settings.outbox_lease_seconds)
@@ -122,10 +125,91 @@ def relay_once(db: Database, *, batch: int = 50, max_attempts: int = 8,
         claimed = _claim(db, lease, min(CLAIM_SIZE, batch - sent - failed))
         if not claimed:
             break
-        for message_id, topic, payload, attempts in claimed:
-            ok = _send(db, message_id, topic, payload, attempts, max_attempts)
-            sent, failed = (sent + 1, failed) if ok else (sent, failed + 1)
+        done: list[int] = []
+        try:
+            for message_id, topic, payload, attempts in claimed:
+                if _send(db, message_id, topic, payload, attempts, max_attempts):
+                    done.append(message_id)
+                else:
+                    failed += 1
+        finally:  # what was sent is marked even when a later message of the claim raised
+            _mark_sent(db, done)
+        sent += len(done)
     return sent, failed
+
+
+def drain(db: Database, *, threads: int = 1, max_attempts: int = 8, budget_seconds: float = 60.0,
+          batch: int = 200) -> tuple[int, int]:
+    """Relay until nothing is due (or ``budget_seconds`` have passed), in ``threads`` threads.
+
+    This is the worker's relay: a morning digest of thousands of mails goes out in one run, not 50
+    every few seconds. Threads help on PostgreSQL, where ``SKIP LOCKED`` gives each claim its own
+    messages and the time goes to waiting on the database and the SMTP server; on SQLite the
+    claims would race, so :func:`relay_threads_for` gives one. Returns ``(sent, failed)``.
+    """
+    deadline = time.monotonic() + budget_seconds
+    totals = [0, 0]
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            while time.monotonic() < deadline:
+                sent, failed = relay_once(db, batch=batch, max_attempts=max_attempts)
+                with lock:
+                    totals[0] += sent
+                    totals[1] += failed
+                if sent + failed < batch:
+                    return
+        except BaseException as exc:  # reported by the caller's thread
+            errors.append(exc)
+        finally:
+            close_thread_resources()
+
+    if threads <= 1:
+        run()
+    else:
+        workers = [threading.Thread(target=run, name=f"outbox-relay-{i}") for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    if errors:
+        raise errors[0]
+    return totals[0], totals[1]
+
+
+def relay_threads_for(db: Database) -> int:
+    """Relay threads the worker runs by default: 4 on PostgreSQL, 1 on SQLite."""
+    return 4 if db.dialect == "postgresql" else 1
+
+
+def close_thread_resources() -> None:
+    """Close what senders keep per thread (the SMTP connection) when a relay thread ends."""
+    for closer in _thread_closers:
+        closer()
+
+
+_thread_closers: list[Callable[[], None]] = []
+
+
+def on_thread_end(closer: Callable[[], None]) -> None:
+    """Register ``closer`` to run when a relay thread ends (e.g. close its SMTP connection)."""
+    if closer not in _thread_closers:
+        _thread_closers.append(closer)
+
+
+def _mark_sent(db: Database, message_ids: list[int]) -> None:
+    if not message_ids:
+        return
+    with UnitOfWork(db, SYSTEM) as uow:
+        table = OutboxMessage.__table__
+        uow.session.execute(
+            update(table)
+            .where(table.c.id.in_(message_ids), table.c.status == "sending")
+            .values(status="sent", sent_at=uow.clock.now(), last_error=None)
+        )
+        uow.commit()
 
 
 def _send(db: Database, message_id: int, topic: str, payload: dict[str, Any], attempts: int,
@@ -149,17 +233,14 @@ def _send(db: Database, message_id: int, topic: str, payload: dict[str, Any], at
             outcome = ("dead" if attempts >= max_attempts else "pending", error)
             logger.warning("outbox message %s attempt %d failed: %s", message_id, attempts, exc)
         else:
-            outcome = ("sent", None)
-        if outcome[0] != "sent":  # the failed sender's writes go; the mark stays
-            uow.rollback()
-            uow.act_as(SYSTEM)
+            uow.commit()  # the sender's own writes; the relay marks the claim sent after it
+            return True
+        uow.rollback()  # the failed sender's writes go; the mark stays
+        uow.act_as(SYSTEM)
         message = uow.session.get(OutboxMessage, message_id)
         if message is not None:
-            now = uow.clock.now()
             message.status, message.last_error = outcome
-            if outcome[0] == "sent":
-                message.sent_at = now
-            elif outcome[0] == "pending":
-                message.available_at = now + _backoff(attempts)
+            if outcome[0] == "pending":
+                message.available_at = uow.clock.now() + _backoff(attempts)
         uow.commit()
-    return outcome[0] == "sent"
+    return False

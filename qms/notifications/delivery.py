@@ -8,7 +8,7 @@ Sending an e-mail, exactly-once-ish (docs/notifications.md):
    died after sending, before the relay's mark) → nothing is sent again;
 3. the SMTP server accepts the message, whose ``Message-ID`` derives from the idempotency key;
    at once ``sent`` (with the ``Message-ID``) is committed in a transaction of its own;
-4. the relay marks the outbox message sent.
+4. the relay marks the outbox message sent (one commit for the messages of a claim).
 
 Only a crash between the server's acceptance (3) and the commit right after it sends the
 message again on resume, with the same ``Message-ID``.
@@ -45,21 +45,25 @@ def send_email(uow: UnitOfWork, payload: dict[str, Any]) -> None:
     """Send the e-mail of the notice ``payload['key']`` (outbox sender)."""
     db = uow.db
     with db.read_sessions() as session:  # no write transaction is held while the server talks
-        notice = session.scalar(select(Notification).where(Notification.idempotency_key == payload["key"]))
-        if notice is None:
+        found = session.execute(
+            select(Notification, Person.display_name)
+            .outerjoin(Person, Person.id == Notification.person_id)
+            .where(Notification.idempotency_key == payload["key"])
+        ).first()
+        if found is None:
             raise PermanentFailure(f"notice {payload['key']!r} does not exist")
+        notice, person_name = found
         notification_id = notice.id
         if notice.status in FINAL:
             logger.info("notification %s already %s: not sent again", notice.id, notice.status)
             return
-        person = session.get(Person, notice.person_id) if notice.person_id else None
         settings = uow.settings
         shown = expand(session, dict(notice.context), base=settings.base_url.rstrip("/"),
                        zone=ZoneInfo(settings.site_timezone))
         data = {"status": notice.status, "kind": notice.kind, "address": notice.address,
                 "subject": notice.subject, "key": notice.idempotency_key, "attempts": notice.attempts,
                 "context": dict(notice.context), "mandatory": notice.mandatory,
-                "person_name": person.display_name if person else ""}
+                "person_name": person_name or ""}
     if not smtp_configured(settings):
         logger.info("no SMTP server configured (GXPBRIDGE_SMTP_HOST): notification %s skipped",
                     notification_id)

@@ -179,3 +179,17 @@ def test_one_worker_runs_a_sweep_at_a_time_on_postgresql(app, db):
         assert sweep.run(db) == SKIPPED
     other.dispose()
     assert sweep.run(db) not in (None, SKIPPED)
+
+
+def test_the_worker_relay_drains_everything_due_in_one_run(app, db, inbox, person):
+    """A morning's digests go out in one run of the worker's relay (threads on PostgreSQL), each
+    once: not 50 per interval.
+    """
+    for batch in range(130):
+        queue(db, [person], f"drain-{batch}")
+    threads = outbox.relay_threads_for(db)
+    assert threads == (4 if db.dialect == "postgresql" else 1)
+    assert outbox.drain(db, threads=threads, batch=20) == (130, 0)
+    assert len(inbox.messages) == 130 and len(set(inbox.message_ids())) == 130
+    assert statuses(db) == (["sent"] * 130, ["sent"] * 130)
+    assert outbox.drain(db, threads=threads) == (0, 0)
