@@ -6,10 +6,12 @@ import importlib
 import logging
 import pkgutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ def version_locations() -> list[str]:
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic configuration bound to ``engine``."""
+    from alembic.config import Config  # Alembic (~10 MB) only where migrations run, not in `serve`
+
     config = Config()
     config.set_main_option("script_location", str(_ROOT / "bridge" / "migrations"))
     config.set_main_option("version_locations", " ".join(version_locations()))
@@ -53,11 +57,15 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Create or upgrade the schema to ``revision`` (all branch heads by default)."""
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Downgrade the schema to ``revision`` (``base`` removes every table)."""
+    from alembic import command
+
     command.downgrade(alembic_config(engine), revision)
 
 

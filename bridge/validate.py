@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, inspect, select, text
@@ -335,6 +334,8 @@ class RequirementSet:
 
 def load_requirements(path: Path) -> RequirementSet:
     """Read and check a requirements file (see ``docs/validation/requirements.yaml``)."""
+    import yaml  # only when validating
+
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("requirements"), list):
         raise ValidationFailed(f"{path}: expected a mapping with a 'requirements' list", field="requirements")

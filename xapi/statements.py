@@ -248,10 +248,8 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
     # LRS generated just now cannot be taken, so only ids the client chose are looked up.
     conn = session.connection()
     chosen = [item.statement_id for item in prepared if item.client_id]
-    existing: dict[str, str] = {}
-    if chosen:
-        for row in conn.execute(select(_ST.c.statement_id, _ST.c.body).where(_ST.c.statement_id.in_(chosen))):
-            existing[row.statement_id] = row.body
+    # With them, the voiding statements already stored for those ids (see below).
+    existing, voided_early = bulk.taken_and_late_voids(conn, chosen)
     fresh: list[_Prepared] = []
     for item in prepared:
         body = existing.get(item.statement_id)
@@ -352,9 +350,9 @@ def write_statements(uow: UnitOfWork, principal: Principal, batch: PreparedBatch
         )
     # A voiding statement may arrive before its target: the target is voided on arrival.
     fresh_ids = [item.statement_id for item in fresh]
-    chosen_fresh = [item.statement_id for item in fresh if item.client_id]
+    chosen_fresh = {item.statement_id for item in fresh if item.client_id}
     if chosen_fresh:
-        late = set(conn.scalars(select(_ST.c.voids).where(_ST.c.voids.in_(chosen_fresh))))
+        late = voided_early & chosen_fresh
         if late:
             conn.execute(
                 update(_ST).where(_ST.c.statement_id.in_(late), _ST.c.voids.is_(None)).values(voided=True)

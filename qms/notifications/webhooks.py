@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import requests
 from sqlalchemy import insert, select, update
 
 from bridge.core.errors import NotFound, ValidationFailed
@@ -133,6 +132,8 @@ def send_webhook(uow: UnitOfWork, payload: dict[str, Any]) -> None:
     body = orjson.dumps({"id": context["delivery"], "event": context["event"],
                          "occurred_at": context["occurred_at"], "data": context["data"]})
     timestamp = int(uow.clock.now().timestamp())
+    import requests  # only in the worker that sends (not in every `serve` process)
+
     response = requests.post(url, data=body, timeout=10, headers={
         "Content-Type": "application/json",
         "User-Agent": "GxP-Bridge-Webhooks/1",
