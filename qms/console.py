@@ -9,6 +9,7 @@ from flask import Flask
 from bridge.core.console import register_card, register_menu
 from qms.changes import console as changes_console
 from qms.documents import console as documents_console
+from qms.onboarding import console as onboarding_console
 from qms.org import console as people_console
 from qms.roles import APPROVERS, READERS
 from qms.training import cards
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
     register_menu(app, "Training", "Assignments", "training_console.assignments", roles=READERS, order=10)
     register_menu(app, "Training", "My training", "training_console.mine", order=90)
     register_menu(app, "People", "People", "people_console.index", roles=READERS, order=10)
+    onboarding_console.init_app(app)
 
     register_card(app, "qms.compliance", "Compliance by department and job function",
                   "console/cards/compliance.html", cards.load_compliance, roles=READERS, order=10, wide=True,
