@@ -27,14 +27,14 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import NullSession, SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from bridge.core import audit, headers, sessions
+from bridge.core import audit, headers, replica_routing, sessions
 from bridge.core.accounts import (
     UserAccount,
     authenticate_token,
@@ -196,46 +196,6 @@ def unit_of_work(actor: Actor | None = None, *, readonly: bool = False,
 
 
 T = TypeVar("T")
-# The browser session's last write (a console session's cookie): its reads stay on the primary
-# for the replica's allowed lag afterwards, so a user sees what they just did.
-WROTE_AT_KEY = "gxp_wrote_at"
-
-
-def replica_may_serve() -> bool:
-    """Whether this request's read-only unit of work may read from the read replica.
-
-    Only a GET or HEAD on one of the ``replica_paths`` (reports, inspection pages), while the
-    replica answers and lags at most ``replica_max_lag_seconds``, and not within that many
-    seconds of a write by the same console session (read-your-writes). Sign-in, the session and
-    token checks, lockout and every write use the primary whatever this says.
-    """
-    db = database()
-    if db.replica is None or request.method not in ("GET", "HEAD"):
-        return False
-    config = settings()
-    prefixes = tuple(p.strip() for p in config.replica_paths.split(",") if p.strip())
-    if not prefixes or not request.path.startswith(prefixes):
-        return False
-    wrote_at = session.get(WROTE_AT_KEY) if not isinstance(session, NullSession) else None
-    now = current_app.clock.now().timestamp()  # type: ignore[attr-defined]
-    if wrote_at is not None and now - float(wrote_at) < max(config.replica_max_lag_seconds, 1.0):
-        return False
-    status = db.replica.status()
-    if not status.usable(db.replica.max_lag_seconds):
-        return False
-    g.gxp_consistent_through = db.replica.consistent_through(current_app.clock.now(), status)  # type: ignore[attr-defined]
-    return True
-
-
-def _remember_write() -> None:
-    """Keep this console session's next reads on the primary (see :func:`replica_may_serve`)."""
-    # Bearer-token clients keep no cookie: they read the consistent-through header instead.
-    if (database().replica is None or isinstance(session, NullSession)
-            or request.headers.get("Authorization")):
-        return
-    session[WROTE_AT_KEY] = current_app.clock.now().timestamp()  # type: ignore[attr-defined]
-
-
 def in_unit_of_work(call: Callable[[UnitOfWork], T], *, readonly: bool = False,
                     actor: Actor | Callable[[], Actor] | None = None) -> T:
     """Run ``call(uow)`` in this request's unit of work and commit it once when it returns.
@@ -244,38 +204,31 @@ def in_unit_of_work(call: Callable[[UnitOfWork], T], *, readonly: bool = False,
     back (except the refusal writes a :class:`DomainError` carries); a read-only unit of
     work is never committed. A Flask response returned by ``call`` is built before the commit,
     so a failed commit never reaches the client as a success. A read-only unit of work reads
-    from the replica when :func:`replica_may_serve` allows it; should the replica's connection
-    be lost meanwhile, the read runs again on the primary.
+    from the replica when :func:`bridge.core.replica_routing.may_serve` allows it; should the
+    replica fail it (its connection lost, or a hot standby cancelling the query in a recovery
+    conflict), the read runs again on the primary: a read writes nothing, so running it twice
+    is safe.
     """
     who = actor() if callable(actor) else actor
-    if readonly and replica_may_serve():
+    if readonly and replica_routing.may_serve(database(), settings()):
         try:
             with unit_of_work(who, readonly=True, replica=True) as uow:
                 g.gxp_read_source = "replica"
                 return call(uow)
-        except Exception as exc:
-            if not is_lost_connection(exc):
-                raise
-            database().replica.mark_lost(exc)  # type: ignore[union-attr]
+        except DBAPIError as exc:
+            if is_lost_connection(exc):
+                database().replica.mark_lost(exc)  # type: ignore[union-attr]
+            else:
+                logger.warning("read on the replica failed, reading the primary: %s",
+                               str(exc.orig).splitlines()[0] if exc.orig else exc)
             g.pop("gxp_consistent_through", None)
     with unit_of_work(who, readonly=readonly) as uow:
         g.gxp_read_source = "primary"
         result = call(uow)
         if not readonly:
             uow.commit()
-            _remember_write()
+            replica_routing.remember_write(database())
     return result
-
-
-def _read_source_headers(response: Any) -> Any:
-    """Name the database that answered (and, for the replica, the moment its data holds)."""
-    source = g.get("gxp_read_source")
-    if source:
-        response.headers["X-GxPBridge-Read-Source"] = source
-        through = g.get("gxp_consistent_through") if source == "replica" else None
-        if through is not None:
-            response.headers["X-GxPBridge-Consistent-Through"] = through.isoformat(timespec="seconds")
-    return response
 
 
 def transactional(view: F | None = None, *, readonly: bool = False,
@@ -517,7 +470,7 @@ def login() -> Any:
                                    username=username, next=next_url), 401
         session.clear()  # a new session (and CSRF token): nothing survives from before sign-in
         session["sid"] = token
-        _remember_write()  # cleared with the old session just above
+        replica_routing.remember_write(database())  # cleared with the old session just above
         return redirect(safe_next(next_url) if next_url else _signed_in_home())
     return render_template("login.html", error=error, username=username, next=next_url)
 
@@ -590,7 +543,7 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
         db.replica = Replica(app_settings.database_replica_url,
                              max_lag_seconds=app_settings.replica_max_lag_seconds,
                              session_info={"gxp_db": db})
-        app.after_request(_read_source_headers)
+        app.after_request(replica_routing.read_source_headers)
     app.extensions["gxpbridge.db"] = db
     app.session_interface = ConsoleSessionInterface()
     app.url_map.converters["id"] = IdConverter

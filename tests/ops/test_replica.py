@@ -222,3 +222,29 @@ def test_a_lagging_replica_is_not_read(app, site, token):
     report = client.get(f"/api/v1/reports/document-training/{site['document_id']}", headers=token)
     assert report.headers["X-GxPBridge-Read-Source"] == "primary"
     assert replica.status().usable(replica.max_lag_seconds) is False
+
+
+def test_a_replica_failing_after_its_check_leaves_the_read_to_the_primary(app, site, token):
+    replica = app.extensions["gxpbridge.db"].replica
+    client = app.test_client()
+    url = f"/api/v1/reports/document-training/{site['document_id']}"
+    assert client.get(url, headers=token).headers["X-GxPBridge-Read-Source"] == "replica"
+    replica.check_seconds = 3600.0  # the last check (reachable) stands: the failure comes after it
+    name = make_url(site["replica"]).database
+    admin = create_engine(_server(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+        report = client.get(url, headers=token)
+        assert report.status_code == 200, report.get_data(as_text=True)
+        assert report.headers["X-GxPBridge-Read-Source"] == "primary"
+        assert "X-GxPBridge-Consistent-Through" not in report.headers
+        assert "Held by the primary only" in report.get_data(as_text=True)
+        assert replica.status().reachable is False  # marked down: the next reads go to the primary
+        assert client.get(url, headers=token).headers["X-GxPBridge-Read-Source"] == "primary"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+        admin.dispose()
