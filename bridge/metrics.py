@@ -7,7 +7,11 @@
   (counted after commit, from the ``StatementsStored`` event);
 - ``gxpbridge_outbox_messages{status}`` and ``gxpbridge_outbox_oldest_pending_age_seconds``,
   read from the database at each scrape;
-- ``gxpbridge_info{version}``.
+- ``gxpbridge_info{version}``;
+- with a read replica configured: ``gxpbridge_replica_up`` (1 when it answers),
+  ``gxpbridge_replica_lag_seconds`` and ``gxpbridge_replica_in_use`` (1 while reads may go to
+  it), and ``gxpbridge_db_reads_total{source}``: read-only requests by the database that
+  answered (``primary`` or ``replica``).
 
 Under gunicorn each worker process counts for itself; set ``PROMETHEUS_MULTIPROC_DIR`` to an
 empty folder writable by the service (deploy/gunicorn.conf.py clears dead workers) to get the
@@ -44,6 +48,9 @@ LATENCY = Histogram("gxpbridge_http_request_duration_seconds", "Time to answer a
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 STATEMENTS = Counter("gxpbridge_xapi_statements_stored", "xAPI statements stored (committed)",
                      registry=REGISTRY)
+
+READS = Counter("gxpbridge_db_reads", "Read-only requests by the database that answered them",
+                ["source"], registry=REGISTRY)
 
 bp = Blueprint("metrics", __name__)
 
@@ -85,6 +92,22 @@ class DatabaseCollector(Collector):
             oldest.add_metric([], 0.0)
         yield messages
         yield oldest
+        yield from self._replica(db)
+
+    @staticmethod
+    def _replica(db: Any) -> Iterator[GaugeMetricFamily]:
+        """The replica's gauges (none without a replica)."""
+        if db.replica is None:
+            return
+        status = db.replica.status()
+        yield GaugeMetricFamily("gxpbridge_replica_up", "Whether the read replica answers",
+                                value=1.0 if status.reachable else 0.0)
+        yield GaugeMetricFamily("gxpbridge_replica_in_use",
+                                "Whether reads may go to the replica (it answers and lags little enough)",
+                                value=1.0 if status.usable(db.replica.max_lag_seconds) else 0.0)
+        if status.lag_seconds is not None:
+            yield GaugeMetricFamily("gxpbridge_replica_lag_seconds", "How far the replica is behind",
+                                    value=status.lag_seconds)
 
 
 def _scrape_registry(app: Flask) -> CollectorRegistry:
@@ -120,6 +143,8 @@ def _finished(response: Response) -> Response:
         endpoint = request.endpoint or "unmatched"
         REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
         LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        if request.method in ("GET", "HEAD") and g.get("gxp_read_source"):
+            READS.labels(g.gxp_read_source).inc()
     return response
 
 

@@ -203,6 +203,8 @@ def redacted_configuration() -> dict[str, str]:
         elif key == "database_url":
             url = make_url(settings().resolved_database_url())
             shown[key] = url.render_as_string(hide_password=True)
+        elif key == "database_replica_url" and value:
+            shown[key] = make_url(value).render_as_string(hide_password=True)
         else:
             shown[key] = str(value)
     return shown

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -20,6 +20,9 @@ from sqlalchemy.types import TypeDecorator
 
 from bridge.core.clock import SYSTEM_CLOCK, Clock
 from bridge.core.settings import Settings
+
+if TYPE_CHECKING:
+    from bridge.core.replica import Replica
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +222,9 @@ class Database:
             self.engine.execution_options(gxp_readonly=True), expire_on_commit=False,
             info={"gxp_db": self},
         )
+        # The read replica, when the site has one (bridge.core.web sets it from the settings):
+        # only units of work opened with ``replica=True`` read from it.
+        self.replica: Replica | None = None
 
     def configure(self, *, clock: Clock | None = None, settings: Settings | None = None,
                   policies: dict[type, Any] | None = None) -> None:
@@ -236,8 +242,10 @@ class Database:
         return self.engine.dialect.name
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the replica's too)."""
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
     def start_background_checkpoints(self, interval: float = 0.05) -> bool:
         """Copy the SQLite write-ahead log into the database file from a background thread.

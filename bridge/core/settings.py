@@ -24,6 +24,13 @@ class Settings(BaseSettings):
 
     instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
     database_url: str | None = None
+    # A PostgreSQL hot standby of that database: GET requests on ``replica_paths`` read from it
+    # while it lags at most ``replica_max_lag_seconds`` (docs/admin-guide.md, "Reads from a
+    # replica"); everything else, and every write, uses the primary.
+    database_replica_url: str | None = None
+    replica_max_lag_seconds: float = Field(default=30.0, ge=0)
+    # Comma-separated path prefixes whose GET requests may read from the replica.
+    replica_paths: str = "/api/v1/reports/,/console/reports/,/console/inspection/"
     secret_key: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     site_name: str = "GxP Bridge"
@@ -66,7 +73,7 @@ class Settings(BaseSettings):
     testing: bool = False
     log_level: str = "INFO"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         # Accept the libpq style URL operators paste from elsewhere; we always use psycopg 3.

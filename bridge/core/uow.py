@@ -46,12 +46,17 @@ class UnitOfWork:
         clock: Clock | None = None,
         settings: Settings | None = None,
         policies: dict[type, Any] | None = None,
+        replica: bool = False,
     ) -> None:
         """Open a session on ``db`` acting as ``actor``.
 
         ``clock``, ``settings`` and ``policies`` default to the ones the app gave ``db``
         (:meth:`Database.configure`); a bare database has the system clock and the defaults.
+        ``replica`` reads from the database's read replica (a read-only unit of work only; the
+        caller has checked the replica is usable: see ``bridge.core.web``).
         """
+        if replica and (not readonly or db.replica is None):
+            raise ValueError("only a read-only unit of work on a database with a replica reads from it")
         self.db = db
         self.actor = actor
         self.readonly = readonly
@@ -61,6 +66,11 @@ class UnitOfWork:
         self._policies = policies if policies is not None else db.policies
         self._clock_token = clocks.bind(self.clock)
         factory = db.read_sessions if readonly else db.write_sessions
+        # Which database answers: "primary" or "replica" (shown in a response header).
+        self.read_source = "primary"
+        if replica:
+            assert db.replica is not None
+            factory, self.read_source = db.replica.sessions, "replica"
         self.session: Session = factory()
         self.session.info["uow"] = self
         self.pending_audit: list[dict[str, Any]] = []

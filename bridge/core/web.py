@@ -29,12 +29,12 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, text
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from bridge.core import audit, headers, sessions
+from bridge.core import audit, headers, replica_routing, sessions
 from bridge.core.accounts import (
     UserAccount,
     authenticate_token,
@@ -46,6 +46,7 @@ from bridge.core.clock import Clock, SystemClock
 from bridge.core.db import Database, is_lost_connection
 from bridge.core.errors import DomainError, Forbidden, Unauthorized
 from bridge.core.jobs import register_sweep
+from bridge.core.replica import Replica
 from bridge.core.settings import Settings
 from bridge.core.types import INT64_MAX
 from bridge.core.uow import UnitOfWork
@@ -184,18 +185,17 @@ def _check_cookie_write() -> None:
                     code="csrf_failed")
 
 
-def unit_of_work(actor: Actor | None = None, *, readonly: bool = False) -> UnitOfWork:
+def unit_of_work(actor: Actor | None = None, *, readonly: bool = False,
+                 replica: bool = False) -> UnitOfWork:
     """A unit of work for this request, acting as ``actor`` or the authenticated user.
 
     Views do not call this themselves: :func:`transactional` (and the REST registry's route
     wrapper) open it, hand it over and commit it once.
     """
-    return UnitOfWork(database(), actor or current_actor(), readonly=readonly)
+    return UnitOfWork(database(), actor or current_actor(), readonly=readonly, replica=replica)
 
 
 T = TypeVar("T")
-
-
 def in_unit_of_work(call: Callable[[UnitOfWork], T], *, readonly: bool = False,
                     actor: Actor | Callable[[], Actor] | None = None) -> T:
     """Run ``call(uow)`` in this request's unit of work and commit it once when it returns.
@@ -203,13 +203,31 @@ def in_unit_of_work(call: Callable[[UnitOfWork], T], *, readonly: bool = False,
     The one place a request's transaction is committed: on an exception everything rolls
     back (except the refusal writes a :class:`DomainError` carries); a read-only unit of
     work is never committed. A Flask response returned by ``call`` is built before the commit,
-    so a failed commit never reaches the client as a success.
+    so a failed commit never reaches the client as a success. A read-only unit of work reads
+    from the replica when :func:`bridge.core.replica_routing.may_serve` allows it; should the
+    replica fail it (its connection lost, or a hot standby cancelling the query in a recovery
+    conflict), the read runs again on the primary: a read writes nothing, so running it twice
+    is safe.
     """
     who = actor() if callable(actor) else actor
+    if readonly and replica_routing.may_serve(database(), settings()):
+        try:
+            with unit_of_work(who, readonly=True, replica=True) as uow:
+                g.gxp_read_source = "replica"
+                return call(uow)
+        except DBAPIError as exc:
+            if is_lost_connection(exc):
+                database().replica.mark_lost(exc)  # type: ignore[union-attr]
+            else:
+                logger.warning("read on the replica failed, reading the primary: %s",
+                               str(exc.orig).splitlines()[0] if exc.orig else exc)
+            g.pop("gxp_consistent_through", None)
     with unit_of_work(who, readonly=readonly) as uow:
+        g.gxp_read_source = "primary"
         result = call(uow)
         if not readonly:
             uow.commit()
+            replica_routing.remember_write(database())
     return result
 
 
@@ -338,7 +356,11 @@ def healthz() -> Any:
         ), 503
     from bridge import __version__
 
-    return jsonify({"status": "ok", "database": db.dialect, "version": __version__})
+    body: dict[str, Any] = {"status": "ok", "database": db.dialect, "version": __version__}
+    if db.replica is not None:
+        # An unreachable or lagging replica is not an outage: the primary answers every read.
+        body["replica"] = db.replica.status().as_dict(db.replica.max_lag_seconds)
+    return jsonify(body)
 
 
 def csrf_token() -> str:
@@ -448,6 +470,7 @@ def login() -> Any:
                                    username=username, next=next_url), 401
         session.clear()  # a new session (and CSRF token): nothing survives from before sign-in
         session["sid"] = token
+        replica_routing.remember_write(database())  # cleared with the old session just above
         return redirect(safe_next(next_url) if next_url else _signed_in_home())
     return render_template("login.html", error=error, username=username, next=next_url)
 
@@ -516,6 +539,11 @@ def init_app(app: Flask, app_settings: Settings, clock: Clock) -> None:
     policies: dict[type, Any] = app.extensions.setdefault("gxpbridge.policies", {})
     db = Database(app_settings.resolved_database_url())
     db.configure(clock=clock, settings=app_settings, policies=policies)
+    if app_settings.database_replica_url:
+        db.replica = Replica(app_settings.database_replica_url,
+                             max_lag_seconds=app_settings.replica_max_lag_seconds,
+                             session_info={"gxp_db": db})
+        app.after_request(replica_routing.read_source_headers)
     app.extensions["gxpbridge.db"] = db
     app.session_interface = ConsoleSessionInterface()
     app.url_map.converters["id"] = IdConverter
