@@ -10,10 +10,11 @@ be created, the refused rows and the compliance picture before and after.
 Imported completions are ordinary immutable completions with ``method = 'migrated'``: no learner
 signature (never shown as e-signed), ``recorded_at = completed_at`` (the legacy system recorded
 them then, so every as-of question counts them by the trained-rule), and ``evidence`` naming the
-batch, the row, the source system, the trainer and the evidence reference. They are written in
-bulk (chunks of ``CHUNK`` rows); the batch carries the importer's e-signature bound to the file's
-SHA-256 and is audited once (the per-row record is the completion itself, which names its batch).
-Open assignments the history satisfies are closed (audited) and the maintained state refreshed.
+batch, the row, the source system, the trainer and the evidence reference. They are written
+set-based (``qms.onboarding.legacy_write``: COPY on PostgreSQL); the batch carries the importer's
+e-signature bound to the file's SHA-256 and is audited once (the per-row record is the completion
+itself, which names its batch). Open assignments the history satisfies are closed (audited) and
+the maintained state refreshed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from sqlalchemy import Text, bindparam, case, cast, func, insert, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import bindparam, case, func, select, update
 
 from bridge.core import audit
 from bridge.core.accounts import UserAccount
@@ -34,7 +33,7 @@ from bridge.core.errors import ValidationFailed
 from bridge.core.people import Person
 from bridge.core.uow import UnitOfWork
 from qms.documents.models import TrainingItem, TrainingItemVersion
-from qms.onboarding import files
+from qms.onboarding import files, legacy_write
 from qms.onboarding.models import MIGRATED_METHOD
 from qms.roles import AUTHORS
 from qms.training import scope as in_scope
@@ -45,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = ("person", "item_code", "version_label", "completed_at")
 OPTIONAL = ("source_system", "trainer", "evidence_ref")
-CHUNK = 10_000
 REFUSED_KEPT = 1000
 
 
@@ -72,6 +70,12 @@ def _people(session: Any) -> dict[str, dict[str, int]]:
     for username, pid in session.execute(select(UserAccount.username, UserAccount.person_id)):
         maps["username"][username.lower()] = pid
     return maps
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    # A CSV cell is text already: strip it here, the general conversion only for XLSX values.
+    value = row.get(column)
+    return value.strip() if value.__class__ is str else files.text(row, column)
 
 
 def _resolve(maps: dict[str, dict[str, int]], value: str) -> tuple[int | None, str | None]:
@@ -110,62 +114,76 @@ def check_rows(uow: UnitOfWork, rows: list[dict[str, Any]], *, source_system: st
     checked = Checked(rows=len(rows))
     seen: dict[tuple[int, int, dt.datetime], int] = {}
     resolved: dict[str, tuple[int | None, str | None]] = {}
+    # (code, label) → (item id, version id, existed) or (column, reason) of the refusal: a file
+    # names a few thousand versions in half a million rows.
+    targets: dict[tuple[str, str], tuple[int, int, dt.datetime | None] | tuple[str, str]] = {}
+
+    def target(code: str, label: str) -> tuple[int, int, dt.datetime | None] | tuple[str, str]:
+        item_id = items.get(code)
+        if item_id is None:
+            return "item_code", f"unknown document or course {code!r}"
+        version = versions.get((item_id, label))
+        if version is None:
+            return "version_label", f"{code} has no version {label!r}"
+        version_id, existed = version
+        if existed is not None and existed.tzinfo is None:
+            existed = existed.replace(tzinfo=dt.UTC)
+        return item_id, version_id, existed
+
+    def refuse(number: int, row: dict[str, Any], column: str, reason: str) -> None:
+        checked.refused.append(
+            {
+                "row": number,
+                "field": column,
+                "message": reason,
+                "person": _cell(row, "person"),
+                "item_code": _cell(row, "item_code"),
+                "version_label": _cell(row, "version_label"),
+            }
+        )
+
     for number, row in enumerate(rows, start=2):
-
-        def refuse(column: str, reason: str, number: int = number, row: dict[str, Any] = row) -> None:
-            checked.refused.append(
-                {
-                    "row": number,
-                    "field": column,
-                    "message": reason,
-                    "person": files.text(row, "person"),
-                    "item_code": files.text(row, "item_code"),
-                    "version_label": files.text(row, "version_label"),
-                }
-            )
-
-        who = files.text(row, "person")
+        who = _cell(row, "person")
         if who not in resolved:
             resolved[who] = _resolve(people, who)
         person_id, problem = resolved[who]
         if person_id is None:
-            refuse("person", problem or "unknown person")
+            refuse(number, row, "person", problem or "unknown person")
             continue
-        code = files.text(row, "item_code")
-        item_id = items.get(code)
-        if item_id is None:
-            refuse("item_code", f"unknown document or course {code!r}")
+        code, label = _cell(row, "item_code"), _cell(row, "version_label")
+        found = targets.get((code, label))
+        if found is None:
+            found = targets[(code, label)] = target(code, label)
+        if len(found) == 2:
+            refuse(number, row, *found)
             continue
-        label = files.text(row, "version_label")
-        version = versions.get((item_id, label))
-        if version is None:
-            refuse("version_label", f"{code} has no version {label!r}")
-            continue
+        item_id, version_id, existed = found
         try:
             completed = files.moment(row.get("completed_at"))
         except ValueError:
-            refuse("completed_at", f"{files.text(row, 'completed_at')!r} is not a date or a moment")
+            refuse(number, row, "completed_at", f"{_cell(row, 'completed_at')!r} is not a date or a moment")
             continue
         if completed > now:
-            refuse("completed_at", "the completion date is in the future")
+            refuse(number, row, "completed_at", "the completion date is in the future")
             continue
-        version_id, existed = version
         if existed is None:
-            refuse("version_label", f"{code} {label} was never approved: nobody can have trained on it")
+            never = f"{code} {label} was never approved: nobody can have trained on it"
+            refuse(number, row, "version_label", never)
             continue
-        if existed.tzinfo is None:
-            existed = existed.replace(tzinfo=dt.UTC)
         if completed < existed:
             refuse(
-                "completed_at", f"{completed:%Y-%m-%d} is before {code} {label} existed ({existed:%Y-%m-%d})"
+                number,
+                row,
+                "completed_at",
+                f"{completed:%Y-%m-%d} is before {code} {label} existed ({existed:%Y-%m-%d})",
             )
             continue
         key = (person_id, version_id, completed)
         if key in recorded:
-            refuse("completed_at", "a duplicate: this completion is already recorded")
+            refuse(number, row, "completed_at", "a duplicate: this completion is already recorded")
             continue
         if key in seen:
-            refuse("completed_at", f"a duplicate of row {seen[key]}")
+            refuse(number, row, "completed_at", f"a duplicate of row {seen[key]}")
             continue
         seen[key] = number
         checked.good.append(
@@ -175,9 +193,9 @@ def check_rows(uow: UnitOfWork, rows: list[dict[str, Any]], *, source_system: st
                 "item_version_id": version_id,
                 "completed_at": completed,
                 "row": number,
-                "source_system": files.text(row, "source_system") or source_system or None,
-                "trainer": files.text(row, "trainer") or None,
-                "evidence_ref": files.text(row, "evidence_ref") or None,
+                "source_system": _cell(row, "source_system") or source_system or None,
+                "trainer": _cell(row, "trainer") or None,
+                "evidence_ref": _cell(row, "evidence_ref") or None,
             }
         )
     return checked
@@ -195,57 +213,6 @@ def compliance_picture(session: Any) -> dict[str, int]:
         "requirements": sum(total for _pid, total, _met in rows),
         "requirements_met": sum(int(met or 0) for _pid, _total, met in rows),
     }
-
-
-def _write(
-    uow: UnitOfWork, batch_id: int, good: list[dict[str, Any]], progress: Callable[[int, int], None] | None
-) -> int:
-    session = uow.session
-    before = session.scalar(select(func.coalesce(func.max(Completion.id), 0))) or 0
-    table = Completion.__table__
-    total = len(good)
-    # The evidence is serialised here once (orjson), the bulk INSERT binds it as text.
-    evidence = bindparam("evidence", type_=Text)
-    statement = insert(table).values(
-        person_id=bindparam("person_id"),
-        training_item_id=bindparam("training_item_id"),
-        item_version_id=bindparam("item_version_id"),
-        method=MIGRATED_METHOD,
-        completed_at=bindparam("completed_at", type_=table.c.completed_at.type),
-        recorded_at=bindparam("recorded_at", type_=table.c.recorded_at.type),
-        evidence=cast(evidence, JSONB) if session.get_bind().dialect.name == "postgresql" else evidence,
-    )
-    for start in range(0, total, CHUNK):
-        chunk = good[start : start + CHUNK]
-        session.execute(
-            statement,
-            [
-                {
-                    "person_id": r["person_id"],
-                    "training_item_id": r["training_item_id"],
-                    "item_version_id": r["item_version_id"],
-                    "completed_at": r["completed_at"],
-                    "recorded_at": r["completed_at"],
-                    "evidence": orjson.dumps(
-                        {
-                            "migrated": True,
-                            "batch": batch_id,
-                            "row": r["row"],
-                            "source_system": r["source_system"],
-                            "trainer": r["trainer"],
-                            "evidence_ref": r["evidence_ref"],
-                        }
-                    ).decode(),
-                }
-                for r in chunk
-            ],
-        )
-        logger.info(
-            "legacy batch %s: %s of %s completions written", batch_id, min(start + CHUNK, total), total
-        )
-        if progress is not None:
-            progress(min(start + CHUNK, total), total)
-    return before
 
 
 def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int, batch_id: int) -> int:
@@ -324,7 +291,7 @@ def _apply(
         source_system=source_system,
     )
     with uow.because(f"legacy training records imported (batch {batch.id}, sha256 {batch.sha256[:12]})"):
-        first_id = _write(uow, batch.id, checked.good, progress)
+        first_id = legacy_write.write_completions(uow.session, batch.id, checked.good, progress)
         closed = _close_satisfied(uow, checked.good, first_id, batch.id)
     people = sorted({r["person_id"] for r in checked.good})
     compliance_state.refresh_states(uow.session, person_ids=people, now=uow.clock.now())

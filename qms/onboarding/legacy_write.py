@@ -1,0 +1,134 @@
+"""Writing a legacy batch's completions set-based, in the request's transaction.
+
+Half a million rows through the ORM (or even SQLAlchemy's compiled ``executemany``, which
+processes every bound value of every row in Python) cost most of an import. Here the values are
+made once per row, in the form the driver takes as is:
+
+- PostgreSQL: one ``COPY qms_completion (...) FROM STDIN`` on the session's own psycopg
+  connection (same transaction, same savepoint for a preview);
+- SQLite: the DBAPI ``executemany`` with the timestamps already in SQLAlchemy's SQLite storage
+  format (made by the column type's own bind processor, so queries compare them as they compare
+  every other completion).
+
+The rows are the same ordinary immutable completions either way (``method = 'migrated'``,
+``recorded_at = completed_at``, evidence naming the batch and the row); nothing here commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from qms.onboarding.models import MIGRATED_METHOD
+from qms.training.models import Completion
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 10_000
+# The columns each row gives, in this order (the id comes from the table's sequence).
+COLUMNS = "person_id, training_item_id, item_version_id, method, completed_at, recorded_at, evidence"
+COPY = f"COPY qms_completion ({COLUMNS}) FROM STDIN"
+INSERT = f"INSERT INTO qms_completion ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constants)
+
+Progress = Callable[[int, int], None]
+
+
+def _evidence(batch_id: int, row: dict[str, Any]) -> str:
+    return orjson.dumps(
+        {
+            "migrated": True,
+            "batch": batch_id,
+            "row": row["row"],
+            "source_system": row["source_system"],
+            "trainer": row["trainer"],
+            "evidence_ref": row["evidence_ref"],
+        }
+    ).decode()
+
+
+def _report(batch_id: int, done: int, total: int, progress: Progress | None) -> None:
+    logger.info("legacy batch %s: %s of %s completions written", batch_id, done, total)
+    if progress is not None:
+        progress(done, total)
+
+
+def _copy_postgresql(
+    session: Session, batch_id: int, good: Sequence[dict[str, Any]], progress: Progress | None
+) -> None:
+    # The session's own driver connection: the COPY is part of the request's transaction.
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    total = len(good)
+    with driver.cursor() as cursor, cursor.copy(COPY) as copy:
+        for done, r in enumerate(good, start=1):
+            at = r["completed_at"]
+            copy.write_row(
+                (
+                    r["person_id"],
+                    r["training_item_id"],
+                    r["item_version_id"],
+                    MIGRATED_METHOD,
+                    at,
+                    at,
+                    _evidence(batch_id, r),
+                )
+            )
+            if done % CHUNK == 0 and done < total:
+                _report(batch_id, done, total, progress)
+    _report(batch_id, total, total, progress)
+
+
+def _executemany_sqlite(
+    session: Session, batch_id: int, good: Sequence[dict[str, Any]], progress: Progress | None
+) -> None:
+    connection = session.connection()
+    # The column type's processor: aware UTC → SQLAlchemy's SQLite text form, as for any completion.
+    # (dialect_impl: the decorator's own bind_processor would skip the SQLite type's formatting.)
+    column_type = Completion.__table__.c.completed_at.type
+    stamp = column_type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    assert stamp is not None
+    cursor = connection.connection.driver_connection.cursor()
+    total = len(good)
+    try:
+        for start in range(0, total, CHUNK):
+            values = []
+            for r in good[start : start + CHUNK]:
+                at = stamp(r["completed_at"])
+                values.append(
+                    (
+                        r["person_id"],
+                        r["training_item_id"],
+                        r["item_version_id"],
+                        MIGRATED_METHOD,
+                        at,
+                        at,
+                        _evidence(batch_id, r),
+                    )
+                )
+            cursor.executemany(INSERT, values)
+            _report(batch_id, min(start + CHUNK, total), total, progress)
+    finally:
+        cursor.close()
+
+
+def write_completions(
+    session: Session, batch_id: int, good: Sequence[dict[str, Any]], progress: Progress | None = None
+) -> int:
+    """Insert the checked rows as migrated completions; returns the highest completion id before them.
+
+    Every completion this call writes has a larger id than the one returned (ids only grow).
+    """
+    session.flush()
+    before = session.scalar(select(func.coalesce(func.max(Completion.id), 0))) or 0
+    if not good:
+        return before
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_postgresql(session, batch_id, good, progress)
+    else:
+        _executemany_sqlite(session, batch_id, good, progress)
+    return before
