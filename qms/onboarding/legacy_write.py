@@ -16,6 +16,7 @@ The rows are the same ordinary immutable completions either way (``method = 'mig
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,7 +36,8 @@ COLUMNS = "person_id, training_item_id, item_version_id, method, completed_at, r
 COPY = f"COPY qms_completion ({COLUMNS}) FROM STDIN"
 INSERT = f"INSERT INTO qms_completion ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 (constants)
 
-Progress = Callable[[int, int], None]
+# ``progress(done, total, what)``: how far a step of the import is ("completions written").
+Progress = Callable[[int, int, str], None]
 
 
 def _evidence(batch_id: int, row: dict[str, Any]) -> str:
@@ -54,7 +56,7 @@ def _evidence(batch_id: int, row: dict[str, Any]) -> str:
 def _report(batch_id: int, done: int, total: int, progress: Progress | None) -> None:
     logger.info("legacy batch %s: %s of %s completions written", batch_id, done, total)
     if progress is not None:
-        progress(done, total)
+        progress(done, total, "completions written")
 
 
 def _copy_postgresql(
@@ -83,15 +85,31 @@ def _copy_postgresql(
     _report(batch_id, total, total, progress)
 
 
+def _sqlite_stamp(dialect: Any) -> Callable[[dt.datetime], str]:
+    """Aware UTC moment → the text SQLAlchemy stores for a completion's timestamp on SQLite.
+
+    The column type's own processor makes it (``dialect_impl``: the decorator's
+    ``bind_processor`` alone would skip the SQLite type's formatting); ``isoformat`` makes the
+    same text in C, used when it agrees with the processor (checked here, once per import).
+    """
+    column_type = Completion.__table__.c.completed_at.type
+    processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+
+    def fast(at: dt.datetime) -> str:
+        return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    samples = (dt.datetime(2019, 2, 1, tzinfo=dt.UTC), dt.datetime(2023, 7, 1, 10, 4, 5, 12, tzinfo=dt.UTC))
+    if all(fast(at) == processor(at) for at in samples):
+        return fast
+    return processor  # type: ignore[no-any-return]
+
+
 def _executemany_sqlite(
     session: Session, batch_id: int, good: Sequence[dict[str, Any]], progress: Progress | None
 ) -> None:
     connection = session.connection()
-    # The column type's processor: aware UTC → SQLAlchemy's SQLite text form, as for any completion.
-    # (dialect_impl: the decorator's own bind_processor would skip the SQLite type's formatting.)
-    column_type = Completion.__table__.c.completed_at.type
-    stamp = column_type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
-    assert stamp is not None
+    stamp = _sqlite_stamp(connection.dialect)
     cursor = connection.connection.driver_connection.cursor()
     total = len(good)
     try:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 
 from bridge.core import audit
 from bridge.core.accounts import UserAccount
@@ -54,6 +54,21 @@ class Checked:
     rows: int
     good: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Steps:
+    """Report each finished step of an import (log and the caller's progress) with its duration."""
+
+    def __init__(self, progress: legacy_write.Progress | None) -> None:
+        self.progress = progress
+        self.started = time.perf_counter()
+
+    def done(self, count: int, what: str, *, tell: bool = True) -> None:
+        now = time.perf_counter()
+        logger.info("legacy import: %s %s in %.1f s", f"{count:,}", what, now - self.started)
+        if tell and self.progress is not None:
+            self.progress(count, count, what)
+        self.started = now
 
 
 class _RollBack(Exception):
@@ -229,10 +244,26 @@ def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int,
     closed = 0
     for chunk in in_scope.chunks(people):
         latest: dict[tuple[int, int], tuple[int, int]] = {}
+        # Only the completions of a pair with an open assignment can close one (most of a history
+        # is not): joined from those pairs, each is one lookup in the completions' index.
+        pairs = (
+            select(Assignment.person_id, Assignment.training_item_id)
+            .where(Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
+            .distinct()
+            .subquery()
+        )
         for cid, pid, iid, vid in session.execute(
             select(
                 Completion.id, Completion.person_id, Completion.training_item_id, Completion.item_version_id
-            ).where(
+            )
+            .join(
+                pairs,
+                and_(
+                    pairs.c.person_id == Completion.person_id,
+                    pairs.c.training_item_id == Completion.training_item_id,
+                ),
+            )
+            .where(
                 Completion.person_id.in_(chunk),
                 Completion.id > first_id,
                 Completion.method == MIGRATED_METHOD,
@@ -279,7 +310,7 @@ def _apply(
     file_format: str,
     file_name: str | None,
     source_system: str | None,
-    progress: Callable[[int, int], None] | None,
+    progress: legacy_write.Progress | None,
 ) -> Any:
     batch = files.new_batch(
         uow,
@@ -290,11 +321,15 @@ def _apply(
         rows=checked.rows,
         source_system=source_system,
     )
+    step = _Steps(progress)
     with uow.because(f"legacy training records imported (batch {batch.id}, sha256 {batch.sha256[:12]})"):
         first_id = legacy_write.write_completions(uow.session, batch.id, checked.good, progress)
+        step.done(len(checked.good), "completions written", tell=False)  # told as they went
         closed = _close_satisfied(uow, checked.good, first_id, batch.id)
+        step.done(closed, "assignments closed")
     people = sorted({r["person_id"] for r in checked.good})
     compliance_state.refresh_states(uow.session, person_ids=people, now=uow.clock.now())
+    step.done(len(people), "people's compliance state refreshed")
     batch.counts = {
         "completions": len(checked.good),
         "refused": len(checked.refused),
@@ -316,7 +351,7 @@ def import_history(
     skip_refused: bool = False,
     username: str | None = None,
     password: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: legacy_write.Progress | None = None,
 ) -> dict[str, Any]:
     """Preview or import a file of legacy completions.
 
@@ -324,8 +359,11 @@ def import_history(
     signed by the importer (``username``/``password``, §11.200) and audited once.
     """
     uow.actor.require(*AUTHORS, action="importing legacy training records")
+    step = _Steps(progress)
     rows = files.read_rows(content, file_format, COLUMNS)
+    step.done(len(rows), "rows read")
     checked = check_rows(uow, rows, source_system=source_system)
+    step.done(len(rows), f"rows checked ({len(checked.refused):,} refused)")
     before = compliance_picture(uow.session)
     refused = checked.refused
     result: dict[str, Any] = {
@@ -374,6 +412,7 @@ def import_history(
         source_system=source_system,
         progress=progress,
     )
+    step = _Steps(progress)
     files.sign_batch(uow, batch, username=username or "", password=password or "")
     audit.record(
         uow,
@@ -388,6 +427,7 @@ def import_history(
             "first_refusals": refused[:20],
         },
     )
+    step.done(1, "batch signed and audited")
     logger.info("legacy training batch %s: %s", batch.id, batch.counts)
     return {
         "preview": False,
