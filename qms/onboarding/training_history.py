@@ -263,11 +263,7 @@ def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int,
                     pairs.c.training_item_id == Completion.training_item_id,
                 ),
             )
-            .where(
-                Completion.person_id.in_(chunk),
-                Completion.id > first_id,
-                Completion.method == MIGRATED_METHOD,
-            )
+            .where(Completion.id > first_id, Completion.method == MIGRATED_METHOD)
         ):
             if (pid, iid) not in latest or seqs[vid] > latest[(pid, iid)][1]:
                 latest[(pid, iid)] = (cid, seqs[vid])

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, true, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from qms.documents.models import TrainingItemVersion
@@ -74,17 +74,17 @@ def refresh_states(
         )
     completions: dict[tuple[int, int], list[tuple[int, int, dt.datetime]]] = defaultdict(list)
     open_due: dict[tuple[int, int], dt.datetime | None] = {}
-    item_filter = Completion.training_item_id.in_(items) if len(items) <= 900 else true()
     for chunk in in_scope.chunks(people):
         # Only the completions of a (person, item) pair that has a state row are ever looked at:
         # after a large history import the others are most of the table (people trained beyond
-        # the matrix). Joined from the pairs, each pair is one lookup in the completions' index.
-        pairs = (
-            select(ComplianceState.person_id, ComplianceState.training_item_id)
-            .where(ComplianceState.person_id.in_(chunk))
-            .distinct()
-            .subquery()
+        # the matrix). Joined from the pairs, each pair is one lookup in the completions' index
+        # (IN lists on the completions themselves make SQLite test every row against them).
+        wanted = select(ComplianceState.person_id, ComplianceState.training_item_id).where(
+            ComplianceState.person_id.in_(chunk)
         )
+        if item_ids is not None:
+            wanted = wanted.where(ComplianceState.training_item_id.in_(list(item_ids)))
+        pairs = wanted.distinct().subquery()
         for cid, pid, iid, vid, at in session.execute(
             select(
                 Completion.id,
@@ -100,7 +100,6 @@ def refresh_states(
                     pairs.c.training_item_id == Completion.training_item_id,
                 ),
             )
-            .where(Completion.person_id.in_(chunk), item_filter)
         ):
             completions[(pid, iid)].append((cid, vid, at))
         for pid, iid, due in session.execute(
