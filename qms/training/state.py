@@ -18,6 +18,8 @@ from qms.training import scope as in_scope
 from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Completion, ComplianceState, Requirement
 
 REFRESH_BATCH = 5000
+# The maintained values of a state row (what a refresh recomputes and compares).
+_VALUES = ("status", "trained_version_id", "last_completion_id", "last_completed_at", "due_at", "expires_at")
 
 
 def refresh_states(
@@ -39,9 +41,16 @@ def refresh_states(
             refresh_states(session, person_ids=people[i : i + REFRESH_BATCH], item_ids=item_ids, now=now)
             for i in range(0, len(people), REFRESH_BATCH)
         )
-    query = select(ComplianceState, Requirement.retrain_interval_days, Requirement.grace_days).join(
-        Requirement, Requirement.id == ComplianceState.requirement_id
-    )
+    # Columns, not entities: tens of thousands of rows after a site's first load, compared with
+    # what the database holds (no identity map to fill, then expire).
+    query = select(
+        ComplianceState.id,
+        ComplianceState.person_id,
+        ComplianceState.training_item_id,
+        *(getattr(ComplianceState, k) for k in _VALUES),
+        Requirement.retrain_interval_days,
+        Requirement.grace_days,
+    ).join(Requirement, Requirement.id == ComplianceState.requirement_id)
     if person_ids is not None:
         if not person_ids:
             return 0
@@ -53,8 +62,8 @@ def refresh_states(
     rows = session.execute(query).all()
     if not rows:
         return 0
-    people = sorted({r[0].person_id for r in rows})
-    items = sorted({r[0].training_item_id for r in rows})
+    people = sorted({r.person_id for r in rows})
+    items = sorted({r.training_item_id for r in rows})
     effective: dict[int, TrainingItemVersion] = {}
     for chunk in in_scope.chunks(items):
         for version in session.scalars(
@@ -110,7 +119,8 @@ def refresh_states(
             open_due[(pid, iid)] = due
     leave = in_scope.on_leave(session, people, now)
     changes: list[dict[str, Any]] = []
-    for state, interval, grace in rows:
+    for state in rows:
+        interval, grace = state.retrain_interval_days, state.grace_days
         key = (state.person_id, state.training_item_id)
         required = effective.get(state.training_item_id)
         best: tuple[int, int, dt.datetime] | None = None
