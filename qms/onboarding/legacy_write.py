@@ -10,7 +10,8 @@ made once per row, in the form the driver takes as is:
   format (made by the column type's own bind processor, so queries compare them as they compare
   every other completion).
 
-The rows are the same ordinary immutable completions either way (``method = 'migrated'``,
+Then the open assignments the history satisfies are closed (``close_satisfied``). The rows are
+the same ordinary immutable completions either way (``method = 'migrated'``,
 ``recorded_at = completed_at``, evidence naming the batch and the row); nothing here commits.
 """
 
@@ -22,11 +23,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from bridge.core import audit
+from bridge.core.uow import UnitOfWork
+from qms.documents.models import TrainingItemVersion
 from qms.onboarding.models import MIGRATED_METHOD
-from qms.training.models import Completion
+from qms.training import scope as in_scope
+from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Completion
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +155,71 @@ def write_completions(
     else:
         _executemany_sqlite(session, batch_id, good, progress)
     return before
+
+
+def close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int, batch_id: int) -> int:
+    """Close the open assignments the imported history satisfies (audited, like a completion)."""
+    session = uow.session
+    now = uow.clock.now()
+    people = sorted({r["person_id"] for r in good})
+    seqs: dict[int, int] = {}
+    baselines: dict[int, int] = {}
+    for vid, seq, baseline in session.execute(
+        select(TrainingItemVersion.id, TrainingItemVersion.seq, TrainingItemVersion.baseline_seq)
+    ):
+        seqs[vid], baselines[vid] = seq, baseline
+    closed = 0
+    for chunk in in_scope.chunks(people):
+        latest: dict[tuple[int, int], tuple[int, int]] = {}
+        # Only the completions of a pair with an open assignment can close one (most of a history
+        # is not): joined from those pairs, each is one lookup in the completions' index.
+        pairs = (
+            select(Assignment.person_id, Assignment.training_item_id)
+            .where(Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
+            .distinct()
+            .subquery()
+        )
+        for cid, pid, iid, vid in session.execute(
+            select(
+                Completion.id, Completion.person_id, Completion.training_item_id, Completion.item_version_id
+            )
+            .join(
+                pairs,
+                and_(
+                    pairs.c.person_id == Completion.person_id,
+                    pairs.c.training_item_id == Completion.training_item_id,
+                ),
+            )
+            .where(Completion.id > first_id, Completion.method == MIGRATED_METHOD)
+        ):
+            if (pid, iid) not in latest or seqs[vid] > latest[(pid, iid)][1]:
+                latest[(pid, iid)] = (cid, seqs[vid])
+        changes = []
+        for aid, pid, iid, vid in session.execute(
+            select(
+                Assignment.id, Assignment.person_id, Assignment.training_item_id, Assignment.item_version_id
+            ).where(Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
+        ):
+            found = latest.get((pid, iid))
+            # The trained-rule: a completion on the assigned version, on an equivalent earlier one
+            # (no retraining revision between) or on a later one satisfies the assignment.
+            if found is not None and baselines.get(vid, 0) <= found[1]:
+                changes.append(
+                    {"b_id": aid, "status": "completed", "closed_at": now, "completion_id": found[0]}
+                )
+        if changes:
+            # One UPDATE for the chunk; the audit trail gets one row per chunk naming every
+            # assignment closed and the completion that closed it (the batch's per-row record).
+            session.execute(
+                update(Assignment.__table__).where(Assignment.__table__.c.id == bindparam("b_id")), changes
+            )
+            audit.record(
+                uow,
+                "training.assignments_closed_by_import",
+                "qms_import_batch",
+                batch_id,
+                new={"closed": [[c["b_id"], c["completion_id"]] for c in changes], "status": "completed"},
+            )
+            closed += len(changes)
+    session.flush()
+    return closed
