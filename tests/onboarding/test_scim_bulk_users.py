@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bridge.core.audit import AuditEvent
 from bridge.core.people import Person, PersonIdentity
-from qms.org.models import Employment, PersonDepartment
+from qms.org.models import Employment, PersonDepartment, PersonJobFunction
 from qms.provisioning.models import ScimUser
 from qms.training.models import Assignment
 from tests.onboarding import test_scim
@@ -118,3 +118,40 @@ def test_users_not_plain_keep_their_place(site, scim, db):
         assert twice.person_id == first.id
         assert len(session.scalars(select(ScimUser).where(ScimUser.user_name == "kept.user")).all()) == 1
     assert existing["userName"] == "kept.user"
+
+
+def test_group_members_terminated_or_already_holding(site, scim, db):
+    """Joining a group: a person terminated meanwhile gets no job function, one who already holds
+    it keeps one membership (both read for all the members at once)."""
+    made = _bulk(
+        scim,
+        [
+            {"method": "POST", "path": "/Users", "data": _user(f"member.{n}", "PROD", f"M-{n}")}
+            for n in range(3)
+        ],
+    )
+    scim_ids = [a["location"].rsplit("/", 1)[1] for a in made]
+    with db.read_sessions() as session:
+        people = [session.scalar(select(Person.id).where(Person.employee_no == f"M-{n}")) for n in range(3)]
+    site.post(
+        f"/people/{people[1]}/role-change",
+        "supervisor",
+        {"job_function_ids": [site.ids["op"]], "reason": "already an operator"},
+        expect=200,
+    )
+    site.post(f"/people/{people[2]}/terminate", "supervisor", {"reason": "left"}, expect=200)
+    group = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "OPERATOR",
+        "members": [{"value": sid} for sid in scim_ids],
+    }
+    scim("POST", "/Groups", group, expect=201)
+    with db.read_sessions() as session:
+        held = Counter(
+            session.scalars(
+                select(PersonJobFunction.person_id).where(
+                    PersonJobFunction.job_function_id == site.ids["op"], PersonJobFunction.valid_to.is_(None)
+                )
+            )
+        )
+    assert held == {people[0]: 1, people[1]: 1}
