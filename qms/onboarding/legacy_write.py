@@ -7,7 +7,7 @@ made once per row, in the form the driver takes as is:
 - PostgreSQL: one ``COPY qms_completion (...) FROM STDIN`` on the session's own psycopg
   connection (same transaction, same savepoint for a preview);
 - SQLite: the DBAPI ``executemany`` with the timestamps already in SQLAlchemy's SQLite storage
-  format (made by the column type's own bind processor, so queries compare them as they compare
+  format (the column type's own bind processor's text, so queries compare them as they compare
   every other completion).
 
 Then the open assignments the history satisfies are closed (``close_satisfied``). The rows are
