@@ -74,8 +74,8 @@ def import_training(
     uow.act_as(user.actor())
     password = None if preview else click.prompt(f"password of {username} (signature)", hide_input=True)
 
-    def progress(done: int, total: int) -> None:
-        click.echo(f"  {done:,} / {total:,} completions written", err=True)
+    def progress(done: int, total: int, what: str) -> None:
+        click.echo(f"  {done:,} / {total:,} {what}", err=True)
 
     result = training_history.import_history(
         uow,

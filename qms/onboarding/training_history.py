@@ -10,23 +10,22 @@ be created, the refused rows and the compliance picture before and after.
 Imported completions are ordinary immutable completions with ``method = 'migrated'``: no learner
 signature (never shown as e-signed), ``recorded_at = completed_at`` (the legacy system recorded
 them then, so every as-of question counts them by the trained-rule), and ``evidence`` naming the
-batch, the row, the source system, the trainer and the evidence reference. They are written in
-bulk (chunks of ``CHUNK`` rows); the batch carries the importer's e-signature bound to the file's
-SHA-256 and is audited once (the per-row record is the completion itself, which names its batch).
-Open assignments the history satisfies are closed (audited) and the maintained state refreshed.
+batch, the row, the source system, the trainer and the evidence reference. They are written
+set-based (``qms.onboarding.legacy_write``: COPY on PostgreSQL); the batch carries the importer's
+e-signature bound to the file's SHA-256 and is audited once (the per-row record is the completion
+itself, which names its batch). Open assignments the history satisfies are closed (audited) and
+the maintained state refreshed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from sqlalchemy import Text, bindparam, case, cast, func, insert, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import case, func, select
 
 from bridge.core import audit
 from bridge.core.accounts import UserAccount
@@ -34,18 +33,15 @@ from bridge.core.errors import ValidationFailed
 from bridge.core.people import Person
 from bridge.core.uow import UnitOfWork
 from qms.documents.models import TrainingItem, TrainingItemVersion
-from qms.onboarding import files
-from qms.onboarding.models import MIGRATED_METHOD
+from qms.onboarding import files, legacy_write
 from qms.roles import AUTHORS
-from qms.training import scope as in_scope
 from qms.training import state as compliance_state
-from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Completion, ComplianceState
+from qms.training.models import Completion, ComplianceState
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = ("person", "item_code", "version_label", "completed_at")
 OPTIONAL = ("source_system", "trainer", "evidence_ref")
-CHUNK = 10_000
 REFUSED_KEPT = 1000
 
 
@@ -56,6 +52,21 @@ class Checked:
     rows: int
     good: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Steps:
+    """Report each finished step of an import (log and the caller's progress) with its duration."""
+
+    def __init__(self, progress: legacy_write.Progress | None) -> None:
+        self.progress = progress
+        self.started = time.perf_counter()
+
+    def done(self, count: int, what: str, *, tell: bool = True) -> None:
+        now = time.perf_counter()
+        logger.info("legacy import: %s %s in %.1f s", f"{count:,}", what, now - self.started)
+        if tell and self.progress is not None:
+            self.progress(count, count, what)
+        self.started = now
 
 
 class _RollBack(Exception):
@@ -72,6 +83,12 @@ def _people(session: Any) -> dict[str, dict[str, int]]:
     for username, pid in session.execute(select(UserAccount.username, UserAccount.person_id)):
         maps["username"][username.lower()] = pid
     return maps
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    # A CSV cell is text already: strip it here, the general conversion only for XLSX values.
+    value = row.get(column)
+    return value.strip() if value.__class__ is str else files.text(row, column)
 
 
 def _resolve(maps: dict[str, dict[str, int]], value: str) -> tuple[int | None, str | None]:
@@ -110,62 +127,76 @@ def check_rows(uow: UnitOfWork, rows: list[dict[str, Any]], *, source_system: st
     checked = Checked(rows=len(rows))
     seen: dict[tuple[int, int, dt.datetime], int] = {}
     resolved: dict[str, tuple[int | None, str | None]] = {}
+    # (code, label) → (item id, version id, existed) or (column, reason) of the refusal: a file
+    # names a few thousand versions in half a million rows.
+    targets: dict[tuple[str, str], tuple[int, int, dt.datetime | None] | tuple[str, str]] = {}
+
+    def target(code: str, label: str) -> tuple[int, int, dt.datetime | None] | tuple[str, str]:
+        item_id = items.get(code)
+        if item_id is None:
+            return "item_code", f"unknown document or course {code!r}"
+        version = versions.get((item_id, label))
+        if version is None:
+            return "version_label", f"{code} has no version {label!r}"
+        version_id, existed = version
+        if existed is not None and existed.tzinfo is None:
+            existed = existed.replace(tzinfo=dt.UTC)
+        return item_id, version_id, existed
+
+    def refuse(number: int, row: dict[str, Any], column: str, reason: str) -> None:
+        checked.refused.append(
+            {
+                "row": number,
+                "field": column,
+                "message": reason,
+                "person": _cell(row, "person"),
+                "item_code": _cell(row, "item_code"),
+                "version_label": _cell(row, "version_label"),
+            }
+        )
+
     for number, row in enumerate(rows, start=2):
-
-        def refuse(column: str, reason: str, number: int = number, row: dict[str, Any] = row) -> None:
-            checked.refused.append(
-                {
-                    "row": number,
-                    "field": column,
-                    "message": reason,
-                    "person": files.text(row, "person"),
-                    "item_code": files.text(row, "item_code"),
-                    "version_label": files.text(row, "version_label"),
-                }
-            )
-
-        who = files.text(row, "person")
+        who = _cell(row, "person")
         if who not in resolved:
             resolved[who] = _resolve(people, who)
         person_id, problem = resolved[who]
         if person_id is None:
-            refuse("person", problem or "unknown person")
+            refuse(number, row, "person", problem or "unknown person")
             continue
-        code = files.text(row, "item_code")
-        item_id = items.get(code)
-        if item_id is None:
-            refuse("item_code", f"unknown document or course {code!r}")
+        code, label = _cell(row, "item_code"), _cell(row, "version_label")
+        found = targets.get((code, label))
+        if found is None:
+            found = targets[(code, label)] = target(code, label)
+        if len(found) == 2:
+            refuse(number, row, *found)
             continue
-        label = files.text(row, "version_label")
-        version = versions.get((item_id, label))
-        if version is None:
-            refuse("version_label", f"{code} has no version {label!r}")
-            continue
+        item_id, version_id, existed = found
         try:
             completed = files.moment(row.get("completed_at"))
         except ValueError:
-            refuse("completed_at", f"{files.text(row, 'completed_at')!r} is not a date or a moment")
+            refuse(number, row, "completed_at", f"{_cell(row, 'completed_at')!r} is not a date or a moment")
             continue
         if completed > now:
-            refuse("completed_at", "the completion date is in the future")
+            refuse(number, row, "completed_at", "the completion date is in the future")
             continue
-        version_id, existed = version
         if existed is None:
-            refuse("version_label", f"{code} {label} was never approved: nobody can have trained on it")
+            never = f"{code} {label} was never approved: nobody can have trained on it"
+            refuse(number, row, "version_label", never)
             continue
-        if existed.tzinfo is None:
-            existed = existed.replace(tzinfo=dt.UTC)
         if completed < existed:
             refuse(
-                "completed_at", f"{completed:%Y-%m-%d} is before {code} {label} existed ({existed:%Y-%m-%d})"
+                number,
+                row,
+                "completed_at",
+                f"{completed:%Y-%m-%d} is before {code} {label} existed ({existed:%Y-%m-%d})",
             )
             continue
         key = (person_id, version_id, completed)
         if key in recorded:
-            refuse("completed_at", "a duplicate: this completion is already recorded")
+            refuse(number, row, "completed_at", "a duplicate: this completion is already recorded")
             continue
         if key in seen:
-            refuse("completed_at", f"a duplicate of row {seen[key]}")
+            refuse(number, row, "completed_at", f"a duplicate of row {seen[key]}")
             continue
         seen[key] = number
         checked.good.append(
@@ -175,9 +206,9 @@ def check_rows(uow: UnitOfWork, rows: list[dict[str, Any]], *, source_system: st
                 "item_version_id": version_id,
                 "completed_at": completed,
                 "row": number,
-                "source_system": files.text(row, "source_system") or source_system or None,
-                "trainer": files.text(row, "trainer") or None,
-                "evidence_ref": files.text(row, "evidence_ref") or None,
+                "source_system": _cell(row, "source_system") or source_system or None,
+                "trainer": _cell(row, "trainer") or None,
+                "evidence_ref": _cell(row, "evidence_ref") or None,
             }
         )
     return checked
@@ -197,113 +228,6 @@ def compliance_picture(session: Any) -> dict[str, int]:
     }
 
 
-def _write(
-    uow: UnitOfWork, batch_id: int, good: list[dict[str, Any]], progress: Callable[[int, int], None] | None
-) -> int:
-    session = uow.session
-    before = session.scalar(select(func.coalesce(func.max(Completion.id), 0))) or 0
-    table = Completion.__table__
-    total = len(good)
-    # The evidence is serialised here once (orjson), the bulk INSERT binds it as text.
-    evidence = bindparam("evidence", type_=Text)
-    statement = insert(table).values(
-        person_id=bindparam("person_id"),
-        training_item_id=bindparam("training_item_id"),
-        item_version_id=bindparam("item_version_id"),
-        method=MIGRATED_METHOD,
-        completed_at=bindparam("completed_at", type_=table.c.completed_at.type),
-        recorded_at=bindparam("recorded_at", type_=table.c.recorded_at.type),
-        evidence=cast(evidence, JSONB) if session.get_bind().dialect.name == "postgresql" else evidence,
-    )
-    for start in range(0, total, CHUNK):
-        chunk = good[start : start + CHUNK]
-        session.execute(
-            statement,
-            [
-                {
-                    "person_id": r["person_id"],
-                    "training_item_id": r["training_item_id"],
-                    "item_version_id": r["item_version_id"],
-                    "completed_at": r["completed_at"],
-                    "recorded_at": r["completed_at"],
-                    "evidence": orjson.dumps(
-                        {
-                            "migrated": True,
-                            "batch": batch_id,
-                            "row": r["row"],
-                            "source_system": r["source_system"],
-                            "trainer": r["trainer"],
-                            "evidence_ref": r["evidence_ref"],
-                        }
-                    ).decode(),
-                }
-                for r in chunk
-            ],
-        )
-        logger.info(
-            "legacy batch %s: %s of %s completions written", batch_id, min(start + CHUNK, total), total
-        )
-        if progress is not None:
-            progress(min(start + CHUNK, total), total)
-    return before
-
-
-def _close_satisfied(uow: UnitOfWork, good: list[dict[str, Any]], first_id: int, batch_id: int) -> int:
-    """Close the open assignments the imported history satisfies (audited, like a completion)."""
-    session = uow.session
-    now = uow.clock.now()
-    people = sorted({r["person_id"] for r in good})
-    seqs: dict[int, int] = {}
-    baselines: dict[int, int] = {}
-    for vid, seq, baseline in session.execute(
-        select(TrainingItemVersion.id, TrainingItemVersion.seq, TrainingItemVersion.baseline_seq)
-    ):
-        seqs[vid], baselines[vid] = seq, baseline
-    closed = 0
-    for chunk in in_scope.chunks(people):
-        latest: dict[tuple[int, int], tuple[int, int]] = {}
-        for cid, pid, iid, vid in session.execute(
-            select(
-                Completion.id, Completion.person_id, Completion.training_item_id, Completion.item_version_id
-            ).where(
-                Completion.person_id.in_(chunk),
-                Completion.id > first_id,
-                Completion.method == MIGRATED_METHOD,
-            )
-        ):
-            if (pid, iid) not in latest or seqs[vid] > latest[(pid, iid)][1]:
-                latest[(pid, iid)] = (cid, seqs[vid])
-        changes = []
-        for aid, pid, iid, vid in session.execute(
-            select(
-                Assignment.id, Assignment.person_id, Assignment.training_item_id, Assignment.item_version_id
-            ).where(Assignment.person_id.in_(chunk), Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES))
-        ):
-            found = latest.get((pid, iid))
-            # The trained-rule: a completion on the assigned version, on an equivalent earlier one
-            # (no retraining revision between) or on a later one satisfies the assignment.
-            if found is not None and baselines.get(vid, 0) <= found[1]:
-                changes.append(
-                    {"b_id": aid, "status": "completed", "closed_at": now, "completion_id": found[0]}
-                )
-        if changes:
-            # One UPDATE for the chunk; the audit trail gets one row per chunk naming every
-            # assignment closed and the completion that closed it (the batch's per-row record).
-            session.execute(
-                update(Assignment.__table__).where(Assignment.__table__.c.id == bindparam("b_id")), changes
-            )
-            audit.record(
-                uow,
-                "training.assignments_closed_by_import",
-                "qms_import_batch",
-                batch_id,
-                new={"closed": [[c["b_id"], c["completion_id"]] for c in changes], "status": "completed"},
-            )
-            closed += len(changes)
-    session.flush()
-    return closed
-
-
 def _apply(
     uow: UnitOfWork,
     checked: Checked,
@@ -312,7 +236,7 @@ def _apply(
     file_format: str,
     file_name: str | None,
     source_system: str | None,
-    progress: Callable[[int, int], None] | None,
+    progress: legacy_write.Progress | None,
 ) -> Any:
     batch = files.new_batch(
         uow,
@@ -323,11 +247,15 @@ def _apply(
         rows=checked.rows,
         source_system=source_system,
     )
+    step = _Steps(progress)
     with uow.because(f"legacy training records imported (batch {batch.id}, sha256 {batch.sha256[:12]})"):
-        first_id = _write(uow, batch.id, checked.good, progress)
-        closed = _close_satisfied(uow, checked.good, first_id, batch.id)
+        first_id = legacy_write.write_completions(uow.session, batch.id, checked.good, progress)
+        step.done(len(checked.good), "completions written", tell=False)  # told as they went
+        closed = legacy_write.close_satisfied(uow, checked.good, first_id, batch.id)
+        step.done(closed, "assignments closed")
     people = sorted({r["person_id"] for r in checked.good})
     compliance_state.refresh_states(uow.session, person_ids=people, now=uow.clock.now())
+    step.done(len(people), "people's compliance state refreshed")
     batch.counts = {
         "completions": len(checked.good),
         "refused": len(checked.refused),
@@ -349,7 +277,7 @@ def import_history(
     skip_refused: bool = False,
     username: str | None = None,
     password: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: legacy_write.Progress | None = None,
 ) -> dict[str, Any]:
     """Preview or import a file of legacy completions.
 
@@ -357,8 +285,11 @@ def import_history(
     signed by the importer (``username``/``password``, §11.200) and audited once.
     """
     uow.actor.require(*AUTHORS, action="importing legacy training records")
+    step = _Steps(progress)
     rows = files.read_rows(content, file_format, COLUMNS)
+    step.done(len(rows), "rows read")
     checked = check_rows(uow, rows, source_system=source_system)
+    step.done(len(rows), f"rows checked ({len(checked.refused):,} refused)")
     before = compliance_picture(uow.session)
     refused = checked.refused
     result: dict[str, Any] = {
@@ -407,6 +338,7 @@ def import_history(
         source_system=source_system,
         progress=progress,
     )
+    step = _Steps(progress)
     files.sign_batch(uow, batch, username=username or "", password=password or "")
     audit.record(
         uow,
@@ -421,6 +353,7 @@ def import_history(
             "first_refusals": refused[:20],
         },
     )
+    step.done(1, "batch signed and audited")
     logger.info("legacy training batch %s: %s", batch.id, batch.counts)
     return {
         "preview": False,

@@ -2,6 +2,9 @@
 load of a site. Each operation runs in a savepoint (a refused one is reported and undone alone,
 up to ``failOnErrors``); ``bulkId:`` references name resources created earlier in the request.
 
+A run of ``POST /Users`` operations that are plain new hires is made together
+(``qms.provisioning.bulk_users``: the same rows, audit rows and events in a few flushes).
+
 Obligations are re-evaluated once, before the request's commit, for every person the operations
 hired or moved between groups (``qms.training.compliance.sync_people``): the same transaction as
 the changes, without paying the re-evaluation once per operation.
@@ -13,9 +16,11 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bridge.core.errors import DomainError
 from bridge.core.uow import UnitOfWork
-from qms.provisioning import groups, resources, services
+from qms.provisioning import bulk_users, groups, resources, services
 from qms.provisioning.models import ProvisioningClient
 from qms.provisioning.resources import ScimRefusal
 
@@ -104,28 +109,108 @@ def run_bulk(uow: UnitOfWork, client: ProvisioningClient | None, payload: Any, b
         )
     fail_on_errors = payload.get("failOnErrors")
     deferred = services.defer_obligations(uow)
-    created: dict[str, str] = {}
-    results = []
-    errors = 0
     for operation in operations:
         if not isinstance(operation, dict):
             raise ScimRefusal("each bulk operation is an object", scim_type="invalidSyntax")
-        answer: dict[str, Any] = {"method": str(operation.get("method", "")).upper()}
-        if operation.get("bulkId"):
-            answer["bulkId"] = operation["bulkId"]
+    created: dict[str, str] = {}
+    results: list[dict[str, Any]] = []
+    errors = 0
+    departments: dict[str, int] = {}
+    index = 0
+    while index < len(operations):
         if fail_on_errors and errors >= int(fail_on_errors):
             break
-        before = {k: set(v) for k, v in deferred.items()}
-        try:
-            with uow.savepoint():
-                answer.update(_run(uow, client, operation, created, base))
-        except (DomainError, ValueError) as exc:
-            for key, values in before.items():
-                deferred[key] = values
-            body, status = resources.error_body(exc)
-            answer.update({"status": str(status), "response": body})
-            errors += 1
-        results.append(answer)
+        end = index
+        while not fail_on_errors and end < len(operations) and bulk_users.is_user_creation(operations[end]):
+            end += 1
+        if end - index < 2:
+            answer, failed = _one(uow, client, operations[index], created, base, deferred)
+            results.append(answer)
+            errors += failed
+            index += 1
+            continue
+        # A run of user creations: the plain ones made together, the others one by one, in order.
+        plain = bulk_users.plain_users(uow, [(i, operations[i]) for i in range(index, end)])
+        while index < end:
+            stop = index
+            while stop < end and stop in plain:
+                stop += 1
+            stop = max(stop, index + 1)  # an operation that is not plain goes alone
+            segment = [plain[i] for i in range(index, stop) if i in plain]
+            together = _together(uow, client, segment, departments, base)
+            if together:
+                for answer in together:
+                    if "bulkId" in answer:
+                        created[str(answer["bulkId"])] = answer["location"].rsplit("/", 1)[1]
+                results.extend(together)
+            else:  # not plain, or the plain ones could not be made together: one by one
+                for i in range(index, stop):
+                    answer, failed = _one(uow, client, operations[i], created, base, deferred)
+                    results.append(answer)
+                    errors += failed
+            index = stop
     services.apply_deferred_obligations(uow)
     logger.info("SCIM bulk: %s operations, %s refused", len(results), errors)
     return {"schemas": [RESPONSE_SCHEMA], "Operations": results}
+
+
+def _one(
+    uow: UnitOfWork,
+    client: ProvisioningClient | None,
+    operation: dict[str, Any],
+    created: dict[str, str],
+    base: str,
+    deferred: dict[str, set[int]],
+) -> tuple[dict[str, Any], bool]:
+    """One operation in its own savepoint: its answer, and whether it was refused."""
+    answer: dict[str, Any] = {"method": str(operation.get("method", "")).upper()}
+    if operation.get("bulkId"):
+        answer["bulkId"] = operation["bulkId"]
+    before = {k: set(v) for k, v in deferred.items()}
+    try:
+        with uow.savepoint():
+            answer.update(_run(uow, client, operation, created, base))
+    except (DomainError, ValueError) as exc:
+        for key, values in before.items():
+            deferred[key] = values
+        body, status = resources.error_body(exc)
+        answer.update({"status": str(status), "response": body})
+        return answer, True
+    return answer, False
+
+
+def _together(
+    uow: UnitOfWork,
+    client: ProvisioningClient | None,
+    plain: list[bulk_users.Plain],
+    departments: dict[str, int],
+    base: str,
+) -> list[dict[str, Any]]:
+    """Make plain user creations together (one savepoint).
+
+    Empty when there are none, or when it failed: everything it did is undone and the caller
+    makes them one by one.
+    """
+    if not plain:
+        return []
+    deferred = services.defer_obligations(uow)
+    before = {k: set(v) for k, v in deferred.items()}
+    try:
+        with uow.savepoint():
+            rows = bulk_users.create_users(uow, client, plain, departments)
+    except (DomainError, ValueError, SQLAlchemyError):
+        logger.exception("SCIM bulk: %s users could not be made together; one by one", len(plain))
+        for key, values in before.items():
+            deferred[key] = values
+        departments.clear()  # departments made in the undone savepoint are gone
+        return []
+    answers = []
+    for p, row in zip(plain, rows, strict=True):
+        answer: dict[str, Any] = {"method": "POST"}
+        if p.operation.get("bulkId"):
+            answer["bulkId"] = p.operation["bulkId"]
+        answer.update(
+            {"status": "201", "location": f"{base}/Users/{row.scim_id}", "version": f'W/"{row.version}"'}
+        )
+        answers.append(answer)
+    return answers

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bridge.core.uow import UnitOfWork
 from qms.org import services as org
-from qms.org.models import JobFunction, PersonJobFunction
+from qms.org.models import Employment, JobFunction, PersonJobFunction
 from qms.provisioning import resources, services
 from qms.provisioning.models import ProvisioningClient, ScimGroup, ScimUser
 from qms.provisioning.resources import GROUP, ScimRefusal
@@ -81,6 +81,37 @@ def _stored(group: Any) -> dict[str, Any]:
     return data
 
 
+def _employed_and_holding(
+    session: Session, people: list[int], job_function_id: int, now: Any
+) -> tuple[set[int], set[int]]:
+    """Among ``people``: those employed, and those holding the job function now (set-based: a
+    group of a thousand members is two queries, not two thousand).
+    """
+    employed: set[int] = set()
+    holding: set[int] = set()
+    unique = sorted(set(people))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        employed.update(
+            session.scalars(
+                select(Employment.person_id).where(
+                    Employment.person_id.in_(chunk), Employment.terminated_at.is_(None)
+                )
+            )
+        )
+        holding.update(
+            session.scalars(
+                select(PersonJobFunction.person_id).where(
+                    PersonJobFunction.person_id.in_(chunk),
+                    PersonJobFunction.job_function_id == job_function_id,
+                    PersonJobFunction.valid_from <= now,
+                    or_(PersonJobFunction.valid_to.is_(None), PersonJobFunction.valid_to > now),
+                )
+            )
+        )
+    return employed, holding
+
+
 def _set_members(uow: UnitOfWork, row: ScimGroup, members: list[ScimUser], reason: str) -> None:
     """Start and end the job function of joining and leaving members; re-evaluate their obligations."""
     session = uow.session
@@ -96,20 +127,22 @@ def _set_members(uow: UnitOfWork, row: ScimGroup, members: list[ScimUser], reaso
             ).all()
         )
     touched: list[int] = []
+    joining = [person_of[s] for s in after if s not in before]
+    employed, holding = _employed_and_holding(session, joining, row.job_function_id, now)
     with uow.because(reason):
         for scim_id in after:
             if scim_id in before:
                 continue
             person_id = person_of[scim_id]
-            if org.employment_of(session, person_id) is None:
+            if person_id not in employed:
                 continue  # a terminated person holds no job function
-            held = org.compliance_current(session, PersonJobFunction, person_id, now)
-            if not any(m.job_function_id == row.job_function_id for m in held):
+            if person_id not in holding:
                 session.add(
                     PersonJobFunction(
                         person_id=person_id, job_function_id=row.job_function_id, valid_from=now
                     )
                 )
+                holding.add(person_id)
                 touched.append(person_id)
         for scim_id in gone:
             person_id = person_of[scim_id]

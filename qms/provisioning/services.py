@@ -68,7 +68,8 @@ def live_user(session: Session, scim_id: str, *, lock: bool = False) -> ScimUser
     return row
 
 
-def _display_name(user: Any) -> str:
+def display_name(user: Any) -> str:
+    """The printed name: ``displayName``, else ``name.formatted``, else given and family name."""
     if user.display_name:
         return str(user.display_name)
     name = user.name
@@ -81,7 +82,8 @@ def _display_name(user: Any) -> str:
     return str(user.user_name)
 
 
-def _email(user: Any) -> str | None:
+def primary_email(user: Any) -> str | None:
+    """The primary e-mail (else the first), trimmed and lower-cased."""
     emails = [e for e in (user.emails or []) if e.value]
     chosen = next((e for e in emails if e.primary), emails[0] if emails else None)
     return str(chosen.value).strip().lower() if chosen else None
@@ -92,13 +94,15 @@ def _enterprise(user: Any) -> Any:
     return getattr(user, "EnterpriseUser", None)
 
 
-def _department_name(user: Any) -> str | None:
+def department_name(user: Any) -> str | None:
+    """The enterprise extension's ``department``, trimmed, or ``None``."""
     extension = _enterprise(user)
     value = getattr(extension, "department", None) if extension is not None else None
     return str(value).strip() if value and str(value).strip() else None
 
 
-def _employee_number(user: Any) -> str | None:
+def employee_number(user: Any) -> str | None:
+    """The enterprise extension's ``employeeNumber``, trimmed, or ``None``."""
     extension = _enterprise(user)
     value = getattr(extension, "employee_number", None) if extension is not None else None
     return str(value).strip() if value and str(value).strip() else None
@@ -132,7 +136,8 @@ def _check_unique(session: Session, user: Any, *, own_id: int | None = None) -> 
         )
 
 
-def _stored(user: Any) -> dict[str, Any]:
+def stored(user: Any) -> dict[str, Any]:
+    """The user as stored (the request's attributes, without id, meta, groups and password)."""
     data = user.model_dump(scim_ctx=STORED_CONTEXT)
     for key in ("id", "meta", "groups", "password"):
         data.pop(key, None)
@@ -141,9 +146,9 @@ def _stored(user: Any) -> dict[str, Any]:
 
 def _sync_person(uow: UnitOfWork, person: Person, user: Any) -> None:
     """Name, e-mail and employee number follow the identity provider (audited updates)."""
-    name = _display_name(user)[:200]
-    email = _email(user)
-    number = _employee_number(user)
+    name = display_name(user)[:200]
+    email = primary_email(user)
+    number = employee_number(user)
     with uow.because("updated by the identity provider (SCIM)"):
         if person.display_name != name:
             person.display_name = name
@@ -187,7 +192,7 @@ def create_user(uow: UnitOfWork, client: ProvisioningClient | None, payload: dic
     session = uow.session
     user = resources.parse(USER, payload, Context.RESOURCE_CREATION_REQUEST)
     _check_unique(session, user)
-    number = _employee_number(user)
+    number = employee_number(user)
     person = session.scalar(select(Person).where(Person.employee_no == number)) if number else None
     if person is not None and org.employment_of(session, person.id) is not None:
         raise ScimRefusal(
@@ -196,9 +201,10 @@ def create_user(uow: UnitOfWork, client: ProvisioningClient | None, payload: dic
             scim_type="uniqueness",
         )
     if person is None:
-        person = create_person(session, _display_name(user)[:200], email=_email(user), employee_no=number)
+        name = display_name(user)[:200]
+        person = create_person(session, name, email=primary_email(user), employee_no=number)
     _sync_person(uow, person, user)
-    department = _department_name(user)
+    department = department_name(user)
     department_id = department_for(uow, department).id if department else None
     _employ(uow, person, department_id)
     now = uow.clock.now()
@@ -208,7 +214,7 @@ def create_user(uow: UnitOfWork, client: ProvisioningClient | None, payload: dic
         client_id=client.id if client else None,
         user_name=str(user.user_name),
         external_id=user.external_id,
-        resource=_stored(user),
+        resource=stored(user),
         version=1,
         created_at=now,
         updated_at=now,
@@ -236,7 +242,7 @@ def _apply(uow: UnitOfWork, row: ScimUser, client: ProvisioningClient | None, us
     _sync_person(uow, person, user)
     employed = org.employment_of(session, person.id) is not None
     on_leave = session.scalar(select(Leave.id).where(Leave.person_id == person.id, Leave.ends_at.is_(None)))
-    department = _department_name(user)
+    department = department_name(user)
     if department and employed:
         wanted = department_for(uow, department).id
         current = org.current_memberships(session, person.id, uow.clock.now())["department"]
@@ -249,7 +255,7 @@ def _apply(uow: UnitOfWork, row: ScimUser, client: ProvisioningClient | None, us
     with uow.because("updated by the identity provider (SCIM)"):
         row.user_name = str(user.user_name)
         row.external_id = user.external_id
-        row.resource = _stored(user)
+        row.resource = stored(user)
         row.version += 1
         row.updated_at = uow.clock.now()
     return row

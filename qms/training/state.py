@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, true, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from qms.documents.models import TrainingItemVersion
@@ -18,6 +18,8 @@ from qms.training import scope as in_scope
 from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Completion, ComplianceState, Requirement
 
 REFRESH_BATCH = 5000
+# The maintained values of a state row (what a refresh recomputes and compares).
+_VALUES = ("status", "trained_version_id", "last_completion_id", "last_completed_at", "due_at", "expires_at")
 
 
 def refresh_states(
@@ -39,9 +41,16 @@ def refresh_states(
             refresh_states(session, person_ids=people[i : i + REFRESH_BATCH], item_ids=item_ids, now=now)
             for i in range(0, len(people), REFRESH_BATCH)
         )
-    query = select(ComplianceState, Requirement.retrain_interval_days, Requirement.grace_days).join(
-        Requirement, Requirement.id == ComplianceState.requirement_id
-    )
+    # Columns, not entities: tens of thousands of rows after a site's first load, compared with
+    # what the database holds (no identity map to fill, then expire).
+    query = select(
+        ComplianceState.id,
+        ComplianceState.person_id,
+        ComplianceState.training_item_id,
+        *(getattr(ComplianceState, k) for k in _VALUES),
+        Requirement.retrain_interval_days,
+        Requirement.grace_days,
+    ).join(Requirement, Requirement.id == ComplianceState.requirement_id)
     if person_ids is not None:
         if not person_ids:
             return 0
@@ -53,8 +62,8 @@ def refresh_states(
     rows = session.execute(query).all()
     if not rows:
         return 0
-    people = sorted({r[0].person_id for r in rows})
-    items = sorted({r[0].training_item_id for r in rows})
+    people = sorted({r.person_id for r in rows})
+    items = sorted({r.training_item_id for r in rows})
     effective: dict[int, TrainingItemVersion] = {}
     for chunk in in_scope.chunks(items):
         for version in session.scalars(
@@ -74,8 +83,17 @@ def refresh_states(
         )
     completions: dict[tuple[int, int], list[tuple[int, int, dt.datetime]]] = defaultdict(list)
     open_due: dict[tuple[int, int], dt.datetime | None] = {}
-    item_filter = Completion.training_item_id.in_(items) if len(items) <= 900 else true()
     for chunk in in_scope.chunks(people):
+        # Only the completions of a (person, item) pair that has a state row are ever looked at:
+        # after a large history import the others are most of the table (people trained beyond
+        # the matrix). Joined from the pairs, each pair is one lookup in the completions' index
+        # (IN lists on the completions themselves make SQLite test every row against them).
+        wanted = select(ComplianceState.person_id, ComplianceState.training_item_id).where(
+            ComplianceState.person_id.in_(chunk)
+        )
+        if item_ids is not None:
+            wanted = wanted.where(ComplianceState.training_item_id.in_(list(item_ids)))
+        pairs = wanted.distinct().subquery()
         for cid, pid, iid, vid, at in session.execute(
             select(
                 Completion.id,
@@ -83,7 +101,14 @@ def refresh_states(
                 Completion.training_item_id,
                 Completion.item_version_id,
                 Completion.completed_at,
-            ).where(Completion.person_id.in_(chunk), item_filter)
+            )
+            .join(
+                pairs,
+                and_(
+                    pairs.c.person_id == Completion.person_id,
+                    pairs.c.training_item_id == Completion.training_item_id,
+                ),
+            )
         ):
             completions[(pid, iid)].append((cid, vid, at))
         for pid, iid, due in session.execute(
@@ -94,7 +119,8 @@ def refresh_states(
             open_due[(pid, iid)] = due
     leave = in_scope.on_leave(session, people, now)
     changes: list[dict[str, Any]] = []
-    for state, interval, grace in rows:
+    for state in rows:
+        interval, grace = state.retrain_interval_days, state.grace_days
         key = (state.person_id, state.training_item_id)
         required = effective.get(state.training_item_id)
         best: tuple[int, int, dt.datetime] | None = None

@@ -366,3 +366,38 @@ def test_console_imports(plant, runner, tmp_path, db):
     with db.read_sessions() as session:
         batch = session.scalar(select(ImportBatch).where(ImportBatch.kind == "legacy_training"))
         assert batch.imported_by == "author" and batch.signature_id is not None
+
+
+def test_imported_moments_are_stored_as_recorded_ones(site, db):
+    """The set-based write (COPY on PostgreSQL, pre-formatted values on SQLite) stores moments
+    that compare like any completion's: equal to the moment, and counted as of that moment."""
+    content = (
+        b"person,item_code,version_label,completed_at,trainer,evidence_ref\n"
+        b"E-1,SOP-100,2.0,2022-04-01T10:00:00Z,T. Rainer,LMS-1\n"
+        b"E-2,SOP-100,2.0,2022-04-02T10:00:00.250000+02:00,,\n"
+    )
+    sign = {"username": "author", "password": TEST_PASSWORD}
+    done = upload(site, "/training/legacy-import?source_system=Old", "author", content, form=sign, expect=200)
+    assert done.json["completions"] == 2
+    moments = {
+        "E-1": dt.datetime(2022, 4, 1, 10, tzinfo=dt.UTC),
+        "E-2": dt.datetime(2022, 4, 2, 8, 0, 0, 250000, tzinfo=dt.UTC),
+    }
+    with db.read_sessions() as session:
+        for number, moment in moments.items():
+            found = session.scalars(select(Completion).where(Completion.completed_at == moment)).all()
+            assert [c.person_id for c in found] == [site.ids[number]]
+            assert found[0].recorded_at == found[0].completed_at == moment
+            assert session.scalar(
+                select(func.count()).select_from(Completion).where(Completion.recorded_at >= moment)
+            ) == (2 if number == "E-1" else 1)
+            evidence = found[0].evidence
+            assert evidence["migrated"] is True and evidence["batch"] == done.json["batch_id"]
+            assert evidence["source_system"] == "Old" and evidence["row"] == (2 if number == "E-1" else 3)
+        # Counted as of the very moment it was completed (2.0 in force since 2022-03-01).
+        assert asof.trained_on_document_as_of(session, site.ids["E-1"], site.ids["item"], moments["E-1"])[
+            "trained"
+        ]
+        assert not asof.trained_on_document_as_of(
+            session, site.ids["E-1"], site.ids["item"], moments["E-1"] - dt.timedelta(microseconds=1)
+        )["trained"]
