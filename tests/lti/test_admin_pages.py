@@ -37,7 +37,7 @@ def test_admin_pages_register_remove_and_create_links(client, make_user, db):
             "auth_token_url": "https://moodle.example/token", "keyset_url": "https://moodle.example/certs"}
     added = client.post("/console/lti/platforms", data=form, follow_redirects=True)
     assert added.status_code == 200 and "registered" in added.get_data(as_text=True)
-    again = client.post("/console/lti/platforms", data=form, headers={"Referer": "/console/lti/"},
+    again = client.post("/console/lti/platforms", data=form, headers={"Referer": "http://localhost/console/lti/"},
                         follow_redirects=True)
     assert "already registered" in again.get_data(as_text=True)
     no_csrf = client.post("/console/lti/platforms", data={**form, "csrf_token": "forged"})
@@ -54,7 +54,8 @@ def test_admin_pages_register_remove_and_create_links(client, make_user, db):
     assert deployment.status_code == 200 and "Deployment 3 added" in text
     assert all(f"<code>{d}</code>" in text for d in ("1", "2", "3"))
     no_reason = client.post(f"/console/lti/platforms/{platform_id}/remove",
-                            data={"csrf_token": csrf, "reason": ""}, follow_redirects=True)
+                            data={"csrf_token": csrf, "reason": ""}, follow_redirects=True,
+                            headers={"Referer": f"http://localhost/console/lti/platforms/{platform_id}"})
     assert "give the reason" in no_reason.get_data(as_text=True)
     with db.read_sessions() as s:
         assert s.get(LtiPlatform, platform_id).active

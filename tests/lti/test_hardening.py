@@ -274,7 +274,8 @@ def test_qa_confirms_a_match_in_the_console(lms, db, make_user, uow_factory, app
     assert "student1@example.com" in page and "Stuart Dent" in page
     form = {"csrf_token": _csrf(page), "reason": ""}
     url = f"/console/lti/account-matches/{match.id}/confirm"
-    blank = client.post(url, data=form, follow_redirects=True)
+    blank = client.post(url, data=form, follow_redirects=True,
+                        headers={"Referer": "http://localhost/console/lti/account-matches"})
     assert "needs a reason" in blank.get_data(as_text=True) and person_id_of(db, lms.platform.issuer, "3") != hired.id
     done = client.post(url, data=form | {"reason": "badge photo matches"}, follow_redirects=True)
     assert done.status_code == 200 and "confirmed" in done.get_data(as_text=True)
