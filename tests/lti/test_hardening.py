@@ -276,7 +276,8 @@ def test_qa_confirms_a_match_in_the_console(lms, db, make_user, uow_factory, app
     url = f"/console/lti/account-matches/{match.id}/confirm"
     blank = client.post(url, data=form, follow_redirects=True,
                         headers={"Referer": "http://localhost/console/lti/account-matches"})
-    assert "needs a reason" in blank.get_data(as_text=True) and person_id_of(db, lms.platform.issuer, "3") != hired.id
+    assert "needs a reason" in blank.get_data(as_text=True)
+    assert person_id_of(db, lms.platform.issuer, "3") != hired.id
     done = client.post(url, data=form | {"reason": "badge photo matches"}, follow_redirects=True)
     assert done.status_code == 200 and "confirmed" in done.get_data(as_text=True)
     assert person_id_of(db, lms.platform.issuer, "3") == hired.id
