@@ -15,8 +15,8 @@ from bridge.core.audit import AuditEvent
 from bridge.core.outbox import OutboxMessage
 from bridge.core.policy_store import PolicyOverride
 from qms.policy import QmsPolicy
-from tests.console.conftest import csrf_of
 from tests.console import lticonsole_plant
+from tests.console.conftest import csrf_of
 
 IDLE = "GXPBRIDGE_SESSION_IDLE_MINUTES"
 LOCKOUT = "GXPBRIDGE_LOCKOUT_THRESHOLD"
