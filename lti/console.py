@@ -217,7 +217,8 @@ def identities(uow: UnitOfWork) -> t.Any:
                            page_title="LMS accounts matching a recorded person")
 
 
-@pages.post("/account-matches/<id:match_id>/<any(confirm, reject):action>")
+@pages.post("/account-matches/<id:match_id>/confirm", defaults={"action": "confirm"})
+@pages.post("/account-matches/<id:match_id>/reject", defaults={"action": "reject"})
 @console_page(*MATCH_RESOLVERS)
 def resolve_match(match_id: int, action: str, uow: UnitOfWork) -> t.Any:
     """Confirm (link the LMS account to the recorded person) or reject a match, with evidence."""
