@@ -118,7 +118,7 @@ def add_platform(uow: UnitOfWork) -> t.Any:
 def platform(platform_id: int, uow: UnitOfWork) -> t.Any:
     """One registration: its facts, deployments with their last launch, courses and rosters."""
     row = services.get_platform(uow.session, platform_id)
-    launches = operations.last_launches(uow.session, [row.id])
+    launches = operations.last_launches(uow.session, [row.id], counts=True)
     return render_template("lti/console/platform.html", platform=row, launches=launches,
                            rosters=operations.roster_status(uow.session, row.id),
                            can_edit="administrator" in uow.actor.roles,

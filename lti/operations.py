@@ -14,14 +14,14 @@ import logging
 import typing as t
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from bridge.core import audit
 from bridge.core.errors import Conflict, NotFound, ValidationFailed
 from bridge.core.outbox import OutboxMessage
 from bridge.core.uow import UnitOfWork
-from lti.models import LtiContext, LtiContextMember, LtiLaunch
+from lti.models import LtiContext, LtiContextMember, LtiDeployment, LtiLaunch
 from lti.services import AGS_TOPIC, NRPS_TOPIC
 
 logger = logging.getLogger(__name__)
@@ -32,21 +32,27 @@ TOPICS = {AGS_TOPIC: "AGS score", NRPS_TOPIC: "roster sync (NRPS)"}
 ROSTER_ERRORS_SCAN = 1000
 
 
-def last_launches(session: Session, platform_ids: t.Sequence[int] | None = None
-                  ) -> dict[tuple[int, str], tuple[dt.datetime, int]]:
-    """(platform id, deployment id) → (last launch time, number of launches); one query."""
-    stmt = (select(LtiLaunch.platform_id, LtiLaunch.deployment_id, func.max(LtiLaunch.created_at),
-                   func.count(LtiLaunch.id))
-            .group_by(LtiLaunch.platform_id, LtiLaunch.deployment_id))
-    if platform_ids is not None:
-        stmt = stmt.where(LtiLaunch.platform_id.in_(platform_ids))
-    return {(p, d): (last, count) for p, d, last, count in session.execute(stmt)}
+def last_launches(session: Session, platform_ids: t.Sequence[int], *, counts: bool = False
+                  ) -> dict[tuple[int, str], tuple[dt.datetime | None, int | None]]:
+    """(platform id, deployment id) → (last launch time, number of launches when ``counts``).
+
+    One query over the platforms' deployments; each figure is a subquery answered by the index
+    on (platform, deployment, time), so the cost does not grow with the launches kept.
+    """
+    match = and_(LtiLaunch.platform_id == LtiDeployment.platform_id,
+                 LtiLaunch.deployment_id == LtiDeployment.deployment_id)
+    last = select(func.max(LtiLaunch.created_at)).where(match).scalar_subquery()
+    number = select(func.count()).select_from(LtiLaunch).where(match).scalar_subquery() \
+        if counts else literal(None)
+    stmt = (select(LtiDeployment.platform_id, LtiDeployment.deployment_id, last, number)
+            .where(LtiDeployment.platform_id.in_(platform_ids)))
+    return {(p, d): (when, n) for p, d, when, n in session.execute(stmt)}
 
 
 def platform_last_launch(launches: t.Mapping[tuple[int, str], tuple[dt.datetime, int]],
                          platform_id: int) -> dt.datetime | None:
     """The latest launch of any deployment of ``platform_id``."""
-    times = [last for (p, _d), (last, _n) in launches.items() if p == platform_id]
+    times = [last for (p, _d), (last, _n) in launches.items() if p == platform_id and last]
     return max(times) if times else None
 
 
