@@ -84,16 +84,18 @@ def roster_status(session: Session, platform_id: int) -> list[RosterStatus]:
             .where(LtiContextMember.context_pk.in_(found))
             .group_by(LtiContextMember.context_pk, LtiContextMember.status)):
         found[context_pk].counts[status] = count
-    failed = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.topic == NRPS_TOPIC, OutboxMessage.status != "sent",
+    # Unsent statuses by name: the outbox's (status, available_at) index finds them among the
+    # many sent messages.
+    failed = session.execute(
+        select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.payload, OutboxMessage.last_error)
+        .where(OutboxMessage.topic == NRPS_TOPIC,
+               OutboxMessage.status.in_(("pending", "sending", "dead")),
                OutboxMessage.last_error.is_not(None))
         .order_by(OutboxMessage.id.desc()).limit(ROSTER_ERRORS_SCAN))
-    for message in failed:
-        row = found.get(message.payload.get("context_pk"))  # type: ignore[arg-type]
+    for message_id, status, payload, error in failed:
+        row = found.get(payload.get("context_pk"))
         if row is not None and row.error is None:
-            row.error, row.error_status, row.error_message_id = (message.last_error, message.status,
-                                                                 message.id)
+            row.error, row.error_status, row.error_message_id = error, status, message_id
     return list(found.values())
 
 
@@ -127,10 +129,15 @@ def delivery_state(message: OutboxMessage) -> str:
     return "failed" if message.last_error else "waiting"
 
 
+COUNTED = ("failed", "dead", "waiting")
+
+
 def counts_by_state(session: Session) -> dict[str, int]:
-    """How many LTI messages are in each state (one query per state, on the outbox's index)."""
+    """How many LTI messages are failed, dead and waiting (each a probe of the outbox's status
+    index; the sent ones, nearly all of a long-running site's outbox, are not counted).
+    """
     return {state: session.scalar(select(func.count()).select_from(
-        deliveries(state=state).subquery())) or 0 for state in STATES}
+        deliveries(state=state).subquery())) or 0 for state in COUNTED}
 
 
 def retry_delivery(uow: UnitOfWork, message_id: int, reason: str) -> OutboxMessage:
