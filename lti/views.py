@@ -1,5 +1,6 @@
 """HTTP side of the LTI tool: JWKS, OIDC login, launch, learner and instructor pages inside
-the LMS frame, deep linking, Dynamic Registration and the administrators' pages.
+the LMS frame, deep linking and Dynamic Registration (the administrators' pages are console pages,
+lti/console.py; the former /lti/admin/ URLs redirect there).
 
 Pages of a launch live under ``/lti/s/<handle>/``: the handle is an unguessable, expiring
 capability recorded server-side at launch, so no cookie is needed inside the LMS iframe
