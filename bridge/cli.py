@@ -134,7 +134,7 @@ def user_create(username: str, roles: tuple[str, ...], display_name: str | None,
     password = _read_password(password_stdin)
     user = accounts.create_user(uow, username, roles=list(roles), password=password,
                                 display_name=display_name, email=email,
-                                min_password_length=settings().password_min_length)
+                                min_password_length=uow.settings.password_min_length)
     done = f"created user {user.username} (roles: {', '.join(sorted(user.roles))})"
     return lambda: click.echo(done)
 
@@ -198,7 +198,7 @@ def user_set_password(username: str, password_stdin: bool, uow: UnitOfWork) -> A
     """Set a new password for USERNAME."""
     password = _read_password(password_stdin)
     user = accounts.get_user(uow.session, username)
-    accounts.set_password(uow, user, password, min_length=settings().password_min_length)
+    accounts.set_password(uow, user, password, min_length=uow.settings.password_min_length)
     return lambda: click.echo(f"password of {username} changed")
 
 

@@ -12,11 +12,11 @@ from flask import Flask
 from sqlalchemy import delete
 
 from bridge.core import outbox
-from bridge.core.console import register_menu
 from bridge.core.demo import register_loader
 from bridge.core.headers import register_csp
 from bridge.core.jobs import register_sweep
 from bridge.core.uow import UnitOfWork
+from lti import console as lti_console
 from lti import keys, services
 from lti.cli import lti_group
 from lti.models import LtiStateEntry
@@ -44,12 +44,9 @@ def init_app(app: Flask) -> None:
     """Register the package's routes, commands and event handlers on ``app``."""
     app.register_blueprint(bp)
     register_csp(app, "/lti/", page_policy)
-    # The LMS administration pages (platforms, registration tokens, deployments, the AGS outbox)
-    # and the account matches are reached from the console's navigation.
-    register_menu(app, "Administration", "LMS platforms (LTI)", "lti.admin",
-                  roles=("administrator",), order=30)
-    register_menu(app, "Records", "LMS account matches", "lti.identities",
-                  roles=("qa_approver",), order=40)
+    # The LMS administration pages (platforms, registration links, deployments, rosters, the
+    # deliveries to the LMS) and the account matches: console pages, in its navigation.
+    lti_console.init_app(app)
     if "lti" not in app.cli.commands:
         app.cli.add_command(lti_group)
     outbox.register_sender(services.AGS_TOPIC, services.send_score)

@@ -161,7 +161,11 @@ class LtiLaunch(Base):
 
     platform: Mapped[LtiPlatform] = relationship(lazy="joined")
 
-    __table_args__ = (Index("ix_lti_launch_person", "person_id"),)
+    __table_args__ = (
+        Index("ix_lti_launch_person", "person_id"),
+        # The console's "last launch" of each deployment: one index probe per deployment.
+        Index("ix_lti_launch_deployment_created", "platform_id", "deployment_id", "created_at"),
+    )
 
 
 class LtiContext(Base):

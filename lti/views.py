@@ -1,5 +1,6 @@
 """HTTP side of the LTI tool: JWKS, OIDC login, launch, learner and instructor pages inside
-the LMS frame, deep linking, Dynamic Registration and the administrators' pages.
+the LMS frame, deep linking and Dynamic Registration (the administrators' pages are console pages,
+lti/console.py; the former /lti/admin/ URLs redirect there).
 
 Pages of a launch live under ``/lti/s/<handle>/``: the handle is an unguessable, expiring
 capability recorded server-side at launch, so no cookie is needed inside the LMS iframe
@@ -28,15 +29,15 @@ from flask import (
 )
 from sqlalchemy import select
 
-from bridge.core import accounts, people, signatures
+from bridge.core import accounts, signatures
 from bridge.core.actor import Actor
 from bridge.core.errors import DomainError, Forbidden, NotFound, Unauthorized
 from bridge.core.headers import frame_and_post_to, send_upload
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import check_csrf, current_actor, database, in_unit_of_work, settings, transactional
+from bridge.core.web import database, in_unit_of_work, settings, transactional
 from lti import keys, services
 from lti.launch_policy import LaunchPolicy, LaunchRefused, fetch_keyset
-from lti.models import LtiLaunch, LtiPlatform, LtiRegistrationToken
+from lti.models import LtiLaunch, LtiPlatform
 from qms.documents import presentations as qms_presentations
 from qms.documents import services as qms_documents
 from qms.training import services as qms_training
@@ -537,112 +538,18 @@ def register() -> t.Any:
     return render_template("lti/register.html", step="done", platform=summary)
 
 
-# -- administrators ----------------------------------------------------------------------------------
+# -- the former administrators' pages ----------------------------------------------------------------
 
-def _admin() -> Actor | None:
-    actor = current_actor(optional=True)
-    if actor is None:
-        return None
-    actor.require("administrator", action="managing LMS platforms")
-    return actor
-
-
-@bp.route("/admin/", methods=["GET", "POST"])
+@bp.get("/admin/")
 def admin() -> t.Any:
-    """Platform registrations and registration tokens, for administrators."""
-    actor = _admin()
-    if actor is None:
-        return redirect(url_for("core.login", next=request.path))
-    notice = error = None
-    new_token_url = None
-    status = 200
-    if request.method == "POST":
-        check_csrf()
-        try:
-            notice, new_token_url = in_unit_of_work(_admin_action, actor=actor)
-        except DomainError as exc:
-            error, status = exc.message, exc.status
-        except ValueError:
-            error, status = "a number was expected", 400
-
-    def listing(uow: UnitOfWork) -> str:
-        session = uow.session
-        platforms = services.list_platforms(session)
-        tokens = list(session.scalars(select(LtiRegistrationToken).order_by(LtiRegistrationToken.id.desc())
-                                      .limit(20)))
-        rows = [{"p": p, "deployments": p.deployment_ids} for p in platforms]
-        return render_template("lti/admin.html", rows=rows, tokens=tokens, notice=notice, error=error,
-                               new_token_url=new_token_url, now=uow.clock.now(), base_url=_base_url())
-
-    return in_unit_of_work(listing, readonly=True, actor=actor), status
+    """Moved into the quality console (``lti.console``): bookmarks and old links land there."""
+    return redirect(url_for("lti_console.platforms"), code=301)
 
 
-def _admin_action(uow: UnitOfWork) -> tuple[str, str | None]:
-    """Carry out the administrator's form; returns the notice and a new registration URL."""
-    action = request.form.get("action", "")
-    if action == "add":
-        platform = services.add_platform(
-            uow, issuer=request.form.get("issuer", ""),
-            client_id=request.form.get("client_id", ""),
-            deployment_ids=request.form.get("deployment_ids", "").replace(",", " ").split(),
-            auth_login_url=request.form.get("auth_login_url", ""),
-            auth_token_url=request.form.get("auth_token_url", ""),
-            keyset_url=request.form.get("keyset_url") or None,
-            public_key_pem=request.form.get("public_key") or None,
-            name=request.form.get("name", ""))
-        return f"platform {platform.issuer} registered (id {platform.id})", None
-    if action == "remove":
-        platform = services.remove_platform(uow, int(request.form.get("platform_id", "0")),
-                                            request.form.get("reason", ""))
-        return f"platform {platform.issuer} removed", None
-    if action == "deployment":
-        services.add_deployment(uow, int(request.form.get("platform_id", "0")),
-                                request.form.get("deployment_id", ""))
-        return "deployment added", None
-    if action == "token":
-        row, secret = services.create_registration_token(
-            uow, label=request.form.get("label", ""), hours=int(request.form.get("hours", "24")))
-        return (f"registration link created (valid until {row.expires_at:%Y-%m-%d %H:%M} UTC)",
-                f"{_base_url().rstrip('/')}/lti/register?gxp_token={secret}")
-    abort(400, description="unknown action")
-
-
-@bp.route("/admin/identities", methods=["GET", "POST"])
+@bp.get("/admin/identities")
 def identities() -> t.Any:
-    """QA reviews LMS accounts whose e-mail matches a recorded person: confirm or reject."""
-    actor = current_actor(optional=True)
-    if actor is None:
-        return redirect(url_for("core.login", next=request.path))
-    actor.require("qa_approver", action="reviewing LMS account matches")
-    notice = error = None
-    status = 200
-    if request.method == "POST":
-        check_csrf()
-        action, reason = request.form.get("action", ""), request.form.get("reason", "")
-        match_id = request.form.get("match_id", type=int) or 0
-
-        def resolve(uow: UnitOfWork) -> str:
-            if action == "confirm":
-                person = services.confirm_match(uow, match_id, reason)
-                return f"match {match_id} confirmed: linked to {person.display_name}"
-            if action == "reject":
-                services.reject_match(uow, match_id, reason)
-                return f"match {match_id} rejected"
-            abort(400, description="unknown action")
-
-        try:
-            notice = in_unit_of_work(resolve, actor=actor)
-        except DomainError as exc:
-            error, status = exc.message, exc.status
-
-    def listing(uow: UnitOfWork) -> str:
-        rows = []
-        for m in services.list_matches(uow.session, include_resolved=True):
-            candidate = uow.session.get(people.Person, m.candidate_person_id)
-            rows.append({"m": m, "candidate": candidate.display_name if candidate else "?"})
-        return render_template("lti/identities.html", rows=rows, notice=notice, error=error)
-
-    return in_unit_of_work(listing, readonly=True, actor=actor), status
+    """Moved into the quality console (``lti.console``)."""
+    return redirect(url_for("lti_console.identities"), code=301)
 
 
 def platform_summary(platform: LtiPlatform) -> dict[str, t.Any]:

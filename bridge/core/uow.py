@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.orm import Session
 
 from bridge.core import clock as clocks
+from bridge.core import policy_store
 from bridge.core.actor import Actor
 from bridge.core.clock import Clock
 from bridge.core.errors import DomainError
@@ -62,8 +63,12 @@ class UnitOfWork:
         self.readonly = readonly
         self.bus = message_bus or bus
         self.clock: Clock = clock or db.clock
-        self.settings: Settings = settings or db.settings
+        # Given settings are used as they are; the database's get the console's overrides
+        # (bridge.core.policy_store), read once per unit of work when first needed.
+        self._settings: Settings | None = settings
         self._policies = policies if policies is not None else db.policies
+        self._overrides: dict[str, Any] | None = None
+        self._effective: dict[Any, Any] = {}
         self._clock_token = clocks.bind(self.clock)
         factory = db.read_sessions if readonly else db.write_sessions
         # Which database answers: "primary" or "replica" (shown in a response header).
@@ -92,15 +97,40 @@ class UnitOfWork:
         finally:
             self.close()
 
+    def _policy_overrides(self) -> dict[str, Any]:
+        if self._overrides is None:
+            self._overrides = policy_store.overrides(self.session)
+        return self._overrides
+
+    def forget_policy_overrides(self) -> None:
+        """Read the overrides again at the next use (they were just changed)."""
+        self._overrides = None
+        self._effective.clear()
+
+    @property
+    def settings(self) -> Settings:
+        """The site's settings: the environment's, with the console's policy overrides."""
+        if self._settings is not None:
+            return self._settings
+        found = self._effective.get(Settings)
+        if found is None:
+            found = self._effective[Settings] = policy_store.apply_settings(
+                self.db.settings, self._policy_overrides())
+        return found  # type: ignore[no-any-return]
+
     def policy(self, kind: type[P]) -> P:
-        """The site's policy object of type ``kind`` (registered by its package at app start).
+        """The site's policy object of type ``kind`` (registered by its package at app start),
+        with the console's overrides applied.
 
         A unit of work without one gets the policy's defaults, never the environment's values.
         """
+        if kind in self._effective:
+            return self._effective[kind]  # type: ignore[no-any-return]
         found = self._policies.get(kind)
         if found is None:
-            found = kind.model_construct()  # type: ignore[attr-defined]
-        return found  # type: ignore[no-any-return]
+            return kind.model_construct()  # type: ignore[attr-defined,no-any-return]
+        effective = self._effective[kind] = policy_store.apply_policy(found, self._policy_overrides())
+        return effective  # type: ignore[no-any-return]
 
     def act_as(self, actor: Actor) -> None:
         """Attribute what follows to ``actor`` (a launch or sign-in authenticated it mid-request)."""

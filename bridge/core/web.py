@@ -19,6 +19,7 @@ from flask import (
     abort,
     current_app,
     g,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -34,7 +35,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from bridge.core import audit, headers, replica_routing, sessions
+from bridge.core import audit, headers, policy_store, replica_routing, sessions
 from bridge.core.accounts import (
     UserAccount,
     authenticate_token,
@@ -107,8 +108,20 @@ JSON_PREFIXES = ("/api/", "/xapi/", "/healthz", "/lti/register")
 
 
 def settings() -> Settings:
-    """The settings of the running app."""
-    return current_app.extensions["gxpbridge.settings"]
+    """The settings in force for this request: the app's (environment), with the policy values
+    an administrator set in the console (``bridge.core.policy_store``), read once per request so
+    a change applies from the next one. The record store's stateless paths, which use none of
+    those values, skip the read.
+    """
+    base: Settings = current_app.extensions["gxpbridge.settings"]
+    if not has_request_context() or request.path.startswith(STATELESS_PREFIXES):
+        return base
+    found = g.get("gxp_settings")
+    if found is None:
+        with database().read_sessions() as db_session:
+            found = g.gxp_settings = policy_store.apply_settings(
+                base, policy_store.overrides(db_session))
+    return found
 
 
 def database() -> Database:
@@ -415,7 +428,7 @@ HOME_LINKS = (
     ("xAPI record store (About)", "/xapi/about"),
     ("LTI 1.3 tool public keys (JWKS)", "/lti/jwks"),
     ("LTI Dynamic Registration", "/lti/register"),
-    ("LMS platforms (administrators)", "/lti/admin/"),
+    ("LMS platforms (administrators)", "/console/lti/"),
     ("Health check", "/healthz"),
 )
 

@@ -262,19 +262,23 @@ def test_qa_confirms_a_match_in_the_console(lms, db, make_user, uow_factory, app
     assert launch_via_lms(lms, "3").status_code == 303
     [match] = match_rows(db)
     client = app.test_client()
-    assert client.get("/lti/admin/identities").status_code == 302  # sign in first
+    assert client.get("/console/lti/account-matches").status_code == 302  # sign in first
+    assert client.get("/lti/admin/identities").status_code == 301  # the former page
     make_user("trainee", "learner")
     _sign_in(client, "trainee")
-    assert client.get("/lti/admin/identities").status_code == 403
+    assert client.get("/console/lti/account-matches").status_code == 403
     client = app.test_client()
     make_user("quality", "qa_approver")
     _sign_in(client, "quality")
-    page = client.get("/lti/admin/identities").get_data(as_text=True)
+    page = client.get("/console/lti/account-matches").get_data(as_text=True)
     assert "student1@example.com" in page and "Stuart Dent" in page
-    form = {"csrf_token": _csrf(page), "action": "confirm", "match_id": str(match.id), "reason": ""}
-    blank = client.post("/lti/admin/identities", data=form)
-    assert blank.status_code == 400 and person_id_of(db, lms.platform.issuer, "3") != hired.id
-    done = client.post("/lti/admin/identities", data=form | {"reason": "badge photo matches"})
+    form = {"csrf_token": _csrf(page), "reason": ""}
+    url = f"/console/lti/account-matches/{match.id}/confirm"
+    blank = client.post(url, data=form, follow_redirects=True,
+                        headers={"Referer": "http://localhost/console/lti/account-matches"})
+    assert "needs a reason" in blank.get_data(as_text=True)
+    assert person_id_of(db, lms.platform.issuer, "3") != hired.id
+    done = client.post(url, data=form | {"reason": "badge photo matches"}, follow_redirects=True)
     assert done.status_code == 200 and "confirmed" in done.get_data(as_text=True)
     assert person_id_of(db, lms.platform.issuer, "3") == hired.id
     [link] = audit_rows(db, "lti.identity_linked")

@@ -94,7 +94,7 @@ def test_lti_launch_pages_may_be_framed_by_active_platforms_only(client, app, db
     csp = client.get("/lti/s/nothing/").headers["Content-Security-Policy"]
     assert "frame-ancestors 'self' https://moodle.example;" in csp + ";"
     assert "old.example" not in csp
-    assert "frame-ancestors 'none'" in client.get("/lti/admin/").headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in client.get("/console/lti/").headers["Content-Security-Policy"]
 
 
 def _zip(*names: str) -> bytes:

@@ -2,7 +2,9 @@
 reason), API tokens (issued with the secret shown once; revoked) and the policy settings.
 
 Every change goes through ``bridge.core.accounts`` (audited, administrators only). The policy is
-configured in the environment (``GXPBRIDGE_*``, ``GXPBRIDGE_QMS_*``): the page shows it read-only.
+configured in the environment (``GXPBRIDGE_*``, ``GXPBRIDGE_QMS_*``); the password, lockout,
+idle sign-out and effective-date gate values may be changed here by an administrator
+(``bridge.core.policy_store``: stored overrides, audited, in force from the next request).
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from bridge.core import accounts
+from bridge.core import accounts, policy_store
 from bridge.core.accounts import ApiToken, UserAccount
 from bridge.core.console import console_page
 from bridge.core.console.tables import Column, paginate, table_request
 from bridge.core.errors import NotFound, ValidationFailed
 from bridge.core.people import Person
+from bridge.core.settings import Settings
 from bridge.core.uow import UnitOfWork
-from bridge.core.web import settings
 
 logger = logging.getLogger(__name__)
 
@@ -135,15 +137,14 @@ def revoke_token(token_id: int, uow: UnitOfWork) -> Any:
     return redirect(url_for(".user", user_id=row.user_id), code=303)
 
 
-@pages.get("/policy")
-@console_page(*ADMINS, "auditor")
-def policy(uow: UnitOfWork) -> Any:
-    """The policy in force (read-only: configured in the environment)."""
-    site = settings()
+def _policy_page(uow: UnitOfWork, errors: dict[str, str] | None = None,
+                 submitted: dict[str, str] | None = None, status: int = 200) -> Any:
+    """The policy page: the values the console may change (with their source) and the rest."""
+    site: Settings = current_app.extensions["gxpbridge.settings"]  # the environment's
+    policies = current_app.extensions.get("gxpbridge.policies", {}).values()
+    editable = policy_store.current(uow.session, site, policies)
+    names = {row.editable.name for row in editable}
     rows = [
-        ("Password minimum length", site.password_min_length, "GXPBRIDGE_PASSWORD_MIN_LENGTH"),
-        ("Lockout after failed attempts", site.lockout_threshold, "GXPBRIDGE_LOCKOUT_THRESHOLD"),
-        ("Idle sign-out (minutes)", site.session_idle_minutes, "GXPBRIDGE_SESSION_IDLE_MINUTES"),
         ("Absolute session length (hours)", site.session_absolute_hours,
          "GXPBRIDGE_SESSION_ABSOLUTE_HOURS"),
         ("LRS credential cache (seconds)", site.credential_cache_seconds,
@@ -151,21 +152,49 @@ def policy(uow: UnitOfWork) -> Any:
         ("Audit checkpoint every (rows)", site.audit_checkpoint_rows,
          "GXPBRIDGE_AUDIT_CHECKPOINT_ROWS"),
     ]
-    rows.extend(_registered_policies())
-    return render_template("core_console/admin_policy.html", rows=rows, page_title="Policy settings")
+    rows.extend(r for r in _registered_policies() if r[2] not in names)
+    return render_template("core_console/admin_policy.html", rows=rows, editable=editable,
+                           errors=errors or {}, submitted=submitted or {},
+                           can_edit="administrator" in uow.actor.roles,
+                           page_title="Policy settings"), status
+
+
+@pages.get("/policy")
+@console_page(*ADMINS, "auditor")
+def policy(uow: UnitOfWork) -> Any:
+    """The policy in force: the values an administrator may change here, and the rest (read-only:
+    configured in the environment).
+    """
+    return _policy_page(uow)
+
+
+@pages.post("/policy")
+@console_page(*ADMINS)
+def change_policy(uow: UnitOfWork) -> Any:
+    """Change policy values (administrators): all validated before any is saved, each change
+    audited with its old and new value; in force from the next request.
+    """
+    submitted = {e.name: request.form.get(e.name, "") for e in policy_store.EDITABLE
+                 if e.name in request.form}
+    _parsed, errors = policy_store.validate(submitted)
+    if not request.form.get("reason", "").strip():
+        errors["reason"] = "give the reason for this change (it goes into the audit trail)"
+    if errors:
+        # Shown beside each field with what was typed; nothing was written.
+        return _policy_page(uow, errors, submitted, status=400)
+    changed = policy_store.change_settings(uow, submitted, request.form["reason"])
+    labels = ", ".join(policy_store.BY_NAME[name].label.lower() for name in changed)
+    flash(f"Policy changed: {labels}." if changed else "Nothing changed: the values were already in force.")
+    return redirect(url_for(".policy"), code=303)
 
 
 def _registered_policies() -> list[tuple[str, Any, str]]:
     """The knobs of the policies packages registered (``register_policy``): label, value, variable."""
     found: list[tuple[str, Any, str]] = []
     for policy in current_app.extensions.get("gxpbridge.policies", {}).values():
-        config = getattr(policy, "model_config", {})
-        prefix = config.get("env_prefix", "") if isinstance(config, dict) else ""
+        prefix = policy_store.env_prefix(policy)
         for field in type(policy).model_fields:
             label = field.replace("_", " ").capitalize()
             value = getattr(policy, field)
-            if field == "min_trained_pct":
-                label = "Effective-date gate: minimum trained % (site-wide)"
-                value = "not set (each version's own threshold)" if value is None else value
             found.append((label, value, f"{prefix}{field.upper()}"))
     return sorted(found)
