@@ -99,7 +99,14 @@ class UnitOfWork:
 
     def _policy_overrides(self) -> dict[str, Any]:
         if self._overrides is None:
-            self._overrides = policy_store.overrides(self.session)
+            if self.session.in_transaction():  # its own writes included (a policy just changed)
+                self._overrides = policy_store.overrides(self.session)
+            else:
+                # Not through this unit of work's session: on SQLite its first statement takes
+                # the write lock, which a sender reading its settings before a network call (the
+                # outbox relay) would then hold across the call, and a second writer wait on.
+                with self.db.read_sessions() as session:
+                    self._overrides = policy_store.overrides(session)
         return self._overrides
 
     def forget_policy_overrides(self) -> None:
