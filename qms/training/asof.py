@@ -235,7 +235,7 @@ def as_of_department(session: Session, department_id: int, at: dt.datetime) -> d
         )
     )
     # Counts per member from the rule's rows; RequirementAsOf only for what is shown (the unmet).
-    employed, leave, pairs = rows.evaluate_pairs(session, members, at)
+    employed, leave, pairs = rows.evaluate_pairs(session, members, at, detail=False)
     counts = {pid: [0, 0] for pid in members}  # requirements in force, met
     unmet: dict[int, list[dict[str, Any]]] = {pid: [] for pid in members}
     for pair in pairs:

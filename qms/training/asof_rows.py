@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -66,17 +66,20 @@ class BestRow(NamedTuple):
 
 
 class PairAsOf(NamedTuple):
-    """How one person × requirement stood: the version in force, the best completion, lapsed or not."""
+    """How one person × requirement stood: the version in force, when the best completion was
+    made (and, when asked for, which it was), lapsed or not.
+    """
 
     need: NeedRow
     required: VersionRow | None
+    completed_at: dt.datetime | None
     best: BestRow | None
     expired: bool
 
     @property
     def met(self) -> bool:
         """Met: a satisfying completion that had not lapsed (never when nothing was in force)."""
-        return self.best is not None and not self.expired
+        return self.completed_at is not None and not self.expired
 
 
 def _in_force_condition(version: type[TrainingItemVersion], at: dt.datetime) -> object:
@@ -113,11 +116,19 @@ def versions_in_force(
 
 
 def need_rows(
-    session: Session, person_ids: Sequence[int], at: dt.datetime, *, item_ids: Sequence[int] | None = None
+    session: Session,
+    person_ids: Sequence[int] | None,
+    at: dt.datetime,
+    *,
+    item_ids: Sequence[int] | None = None,
 ) -> list[NeedRow]:
-    """Every requirement in force at ``at`` for each of ``person_ids`` through their memberships
-    then in force (the same pairs as :func:`qms.training.scope.needs_of`; the caller passes the
-    people employed at ``at``).
+    """Every requirement in force at ``at`` for each of ``person_ids`` (everyone's when None)
+    through their memberships then in force: the same pairs as :func:`qms.training.scope.needs_of`
+    (the caller keeps the people employed at ``at``).
+
+    The memberships and the requirements of the units they name are read apart and paired here:
+    a join lets a planner scan every requirement once per membership when a scope's column is
+    mostly empty (department and equipment requirements are few), seconds on a large plant.
     """
     scopes = (
         (PersonJobFunction, PersonJobFunction.job_function_id, Requirement.job_function_id),
@@ -125,12 +136,26 @@ def need_rows(
         (PersonEquipment, PersonEquipment.equipment_id, Requirement.equipment_id),
     )
     items = None if item_ids is None else sorted(set(item_ids))
+    batches: list[Sequence[int] | None] = (
+        [None] if person_ids is None else list(in_scope.chunks(sorted(set(person_ids))))
+    )
     found: list[NeedRow] = []
-    for chunk in in_scope.chunks(sorted(set(person_ids))):
-        for membership, member_col, req_col in scopes:
+    for membership, member_col, req_col in scopes:
+        held: list[tuple[int, int]] = []
+        for chunk in batches:
+            stmt = (
+                select(membership.person_id, member_col)
+                .where(in_scope.active_at(membership, at))
+                .order_by(membership.person_id, membership.id)
+            )
+            if chunk is not None:
+                stmt = stmt.where(membership.person_id.in_(chunk))
+            held.extend(session.execute(stmt).tuples())
+        by_unit: dict[int, list[tuple[Any, ...]]] = {}
+        for units in in_scope.chunks(sorted({unit for _pid, unit in held})):
             stmt = (
                 select(
-                    membership.person_id,
+                    req_col,
                     Requirement.id,
                     Requirement.training_item_id,
                     Requirement.scope,
@@ -140,16 +165,15 @@ def need_rows(
                     Requirement.retrain_interval_days,
                     Requirement.grace_days,
                 )
-                .join(Requirement, req_col == member_col)
-                .where(
-                    membership.person_id.in_(chunk),
-                    in_scope.active_at(membership, at),
-                    in_scope.active_at(Requirement, at),
-                )
+                .where(req_col.in_(units), in_scope.active_at(Requirement, at))
+                .order_by(Requirement.id)
             )
             if items is not None:
                 stmt = stmt.where(Requirement.training_item_id.in_(items or [0]))
-            found.extend(NeedRow(*row) for row in session.execute(stmt))
+            for unit, *requirement in session.execute(stmt):
+                by_unit.setdefault(unit, []).append(tuple(requirement))
+        for pid, unit in held:
+            found.extend(NeedRow(pid, *requirement) for requirement in by_unit.get(unit, ()))
     return found
 
 
@@ -216,39 +240,88 @@ def best_completions(
     return found
 
 
+def best_completion_times(
+    session: Session,
+    person_ids: Sequence[int] | None,
+    at: dt.datetime,
+    *,
+    item_ids: Sequence[int] | None = None,
+) -> dict[tuple[int, int], dt.datetime]:
+    """When each person last completed each item on a version satisfying the one in force at
+    ``at`` (made and recorded by then): :func:`best_completions` without naming the completion,
+    grouped in the database (what counting met and unmet requirements needs).
+    """
+    done = aliased(TrainingItemVersion)
+    required = aliased(TrainingItemVersion)
+    base = (
+        select(Completion.person_id, Completion.training_item_id, func.max(Completion.completed_at))
+        .join(done, done.id == Completion.item_version_id)
+        .join(
+            required,
+            and_(required.training_item_id == Completion.training_item_id, _in_force_condition(required, at)),
+        )
+        .where(Completion.completed_at <= at, Completion.recorded_at <= at, done.seq >= required.baseline_seq)
+        .group_by(Completion.person_id, Completion.training_item_id)
+    )
+    items = None if item_ids is None else sorted(set(item_ids))
+    if items is not None:
+        base = base.where(Completion.training_item_id.in_(items or [0]))
+    batches: list[Sequence[int] | None] = (
+        [None] if person_ids is None else list(in_scope.chunks(sorted(set(person_ids))))
+    )
+    found: dict[tuple[int, int], dt.datetime] = {}
+    for chunk in batches:
+        stmt = base if chunk is None else base.where(Completion.person_id.in_(chunk))
+        found.update(((pid, item), last) for pid, item, last in session.execute(stmt))
+    return found
+
+
 def evaluate_pairs(
     session: Session,
     person_ids: Sequence[int] | None,
     at: dt.datetime,
     *,
     item_ids: Sequence[int] | None = None,
+    detail: bool = True,
 ) -> tuple[set[int], set[int], list[PairAsOf]]:
     """The rule applied to people at ``at``: (employed, on leave, every person × requirement in
     force through their memberships with its version in force, best completion and lapse).
 
-    ``person_ids`` None means every person (read in one pass rather than in batches).
+    ``person_ids`` None means every person (read in one pass rather than in batches). Without
+    ``detail`` the pairs say when the best completion was made, not which it was (``best`` None).
     """
     people = sorted(set(person_ids)) if person_ids is not None else None
     employed = in_scope.employed_people_at(session, people, at)
     leave = in_scope.on_leave(session, sorted(employed if people is None else people), at)
-    needs = need_rows(session, sorted(employed), at, item_ids=item_ids)
+    # Much of the plant is read in one pass (a batch of 900 people at a time costs more), and
+    # the rows of people not asked about are left out here.
+    whole = people is None or len(employed) > _ONE_PASS_PEOPLE
+    needs = [
+        n
+        for n in need_rows(session, None if whole else sorted(employed), at, item_ids=item_ids)
+        if n.person_id in employed
+    ]
     if not needs:
         return employed, leave, []
     needed_items = sorted({n.training_item_id for n in needs})
     in_force = versions_in_force(session, needed_items, at)
-    # Every person's completions are read in one pass when much of the plant is asked about:
-    # one scan is cheaper than a batch of 900 people at a time (rows of others are not looked up).
-    whole = people is None or len(employed) > _ONE_PASS_PEOPLE
-    best = best_completions(session, None if whole else sorted(employed), at, item_ids=item_ids)
+    asked = None if whole else sorted(employed)
+    best = best_completions(session, asked, at, item_ids=item_ids) if detail else {}
+    times = (
+        {key: row.completed_at for key, row in best.items()}
+        if detail
+        else best_completion_times(session, asked, at, item_ids=item_ids)
+    )
     pairs = []
     for need in needs:
         required = in_force.get(need.training_item_id)
-        found = best.get((need.person_id, need.training_item_id)) if required is not None else None
+        key = (need.person_id, need.training_item_id)
+        last = times.get(key) if required is not None else None
         expired = False
-        if found is not None and need.retrain_interval_days:
-            lapse = found.completed_at + dt.timedelta(days=need.retrain_interval_days + need.grace_days)
+        if last is not None and need.retrain_interval_days:
+            lapse = last + dt.timedelta(days=need.retrain_interval_days + need.grace_days)
             expired = lapse <= at
-        pairs.append(PairAsOf(need, required, found, expired))
+        pairs.append(PairAsOf(need, required, last, best.get(key) if last is not None else None, expired))
     return employed, leave, pairs
 
 
@@ -256,8 +329,9 @@ def explanation(pair: PairAsOf) -> str:
     """Why a pair was met or not, in words (the rule's reasons)."""
     if pair.required is None:
         return "no version of the item was in force"
-    if pair.best is None:
+    if pair.completed_at is None:
         return f"no completion on version {pair.required.label} or an equivalent earlier version"
     if pair.expired:
         return "the last completion had lapsed (periodic retraining interval and grace passed)"
-    return f"completed version {pair.best.version_label} at {pair.best.completed_at.isoformat()}"
+    label = pair.best.version_label if pair.best is not None else "(a satisfying version)"
+    return f"completed version {label} at {pair.completed_at.isoformat()}"

@@ -88,7 +88,7 @@ def standing_of(
     """
     person_ids = sorted(set(person_ids))
     items = sorted(set(item_ids)) if item_ids is not None else None
-    employed, leave, pairs = asof_rows.evaluate_pairs(session, person_ids, at, item_ids=items)
+    employed, leave, pairs = asof_rows.evaluate_pairs(session, person_ids, at, item_ids=items, detail=False)
     counts = {pid: [0, 0] for pid in person_ids}  # requirements in force, unmet
     for pair in pairs:
         if pair.required is not None:
@@ -147,7 +147,9 @@ def matrix_as_of(session: Session, at: dt.datetime, *, department_id: int | None
     departments_of = in_scope.current_departments(session, people, at)
     if not everyone:
         people = [p for p in people if departments_of.get(p) == department_id]
-    _employed, leave, pairs = asof_rows.evaluate_pairs(session, None if everyone else people, at)
+    _employed, leave, pairs = asof_rows.evaluate_pairs(
+        session, None if everyone else people, at, detail=False
+    )
     late_items: dict[int, set[int]] = defaultdict(set)
     for pid, assignments in open_assignments_at(session, None if everyone else people, at).items():
         late_items[pid].update(
