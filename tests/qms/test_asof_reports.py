@@ -99,3 +99,19 @@ def test_set_based_answers_agree_with_the_per_person_rule(plant, db, clock):
         lapsed = asof.as_of_person(session, plant.people["ann"], moments[2])
         assert [r["expired"] for r in lapsed["requirements"]
                 if r["training_item_id"] == periodic["training_item_id"]] == [True]
+
+
+def test_matrix_report_counts_a_pair_past_its_due_date_before_the_sweep(plant, clock):
+    """The maintained-state matrix report judges due dates against now: a pair whose due date
+    passed is overdue even before the overdue sweep has marked it."""
+    p = small_plant(plant)
+    plant.post("/requirements", "author",
+               {"scope": "job_function", "scope_id": p["op"], "training_item_id": p["item"]}, expect=201)
+    (assignment,) = plant.get("/me/assignments", "ann")
+    totals = plant.get("/matrix/compliance")["totals"]
+    assert (totals["pairs"], totals["compliant"], totals["overdue"]) == (1, 0, 0)
+    clock.set(dt.datetime.fromisoformat(assignment["due_at"]) + dt.timedelta(hours=1))
+    totals = plant.get("/matrix/compliance")["totals"]
+    assert (totals["pairs"], totals["compliant"], totals["overdue"]) == (1, 0, 1)
+    report = plant.get("/reports/matrix-compliance")["data"]["totals"]
+    assert (report["compliant"], report["overdue"]) == (0, 1)
