@@ -150,7 +150,7 @@ def need_rows(
             )
             if chunk is not None:
                 stmt = stmt.where(membership.person_id.in_(chunk))
-            held.extend(session.execute(stmt).tuples())
+            held.extend((pid, unit) for pid, unit in session.execute(stmt))
         by_unit: dict[int, list[tuple[Any, ...]]] = {}
         for units in in_scope.chunks(sorted({unit for _pid, unit in held})):
             stmt = (
