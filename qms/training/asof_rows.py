@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from qms.documents.models import TrainingItemVersion
@@ -66,12 +66,13 @@ class BestRow(NamedTuple):
 
 
 class PairAsOf(NamedTuple):
-    """How one person × requirement stood: the version in force, when the best completion was
-    made (and, when asked for, which it was), lapsed or not.
+    """How one person × requirement stood: the version in force, whether a completion satisfied
+    it, when the best one was made (and, when asked for, which it was), lapsed or not.
     """
 
     need: NeedRow
     required: VersionRow | None
+    trained: bool
     completed_at: dt.datetime | None
     best: BestRow | None
     expired: bool
@@ -79,7 +80,7 @@ class PairAsOf(NamedTuple):
     @property
     def met(self) -> bool:
         """Met: a satisfying completion that had not lapsed (never when nothing was in force)."""
-        return self.completed_at is not None and not self.expired
+        return self.trained and not self.expired
 
 
 def _in_force_condition(version: type[TrainingItemVersion], at: dt.datetime) -> object:
@@ -246,15 +247,24 @@ def best_completion_times(
     at: dt.datetime,
     *,
     item_ids: Sequence[int] | None = None,
-) -> dict[tuple[int, int], dt.datetime]:
-    """When each person last completed each item on a version satisfying the one in force at
-    ``at`` (made and recorded by then): :func:`best_completions` without naming the completion,
-    grouped in the database (what counting met and unmet requirements needs).
+    timed_items: Sequence[int] | None = None,
+) -> dict[tuple[int, int], dt.datetime | None]:
+    """Each (person, item) with a completion on a version satisfying the one in force at ``at``
+    (made and recorded by then), and when the last was made: :func:`best_completions` without
+    naming the completion, grouped in the database (what counting met requirements needs).
+
+    With ``timed_items`` the time is read only for those items (the periodic ones, whose lapse
+    depends on it): the others map to None, existence being all they need.
     """
     done = aliased(TrainingItemVersion)
     required = aliased(TrainingItemVersion)
+    last = func.max(Completion.completed_at)
+    if timed_items is not None and len(set(timed_items)) <= _ITEM_FILTER_LIMIT:
+        last = func.max(
+            case((Completion.training_item_id.in_(sorted(set(timed_items))), Completion.completed_at))
+        )
     base = (
-        select(Completion.person_id, Completion.training_item_id, func.max(Completion.completed_at))
+        select(Completion.person_id, Completion.training_item_id, last)
         .join(done, done.id == Completion.item_version_id)
         .join(
             required,
@@ -269,10 +279,10 @@ def best_completion_times(
     batches: list[Sequence[int] | None] = (
         [None] if person_ids is None else list(in_scope.chunks(sorted(set(person_ids))))
     )
-    found: dict[tuple[int, int], dt.datetime] = {}
+    found: dict[tuple[int, int], dt.datetime | None] = {}
     for chunk in batches:
         stmt = base if chunk is None else base.where(Completion.person_id.in_(chunk))
-        found.update(((pid, item), last) for pid, item, last in session.execute(stmt))
+        found.update(((pid, item), when) for pid, item, when in session.execute(stmt))
     return found
 
 
@@ -307,21 +317,23 @@ def evaluate_pairs(
     in_force = versions_in_force(session, needed_items, at)
     asked = None if whole else sorted(employed)
     best = best_completions(session, asked, at, item_ids=item_ids) if detail else {}
+    periodic = sorted({n.training_item_id for n in needs if n.retrain_interval_days})
     times = (
         {key: row.completed_at for key, row in best.items()}
         if detail
-        else best_completion_times(session, asked, at, item_ids=item_ids)
+        else best_completion_times(session, asked, at, item_ids=item_ids, timed_items=periodic)
     )
     pairs = []
     for need in needs:
         required = in_force.get(need.training_item_id)
         key = (need.person_id, need.training_item_id)
-        last = times.get(key) if required is not None else None
+        trained = required is not None and key in times
+        last = times[key] if trained else None
         expired = False
         if last is not None and need.retrain_interval_days:
             lapse = last + dt.timedelta(days=need.retrain_interval_days + need.grace_days)
             expired = lapse <= at
-        pairs.append(PairAsOf(need, required, last, best.get(key) if last is not None else None, expired))
+        pairs.append(PairAsOf(need, required, trained, last, best.get(key) if trained else None, expired))
     return employed, leave, pairs
 
 
@@ -329,9 +341,10 @@ def explanation(pair: PairAsOf) -> str:
     """Why a pair was met or not, in words (the rule's reasons)."""
     if pair.required is None:
         return "no version of the item was in force"
-    if pair.completed_at is None:
+    if not pair.trained:
         return f"no completion on version {pair.required.label} or an equivalent earlier version"
     if pair.expired:
         return "the last completion had lapsed (periodic retraining interval and grace passed)"
-    label = pair.best.version_label if pair.best is not None else "(a satisfying version)"
-    return f"completed version {label} at {pair.completed_at.isoformat()}"
+    if pair.best is None or pair.completed_at is None:  # counted, not detailed
+        return "completed a version that satisfies it"
+    return f"completed version {pair.best.version_label} at {pair.completed_at.isoformat()}"
