@@ -17,17 +17,17 @@ from bridge.core.uow import UnitOfWork
 from qms.deviations import services as deviations
 from qms.deviations.models import ADEQUACY_CONCLUSIONS, Deviation, TrainingAdequacyAssessment
 from qms.documents import services as documents
-from qms.documents.models import DocumentVersion
+from qms.documents.models import Document, DocumentVersion, TrainingItem
 from qms.roles import APPROVERS
 from qms.training import asof
-from qms.training.models import Completion
 
 
 def training_adequacy(session: Session, deviation: Deviation) -> dict[str, Any]:
     """For each person × document involved: trained at ``occurred_at`` on the version then effective?
 
-    Every answer comes from :func:`qms.compliance.trained_on_document_as_of`; this adds the
-    names, the document version label and the completion's version id for the report.
+    Every answer comes from :func:`qms.training.asof.trained_on_documents_as_of` (the as-of rule,
+    for every pair at once); this adds the names, the document version label and the
+    completion's version id for the report.
     """
     at = deviation.occurred_at
     person_ids = [p.person_id for p in deviation.people]
@@ -35,42 +35,55 @@ def training_adequacy(session: Session, deviation: Deviation) -> dict[str, Any]:
     names = dict(
         session.execute(select(Person.id, Person.display_name).where(Person.id.in_(person_ids or [0]))).all()
     )
+    documents_found = {
+        doc_id: (code, item_id)
+        for doc_id, code, item_id in session.execute(
+            select(Document.id, Document.code, TrainingItem.id)
+            .join(TrainingItem, TrainingItem.document_id == Document.id)
+            .where(Document.id.in_(document_ids or [0]))
+        )
+    }
+    for document_id in document_ids:
+        if document_id not in documents_found:  # absent, or tampered with: the services say which
+            documents.item_of_document(session, documents.get_document(session, document_id).id)
+    labels: dict[int, int] = dict(
+        session.execute(
+            select(DocumentVersion.item_version_id, DocumentVersion.id).where(
+                DocumentVersion.document_id.in_(document_ids or [0]),
+                DocumentVersion.item_version_id.is_not(None),
+            )
+        ).all()
+    )
+    answers = asof.trained_on_documents_as_of(
+        session, person_ids, [item for _code, item in documents_found.values()], at
+    )
     rows = []
     for document_id in document_ids:
-        document = documents.get_document(session, document_id)
-        item = documents.item_of_document(session, document_id)
-        labels = {
-            dv.item_version_id: (dv.id, dv.label)
-            for dv in session.scalars(
-                select(DocumentVersion).where(DocumentVersion.document_id == document_id)
-            )
-        }
+        code, item_id = documents_found[document_id]
         for person_id in person_ids:
-            answer = asof.trained_on_document_as_of(session, person_id, item.id, at)
+            answer = answers[(person_id, item_id)]
             in_force = answer["version_in_force"]
             completion = None
             if answer["completion_id"] is not None:
-                done = session.get(Completion, answer["completion_id"])
-                assert done is not None
                 completion = {
-                    "id": done.id,
-                    "item_version_id": done.item_version_id,
+                    "id": answer["completion_id"],
+                    "item_version_id": answer["completed_version_id"],
                     "version": answer["completed_version"],
                     "completed_at": answer["completed_at"],
-                    "method": done.method,
+                    "method": answer["method"],
                 }
             rows.append(
                 {
                     "person_id": person_id,
                     "person": names.get(person_id),
-                    "document_id": document.id,
-                    "document": document.code,
-                    "training_item_id": item.id,
+                    "document_id": document_id,
+                    "document": code,
+                    "training_item_id": item_id,
                     "version_in_force": (
                         {
                             "item_version_id": in_force["id"],
                             "label": in_force["label"],
-                            "document_version_id": labels.get(in_force["id"], (None, None))[0],
+                            "document_version_id": labels.get(in_force["id"]),
                         }
                         if in_force
                         else None

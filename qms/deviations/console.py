@@ -89,7 +89,7 @@ def detail(deviation_id: int, uow: UnitOfWork) -> Any:
         involved=deviations.involved(session, deviation),
         adequacy=assessments.training_adequacy(session, deviation),
         recorded=deviations.assessments_of(session, deviation.id),
-        capas=deviations.linked_capas(session, deviation.id),
+        capas=deviations.linked_capa_rows(session, deviation.id),
         conclusions=ADEQUACY_CONCLUSIONS,
         signatures=signatures_of(session, "qms_deviation", deviation.id),
         page_title=f"{deviation.number}: {deviation.title}",

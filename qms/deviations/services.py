@@ -87,6 +87,19 @@ def linked_capas(session: Session, deviation_id: int) -> list[Any]:
     return list(session.scalars(select(Capa).where(Capa.deviation_id == deviation_id).order_by(Capa.id)))
 
 
+def linked_capa_rows(session: Session, deviation_id: int) -> list[Any]:
+    """Id, number and status of the CAPAs linked to a deviation (for its page: their actions and
+    the assignments those made are not read).
+    """
+    return list(
+        session.execute(
+            select(Capa.id, Capa.number, Capa.status)
+            .where(Capa.deviation_id == deviation_id)
+            .order_by(Capa.id)
+        )
+    )
+
+
 def deviation_content(deviation: Deviation) -> dict[str, Any]:
     """What a signature on a deviation binds to."""
     return {

@@ -46,13 +46,16 @@ def _values(uow: UnitOfWork, kind: catalog.ReportKind) -> dict[str, Any]:
     return values
 
 
-def _as_of(uow: UnitOfWork) -> dt.datetime:
-    """The "as of" moment: the end of the date asked (UTC), never after now; now by default."""
+def _as_of(uow: UnitOfWork) -> dt.datetime | None:
+    """The past moment asked about: the end of the date asked (UTC); None for now (no date, or a
+    date whose end is not yet past).
+    """
     now = uow.clock.now()
     day = forms.parse_datetime(request.args.get("as_of"), "as_of", required=False)
     if day is None:
-        return now
-    return min(now, day + dt.timedelta(days=1) - dt.timedelta(microseconds=1))
+        return None
+    end = day + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return end if end < now else None
 
 
 def _generated_by(uow: UnitOfWork) -> str:
@@ -76,7 +79,7 @@ def show(key: str, uow: UnitOfWork) -> Any:
     ready = bool(request.args) and all(request.args.get(p.name) for p in kind.params if p.required)
     report: Report | None = None
     if ready:
-        report = kind.build(uow.session, _values(uow, kind), _generated_by(uow), _as_of(uow))
+        report = kind.build(uow.session, _values(uow, kind), _generated_by(uow), uow.clock.now(), _as_of(uow))
     if report is not None and fmt in ("csv", "pdf"):
         content, media_type = rendering.render(report, fmt)
         stamp = report.generated_at.strftime("%Y%m%dT%H%M%SZ")

@@ -122,23 +122,27 @@ def trained_before_effective(session: Session, version_id: int, *, at: dt.dateti
                                field="version_id")
     effective = item_version.effective_since or version.effective_at
     cutoff = min(effective, at) if effective else at
-    versions = {v.id: v for v in session.scalars(select(TrainingItemVersion).where(
-        TrainingItemVersion.training_item_id == item_version.training_item_id))}
     assigned = dict(session.execute(select(Assignment.person_id, Assignment.assigned_at).where(
         Assignment.item_version_id == item_version.id, Assignment.assigned_at <= at)).all())
-    best: dict[int, Completion] = {}
-    for completion in session.scalars(select(Completion).where(
-            Completion.training_item_id == item_version.training_item_id,
-            Completion.completed_at <= cutoff, Completion.recorded_at <= at)):
-        if in_scope.satisfies(versions[completion.item_version_id], item_version):
-            held = best.get(completion.person_id)
-            if held is None or completion.completed_at > held.completed_at:
-                best[completion.person_id] = completion
+    # Columns only: each person's latest completion on a version that satisfies this one
+    # (in_scope.satisfies: from its baseline on), made by the cutoff and recorded by ``at``.
+    best: dict[int, Any] = {}
+    for completion in session.execute(
+            select(Completion.person_id, Completion.completed_at, Completion.method,
+                   TrainingItemVersion.label)
+            .join(TrainingItemVersion, TrainingItemVersion.id == Completion.item_version_id)
+            .where(Completion.training_item_id == item_version.training_item_id,
+                   TrainingItemVersion.seq >= item_version.baseline_seq,
+                   Completion.completed_at <= cutoff, Completion.recorded_at <= at)
+            .order_by(Completion.id)):
+        held = best.get(completion.person_id)
+        if held is None or completion.completed_at > held.completed_at:
+            best[completion.person_id] = completion
     people = sorted(set(assigned) | set(best))
     names, depts = _names(session, people), _department_codes(session, people, cutoff)
     rows = [{"person_id": pid, "person": names.get(pid), "department": depts.get(pid, ""),
              "assigned_at": assigned.get(pid), "trained": pid in best,
-             "completed_version": versions[best[pid].item_version_id].label if pid in best else None,
+             "completed_version": best[pid].label if pid in best else None,
              "completed_at": best[pid].completed_at if pid in best else None,
              "method": best[pid].method if pid in best else None}
             for pid in people]

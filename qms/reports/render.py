@@ -128,6 +128,9 @@ def to_csv(report: Report) -> str:
     return out.getvalue()
 
 
+# The height of a table row of one-line texts: the body leading (8.5) and 3 points above and below.
+_PLAIN_ROW_HEIGHT = 8.5 + 3 + 3
+
 _FONT_CANDIDATES = (
     (
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -179,7 +182,11 @@ def to_pdf(report: Report) -> bytes:
 
     def _cell(text: str, width: float) -> Any:
         # A paragraph wraps but costs far more to lay out: plain text when it fits the column.
-        if "\n" not in text and stringWidth(text, regular, 7) <= width - 13:
+        if "\n" in text:
+            return Paragraph(escape(text), cell)
+        # No ASCII glyph is wider than the font size: short ASCII text fits without measuring it
+        # (measuring every cell of a table of thousands of rows costs more than laying it out).
+        if (text.isascii() and len(text) * 7 <= width - 13) or stringWidth(text, regular, 7) <= width - 13:
             return text
         return Paragraph(escape(text), cell)
 
@@ -261,7 +268,14 @@ def to_pdf(report: Report) -> bytes:
             ]
             for row in section.rows
         )
-        table = LongTable(data, colWidths=widths, repeatRows=1)
+        # A row of plain (one-line) texts is the body leading plus the cells' default top and
+        # bottom padding (3 points each) high, as the table would measure it: given, the table
+        # measures only the heading and the rows that wrap (it re-measures on every page).
+        heights = [None] + [
+            None if any(not isinstance(value, str) for value in row) else _PLAIN_ROW_HEIGHT
+            for row in data[1:]
+        ]
+        table = LongTable(data, colWidths=widths, rowHeights=heights, repeatRows=1)
         table.setStyle(
             TableStyle(
                 [

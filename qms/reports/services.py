@@ -123,11 +123,15 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
     per_person: dict[int, list[dict[str, Any]]] = {}
     for row in data["people"]:
         per_person.setdefault(row["person_id"], []).append(row)
-    people = []
+    chosen_rows = []
     for rows in per_person.values():
         status = labels.worst(r["status"] for r in rows)
-        chosen = next(r for r in rows if r["status"] == status)
-        people.append({**chosen, "trained_version": _version_label(session, chosen["trained_version_id"])})
+        chosen_rows.append(next(r for r in rows if r["status"] == status))
+    version_labels = _version_labels(session, [r["trained_version_id"] for r in chosen_rows])
+    people = [
+        {**chosen, "trained_version": version_labels.get(chosen["trained_version_id"])}
+        for chosen in chosen_rows
+    ]
     people.sort(key=lambda p: p["display_name"] or "")
     counts: dict[str, int] = {}
     for person in people:
@@ -177,11 +181,18 @@ def document_status(session: Session, document_id: int, *, generated_by: str, no
     )
 
 
-def _version_label(session: Session, item_version_id: int | None) -> str | None:
-    if item_version_id is None:
-        return None
-    version = session.get(TrainingItemVersion, item_version_id)
-    return version.label if version else None
+def _version_labels(session: Session, item_version_ids: list[int | None]) -> dict[int, str]:
+    """The labels of training item versions, in one query (not one per person)."""
+    wanted = sorted({v for v in item_version_ids if v is not None})
+    found: dict[int, str] = {}
+    for chunk in in_scope.chunks(wanted):
+        found.update(
+            session.execute(
+                select(TrainingItemVersion.id, TrainingItemVersion.label)
+                .where(TrainingItemVersion.id.in_(chunk))
+            ).all()
+        )
+    return found
 
 
 def matrix_compliance(

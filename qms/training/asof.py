@@ -5,19 +5,19 @@ was a person, a document's audience or a department qualified at a moment?
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.core.people import Person, get_person
 from qms.documents import services as documents
-from qms.documents.models import TrainingItem, TrainingItemVersion
+from qms.documents.models import TrainingItem
 from qms.org import services as org
 from qms.org.models import PersonDepartment, PersonEquipment, PersonJobFunction
+from qms.training import asof_rows as rows
 from qms.training import scope as in_scope
 from qms.training.models import Assignment, Completion, ComplianceState, Requirement
 
@@ -40,21 +40,22 @@ class RequirementAsOf:
     explanation: str
 
 
-def _versions_in_force(
-    session: Session, item_ids: Sequence[int], at: dt.datetime
-) -> dict[int, TrainingItemVersion]:
-    found: dict[int, TrainingItemVersion] = {}
-    for chunk in in_scope.chunks(sorted(set(item_ids))):
-        for version in session.scalars(
-            select(TrainingItemVersion).where(
-                TrainingItemVersion.training_item_id.in_(chunk),
-                TrainingItemVersion.effective_since.is_not(None),
-                TrainingItemVersion.effective_since <= at,
-                or_(TrainingItemVersion.ended_at.is_(None), TrainingItemVersion.ended_at > at),
-            )
-        ):
-            found[version.training_item_id] = version
-    return found
+def _requirement_as_of(pair: rows.PairAsOf) -> RequirementAsOf:
+    need, required, best = pair.need, pair.required, pair.best
+    return RequirementAsOf(
+        requirement_id=need.requirement_id,
+        scope=need.scope,
+        scope_id=need.scope_id,
+        training_item_id=need.training_item_id,
+        version_in_force_id=required.id if required else None,
+        version_in_force_label=required.label if required else None,
+        met=pair.met,
+        completion_id=best.completion_id if best else None,
+        completed_version_label=best.version_label if best else None,
+        completed_at=best.completed_at if best else None,
+        expired=pair.expired,
+        explanation=rows.explanation(pair),
+    )
 
 
 def evaluate_as_of(
@@ -68,92 +69,59 @@ def evaluate_as_of(
         item had no version in force at ``at``: neither met nor a gap, DESIGN.md).
     """
     person_ids = sorted(set(person_ids))
-    employed = in_scope.employed_people(session, person_ids, at)
-    leave = in_scope.on_leave(session, person_ids, at)
-    needs = [
-        n
-        for n in in_scope.needs_of(session, person_ids, at)
-        if item_ids is None or n.training_item_id in set(item_ids)
-    ]
-    requirements = {
-        r.id: r
-        for chunk in in_scope.chunks(sorted({n.requirement_id for n in needs}))
-        for r in session.scalars(select(Requirement).where(Requirement.id.in_(chunk)))
-    }
-    in_force = _versions_in_force(session, [n.training_item_id for n in needs], at)
-    versions: dict[int, TrainingItemVersion] = {}
-    for chunk in in_scope.chunks(sorted({n.training_item_id for n in needs})):
-        versions.update(
-            {
-                v.id: v
-                for v in session.scalars(
-                    select(TrainingItemVersion).where(TrainingItemVersion.training_item_id.in_(chunk))
-                )
-            }
-        )
-    completions: dict[tuple[int, int], list[Completion]] = defaultdict(list)
-    for chunk in in_scope.chunks(person_ids):
-        for completion in session.scalars(
-            select(Completion).where(
-                Completion.person_id.in_(chunk), Completion.completed_at <= at, Completion.recorded_at <= at
-            )
-        ):
-            completions[(completion.person_id, completion.training_item_id)].append(completion)
+    employed, leave, pairs = rows.evaluate_pairs(session, person_ids, at, item_ids=item_ids)
     result: dict[int, dict[str, Any]] = {
         pid: {"employed": pid in employed, "on_leave": pid in leave, "requirements": [], "not_in_force": []}
         for pid in person_ids
     }
-    for need in needs:
-        requirement = requirements[need.requirement_id]
-        required = in_force.get(need.training_item_id)
-        scope_id = requirement.job_function_id or requirement.department_id or requirement.equipment_id or 0
-        best: Completion | None = None
-        if required is not None:
-            for completion in completions.get((need.person_id, need.training_item_id), ()):
-                done = versions.get(completion.item_version_id)
-                if (
-                    done is not None
-                    and in_scope.satisfies(done, required)
-                    and (best is None or completion.completed_at > best.completed_at)
-                ):
-                    best = completion
-        expired = False
-        if best is not None and requirement.retrain_interval_days:
-            lapse = best.completed_at + dt.timedelta(
-                days=requirement.retrain_interval_days + requirement.grace_days
-            )
-            expired = lapse <= at
-        met = best is not None and not expired
-        if required is None:
-            explanation = "no version of the item was in force"
-        elif best is None:
-            explanation = f"no completion on version {required.label} or an equivalent earlier version"
-        elif expired:
-            explanation = "the last completion had lapsed (periodic retraining interval and grace passed)"
-        else:
-            explanation = (
-                f"completed version {versions[best.item_version_id].label} at {best.completed_at.isoformat()}"
-            )
-        bucket = "requirements" if required is not None else "not_in_force"
-        result[need.person_id][bucket].append(
-            RequirementAsOf(
-                requirement_id=requirement.id,
-                scope=requirement.scope,
-                scope_id=scope_id,
-                training_item_id=need.training_item_id,
-                version_in_force_id=required.id if required else None,
-                version_in_force_label=required.label if required else None,
-                met=met,
-                completion_id=best.id if best else None,
-                completed_version_label=versions[best.item_version_id].label if best else None,
-                completed_at=best.completed_at if best else None,
-                expired=expired,
-                explanation=explanation,
-            )
-        )
+    for pair in pairs:
+        bucket = "requirements" if pair.required is not None else "not_in_force"
+        result[pair.need.person_id][bucket].append(_requirement_as_of(pair))
     for entry in result.values():
         entry["qualified"] = entry["employed"] and all(r.met for r in entry["requirements"])
     return result
+
+
+def trained_on_documents_as_of(
+    session: Session, person_ids: Sequence[int], item_ids: Sequence[int], at: dt.datetime
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """:func:`trained_on_document_as_of` for every person × item at once (a few queries in all).
+
+    Each answer also names the completion's ``completed_version_id`` and ``method``.
+    """
+    in_force = rows.versions_in_force(session, item_ids, at)
+    best = rows.best_completions(session, person_ids, at, item_ids=sorted(in_force)) if in_force else {}
+    answers: dict[tuple[int, int], dict[str, Any]] = {}
+    for item_id in item_ids:
+        required = in_force.get(item_id)
+        for person_id in person_ids:
+            if required is None:
+                # Nothing was in force to be trained on: not required, so not a gap (DESIGN.md).
+                answers[(person_id, item_id)] = {
+                    "in_force": False,
+                    "trained": False,
+                    "version_in_force": None,
+                    "completion_id": None,
+                    "explanation": "no version was in force at that moment",
+                }
+                continue
+            found = best.get((person_id, item_id))
+            answers[(person_id, item_id)] = {
+                "in_force": True,
+                "trained": found is not None,
+                "version_in_force": {"id": required.id, "label": required.label},
+                "completion_id": found.completion_id if found else None,
+                "completed_version": found.version_label if found else None,
+                "completed_version_id": found.item_version_id if found else None,
+                "completed_at": found.completed_at if found else None,
+                "method": found.method if found else None,
+                "explanation": (
+                    f"completed version {found.version_label}"
+                    if found
+                    else f"no completion on version {required.label} or an equivalent earlier version"
+                ),
+            }
+    return answers
 
 
 def trained_on_document_as_of(
@@ -163,48 +131,10 @@ def trained_on_document_as_of(
 
     Independent of requirements: used by deviation training adequacy assessments.
     """
-    in_force = _versions_in_force(session, [item_id], at).get(item_id)
-    if in_force is None:
-        # Nothing was in force to be trained on: not required, so not a gap (DESIGN.md).
-        return {
-            "in_force": False,
-            "trained": False,
-            "version_in_force": None,
-            "completion_id": None,
-            "explanation": "no version was in force at that moment",
-        }
-    versions = {
-        v.id: v
-        for v in session.scalars(
-            select(TrainingItemVersion).where(TrainingItemVersion.training_item_id == item_id)
-        )
-    }
-    best = None
-    for completion in session.scalars(
-        select(Completion).where(
-            Completion.person_id == person_id,
-            Completion.training_item_id == item_id,
-            Completion.completed_at <= at,
-            Completion.recorded_at <= at,
-        )
-    ):
-        if in_scope.satisfies(versions[completion.item_version_id], in_force) and (
-            best is None or completion.completed_at > best.completed_at
-        ):
-            best = completion
-    return {
-        "in_force": True,
-        "trained": best is not None,
-        "version_in_force": {"id": in_force.id, "label": in_force.label},
-        "completion_id": best.id if best else None,
-        "completed_version": versions[best.item_version_id].label if best else None,
-        "completed_at": best.completed_at if best else None,
-        "explanation": (
-            f"completed version {versions[best.item_version_id].label}"
-            if best
-            else f"no completion on version {in_force.label} or an equivalent earlier version"
-        ),
-    }
+    answer = trained_on_documents_as_of(session, [person_id], [item_id], at)[(person_id, item_id)]
+    answer.pop("completed_version_id", None)
+    answer.pop("method", None)
+    return answer
 
 
 def as_of_person(session: Session, person_id: int, at: dt.datetime) -> dict[str, Any]:
@@ -304,25 +234,37 @@ def as_of_department(session: Session, department_id: int, at: dt.datetime) -> d
             )
         )
     )
-    evaluated = evaluate_as_of(session, members, at)
-    names = dict(
-        session.execute(select(Person.id, Person.display_name).where(Person.id.in_(members or [0]))).all()
-    )
+    # Counts per member from the rule's rows; RequirementAsOf only for what is shown (the unmet).
+    employed, leave, pairs = rows.evaluate_pairs(session, members, at, detail=False)
+    counts = {pid: [0, 0] for pid in members}  # requirements in force, met
+    unmet: dict[int, list[dict[str, Any]]] = {pid: [] for pid in members}
+    for pair in pairs:
+        if pair.required is None:
+            continue
+        held = counts[pair.need.person_id]
+        held[0] += 1
+        if pair.met:
+            held[1] += 1
+        else:
+            unmet[pair.need.person_id].append(
+                {"training_item_id": pair.need.training_item_id, "explanation": rows.explanation(pair)}
+            )
+    names: dict[int, str] = {}
+    for chunk in in_scope.chunks(members):
+        names.update(
+            session.execute(select(Person.id, Person.display_name).where(Person.id.in_(chunk))).all()
+        )
     people = [
         {
             "person_id": pid,
             "display_name": names.get(pid),
-            "qualified": r["qualified"],
-            "on_leave": r["on_leave"],
-            "requirements": len(r["requirements"]),
-            "met": sum(1 for x in r["requirements"] if x.met),
-            "unmet": [
-                {"training_item_id": x.training_item_id, "explanation": x.explanation}
-                for x in r["requirements"]
-                if not x.met
-            ],
+            "qualified": pid in employed and not unmet[pid],
+            "on_leave": pid in leave,
+            "requirements": counts[pid][0],
+            "met": counts[pid][1],
+            "unmet": unmet[pid],
         }
-        for pid, r in evaluated.items()
+        for pid in members
     ]
     return {
         "department": {"id": department.id, "code": department.code},

@@ -68,6 +68,20 @@ def employed_people(session: Session, person_ids: Sequence[int], at: dt.datetime
     return found
 
 
+def employed_people_at(session: Session, person_ids: Sequence[int] | None, at: dt.datetime) -> set[int]:
+    """The people among ``person_ids`` (everyone when None) employed at ``at``."""
+    if person_ids is not None:
+        return employed_people(session, person_ids, at)
+    return set(
+        session.scalars(
+            select(Employment.person_id).where(
+                Employment.hired_at <= at,
+                or_(Employment.terminated_at.is_(None), Employment.terminated_at > at),
+            )
+        )
+    )
+
+
 def needs_of(
     session: Session,
     person_ids: Sequence[int],

@@ -197,42 +197,38 @@ def transcript(session: Session, person_id: int, *, now: dt.datetime) -> dict[st
 def matrix_report(session: Session, *, now: dt.datetime, department_id: int | None = None) -> dict[str, Any]:
     """Matrix compliance by department and job function, from the maintained state.
 
-    One grouped scan of the state's covering index; time-dependent statuses (a due date
-    or an expiry that has just passed) are judged against ``now`` in the query itself.
+    One grouped scan of the state's covering index, in its order; time-dependent statuses (a
+    due date or an expiry that has just passed) are judged against ``now``: per status, how
+    many were past due and how many had lapsed (two plain comparisons per row, cheap over a
+    plant's half a million rows), combined here.
     """
     state = ComplianceState
-    compliant = case(
-        (((state.status == "compliant") & (state.expires_at.is_(None) | (state.expires_at > now))), 1),
-        else_=0,
-    )
-    exempt = case((state.status == "exempt", 1), else_=0)
-    not_in_force = case((state.status == "not_in_force", 1), else_=0)
-    overdue = case(
-        (
-            (
-                state.status.not_in(("exempt", "not_in_force"))
-                & (
-                    (state.status == "overdue")
-                    | ((state.status != "compliant") & (state.due_at < now))
-                    | ((state.status == "compliant") & (state.expires_at <= now))
-                )
-            ),
-            1,
-        ),
-        else_=0,
-    )
     query = select(
         state.department_id,
         state.job_function_id,
+        state.status,
         func.count(),
-        func.sum(compliant),
-        func.sum(overdue),
-        func.sum(exempt),
-        func.sum(not_in_force),
-    ).group_by(state.department_id, state.job_function_id)
+        func.count(case((state.due_at < now, 1))),
+        func.count(case((state.expires_at <= now, 1))),
+    ).group_by(state.department_id, state.job_function_id, state.status)
     if department_id is not None:
         query = query.where(state.department_id == department_id)
-    groups = session.execute(query).all()
+    counted_groups: dict[tuple[int | None, int | None], list[int]] = {}
+    for dept, jf, status, count, past_due, lapsed in session.execute(query):
+        # pairs, compliant, overdue, exempt, not in force
+        held = counted_groups.setdefault((dept, jf), [0, 0, 0, 0, 0])
+        held[0] += count
+        if status == "compliant":
+            # A compliant pair whose periodic retraining lapsed by now is overdue.
+            held[1] += count - lapsed
+            held[2] += lapsed
+        elif status == "exempt":
+            held[3] += count
+        elif status == "not_in_force":
+            held[4] += count
+        else:
+            held[2] += count if status == "overdue" else past_due
+    groups = [(dept, jf, *counts) for (dept, jf), counts in counted_groups.items()]
     departments = dict(session.execute(select(Department.id, Department.code)).all())
     functions = dict(session.execute(select(JobFunction.id, JobFunction.code)).all())
     rows = []

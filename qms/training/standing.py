@@ -8,15 +8,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from qms.org.models import Department, Employment, JobFunction
-from qms.training import asof
+from qms.org.models import Department, JobFunction
+from qms.training import asof_rows
 from qms.training import scope as in_scope
-from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment, Requirement
+from qms.training.models import OPEN_ASSIGNMENT_STATUSES, Assignment
 
 # In order of severity: the first that applies is the person's standing.
 STANDINGS = ("overdue", "not_qualified", "due", "compliant")
@@ -34,25 +34,44 @@ STANDING_MEANINGS = {
 }
 
 
+class OpenAssignment(NamedTuple):
+    """The columns of an assignment open at a moment that a standing reads."""
+
+    id: int
+    person_id: int
+    training_item_id: int
+    due_at: dt.datetime | None
+
+
 def open_assignments_at(
-    session: Session, person_ids: Sequence[int], at: dt.datetime, *, item_ids: Iterable[int] | None = None
-) -> dict[int, list[Assignment]]:
-    """The assignments of each person that were open at ``at`` (assigned, not yet closed)."""
-    found: dict[int, list[Assignment]] = defaultdict(list)
+    session: Session,
+    person_ids: Sequence[int] | None,
+    at: dt.datetime,
+    *,
+    item_ids: Iterable[int] | None = None,
+) -> dict[int, list[OpenAssignment]]:
+    """The assignments of each person (everyone's when ``person_ids`` is None) that were open at
+    ``at`` (assigned, not yet closed).
+    """
+    found: dict[int, list[OpenAssignment]] = defaultdict(list)
     items = sorted(set(item_ids)) if item_ids is not None else None
-    for chunk in in_scope.chunks(sorted(set(person_ids))):
-        stmt = select(Assignment).where(
-            Assignment.person_id.in_(chunk),
-            Assignment.assigned_at <= at,
-            or_(
-                Assignment.closed_at.is_(None) & Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
-                Assignment.closed_at > at,
-            ),
-        )
-        if items is not None:
-            stmt = stmt.where(Assignment.training_item_id.in_(items or [0]))
-        for assignment in session.scalars(stmt):
-            found[assignment.person_id].append(assignment)
+    stmt = select(
+        Assignment.id, Assignment.person_id, Assignment.training_item_id, Assignment.due_at
+    ).where(
+        Assignment.assigned_at <= at,
+        or_(
+            Assignment.closed_at.is_(None) & Assignment.status.in_(OPEN_ASSIGNMENT_STATUSES),
+            Assignment.closed_at > at,
+        ),
+    )
+    if items is not None:
+        stmt = stmt.where(Assignment.training_item_id.in_(items or [0]))
+    batches: list[Sequence[int] | None] = (
+        [None] if person_ids is None else list(in_scope.chunks(sorted(set(person_ids))))
+    )
+    for chunk in batches:
+        for row in session.execute(stmt if chunk is None else stmt.where(Assignment.person_id.in_(chunk))):
+            found[row.person_id].append(OpenAssignment(*row))
     return found
 
 
@@ -69,17 +88,22 @@ def standing_of(
     """
     person_ids = sorted(set(person_ids))
     items = sorted(set(item_ids)) if item_ids is not None else None
-    evaluated = asof.evaluate_as_of(session, person_ids, at, item_ids=items)
+    employed, leave, pairs = asof_rows.evaluate_pairs(session, person_ids, at, item_ids=items, detail=False)
+    counts = {pid: [0, 0] for pid in person_ids}  # requirements in force, unmet
+    for pair in pairs:
+        if pair.required is not None:
+            held = counts[pair.need.person_id]
+            held[0] += 1
+            held[1] += 0 if pair.met else 1
     open_at = open_assignments_at(session, person_ids, at, item_ids=items)
     result: dict[int, dict[str, Any]] = {}
     for pid in person_ids:
-        entry = evaluated[pid]
-        unmet = [r for r in entry["requirements"] if not r.met]
+        in_force, unmet = counts[pid]
         outstanding = open_at.get(pid, [])
         late = [a for a in outstanding if a.due_at is not None and a.due_at < at]
         if late:
             status = "overdue"
-        elif entry["employed"] and unmet and not entry["on_leave"]:
+        elif pid in employed and unmet and pid not in leave:
             status = "not_qualified"
         elif outstanding:
             status = "due"
@@ -89,10 +113,10 @@ def standing_of(
             "status": status,
             "label": STANDING_LABELS[status],
             "meaning": STANDING_MEANINGS[status],
-            "qualified": entry["qualified"],
-            "employed": entry["employed"],
-            "requirements": len(entry["requirements"]),
-            "met": len(entry["requirements"]) - len(unmet),
+            "qualified": pid in employed and not unmet,
+            "employed": pid in employed,
+            "requirements": in_force,
+            "met": in_force - unmet,
             "outstanding": len(outstanding),
             "overdue": len(late),
         }
@@ -117,43 +141,39 @@ def matrix_as_of(session: Session, at: dt.datetime, *, department_id: int | None
     state, i.e. *now*): per department × job function, pairs that were compliant, due, overdue,
     exempt (on leave) or not in force (no version of the item in force).
     """
-    people = sorted(
-        set(
-            session.scalars(
-                select(Employment.person_id).where(
-                    Employment.hired_at <= at,
-                    or_(Employment.terminated_at.is_(None), Employment.terminated_at > at),
-                )
-            )
-        )
-    )
+    # Set-based over the whole plant (or a department): the rule's rows, counted per group.
+    everyone = department_id is None
+    people = sorted(in_scope.employed_people_at(session, None, at))
     departments_of = in_scope.current_departments(session, people, at)
-    if department_id is not None:
+    if not everyone:
         people = [p for p in people if departments_of.get(p) == department_id]
-    evaluated = asof.evaluate_as_of(session, people, at)
-    open_at = open_assignments_at(session, people, at)
-    job_functions = dict(session.execute(select(Requirement.id, Requirement.job_function_id)).all())
+    _employed, leave, pairs = asof_rows.evaluate_pairs(
+        session, None if everyone else people, at, detail=False
+    )
+    late_items: dict[int, set[int]] = defaultdict(set)
+    for pid, assignments in open_assignments_at(session, None if everyone else people, at).items():
+        late_items[pid].update(
+            a.training_item_id for a in assignments if a.due_at is not None and a.due_at < at
+        )
     groups: dict[tuple[int | None, int | None], dict[str, int]] = {}
     keys = ("pairs", "compliant", "due", "overdue", "exempt", "not_in_force")
-    for pid, entry in evaluated.items():
-        late_items = {
-            a.training_item_id for a in open_at.get(pid, []) if a.due_at is not None and a.due_at < at
-        }
-        pairs = [(r, True) for r in entry["requirements"]] + [(r, False) for r in entry["not_in_force"]]
-        for requirement, in_force in pairs:
-            key = (departments_of.get(pid), job_functions.get(requirement.requirement_id))
-            group = groups.setdefault(key, dict.fromkeys(keys, 0))
-            group["pairs"] += 1
-            if entry["on_leave"]:
-                group["exempt"] += 1
-            elif not in_force:
-                group["not_in_force"] += 1
-            elif requirement.met:
-                group["compliant"] += 1
-            elif requirement.training_item_id in late_items:
-                group["overdue"] += 1
-            else:
-                group["due"] += 1
+    for pair in pairs:
+        pid = pair.need.person_id
+        key = (departments_of.get(pid), pair.need.job_function_id)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = dict.fromkeys(keys, 0)
+        group["pairs"] += 1
+        if pid in leave:
+            group["exempt"] += 1
+        elif pair.required is None:
+            group["not_in_force"] += 1
+        elif pair.met:
+            group["compliant"] += 1
+        elif pair.need.training_item_id in late_items.get(pid, ()):
+            group["overdue"] += 1
+        else:
+            group["due"] += 1
     departments = dict(session.execute(select(Department.id, Department.code)).all())
     functions = dict(session.execute(select(JobFunction.id, JobFunction.code)).all())
     rows = []
