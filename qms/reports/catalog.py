@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bridge.core.errors import NotFound, ValidationFailed
-from qms.reports import quality, services
+from qms.reports import document_asof, quality, services
 from qms.reports.models import AUDIT_TRAIL_MAX_ROWS, Report
 
 
@@ -83,10 +83,13 @@ KINDS: dict[str, ReportKind] = {
         ReportKind(
             "document-training",
             "Document training status",
-            "Per version: assigned and trained.",
+            "Per version: assigned and trained; at a past moment, who needed it then and whether "
+            "each was trained on the version in force then (the as-of rule).",
             (Param("document", "Document code", "document", required=True),),
-            lambda s, v, by, now, at: services.document_status(
-                s, _need(v, "document"), generated_by=by, now=at or now
+            lambda s, v, by, now, at: (
+                services.document_status(s, _need(v, "document"), generated_by=by, now=now)
+                if at is None
+                else document_asof.document_status_as_of(s, _need(v, "document"), generated_by=by, at=at)
             ),
         ),
         ReportKind(
@@ -98,7 +101,11 @@ KINDS: dict[str, ReportKind] = {
                 Param("status", "CAPA status", "select", options=CAPA_STATUSES),
             ),
             lambda s, v, by, now, at: quality.capa_training(
-                s, capa_id=v.get("capa_id"), status=v.get("status") or None, generated_by=by, now=now,
+                s,
+                capa_id=v.get("capa_id"),
+                status=v.get("status") or None,
+                generated_by=by,
+                now=now,
                 at=at,
             ),
         ),

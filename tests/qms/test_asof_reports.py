@@ -115,3 +115,28 @@ def test_matrix_report_counts_a_pair_past_its_due_date_before_the_sweep(plant, c
     assert (totals["pairs"], totals["compliant"], totals["overdue"]) == (1, 0, 1)
     report = plant.get("/reports/matrix-compliance")["data"]["totals"]
     assert (report["compliant"], report["overdue"]) == (0, 1)
+
+
+def test_console_document_training_as_of_a_past_day_follows_the_rule(plant, app, clock):
+    """The document-training report asked about a past day lists who needed the document then and
+    whether each was trained on the version in force then: Ann, trained two days later, was not.
+    """
+    p = small_plant(plant)
+    plant.post("/requirements", "author",
+               {"scope": "job_function", "scope_id": p["op"], "training_item_id": p["item"]}, expect=201)
+    day = now().date()
+    end_of_day = dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
+    clock.set(end_of_day + dt.timedelta(days=2))
+    (assignment,) = plant.get("/me/assignments", "ann")
+    plant.post(f"/assignments/{assignment['id']}/sign", "ann", plant.sign("ann"), expect=201)
+
+    console = app.test_client()
+    assert sign_in(console, "auditor").status_code == 302
+    then = _summary(console, f"/console/reports/document-training?document=SOP-CAPA&as_of={day.isoformat()}")
+    assert (then["People who needed it"], then["Trained on the version in force"], then["Not trained"]) == (
+        "1", "0", "1")
+    assert then["As of (UTC)"].startswith(day.isoformat())
+    page = console.get(f"/console/reports/document-training?document=SOP-CAPA&as_of={day.isoformat()}")
+    assert "as of" in page.get_data(as_text=True)
+    today = _summary(console, "/console/reports/document-training?document=SOP-CAPA")
+    assert "As of (UTC)" not in today and today["People who need it"] == "1"
