@@ -76,8 +76,10 @@ KINDS: dict[str, ReportKind] = {
             "Person transcript",
             "Signed completions, assignments and requirement status.",
             (Param("person", "Person (employee number)", "person", required=True),),
-            lambda s, v, by, now, at: services.person_transcript(
-                s, _need(v, "person"), generated_by=by, now=at or now
+            lambda s, v, by, now, at: (
+                services.person_transcript(s, _need(v, "person"), generated_by=by, now=now)
+                if at is None
+                else document_asof.transcript_as_of(s, _need(v, "person"), generated_by=by, at=at)
             ),
         ),
         ReportKind(

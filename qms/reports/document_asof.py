@@ -1,9 +1,9 @@
-"""The document training status as of a past moment, by the trained-rule: who needed the document
-then, and whether each was trained on the version in force then (``asof.as_of_document``).
+"""Reports asked about a past moment, by the trained-rule: the document training status (who
+needed the document then, and whether each was trained on the version in force then) and a
+person's transcript as it stood then.
 
-Today's report (:func:`qms.reports.services.document_status`) reads the maintained state; asked
-about a past moment it would print today's answer under yesterday's date, which an inspector must
-never be handed.
+Today's reports (:mod:`qms.reports.services`) read the maintained state; asked about a past moment
+they would print today's answer under yesterday's date, which an inspector must never be handed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qms.documents.models import DocumentVersion, TrainingItemVersion
+from qms.documents.models import DocumentVersion, TrainingItem, TrainingItemVersion
+from qms.reports import services
 from qms.reports.models import Report, Section
 from qms.training import asof
 
@@ -110,3 +111,70 @@ def document_status_as_of(
         ],
         data={**data, "people": lines},
     )
+
+
+def transcript_as_of(session: Session, person_id: int, *, generated_by: str, at: dt.datetime) -> Report:
+    """A person's transcript as it stood at ``at``: the completions made by then, the assignments
+    made by then (their status is today's: an assignment keeps no history of its status), and each
+    requirement in force then, met or not by the trained-rule.
+    """
+    report = services.person_transcript(session, person_id, generated_by=generated_by, now=at)
+    data = report.data
+    completions, assignments = report.sections[0], report.sections[1]
+    completions.rows = [c for c in completions.rows if c["completed_at"] <= at]
+    kept = {a["id"] for a in data["assignments"] if a["assigned_at"] <= at}
+    assignments.rows = [
+        row for row, a in zip(assignments.rows, data["assignments"], strict=True) if a["id"] in kept
+    ]
+    assignments.title = "Assignments made by then (status as of today)"
+    assignments.columns = [
+        (key, "Status today" if key == "status" else label) for key, label in assignments.columns
+    ]
+    standing = asof.as_of_person(session, person_id, at)
+    titles = dict(
+        session.execute(
+            select(TrainingItem.code, TrainingItem.title).where(
+                TrainingItem.code.in_([r["item_code"] for r in standing["requirements"]] or [""])
+            )
+        ).all()
+    )
+    by_item: dict[str, dict[str, Any]] = {}
+    for r in standing["requirements"]:  # one row per item: met only if every matrix cell was met
+        found = by_item.get(r["item_code"])
+        if found is None or (found["met"] and not r["met"]):
+            by_item[r["item_code"]] = r
+    requirements = [
+        {
+            "item_code": code,
+            "item_title": titles.get(code),
+            "met": "yes" if r["met"] else "no",
+            "version_in_force": r["version_in_force_label"],
+            "trained_on": r["completed_version_label"],
+            "completed_at": r["completed_at"],
+            "explanation": r["explanation"],
+        }
+        for code, r in sorted(by_item.items())
+    ]
+    report.sections[2] = Section(
+        "Requirements in force at the moment asked (the trained-rule, one row per item)",
+        [
+            ("item_code", "Item"),
+            ("item_title", "Title"),
+            ("met", "Met"),
+            ("version_in_force", "Version in force"),
+            ("trained_on", "Trained on"),
+            ("completed_at", "Completed (UTC)"),
+            ("explanation", "Why"),
+        ],
+        requirements,
+    )
+    report.title = f"{report.title} as of {at:%Y-%m-%d %H:%M} UTC"
+    report.filters = {**report.filters, "as_of": at}
+    report.summary = [
+        ("As of (UTC)", f"{at:%Y-%m-%d %H:%M:%S}"),
+        report.summary[0],
+        ("Qualified", "yes" if standing["qualified"] else "no"),
+        ("Completions by then", len(completions.rows)),
+        ("Assignments made by then", len(assignments.rows)),
+    ]
+    return report

@@ -140,3 +140,23 @@ def test_console_document_training_as_of_a_past_day_follows_the_rule(plant, app,
     assert "as of" in page.get_data(as_text=True)
     today = _summary(console, "/console/reports/document-training?document=SOP-CAPA")
     assert "As of (UTC)" not in today and today["People who need it"] == "1"
+
+
+def test_console_transcript_as_of_a_past_day_follows_the_rule(plant, app, clock):
+    """Ann's transcript as of the day before her signature: not qualified, no completion yet."""
+    p = small_plant(plant)
+    plant.post("/requirements", "author",
+               {"scope": "job_function", "scope_id": p["op"], "training_item_id": p["item"]}, expect=201)
+    day = now().date()
+    end_of_day = dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
+    clock.set(end_of_day + dt.timedelta(days=2))
+    (assignment,) = plant.get("/me/assignments", "ann")
+    plant.post(f"/assignments/{assignment['id']}/sign", "ann", plant.sign("ann"), expect=201)
+
+    console = app.test_client()
+    assert sign_in(console, "auditor").status_code == 302
+    then = _summary(console, f"/console/reports/transcript?person=ann&as_of={day.isoformat()}")
+    assert (then["Qualified"], then["Completions by then"]) == ("no", "0")
+    assert then["Assignments made by then"] == "1"
+    today = _summary(console, "/console/reports/transcript?person=ann")
+    assert today["Completions"] == "1" and "Qualified" not in today
