@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bridge.core.errors import NotFound, ValidationFailed
-from qms.reports import document_asof, quality, services
+from qms.reports import past_moment, quality, services
 from qms.reports.models import AUDIT_TRAIL_MAX_ROWS, Report
 
 
@@ -79,7 +79,7 @@ KINDS: dict[str, ReportKind] = {
             lambda s, v, by, now, at: (
                 services.person_transcript(s, _need(v, "person"), generated_by=by, now=now)
                 if at is None
-                else document_asof.transcript_as_of(s, _need(v, "person"), generated_by=by, at=at)
+                else past_moment.transcript_as_of(s, _need(v, "person"), generated_by=by, at=at)
             ),
         ),
         ReportKind(
@@ -91,7 +91,7 @@ KINDS: dict[str, ReportKind] = {
             lambda s, v, by, now, at: (
                 services.document_status(s, _need(v, "document"), generated_by=by, now=now)
                 if at is None
-                else document_asof.document_status_as_of(s, _need(v, "document"), generated_by=by, at=at)
+                else past_moment.document_status_as_of(s, _need(v, "document"), generated_by=by, at=at)
             ),
         ),
         ReportKind(
