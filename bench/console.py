@@ -21,18 +21,15 @@ import datetime as dt
 import logging
 import re
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.matrix import PASSWORD, build_plant, pg_url
+from bench.matrix import PASSWORD, build_plant, run_on_scratch_database
 from bridge import migrate
 from bridge.core.db import make_engine
 
@@ -169,22 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     args.naive = args.profile = False
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="gxp-bench-console-") as tmp:
-        workdir = Path(tmp)
-        if not args.database_url:
-            run(f"sqlite:///{workdir / 'bench.sqlite3'}", args, workdir)
-            return
-        server = make_url(pg_url(args.database_url))
-        name = f"gxp_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run(server.set(database=name).render_as_string(hide_password=False), args, workdir)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    run_on_scratch_database(args.database_url, run, args, prefix="gxp-bench-console-")
 
 
 if __name__ == "__main__":

@@ -25,18 +25,13 @@ import logging
 import re
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from matrix import PASSWORD, build_plant, pg_url
+from matrix import PASSWORD, build_plant, run_on_scratch_database
 
 from bridge import migrate
 from bridge.core.db import make_engine
@@ -208,22 +203,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="gxp-console-bench-") as tmp:
-        workdir = Path(tmp)
-        if not args.database_url:
-            run(f"sqlite:///{workdir / 'bench.sqlite3'}", args, workdir)
-            return
-        server = make_url(pg_url(args.database_url))
-        name = f"gxp_console_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run(server.set(database=name).render_as_string(hide_password=False), args, workdir)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    run_on_scratch_database(args.database_url, run, args, prefix="gxp-console-bench-")
 
 
 if __name__ == "__main__":

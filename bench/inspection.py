@@ -22,17 +22,14 @@ import json
 import logging
 import re
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.matrix import PASSWORD, build_plant, describe, pg_url, timed
+from bench.matrix import PASSWORD, build_plant, describe, run_on_scratch_database, timed
 from bridge import migrate
 from bridge.core.db import make_engine
 
@@ -213,25 +210,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a profile of each question")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="gxp-bench-") as tmp:
-        workdir = Path(tmp)
-        if args.keep:
-            run(f"sqlite:///{Path(args.keep).resolve()}", args, Path(args.keep).resolve().parent)
-            return
-        if not args.database_url:
-            run(f"sqlite:///{workdir / 'bench.sqlite3'}", args, workdir)
-            return
-        server = make_url(pg_url(args.database_url))
-        name = f"gxp_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run(server.set(database=name).render_as_string(hide_password=False), args, workdir)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    if args.keep:
+        path = Path(args.keep).resolve()
+        run(f"sqlite:///{path}", args, path.parent)
+        return
+    run_on_scratch_database(args.database_url, run, args, prefix="gxp-bench-")
 
 
 if __name__ == "__main__":

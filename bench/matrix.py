@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -494,6 +495,30 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> None:
     db.dispose()
 
 
+def run_on_scratch_database(
+    database_url: str | None, run: Callable[[str, Any, Path], None], args: Any, prefix: str = "gxp-bench-"
+) -> None:
+    """``run(url, args, workdir)`` on a fresh database: a SQLite file in a temporary folder, or
+    (``database_url`` given) a scratch PostgreSQL database created on that server and dropped after.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        if not database_url:
+            run(f"sqlite:///{workdir / 'bench.sqlite3'}", args, workdir)
+            return
+        server = make_url(pg_url(database_url))
+        name = f"gxp_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            run(server.set(database=name).render_as_string(hide_password=False), args, workdir)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -512,22 +537,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="gxp-bench-") as tmp:
-        workdir = Path(tmp)
-        if not args.database_url:
-            run(f"sqlite:///{workdir / 'bench.sqlite3'}", args, workdir)
-            return
-        server = make_url(pg_url(args.database_url))
-        name = f"gxp_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run(server.set(database=name).render_as_string(hide_password=False), args, workdir)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    run_on_scratch_database(args.database_url, run, args, prefix="gxp-bench-")
 
 
 if __name__ == "__main__":
