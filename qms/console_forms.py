@@ -4,6 +4,8 @@ their codes (a plant has thousands of them: a form takes codes, not a select of 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import re
 from typing import Any
@@ -112,3 +114,26 @@ def safe_back(value: str | None, default: str) -> str:
     if text.startswith("/console/") and not text.startswith("//") and "\\" not in text:
         return text
     return default
+
+
+def checked_upload(
+    files: Any, form: Any, *, max_bytes: int, too_large: str, field: str = "file"
+) -> tuple[bytes, str]:
+    """The file chosen in ``files[field]``, or the checked file a confirmation form carries back
+    (``content`` in base64 and ``filename``): its bytes and name, refused when missing, unreadable
+    or over ``max_bytes`` (with the message ``too_large``).
+    """
+    upload = files.get(field)
+    if upload is not None and upload.filename:
+        content, name = upload.read(max_bytes + 1), upload.filename
+    else:
+        try:
+            content = base64.b64decode(form.get("content", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationFailed("the file could not be read; choose it again", field=field) from None
+        name = form.get("filename", "")
+    if not content:
+        raise ValidationFailed("choose a CSV or XLSX file", field=field)
+    if len(content) > max_bytes:
+        raise ValidationFailed(too_large, field=field)
+    return content, name

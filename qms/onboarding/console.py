@@ -8,7 +8,6 @@ Every page calls the same services as ``/api/v1`` (``qms.onboarding.*``); nothin
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from bridge.core.console import console_page, register_menu, signature_input
 from bridge.core.errors import ValidationFailed
 from bridge.core.uow import UnitOfWork
+from qms import console_forms as forms
 from qms.onboarding import cutover, document_register, reconciliation, training_history
 from qms.onboarding.models import Cutover, ImportBatch
 from qms.roles import APPROVERS, AUTHORS, ORG_MANAGERS, READERS
@@ -34,24 +34,14 @@ def _format_of(name: str) -> str:
     return "xlsx" if name.lower().endswith(".xlsx") else "csv"
 
 
-def _upload(field: str = "file") -> tuple[bytes, str]:
+def _upload() -> tuple[bytes, str]:
     """The chosen file, or the checked file carried by the confirmation form (base64)."""
-    upload = request.files.get(field)
-    if upload is not None and upload.filename:
-        content, name = upload.read(MAX_UPLOAD + 1), upload.filename
-    else:
-        try:
-            content = base64.b64decode(request.form.get("content", ""), validate=True)
-        except (binascii.Error, ValueError):
-            raise ValidationFailed("the file could not be read; choose it again", field=field) from None
-        name = request.form.get("filename", "")
-    if not content:
-        raise ValidationFailed("choose a CSV or XLSX file", field=field)
-    if len(content) > MAX_UPLOAD:
-        raise ValidationFailed(
-            "the file is larger than 20 MB: import it with the API or `gxpbridge qms onboarding`", field=field
-        )
-    return content, name
+    return forms.checked_upload(
+        request.files,
+        request.form,
+        max_bytes=MAX_UPLOAD,
+        too_large="the file is larger than 20 MB: import it with the API or `gxpbridge qms onboarding`",
+    )
 
 
 def _row_errors(uow: UnitOfWork, exc: ValidationFailed) -> list[dict[str, Any]]:

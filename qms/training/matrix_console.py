@@ -6,7 +6,6 @@ would create, CSV/XLSX export, and an import that shows every bad row before any
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from flask import Blueprint, Flask, Response, flash, redirect, render_template, request, url_for
@@ -177,21 +176,9 @@ def export(file_format: str, uow: UnitOfWork) -> Any:
 
 
 def _upload() -> tuple[bytes, str]:
-    upload = request.files.get("file")
-    if upload is not None and upload.filename:
-        content = upload.read(MAX_UPLOAD + 1)
-        name = upload.filename
-    else:
-        try:
-            content = base64.b64decode(request.form.get("content", ""), validate=True)
-        except (binascii.Error, ValueError):
-            raise ValidationFailed("the file could not be read; choose it again", field="file") from None
-        name = request.form.get("filename", "")
-    if not content:
-        raise ValidationFailed("choose a CSV or XLSX file", field="file")
-    if len(content) > MAX_UPLOAD:
-        raise ValidationFailed("the file is larger than 20 MB", field="file")
-    return content, name
+    return forms.checked_upload(
+        request.files, request.form, max_bytes=MAX_UPLOAD, too_large="the file is larger than 20 MB"
+    )
 
 
 @pages.get("/import")
