@@ -18,6 +18,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.orm import configure_mappers
 
 from bridge.core import accounts, audit, outbox
 from bridge.core.cli import command_errors, transactional_command
@@ -406,6 +407,9 @@ def serve(host: str, port: int, workers: int | None, threads: int, control_socke
     from bridge.app import create_app  # the app layer: bridge.app imports this module
 
     app = create_app(**overrides)
+    # Mapper configuration happens once, here, instead of in each worker's first request: its
+    # objects are then shared with the workers instead of built by each.
+    configure_mappers()
     gc.collect()
     gc.freeze()  # the collector then leaves the shared objects' pages unwritten in the workers
     Server().run()

@@ -107,6 +107,11 @@ def overrides(session: Session) -> dict[str, Any]:
     return {row.name: row.value for row in session.scalars(select(PolicyOverride))}
 
 
+def is_editable_setting(field: str) -> bool:
+    """Whether the console may override the :class:`Settings` field ``field``."""
+    return any(e.prefix == SETTINGS_PREFIX and e.field == field for e in EDITABLE)
+
+
 def apply_settings(base: Settings, found: Mapping[str, Any]) -> Settings:
     """``base`` with the overrides of its fields applied (``base`` itself when there are none)."""
     update = {e.field: found[e.name] for e in EDITABLE

@@ -125,6 +125,15 @@ class UnitOfWork:
                 self.db.settings, self._policy_overrides())
         return found  # type: ignore[no-any-return]
 
+    def setting(self, field: str) -> Any:
+        """One of the site's settings: :attr:`settings`' ``field``, without reading the console's
+        overrides when the console cannot change it (the record store's write path reads
+        ``base_url`` on every request).
+        """
+        if self._settings is None and not policy_store.is_editable_setting(field):
+            return getattr(self.db.settings, field)
+        return getattr(self.settings, field)
+
     def policy(self, kind: type[P]) -> P:
         """The site's policy object of type ``kind`` (registered by its package at app start),
         with the console's overrides applied.

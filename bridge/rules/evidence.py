@@ -180,7 +180,7 @@ def record_evidence_of_statements(uow: UnitOfWork, event: StatementsStored) -> N
     if not relevant:
         return
     observations, voids = [], []
-    base_url = uow.settings.base_url
+    base_url = uow.setting("base_url")
     for s in relevant:
         if s.statement["verb"]["id"] == VOIDED:
             voids.append((s.statement_id, s.statement["object"]["id"].lower()))

@@ -206,6 +206,13 @@ def test_overrides_reach_units_of_work_the_gate_and_the_lockout(console_client, 
         assert uow.policy(QmsPolicy).min_trained_pct == 90.0
         assert (uow.settings.lockout_threshold, uow.settings.password_min_length) == (7, 14)
         assert uow.settings.session_idle_minutes == 15  # not overridden: the environment's
+    with uow_factory(readonly=True) as uow:
+        # One setting at a time: an editable one with the overrides, a fixed one (the record
+        # store's write path reads base_url per request) without reading them at all.
+        assert uow.setting("lockout_threshold") == 7
+    with uow_factory(readonly=True) as uow:
+        assert uow.setting("base_url") == db.settings.base_url
+        assert uow._overrides is None
     assert db.settings.lockout_threshold == 3  # the environment's object is left alone
     assert {r.entity_id for r in _audit(db, "policy_setting.changed")} == {GATE, LOCKOUT, PASSWORD}
     page = admin.get("/console/admin/policy").get_data(as_text=True)

@@ -91,17 +91,23 @@ def test_user_token_builds_the_core_app_only(database_url, tmp_path, make_user):
 
 
 def test_the_served_app_leaves_heavy_libraries_to_the_requests_that_use_them(tmp_path):
-    """reportlab (PDF reports), openpyxl (matrix workbooks) and the LTI protocol stack (pylti1p3,
-    PyJWT, jwcrypto) load with the first request that needs them, not in every served process."""
+    """reportlab (PDF reports), openpyxl (matrix workbooks), the LTI protocol stack (pylti1p3,
+    PyJWT, jwcrypto) and the SCIM models (scim2-models, lark) load with the first request that
+    needs them, not in every served process; a SCIM request then finds its endpoints."""
     script = (
         "import sys\n"
         "from bridge.app import create_app\n"
         "create_app()\n"
-        "print('loaded:', sorted(m for m in ('openpyxl', 'reportlab', 'pylti1p3', 'jwcrypto', 'jwt')"
-        " if m in sys.modules))\n"
+        "heavy = ('openpyxl', 'reportlab', 'pylti1p3', 'jwcrypto', 'jwt', 'scim2_models', 'lark')\n"
+        "print('loaded:', sorted(m for m in heavy if m in sys.modules))\n"
+        "app = create_app()\n"
+        "answer = app.test_client().get('/scim/v2/Users', headers={'Authorization': 'Bearer nobody'})\n"
+        "print('scim:', answer.status_code, answer.json['schemas'], 'scim2_models' in sys.modules)\n"
     )
-    env = {**os.environ, "GXPBRIDGE_INSTANCE_PATH": str(tmp_path / "instance"), "GXPBRIDGE_SECRET_KEY": "k"}
+    env = {**os.environ, "GXPBRIDGE_INSTANCE_PATH": str(tmp_path / "instance"), "GXPBRIDGE_SECRET_KEY": "k",
+           "GXPBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'scim.sqlite3'}"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "loaded: []" in done.stdout, done.stdout
+    assert "scim: 401 ['urn:ietf:params:scim:api:messages:2.0:Error'] True" in done.stdout, done.stdout
