@@ -37,13 +37,15 @@ DIRECT = 0  # actor / object, the verb, the registration
 RELATED = 1  # authority, instructor, team, context agents/activities, sub-statement parts
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def index_key(kind: str, value: str) -> str:
     """The fixed-width key of one filter value (``kind`` is a/o/v/r: agent, activity, verb, registration).
 
     Long IRIs would make wide, slow indexes; a 128-bit BLAKE2 digest is fixed-width and cannot
-    collide in practice. The same agents, verbs and activities recur in statement after
-    statement, so recent keys are cached.
+    collide in practice. The verbs and activities of the moment recur in statement after
+    statement, so recent keys are cached; few of them: a digest costs about a microsecond,
+    while 65,536 cached keys held some 20 MB in every server process once a store had that
+    many agents, activities and registrations.
     """
     return hashlib.blake2b(f"{kind}|{value}".encode(), digest_size=16).hexdigest()
 
