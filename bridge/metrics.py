@@ -137,12 +137,25 @@ def _started() -> None:
     g.metrics_started = time.perf_counter()
 
 
+# The labelled children of REQUESTS and LATENCY, by label values: ``labels()`` builds and
+# checks its key under a lock on every call, and this runs for every response.
+_request_counters: dict[tuple[str, str, int], Any] = {}
+_latencies: dict[tuple[str, str], Any] = {}
+
+
 def _finished(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None and request.endpoint != "metrics.metrics":
-        endpoint = request.endpoint or "unmatched"
-        REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-        LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+        method, endpoint, status = request.method, request.endpoint or "unmatched", response.status_code
+        counter = _request_counters.get((method, endpoint, status))
+        if counter is None:
+            counter = _request_counters[(method, endpoint, status)] = REQUESTS.labels(
+                method, endpoint, str(status))
+        counter.inc()
+        latency = _latencies.get((method, endpoint))
+        if latency is None:
+            latency = _latencies[(method, endpoint)] = LATENCY.labels(method, endpoint)
+        latency.observe(time.perf_counter() - started)
         if request.method in ("GET", "HEAD") and g.get("gxp_read_source"):
             READS.labels(g.gxp_read_source).inc()
     return response

@@ -119,21 +119,30 @@ def apply_security_headers(response: Response) -> Response:
     Content-Security-Policy the view set itself, as :func:`send_upload` does).
     """
     headers = response.headers
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers.setdefault("Referrer-Policy", REFERRER_POLICY)
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if "Content-Security-Policy" in headers:
+    # One pass over what the view set (werkzeug scans the whole list per name otherwise: this
+    # runs for every response, the record store's statement POSTs included).
+    present = {name.lower() for name, _value in headers.to_wsgi_list()}
+    if "x-content-type-options" in present:
+        headers["X-Content-Type-Options"] = "nosniff"
+    else:
+        headers.add("X-Content-Type-Options", "nosniff")
+    if "referrer-policy" not in present:
+        headers.add("Referrer-Policy", REFERRER_POLICY)
+    if request.is_secure and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", "max-age=31536000")
+    if "content-security-policy" in present:
         return response
-    overrides = g.get("gxp_csp_overrides")
-    nonce = g.get("gxp_csp_nonce")
+    context = g.__dict__
+    overrides = context.get("gxp_csp_overrides")
+    nonce = context.get("gxp_csp_nonce")
     if overrides is None and response.mimetype == "text/html":
         provider = _provider_for(current_app, request.path)
         if provider is not None:
             overrides = {name.replace("_", "-"): value for name, value in provider().items()}
     if overrides is None and nonce is None:
-        headers["Content-Security-Policy"] = _DEFAULT_POLICY
-        headers.setdefault("X-Frame-Options", "DENY")
+        headers.add("Content-Security-Policy", _DEFAULT_POLICY)
+        if "x-frame-options" not in present:
+            headers.add("X-Frame-Options", "DENY")
         return response
     directives = {**DEFAULT_DIRECTIVES, **(overrides or {})}
     if nonce is not None:
