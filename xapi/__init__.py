@@ -27,11 +27,15 @@ logger = logging.getLogger(__name__)
 # SQLite, per connection. The page cache holds the B-tree pages a write dirties; the memory map
 # lets reads use the operating system's page cache without copying. Both count in a process's
 # resident memory (the map as file-mapped pages, shared with every process mapping the file):
-# with a 1 GiB map and a 128 MiB cache a served instance grew to 554 MB. 16 MiB of cache
-# (4,096 pages of 4 KiB) still holds every page one batch of 100 statements dirties (about 530),
+# with a 1 GiB map and a 128 MiB cache a served instance grew to 554 MB. 4 MiB of cache
+# (1,024 pages of 4 KiB) still holds every page one batch of 100 statements dirties (about 530),
 # and the map covers the statement indexes' upper levels that every query walks; past it,
 # SQLite reads through the operating system's cache, which it shares with every process.
-SQLITE_CACHE_KIB = 16 * 1024
+# Each server process keeps a write and a read connection, and each fills its cache on a large
+# store: at 200,000 statements 16 MiB made the instance 213 MB of PSS, 4 MiB 182 MB, with the
+# same batch rate (bench/lrs.py, docs/xapi.md). A process's cache is also dropped whenever
+# another process wrote, so a larger one buys little.
+SQLITE_CACHE_KIB = 4 * 1024
 SQLITE_MMAP_BYTES = 64 * 1024 * 1024
 
 
