@@ -398,21 +398,40 @@ def serve(host: str, port: int, workers: int | None, threads: int, control_socke
         def load(self) -> Flask:
             # In the worker, after the fork: the app the master built for this command, whose
             # memory the workers share (a second app per worker cost each about 80 MB).
-            db = app.extensions["gxpbridge.db"]
-            db.engine.dispose(close=False)  # connections the master opened stay the master's
-            # Each worker copies the SQLite WAL into the database itself, off the writers' path.
-            db.start_background_checkpoints()
+            start_forked_worker(app)
             return app
 
     from bridge.app import create_app  # the app layer: bridge.app imports this module
 
     app = create_app(**overrides)
-    # Mapper configuration happens once, here, instead of in each worker's first request: its
-    # objects are then shared with the workers instead of built by each.
+    prepare_to_fork()
+    Server().run()
+
+
+def prepare_to_fork() -> None:
+    """In a server's master, with the app built, before it forks workers that share it.
+
+    Mapper configuration happens once, here, instead of in each worker's first request, so
+    its objects are shared with the workers instead of built by each; ``gc.freeze()`` then keeps
+    the collector from writing to the shared objects' pages in the workers.
+    """
     configure_mappers()
     gc.collect()
-    gc.freeze()  # the collector then leaves the shared objects' pages unwritten in the workers
-    Server().run()
+    gc.freeze()
+
+
+def start_forked_worker(app: Flask) -> None:
+    """In a worker forked from a master that built ``app``: take the app over.
+
+    The connections the master opened stay the master's (the pool is emptied without closing
+    them); on SQLite the worker copies the write-ahead log into the database from a background
+    thread, off the writers' path.
+    """
+    db = app.extensions["gxpbridge.db"]
+    db.engine.dispose(close=False)
+    if db.replica is not None:
+        db.replica.engine.dispose(close=False)
+    db.start_background_checkpoints()
 
 
 def init_app(app: Flask) -> None:

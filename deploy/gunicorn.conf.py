@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bridge.cli import default_workers
+from bridge.cli import default_workers, prepare_to_fork, start_forked_worker
 from bridge.core.settings import Settings
 
 wsgi_app = "bridge.app:create_app()"
@@ -27,16 +27,24 @@ graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-# Each worker builds its own app (and connection pool) after the fork.
-preload_app = False
+# The master builds the app once and the workers share its memory, as under ``gxpbridge
+# serve`` (one app per worker cost each about 80 MB). An upgrade restarts the processes
+# (docs/admin-guide.md): a HUP would fork new workers from the master's old code.
+preload_app = True
+
+
+def pre_fork(_server: Any, _worker: Any) -> None:
+    """In the master, before each fork: mappers configured, the app's objects frozen."""
+    prepare_to_fork()
 
 
 def post_worker_init(worker: Any) -> None:
-    """On SQLite, copy the write-ahead log from a background thread (as ``gxpbridge serve`` does)."""
+    """In the worker: the master's connections stay its own; on SQLite, copy the write-ahead
+    log from a background thread (``bridge.cli.start_forked_worker``, as ``serve`` does).
+    """
     app = getattr(worker, "wsgi", None)
-    extensions = getattr(app, "extensions", {})
-    if "gxpbridge.db" in extensions:
-        extensions["gxpbridge.db"].start_background_checkpoints()
+    if "gxpbridge.db" in getattr(app, "extensions", {}):
+        start_forked_worker(app)  # type: ignore[arg-type]
 
 
 def child_exit(_server: Any, worker: Any) -> None:

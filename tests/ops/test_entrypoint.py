@@ -34,6 +34,13 @@ def database_for(backend: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def wait_for_health(port: int, process: subprocess.Popen, seconds: float = 90) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -57,13 +64,26 @@ def test_entrypoint_migrates_then_serves(backend, tmp_path):
         env = clean_env(GXPBRIDGE_DATABASE_URL=url, GXPBRIDGE_INSTANCE_PATH=str(tmp_path / "instance"),
                         GXPBRIDGE_SECRET_KEY="entrypoint-test-" + "k" * 40,
                         GXPBRIDGE_GUNICORN_CONF=str(ROOT / "deploy" / "gunicorn.conf.py"),
-                        GXPBRIDGE_BIND=f"127.0.0.1:{port}", GXPBRIDGE_WEB_WORKERS="1")
+                        GXPBRIDGE_BIND=f"127.0.0.1:{port}", GXPBRIDGE_WEB_WORKERS="2")
         process = subprocess.Popen(["sh", str(ENTRYPOINT), "web"], env=env, cwd=tmp_path,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
         try:
             health = wait_for_health(port, process)
             assert health["http"] == 200 and health["status"] == "ok", health
+            # The master (the entrypoint exec'd gunicorn) built the app before forking the
+            # workers, which share it: it has the app's libraries loaded, as they do (orjson is
+            # loaded by the app, not by the command line gunicorn's settings import).
+            loaded = ["orjson", "_sqlite3" if backend == "sqlite" else "libpq"]
+            deadline, workers = time.monotonic() + 30, []
+            while len(workers) < 2 and time.monotonic() < deadline:  # the second may fork later
+                workers = [p for p in Path("/proc").iterdir()
+                           if p.name.isdigit() and _parent(p) == process.pid]
+                time.sleep(0.2)
+            assert len(workers) == 2
+            for pid in (process.pid, *(int(w.name) for w in workers)):
+                maps = Path(f"/proc/{pid}/maps").read_text()
+                assert all(name in maps for name in loaded), (pid, loaded)
             engine = create_engine(url)
             with engine.connect() as conn:
                 versions = set(conn.execute(text("select version_num from alembic_version")).scalars())
