@@ -18,6 +18,7 @@ the same ordinary immutable completions either way (``method = 'migrated'``,
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -137,6 +138,24 @@ def _executemany_sqlite(
             _report(batch_id, min(start + CHUNK, total), total, progress)
     finally:
         cursor.close()
+
+
+# PostgreSQL advisory lock key of legacy training imports (a signed 64-bit integer).
+_IMPORT_LOCK = int.from_bytes(hashlib.sha256(b"gxpbridge.legacy-training-import").digest()[:8], "big",
+                              signed=True)
+
+
+def one_import_at_a_time(session: Session) -> None:
+    """Wait until no other legacy training import is under way, then hold that until commit.
+
+    Two imports at once would each check their rows against completions the other has not
+    committed (both writing the same record twice), and the later one would close assignments
+    with the other's completions (ids above its own mark). On SQLite the write lock, which a
+    writing unit of work takes with its first statement, already orders them; on PostgreSQL a
+    transaction-level advisory lock does.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK)))
 
 
 def write_completions(

@@ -285,6 +285,8 @@ def import_history(
     signed by the importer (``username``/``password``, §11.200) and audited once.
     """
     uow.actor.require(*AUTHORS, action="importing legacy training records")
+    if not preview:
+        legacy_write.one_import_at_a_time(uow.session)
     step = _Steps(progress)
     rows = files.read_rows(content, file_format, COLUMNS)
     step.done(len(rows), "rows read")

@@ -401,3 +401,45 @@ def test_imported_moments_are_stored_as_recorded_ones(site, db):
         assert not asof.trained_on_document_as_of(
             session, site.ids["E-1"], site.ids["item"], moments["E-1"] - dt.timedelta(microseconds=1)
         )["trained"]
+
+
+def test_two_legacy_imports_at_once_run_one_after_the_other(site, db, uow_factory):
+    """The second import waits for the first to commit, then finds its rows already recorded
+    (without the wait both would write the same completions)."""
+    import threading
+
+    from bridge.core.accounts import UserAccount
+    from bridge.core.errors import ValidationFailed
+    from qms.onboarding import training_history
+
+    content = b"person,item_code,version_label,completed_at\nE-1,SOP-100,2.0,2022-04-01\n"
+    with db.read_sessions() as session:
+        author = session.scalar(select(UserAccount).where(UserAccount.username == "author")).actor()
+
+    def run(uow):
+        return training_history.import_history(
+            uow, content, file_format="csv", username="author", password=TEST_PASSWORD)
+
+    first = uow_factory(author)
+    assert run(first)["completions"] == 1  # written, not committed yet
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        with uow_factory(author) as uow:
+            try:
+                outcome["done"] = run(uow)
+                uow.commit()
+            except ValidationFailed as exc:
+                outcome["refused"] = exc
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=2)  # a real wait on the other transaction: it is still blocked
+    assert thread.is_alive() and not outcome
+    first.commit()
+    first.close()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert "refused" in outcome, outcome  # the row is now a duplicate of the first import's
+    with db.read_sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Completion)) == 1
