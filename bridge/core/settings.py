@@ -37,8 +37,6 @@ class Settings(BaseSettings):
     # Part 11 §11.300 password controls.
     password_min_length: int = 12
     lockout_threshold: int = 5
-    # Seconds a verified LRS credential stays cached; revocation clears it at once.
-    credential_cache_seconds: int = 60
     outbox_max_attempts: int = 8
     # Oldest LTI id_token (seconds since its iat) a launch accepts.
     lti_max_token_age: int = 300

@@ -147,8 +147,6 @@ def _policy_page(uow: UnitOfWork, errors: dict[str, str] | None = None,
     rows = [
         ("Absolute session length (hours)", site.session_absolute_hours,
          "GXPBRIDGE_SESSION_ABSOLUTE_HOURS"),
-        ("LRS credential cache (seconds)", site.credential_cache_seconds,
-         "GXPBRIDGE_CREDENTIAL_CACHE_SECONDS"),
         ("Audit checkpoint every (rows)", site.audit_checkpoint_rows,
          "GXPBRIDGE_AUDIT_CHECKPOINT_ROWS"),
     ]
