@@ -190,12 +190,15 @@ def validate(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     return parsed, errors
 
 
-def change_settings(uow: UnitOfWork, values: Mapping[str, str], reason: str) -> list[str]:
+def change_settings(uow: UnitOfWork, values: Mapping[str, str], reason: str,
+                    *, revert: Iterable[str] = ()) -> list[str]:
     """Set the submitted policy values (administrators only); returns the names changed.
 
     All or nothing: every value is validated before any is written. Each change is audited
     (``policy_setting.changed``, old and new value with their source) in the caller's
-    transaction; values equal to the one in force are left alone.
+    transaction; values equal to the one in force are left alone. The names in ``revert`` go
+    back to the environment's value (their override is removed; a value submitted for one of
+    them is ignored).
 
     Raises:
         Forbidden: The actor is not an administrator.
@@ -205,7 +208,10 @@ def change_settings(uow: UnitOfWork, values: Mapping[str, str], reason: str) -> 
     if not (reason or "").strip():
         raise ValidationFailed("give the reason for this change (it goes into the audit trail)",
                                field="reason")
-    parsed, errors = validate(values)
+    revert = set(revert)
+    parsed, errors = validate({name: raw for name, raw in values.items() if name not in revert})
+    errors.update({name: f"{name} is not a setting the console may change"
+                   for name in sorted(revert) if name not in BY_NAME})
     if errors:
         raise ValidationFailed("; ".join(errors.values()), field=next(iter(errors)))
     session = uow.session
@@ -214,6 +220,15 @@ def change_settings(uow: UnitOfWork, values: Mapping[str, str], reason: str) -> 
     policies = list(uow.db.policies.values())
     now = uow.clock.now()
     changed = []
+    for name in sorted(revert & set(stored)):
+        holder = _holder(base, policies, BY_NAME[name])
+        environment = getattr(holder, BY_NAME[name].field) if holder is not None else None
+        audit.record(uow, "policy_setting.changed", "policy_setting", name,
+                     old={"value": stored[name].value, "source": "console"},
+                     new={"value": environment, "source": "environment"}, reason=reason.strip())
+        session.delete(stored.pop(name))
+        changed.append(name)
+        logger.info("%s set %s back to the environment's value %r", uow.actor.username, name, environment)
     for name, value in parsed.items():
         editable = BY_NAME[name]
         holder = _holder(base, policies, editable)

@@ -223,3 +223,30 @@ def test_overrides_reach_units_of_work_the_gate_and_the_lockout(console_client, 
         assert uow.policy(QmsPolicy).min_trained_pct is None
     [*_, undo] = _audit(db, "policy_setting.changed")
     assert undo.old_values == {"value": 90.0, "source": "console"} and undo.new_values["value"] is None
+
+
+def test_an_overridden_policy_value_goes_back_to_the_environment(console_client, uow_factory, db):
+    admin = console_client("root", "administrator")
+    token = csrf_of(admin.get("/console/admin/policy").get_data(as_text=True))
+    admin.post("/console/admin/policy", data={"csrf_token": token, LOCKOUT: "7", "reason": "audit finding"})
+    page = admin.get("/console/admin/policy").get_data(as_text=True)
+    # Only an overridden value offers the way back.
+    assert f'name="revert" value="{LOCKOUT}"' in page and f'name="revert" value="{PASSWORD}"' not in page
+    # The value typed in the same form is ignored for a setting sent back to the environment.
+    response = admin.post("/console/admin/policy", data={
+        "csrf_token": token, LOCKOUT: "9", "revert": LOCKOUT, "reason": "CAPA-12 closed"})
+    assert response.status_code == 303
+    with uow_factory(readonly=True) as uow:
+        assert uow.settings.lockout_threshold == db.settings.lockout_threshold == 3
+    with db.read_sessions() as session:
+        assert session.get(PolicyOverride, LOCKOUT) is None
+    [*_, back] = _audit(db, "policy_setting.changed")
+    assert back.old_values == {"value": 7, "source": "console"}
+    assert back.new_values == {"value": 3, "source": "environment"} and back.reason == "CAPA-12 closed"
+    page = admin.get("/console/admin/policy").get_data(as_text=True)
+    assert f'name="revert" value="{LOCKOUT}"' not in page
+    # Only settings the console may change can be sent back; nothing is written otherwise.
+    refused = admin.post("/console/admin/policy", data={
+        "csrf_token": token, "revert": "GXPBRIDGE_SECRET_KEY", "reason": "x"})
+    assert refused.status_code == 400
+    assert len(_audit(db, "policy_setting.changed")) == 2

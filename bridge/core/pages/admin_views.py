@@ -174,13 +174,16 @@ def change_policy(uow: UnitOfWork) -> Any:
     """
     submitted = {e.name: request.form.get(e.name, "") for e in policy_store.EDITABLE
                  if e.name in request.form}
-    _parsed, errors = policy_store.validate(submitted)
+    reverted = request.form.getlist("revert")
+    _parsed, errors = policy_store.validate({k: v for k, v in submitted.items() if k not in reverted})
+    errors.update({name: f"{name} is not a setting the console may change"
+                   for name in reverted if name not in policy_store.BY_NAME})
     if not request.form.get("reason", "").strip():
         errors["reason"] = "give the reason for this change (it goes into the audit trail)"
     if errors:
         # Shown beside each field with what was typed; nothing was written.
         return _policy_page(uow, errors, submitted, status=400)
-    changed = policy_store.change_settings(uow, submitted, request.form["reason"])
+    changed = policy_store.change_settings(uow, submitted, request.form["reason"], revert=reverted)
     labels = ", ".join(policy_store.BY_NAME[name].label.lower() for name in changed)
     flash(f"Policy changed: {labels}." if changed else "Nothing changed: the values were already in force.")
     return redirect(url_for(".policy"), code=303)
