@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 
 from bridge.core import mail, outbox
 from bridge.core.actor import SYSTEM
+from bridge.core.clock import MovableClock
 from bridge.core.db import Database
 from bridge.core.jobs import SKIPPED, lock_key, sweeps_of
 from bridge.core.outbox import OutboxMessage
@@ -20,10 +21,18 @@ from bridge.core.uow import UnitOfWork
 from qms.notifications import delivery, services
 from qms.notifications.models import Notification
 from tests.conftest import PG_URL
-from tests.notifications.conftest import relay, set_email
+from tests.notifications.conftest import local, relay, set_email
 
 ON_POSTGRESQL = [pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL (PostgreSQL) is not set"),
                  pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
+
+
+@pytest.fixture(autouse=True)
+def working_hours(clock: MovableClock) -> None:
+    """Every test here starts at 10:00 in Zurich today: the site's quiet hours (20:00 to 07:00)
+    hold the e-mail these tests send until the next morning, so a run after 19:00 UTC found
+    nothing due."""
+    local(clock, clock.now().date(), 10)
 
 
 class KilledWorker(BaseException):
