@@ -107,9 +107,12 @@ def overrides(session: Session) -> dict[str, Any]:
     return {row.name: row.value for row in session.scalars(select(PolicyOverride))}
 
 
+_EDITABLE_SETTINGS = frozenset(e.field for e in EDITABLE if e.prefix == SETTINGS_PREFIX)
+
+
 def is_editable_setting(field: str) -> bool:
     """Whether the console may override the :class:`Settings` field ``field``."""
-    return any(e.prefix == SETTINGS_PREFIX and e.field == field for e in EDITABLE)
+    return field in _EDITABLE_SETTINGS
 
 
 def apply_settings(base: Settings, found: Mapping[str, Any]) -> Settings:
@@ -190,6 +193,19 @@ def validate(values: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     return parsed, errors
 
 
+def validate_change(values: Mapping[str, str], revert: Iterable[str] = ()
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
+    """:func:`validate` for a change that also sends the names in ``revert`` back to the
+    environment (their submitted values are not read; each must be a setting the console may
+    change).
+    """
+    revert = set(revert)
+    parsed, errors = validate({name: raw for name, raw in values.items() if name not in revert})
+    errors.update({name: f"{name} is not a setting the console may change"
+                   for name in sorted(revert) if name not in BY_NAME})
+    return parsed, errors
+
+
 def change_settings(uow: UnitOfWork, values: Mapping[str, str], reason: str,
                     *, revert: Iterable[str] = ()) -> list[str]:
     """Set the submitted policy values (administrators only); returns the names changed.
@@ -209,9 +225,7 @@ def change_settings(uow: UnitOfWork, values: Mapping[str, str], reason: str,
         raise ValidationFailed("give the reason for this change (it goes into the audit trail)",
                                field="reason")
     revert = set(revert)
-    parsed, errors = validate({name: raw for name, raw in values.items() if name not in revert})
-    errors.update({name: f"{name} is not a setting the console may change"
-                   for name in sorted(revert) if name not in BY_NAME})
+    parsed, errors = validate_change(values, revert)
     if errors:
         raise ValidationFailed("; ".join(errors.values()), field=next(iter(errors)))
     session = uow.session

@@ -175,9 +175,7 @@ def change_policy(uow: UnitOfWork) -> Any:
     submitted = {e.name: request.form.get(e.name, "") for e in policy_store.EDITABLE
                  if e.name in request.form}
     reverted = request.form.getlist("revert")
-    _parsed, errors = policy_store.validate({k: v for k, v in submitted.items() if k not in reverted})
-    errors.update({name: f"{name} is not a setting the console may change"
-                   for name in reverted if name not in policy_store.BY_NAME})
+    _parsed, errors = policy_store.validate_change(submitted, reverted)
     if not request.form.get("reason", "").strip():
         errors["reason"] = "give the reason for this change (it goes into the audit trail)"
     if errors:
